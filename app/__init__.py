@@ -1,0 +1,74 @@
+"""The application factory. It assembles; it never migrates, writes or calls the network."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from flask import Flask
+
+from app.extensions import csrf, db, limiter, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(Path(__file__).parent.parent / "templates"),
+        static_folder=str(Path(__file__).parent.parent / "static"),
+    )
+    from app.config import load_settings
+
+    app.config.from_mapping(load_settings(Path(app.instance_path)))
+    app.config.from_pyfile("config.py", silent=True)
+    if config:
+        app.config.from_mapping(config)
+    app.config.setdefault(
+        "SANDBOX_WEBHOOK_SECRET",
+        hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    _import_models()
+
+    from app.payments.providers import init_provider
+
+    init_provider(app)
+
+    from app import core, errors
+    from app.campaigns.views import bp as campaigns_bp
+    from app.giving.views import bp as giving_bp
+    from app.payments.views import bp as payments_bp
+
+    app.register_blueprint(core.bp)
+    app.register_blueprint(campaigns_bp)
+    app.register_blueprint(giving_bp)
+    app.register_blueprint(payments_bp)
+    if app.extensions["payment_provider"].name == "sandbox":
+        from app.payments.sandbox_views import bp as sandbox_bp
+
+        app.register_blueprint(sandbox_bp)
+    errors.register(app)
+
+    from app.templating import register_filters
+
+    register_filters(app)
+
+    from app.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _import_models() -> None:
+    """Every model module, so that metadata (and Alembic) sees the whole schema."""
+    import app.accounts.models  # noqa: F401
+    import app.campaigns.models  # noqa: F401
+    import app.giving.models  # noqa: F401
+    import app.mail  # noqa: F401
+    import app.payments.models  # noqa: F401

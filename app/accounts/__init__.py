@@ -1,0 +1,1 @@
+"""Supporters: the readers who give, and (later) their accounts."""

@@ -1,0 +1,1 @@
+"""Campaigns: the appeals readers give to, their pages and their progress."""

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import UTCDateTime, enum_column, utcnow
+from app.extensions import db
+from app.giving.models import Frequency
+
+
+class CampaignKind(enum.StrEnum):
+    ANNIVERSARY = "anniversary"
+    HOLIDAY = "holiday"
+    YEAR_END = "year_end"
+    GENERAL = "general"
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaign"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("goal_amount > 0", name="goal_positive"),
+        CheckConstraint("match_amount IS NULL OR match_amount > 0", name="match_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[CampaignKind] = mapped_column(enum_column(CampaignKind))
+    summary: Mapped[str] = mapped_column(String(300), default="")
+    appeal_markdown: Mapped[str] = mapped_column(Text, default="")
+    signatory_name: Mapped[str] = mapped_column(String(200))
+    signatory_title: Mapped[str] = mapped_column(String(200), default="")
+    # The campaign's own greeting on the thank-you page and in the receipt email.
+    thank_you_message: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    goal_amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    default_frequency: Mapped[Frequency] = mapped_column(
+        enum_column(Frequency), default=Frequency.ONE_TIME
+    )
+    # "Every gift doubled up to match_amount", by match_sponsor, until match_ends_at (or the end).
+    match_amount: Mapped[int | None] = mapped_column(Integer)
+    match_sponsor: Mapped[str | None] = mapped_column(String(200))
+    match_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    suggested_amounts: Mapped[list[SuggestedAmount]] = relationship(
+        back_populates="campaign",
+        order_by="SuggestedAmount.position",
+        cascade="all, delete-orphan",
+    )
+
+    def is_live(self, now: datetime) -> bool:
+        return self.published and self.starts_at <= now < self.ends_at
+
+    def has_ended(self, now: datetime) -> bool:
+        return now >= self.ends_at
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.slug}>"
+
+
+class SuggestedAmount(db.Model):
+    __tablename__ = "suggested_amount"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"),
+                                             index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    impact: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="suggested_amounts")

@@ -1,0 +1,29 @@
+"""Error pages: a clear sentence and a way back, never a stack trace."""
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+MESSAGES = {
+    400: ("This request could not be read", "Something in the request was malformed."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Page not found", "We could not find that page. It may have moved or ended."),
+    405: ("Not allowed", "That action is not available here."),
+    429: ("Too many attempts", "Too many requests in a short time. Wait a minute and try again."),
+    500: ("Something went wrong", "An error on our side stopped this page. Nothing was charged "
+          "twice; please try again in a moment."),
+}
+
+
+def register(app: Flask) -> None:
+    def render(code: int, detail: str | None = None):
+        title, message = MESSAGES[code]
+        return render_template("errors/error.html", code=code, title=title,
+                               message=detail or message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render(400, "This form has expired or was sent without its security token. "
+                           "Go back, reload the page and submit it again. Nothing was charged.")
+
+    for code in MESSAGES:
+        app.register_error_handler(code, lambda error, code=code: render(code))

@@ -1,0 +1,1 @@
+"""Giving: the donation form, gifts, recurring plans and the thank-you."""

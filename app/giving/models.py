@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import UTCDateTime, enum_column, utcnow
+from app.extensions import db
+
+if TYPE_CHECKING:
+    from app.accounts.models import Supporter
+    from app.campaigns.models import Campaign
+
+
+class Frequency(enum.StrEnum):
+    ONE_TIME = "one_time"
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+    @property
+    def label(self) -> str:
+        return {"one_time": "One time", "monthly": "Monthly", "annual": "Yearly"}[self.value]
+
+    @property
+    def is_recurring(self) -> bool:
+        return self is not Frequency.ONE_TIME
+
+
+class GiftStatus(enum.StrEnum):
+    PENDING = "pending"  # the donor is at the provider's checkout
+    PAID = "paid"
+
+
+class Dedication(enum.StrEnum):
+    HONOUR = "honour"
+    MEMORY = "memory"
+
+    @property
+    def label(self) -> str:
+        return "In honour of" if self is Dedication.HONOUR else "In memory of"
+
+
+class PlanStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CANCELED = "canceled"
+
+
+def _public_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Gift(db.Model):
+    """One donation: what the donor chose on the form, and whether it has been paid.
+
+    A recurring plan produces one gift per period. The money itself is in the ledger
+    (``payments.Payment``); a gift is paid once its charge is recorded there.
+    """
+
+    __tablename__ = "gift"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("fee_covered >= 0", name="fee_not_negative"),
+        Index("ix_gift_campaign_status_supporter", "campaign_id", "status", "supporter_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unguessable id for the thank-you URL, so gifts cannot be enumerated.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_public_id)
+    # The form's one-time token: a double-submitted form finds the gift it already made.
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporter.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("recurring_plan.id"), index=True)
+    frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency))
+    amount: Mapped[int] = mapped_column(Integer)
+    fee_covered: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[GiftStatus] = mapped_column(enum_column(GiftStatus), default=GiftStatus.PENDING)
+    donor_name: Mapped[str] = mapped_column(String(200))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+    dedication: Mapped[Dedication | None] = mapped_column(enum_column(Dedication))
+    dedication_name: Mapped[str | None] = mapped_column(String(200))
+    dedication_email: Mapped[str | None] = mapped_column(String(254))
+    utm_source: Mapped[str | None] = mapped_column(String(100))
+    utm_medium: Mapped[str | None] = mapped_column(String(100))
+    utm_campaign: Mapped[str | None] = mapped_column(String(100))
+    utm_term: Mapped[str | None] = mapped_column(String(100))
+    utm_content: Mapped[str | None] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(20))
+    checkout_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    campaign: Mapped[Campaign] = relationship()
+    supporter: Mapped[Supporter] = relationship()
+    plan: Mapped[RecurringPlan | None] = relationship(back_populates="gifts")
+
+    @property
+    def total(self) -> int:
+        """What the donor is charged: the gift plus any processing fee they chose to cover."""
+        return self.amount + self.fee_covered
+
+    def __repr__(self) -> str:
+        return f"<Gift {self.id} {self.status}>"
+
+
+class RecurringPlan(db.Model):
+    """A monthly or annual gift, backed by the provider's subscription."""
+
+    __tablename__ = "recurring_plan"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("fee_covered >= 0", name="fee_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporter.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency))
+    amount: Mapped[int] = mapped_column(Integer)
+    fee_covered: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[PlanStatus] = mapped_column(enum_column(PlanStatus), default=PlanStatus.ACTIVE)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
+    provider_customer_id: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the next period's payment is due.
+    next_charge_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    periods_paid: Mapped[int] = mapped_column(Integer, default=0)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    supporter: Mapped[Supporter] = relationship()
+    campaign: Mapped[Campaign] = relationship()
+    gifts: Mapped[list[Gift]] = relationship(back_populates="plan", order_by="Gift.id")
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee_covered

@@ -1,0 +1,314 @@
+"""The rules of giving: starting a gift, confirming its payment once, and recurring plans.
+
+Services take plain arguments, add and flush, and never commit: the caller owns the transaction
+(see ``app.jobs.commit``). Side effects such as the receipt email are queued to run after it.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.services import get_or_create_supporter
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
+from app.mail import queue_email
+from app.money import cover_fee, format_money
+from app.payments.base import CheckoutRequest, PaymentProvider
+from app.payments.models import Payment, PaymentKind
+
+
+class GiftError(Exception):
+    """A gift that breaks a rule. ``field`` names the form field the message belongs beside."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class PaymentMismatch(Exception):
+    """A provider reported a payment that does not match the gift it names."""
+
+
+@dataclass(frozen=True)
+class GivingRules:
+    currencies: tuple[str, ...]
+    min_amount: int
+    max_amount: int
+    fee_percent_bp: int
+    fee_fixed: int
+
+    @classmethod
+    def from_config(cls, config) -> GivingRules:
+        return cls(
+            currencies=tuple(config["CURRENCIES"]),
+            min_amount=config["GIFT_MIN_MINOR"],
+            max_amount=config["GIFT_MAX_MINOR"],
+            fee_percent_bp=config["FEE_PERCENT_BP"],
+            fee_fixed=config["FEE_FIXED_MINOR"],
+        )
+
+    def fee_for(self, amount: int) -> int:
+        return cover_fee(amount, percent_bp=self.fee_percent_bp, fixed=self.fee_fixed)
+
+
+@dataclass(frozen=True)
+class GiftRequest:
+    """What the donor asked for on the form, already shaped (types, lengths, email syntax)."""
+
+    amount: int
+    currency: str
+    frequency: Frequency
+    donor_name: str
+    email: str
+    submission_key: str
+    cover_fee: bool = False
+    anonymous: bool = False
+    comment: str | None = None
+    dedication: Dedication | None = None
+    dedication_name: str | None = None
+    dedication_email: str | None = None
+    utm: dict[str, str] = field(default_factory=dict)
+
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+def start_gift(campaign: Campaign, req: GiftRequest, *, rules: GivingRules, now: datetime) -> Gift:
+    """Create the pending gift for a submitted form, or return the one this submission already
+    created (a double-clicked button or a retried request)."""
+    existing = gift_for_submission(req.submission_key)
+    if existing is not None:
+        return existing
+    if not campaign.is_live(now):
+        if campaign.has_ended(now):
+            raise GiftError(None, "This campaign has ended, so it no longer takes gifts.")
+        raise GiftError(None, "This campaign has not started yet.")
+    if req.currency not in rules.currencies or req.currency != campaign.currency:
+        raise GiftError("amount", f"This campaign takes gifts in {campaign.currency} only.")
+    if req.amount < rules.min_amount:
+        low = format_money(rules.min_amount, req.currency)
+        raise GiftError("amount", f"The smallest gift we can take is {low}.")
+    if req.amount > rules.max_amount:
+        high = format_money(rules.max_amount, req.currency)
+        raise GiftError("amount", f"Gifts above {high} cannot be made online; please write to "
+                                  "us and we will arrange a transfer.")
+    if req.dedication and not req.dedication_name:
+        raise GiftError("dedication_name", "Tell us who the gift honours or remembers.")
+
+    supporter = get_or_create_supporter(req.email, req.donor_name)
+    gift = Gift(
+        submission_key=req.submission_key,
+        campaign=campaign,
+        supporter=supporter,
+        frequency=req.frequency,
+        amount=req.amount,
+        fee_covered=rules.fee_for(req.amount) if req.cover_fee else 0,
+        currency=req.currency,
+        donor_name=req.donor_name,
+        anonymous=req.anonymous,
+        comment=req.comment or None,
+        dedication=req.dedication,
+        dedication_name=req.dedication_name if req.dedication else None,
+        dedication_email=req.dedication_email if req.dedication else None,
+        provider="",
+        **{name: req.utm.get(name) or None for name in UTM_FIELDS},
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(gift)
+    except IntegrityError:  # the same submission, committed meanwhile by a concurrent request
+        existing = gift_for_submission(req.submission_key)
+        if existing is None:
+            raise
+        return existing
+    return gift
+
+
+def gift_for_submission(submission_key: str) -> Gift | None:
+    return db.session.scalar(select(Gift).where(Gift.submission_key == submission_key))
+
+
+def begin_checkout(gift: Gift, provider: PaymentProvider, *, success_url: str,
+                   cancel_url: str) -> str:
+    """The hosted checkout URL for a pending gift, opened once per gift."""
+    if gift.checkout_url:
+        return gift.checkout_url
+    checkout = provider.create_checkout(
+        CheckoutRequest(
+            reference=gift.public_id,
+            amount=gift.total,
+            currency=gift.currency,
+            frequency=gift.frequency,
+            description=f"{gift.frequency.label} gift to {gift.campaign.title}",
+            email=gift.supporter.email,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            metadata={"gift": gift.public_id, "campaign": gift.campaign.slug},
+        ),
+        idempotency_key=f"gift-{gift.public_id}",
+    )
+    gift.provider = provider.name
+    gift.checkout_id = checkout.id
+    gift.checkout_url = checkout.url
+    db.session.flush()
+    return checkout.url
+
+
+def gift_by_public_id(public_id: str) -> Gift | None:
+    return db.session.scalar(select(Gift).where(Gift.public_id == public_id))
+
+
+def _locked_gift(gift_id: int) -> Gift:
+    """Re-read the gift under a row lock (PostgreSQL), so two deliveries confirming the same
+    gift at once run one after the other. SQLite serialises writers anyway."""
+    return db.session.execute(
+        select(Gift).where(Gift.id == gift_id).with_for_update().execution_options(
+            populate_existing=True)
+    ).scalar_one()
+
+
+def _payment_exists(provider: str, provider_id: str) -> bool:
+    return db.session.scalar(
+        select(Payment.id).where(Payment.provider == provider, Payment.provider_id == provider_id)
+    ) is not None
+
+
+def _add_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, currency: str,
+                occurred_at: datetime) -> bool:
+    try:
+        with db.session.begin_nested():
+            db.session.add(Payment(
+                gift_id=gift.id, campaign_id=gift.campaign_id, kind=PaymentKind.CHARGE,
+                amount=amount, currency=currency, provider=provider, provider_id=provider_id,
+                occurred_at=occurred_at,
+            ))
+    except IntegrityError:  # recorded concurrently by another delivery
+        return False
+    return True
+
+
+def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: int,
+                        currency: str, occurred_at: datetime) -> bool:
+    """Record the charge that pays ``gift``: once, whatever the number of deliveries.
+
+    Checks amount and currency against the gift first. Returns True when this call recorded it.
+    """
+    gift = _locked_gift(gift.id)
+    if amount != gift.total or currency.upper() != gift.currency:
+        raise PaymentMismatch(
+            f"gift {gift.public_id} expects {gift.total} {gift.currency}, "
+            f"provider reported {amount} {currency.upper()}"
+        )
+    if _payment_exists(provider, provider_id):
+        return False
+    if not _add_charge(gift, provider=provider, provider_id=provider_id, amount=amount,
+                       currency=gift.currency, occurred_at=occurred_at):
+        return False
+    if gift.status is GiftStatus.PENDING:
+        gift.status = GiftStatus.PAID
+        gift.paid_at = occurred_at
+    _queue_receipt(gift)
+    return True
+
+
+def ensure_plan(gift: Gift, *, provider: str, subscription_id: str, customer_id: str | None,
+                started_at: datetime) -> RecurringPlan:
+    """The recurring plan behind a monthly or annual gift's subscription, created once."""
+    plan = plan_by_subscription(provider, subscription_id)
+    if plan is None:
+        plan = RecurringPlan(
+            supporter_id=gift.supporter_id, campaign_id=gift.campaign_id,
+            frequency=gift.frequency, amount=gift.amount, fee_covered=gift.fee_covered,
+            currency=gift.currency, provider=provider, provider_subscription_id=subscription_id,
+            provider_customer_id=customer_id, started_at=started_at,
+            next_charge_at=next_period(started_at, gift.frequency), periods_paid=1,
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(plan)
+        except IntegrityError:
+            plan = plan_by_subscription(provider, subscription_id)
+    if gift.plan_id is None:
+        gift.plan_id = plan.id
+    return plan
+
+
+def plan_by_subscription(provider: str, subscription_id: str) -> RecurringPlan | None:
+    return db.session.scalar(select(RecurringPlan).where(
+        RecurringPlan.provider == provider,
+        RecurringPlan.provider_subscription_id == subscription_id,
+    ))
+
+
+def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, currency: str,
+                   occurred_at: datetime) -> Gift | None:
+    """A later period's payment of a plan: a new paid gift with its charge, recorded once.
+
+    Returns the new gift, or None when this payment was already recorded.
+    """
+    plan = db.session.execute(
+        select(RecurringPlan).where(RecurringPlan.id == plan.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    if _payment_exists(plan.provider, provider_id):
+        return None
+    if amount != plan.total or currency.upper() != plan.currency:
+        raise PaymentMismatch(f"plan {plan.id} charges {plan.total} {plan.currency}, "
+                              f"provider reported {amount} {currency.upper()}")
+    first = plan.gifts[0] if plan.gifts else None
+    gift = Gift(
+        campaign_id=plan.campaign_id, supporter_id=plan.supporter_id, plan_id=plan.id,
+        frequency=plan.frequency, amount=plan.amount, fee_covered=plan.fee_covered,
+        currency=plan.currency, status=GiftStatus.PAID, paid_at=occurred_at,
+        donor_name=first.donor_name if first else plan.supporter.name,
+        anonymous=first.anonymous if first else False,
+        provider=plan.provider,
+    )
+    db.session.add(gift)
+    db.session.flush()
+    if not _add_charge(gift, provider=plan.provider, provider_id=provider_id, amount=amount,
+                       currency=plan.currency, occurred_at=occurred_at):
+        db.session.delete(gift)
+        return None
+    plan.periods_paid += 1
+    plan.next_charge_at = next_period(plan.next_charge_at, plan.frequency)
+    _queue_receipt(gift)
+    return gift
+
+
+def due_plans(provider: str, now: datetime) -> list[RecurringPlan]:
+    return list(db.session.scalars(
+        select(RecurringPlan).where(
+            RecurringPlan.provider == provider,
+            RecurringPlan.status == PlanStatus.ACTIVE,
+            RecurringPlan.next_charge_at <= now,
+        ).order_by(RecurringPlan.id)
+    ))
+
+
+def next_period(start: datetime, frequency: Frequency) -> datetime:
+    """The same day next month (or year), clamped to the month's last day (Jan 31 -> Feb 28)."""
+    months = 1 if frequency is Frequency.MONTHLY else 12
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def _queue_receipt(gift: Gift) -> None:
+    queue_email(
+        to=gift.supporter.email,
+        subject=f"Thank you for your gift to {gift.campaign.title}",
+        template="receipt",
+        dedupe_key=f"receipt:{gift.id}",
+        gift=gift,
+        campaign=gift.campaign,
+    )
+

@@ -1,0 +1,146 @@
+"""Outgoing mail: queued in the database inside the transaction, delivered after the commit.
+
+A message is stored once under a ``dedupe_key`` (``receipt:<gift id>``), so replays and retries
+never send a second copy. Delivery goes to ``.eml`` files in the outbox folder by default, or to
+the SMTP server named by ``MAIL_URL`` (``smtp://user:pass@host:port``, ``smtps://`` for TLS,
+``?starttls=1`` to upgrade).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import tempfile
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy import Integer, String, Text, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app import jobs
+from app.db import UTCDateTime, utcnow
+from app.extensions import db
+
+
+class OutboundEmail(db.Model):
+    __tablename__ = "outbound_email"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def queue_email(*, to: str, subject: str, template: str, dedupe_key: str, **context) -> bool:
+    """Render ``email/<template>.txt`` and ``.html`` and queue them for delivery after commit.
+
+    Returns False, and queues nothing, when a message with this key already exists.
+    """
+    if db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
+        return False
+    msg = EmailMessage()
+    msg["From"] = current_app.config["MAIL_FROM"]
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = make_msgid(domain=parseaddr(msg["From"])[1].partition("@")[2] or None)
+    msg.set_content(render_template(f"email/{template}.txt", **context))
+    msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    row = OutboundEmail(dedupe_key=dedupe_key, recipient=to, subject=subject,
+                        message=msg.as_string(policy=SMTP))
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:  # queued concurrently by another process
+        return False
+    jobs.enqueue(deliver_email, row.id)
+    return True
+
+
+def deliver_email(email_id: int) -> None:
+    """Hand one queued message to the transport, once. Safe to call again after a failure."""
+    row = db.session.get(OutboundEmail, email_id)
+    if row is None or row.sent_at is not None:
+        return
+    row.attempts += 1
+    try:
+        transport_from_config(current_app.config).send(row.recipient, row.message.encode())
+    except (OSError, smtplib.SMTPException) as exc:
+        row.last_error = f"{type(exc).__name__}: {exc}"
+        db.session.commit()
+        raise
+    row.sent_at = utcnow()
+    row.last_error = None
+    db.session.commit()
+
+
+def deliver_pending(limit: int = 1000) -> tuple[int, int]:
+    """Retry every message not yet delivered; returns (sent, failed)."""
+    ids = db.session.scalars(
+        select(OutboundEmail.id).where(OutboundEmail.sent_at.is_(None))
+        .order_by(OutboundEmail.id).limit(limit)
+    ).all()
+    sent = failed = 0
+    for email_id in ids:
+        try:
+            deliver_email(email_id)
+            sent += 1
+        except (OSError, smtplib.SMTPException):
+            failed += 1
+    return sent, failed
+
+
+class OutboxTransport:
+    """Writes each message as an ``.eml`` file, atomically (temp file, then rename)."""
+
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+
+    def send(self, recipient: str, message: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(message)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+        os.replace(tmp, self.directory / f"{stamp}-{Path(tmp).stem}.eml")
+
+
+class SMTPTransport:
+    def __init__(self, url: str, timeout: float = 10.0):
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"MAIL_URL must start with smtp:// or smtps://, not {parts.scheme!r}")
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        self.ssl = parts.scheme == "smtps"
+        self.starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true")
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = timeout
+
+    def send(self, recipient: str, message: bytes) -> None:
+        cls = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
+        with cls(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            from_addr = parseaddr(current_app.config["MAIL_FROM"])[1]
+            smtp.sendmail(from_addr, [recipient], message)
+
+
+def transport_from_config(config) -> OutboxTransport | SMTPTransport:
+    if config.get("MAIL_URL"):
+        return SMTPTransport(config["MAIL_URL"])
+    return OutboxTransport(config["MAIL_OUTBOX_DIR"])

@@ -1,0 +1,99 @@
+"""The one place amounts are parsed, computed and formatted.
+
+Money is an integer number of minor units plus an ISO 4217 code. Parsing goes through
+``Decimal`` from the text the person typed; nothing here ever touches a float.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+
+KNOWN_CURRENCIES = frozenset(list_currencies())
+# Digits with an optional decimal part: no signs, exponents, NaN or infinity.
+_PLAIN_NUMBER = re.compile(r"(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})")
+
+
+class AmountError(ValueError):
+    """Input that is not a usable amount; the message is fit to show the person."""
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    minor: int
+    currency: str
+
+    def __post_init__(self):
+        if not isinstance(self.minor, int) or isinstance(self.minor, bool):
+            raise TypeError("Money.minor must be an int")
+        if self.currency not in KNOWN_CURRENCIES:
+            raise ValueError(f"unknown currency {self.currency!r}")
+
+    def __add__(self, other: Money) -> Money:
+        if other.currency != self.currency:
+            raise ValueError("cannot add amounts in different currencies")
+        return Money(self.minor + other.minor, self.currency)
+
+    def format(self, locale: str = "en_US") -> str:
+        return format_money(self.minor, self.currency, locale)
+
+
+def minor_digits(currency: str) -> int:
+    """How many decimal places the currency has (2 for USD, 0 for JPY, 3 for KWD)."""
+    return get_currency_precision(currency)
+
+
+def parse_amount(text: str | None, currency: str) -> int:
+    """Parse what a person typed ("25", "25.50", "$1,000") into minor units.
+
+    Refuses empty, non-numeric, zero, negative and over-precise input with a message fit for the
+    form. Range checks belong to the caller, who knows the limits.
+    """
+    cleaned = (text or "").strip()
+    for symbol in ("$", "€", "£", "₪", "\u00a0", " ", ","):
+        cleaned = cleaned.replace(symbol, "")
+    cleaned = cleaned.removeprefix(currency).removesuffix(currency).strip()
+    if not cleaned:
+        raise AmountError("Enter an amount.")
+    if cleaned.startswith("-") and _PLAIN_NUMBER.fullmatch(cleaned[1:]):
+        raise AmountError("The amount must be more than zero.")
+    if not _PLAIN_NUMBER.fullmatch(cleaned):
+        raise AmountError("Enter the amount as a number, like 25 or 25.50.")
+    value = Decimal(cleaned)
+    if value <= 0:
+        raise AmountError("The amount must be more than zero.")
+    digits = minor_digits(currency)
+    scaled = value.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        if digits == 0:
+            raise AmountError(f"{currency} amounts have no fractional part.")
+        raise AmountError(f"Use at most {digits} decimal places.")
+    return int(scaled)
+
+
+def to_decimal(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-minor_digits(currency))
+
+
+def format_money(minor: int, currency: str, locale: str = "en_US", *, whole: bool = False) -> str:
+    """Format for people through Babel; ``whole`` drops ``.00`` from round amounts."""
+    value = to_decimal(minor, currency)
+    if whole and value == value.to_integral_value():
+        return format_currency(value, currency, locale=locale, format="¤#,##0",
+                               currency_digits=False)
+    return format_currency(value, currency, locale=locale)
+
+
+def cover_fee(amount: int, *, percent_bp: int, fixed: int) -> int:
+    """The extra a donor adds so that, after the provider takes its fee, ``amount`` arrives.
+
+    Solves ``(amount + extra) * (1 - rate) - fixed >= amount`` for the smallest whole ``extra``.
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    rate = Decimal(percent_bp) / Decimal(10_000)
+    gross = ((Decimal(amount) + fixed) / (1 - rate)).to_integral_value(rounding=ROUND_CEILING)
+    return int(gross) - amount

@@ -1,0 +1,1 @@
+"""Payments: the provider interface, the providers, the ledger and the webhook pipeline."""

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import UTCDateTime, enum_column, utcnow
+from app.extensions import db
+
+if TYPE_CHECKING:
+    from app.giving.models import Gift
+
+
+class PaymentKind(enum.StrEnum):
+    CHARGE = "charge"  # money in
+    REFUND = "refund"  # money back to the donor
+    DISPUTE = "dispute"  # money taken back by the card network
+    DISPUTE_WON = "dispute_won"  # a lost dispute's money returned
+
+
+#: How each kind moves the campaign's total.
+SIGN = {
+    PaymentKind.CHARGE: 1,
+    PaymentKind.REFUND: -1,
+    PaymentKind.DISPUTE: -1,
+    PaymentKind.DISPUTE_WON: 1,
+}
+
+
+class Payment(db.Model):
+    """The ledger: one row per money movement, keyed by the provider's own id.
+
+    The unique (provider, provider_id) pair is what makes a replayed webhook, a retried request
+    or a double-clicked button unable to record the same money twice.
+    """
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # Campaign totals sum this index alone.
+        Index("ix_payment_campaign_kind_amount", "campaign_id", "kind", "amount"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gift.id"), index=True)
+    # Copied from the gift: the ledger line says which campaign it credits.
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    kind: Mapped[PaymentKind] = mapped_column(enum_column(PaymentKind))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(255))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    gift: Mapped[Gift] = relationship()
+
+
+class ProviderEvent(db.Model):
+    """Every webhook event received, stored raw, once."""
+
+    __tablename__ = "provider_event"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why an event changed nothing: not one of ours, or it disagreed with our records.
+    note: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,216 @@
+"""The sandbox provider: a local stand-in for Stripe Checkout, the default with no keys.
+
+It behaves like the real thing from the app's side: the donor is sent to a hosted checkout page
+(served by ``sandbox_views``) that takes Stripe's test card numbers, never stores them, and on
+success emits Stripe-shaped events signed with HMAC-SHA256 over ``"{timestamp}.{body}"`` in a
+``Sandbox-Signature: t=...,v1=...`` header, which go through the same webhook pipeline as any
+provider's. The checkout session itself lives in a signed, expiring token in its URL, so the
+sandbox keeps no state of its own, like a remote service would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from app.giving.models import Frequency
+from app.payments.base import Checkout, CheckoutRequest, InvalidEvent, PaymentProvider
+
+SIGNATURE_HEADER = "Sandbox-Signature"
+CHECKOUT_MAX_AGE = 24 * 3600
+
+# Stripe's published test cards: number -> None (succeeds) or (decline code, message).
+TEST_CARDS: dict[str, tuple[str, str] | None] = {
+    "4242424242424242": None,
+    "4000056655665556": None,
+    "5555555555554444": None,
+    "2223003122003222": None,
+    "378282246310005": None,
+    "6011111111111117": None,
+    "4000000000000002": ("generic_decline", "Your card was declined."),
+    "4000000000009995": ("insufficient_funds", "Your card has insufficient funds."),
+    "4000000000009987": ("lost_card", "Your card was declined."),
+    "4000000000009979": ("stolen_card", "Your card was declined."),
+    "4000000000000069": ("expired_card", "Your card has expired."),
+    "4000000000000127": ("incorrect_cvc", "Your card's security code is incorrect."),
+    "4000000000000119": ("processing_error",
+                         "An error occurred while processing your card. Try again in a moment."),
+}
+
+
+class CardDeclined(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def luhn_ok(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def check_card(number: str, exp_month: int, exp_year: int, cvc: str, now: datetime) -> None:
+    """Decide a test card's fate as Stripe's test mode would. Raises CardDeclined."""
+    number = "".join(ch for ch in number if ch.isdigit())
+    if not 13 <= len(number) <= 19 or not luhn_ok(number):
+        raise CardDeclined("incorrect_number", "Your card number is incorrect.")
+    if (exp_year, exp_month) < (now.year, now.month) or not 1 <= exp_month <= 12:
+        raise CardDeclined("invalid_expiry", "Your card's expiration date is in the past.")
+    expected_cvc = 4 if number.startswith(("34", "37")) else 3
+    if len(cvc) != expected_cvc or not cvc.isdigit():
+        raise CardDeclined("invalid_cvc", "Your card's security code is incomplete.")
+    if number not in TEST_CARDS:
+        raise CardDeclined("card_declined", "The sandbox takes Stripe's test card numbers only, "
+                                            "such as 4242 4242 4242 4242.")
+    outcome = TEST_CARDS[number]
+    if outcome is not None:
+        raise CardDeclined(*outcome)
+
+
+@dataclass(frozen=True)
+class SandboxSession:
+    id: str
+    reference: str
+    amount: int
+    currency: str
+    frequency: Frequency
+    description: str
+    email: str
+    success_url: str
+    cancel_url: str
+    metadata: dict[str, str]
+
+    @property
+    def suffix(self) -> str:
+        return self.id.removeprefix("cs_sbx_")
+
+
+class SandboxProvider(PaymentProvider):
+    name = "sandbox"
+
+    def __init__(self, *, secret: str, signing_key: str, tolerance: int = 300):
+        self.secret = secret.encode()
+        self.tolerance = tolerance
+        self._tokens = URLSafeTimedSerializer(signing_key, salt="sandbox-checkout")
+
+    # -- checkout ---------------------------------------------------------------------------
+
+    def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
+        # Like Stripe's idempotency keys: the same key always yields the same session.
+        digest = hmac.new(self.secret, idempotency_key.encode(), hashlib.sha256).hexdigest()
+        session_id = f"cs_sbx_{digest[:24]}"
+        token = self._tokens.dumps({
+            "id": session_id, "reference": request.reference, "amount": request.amount,
+            "currency": request.currency, "frequency": request.frequency.value,
+            "description": request.description, "email": request.email,
+            "success_url": request.success_url, "cancel_url": request.cancel_url,
+            "metadata": request.metadata,
+        })
+        return Checkout(id=session_id, url=f"/sandbox/checkout/{token}")
+
+    def load_session(self, token: str) -> SandboxSession | None:
+        """The session in a checkout URL, or None when it is tampered with or expired."""
+        try:
+            data = self._tokens.loads(token, max_age=CHECKOUT_MAX_AGE)
+        except (BadSignature, SignatureExpired):
+            return None
+        data["frequency"] = Frequency(data["frequency"])
+        return SandboxSession(**data)
+
+    def completion_events(self, session: SandboxSession, *, name: str, now: float) -> list[dict]:
+        """What Stripe would send once this session is paid: the completed session and, for a
+        subscription, its first paid invoice. Ids derive from the session's, so paying the same
+        session twice produces the same events, which the pipeline stores once."""
+        s = session.suffix
+        recurring = session.frequency.is_recurring
+        customer = "cus_sbx_" + hashlib.sha256(session.email.encode()).hexdigest()[:20]
+        obj = {
+            "id": session.id, "object": "checkout.session",
+            "mode": "subscription" if recurring else "payment",
+            "status": "complete", "payment_status": "paid",
+            "amount_total": session.amount, "currency": session.currency.lower(),
+            "client_reference_id": session.reference, "customer": customer,
+            "customer_details": {"email": session.email, "name": name},
+            "payment_intent": None if recurring else f"pi_sbx_{s}",
+            "subscription": f"sub_sbx_{s}" if recurring else None,
+            "invoice": f"in_sbx_{s}_1" if recurring else None,
+            "metadata": session.metadata, "created": int(now),
+        }
+        events = [self._event(f"evt_sbx_{s}_completed", "checkout.session.completed", obj, now)]
+        if recurring:
+            events.append(self.invoice_paid_event(
+                subscription_id=f"sub_sbx_{s}", customer=customer, period=1,
+                amount=session.amount, currency=session.currency,
+                metadata=session.metadata, now=now))
+        return events
+
+    def invoice_paid_event(self, *, subscription_id: str, customer: str | None, period: int,
+                           amount: int, currency: str, metadata: dict, now: float) -> dict:
+        """``invoice.paid`` for the subscription's ``period``-th invoice (1 is the first)."""
+        s = subscription_id.removeprefix("sub_sbx_")
+        obj = {
+            "id": f"in_sbx_{s}_{period}", "object": "invoice", "status": "paid",
+            "billing_reason": "subscription_create" if period == 1 else "subscription_cycle",
+            "amount_paid": amount, "currency": currency.lower(), "customer": customer,
+            "status_transitions": {"paid_at": int(now)},
+            "parent": {"type": "subscription_details", "subscription_details": {
+                "subscription": subscription_id, "metadata": metadata}},
+            "created": int(now),
+        }
+        return self._event(f"evt_sbx_{s}_in{period}", "invoice.paid", obj, now)
+
+    @staticmethod
+    def _event(event_id: str, type_: str, obj: dict, now: float) -> dict:
+        return {"id": event_id, "object": "event", "type": type_, "created": int(now),
+                "api_version": "sandbox", "livemode": False, "data": {"object": obj}}
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def sign(self, payload: bytes, timestamp: int | None = None) -> dict[str, str]:
+        t = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new(self.secret, f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+        return {SIGNATURE_HEADER: f"t={t},v1={mac}"}
+
+    def encode(self, event: dict) -> tuple[bytes, dict[str, str]]:
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        return payload, self.sign(payload)
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict:
+        header = headers.get(SIGNATURE_HEADER)
+        if not header:
+            raise InvalidEvent(f"missing {SIGNATURE_HEADER} header")
+        timestamp, signatures = None, []
+        for part in header.split(","):
+            key, _, value = part.strip().partition("=")
+            if key == "t" and value.isdigit():
+                timestamp = int(value)
+            elif key == "v1":
+                signatures.append(value)
+        if timestamp is None or not signatures:
+            raise InvalidEvent("malformed signature header")
+        if abs(time.time() - timestamp) > self.tolerance:
+            raise InvalidEvent("timestamp outside the tolerance")
+        expected = hmac.new(self.secret, f"{timestamp}.".encode() + payload,
+                            hashlib.sha256).hexdigest()
+        if not any(hmac.compare_digest(expected, sig) for sig in signatures):
+            raise InvalidEvent("signature does not match")
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise InvalidEvent("body is not JSON") from None
+        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+            raise InvalidEvent("event without id or type")
+        return event

@@ -1,0 +1,77 @@
+"""The sandbox's hosted checkout page, registered only when the sandbox is the provider.
+
+It plays the part of Stripe's page: it shows what is being paid, takes a test card, decides its
+fate from Stripe's test-card table, and on success delivers the signed events through the
+webhook pipeline before sending the donor back to the success URL. The card number is checked
+and dropped; it is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, abort, current_app, redirect, render_template
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from app import jobs
+from app.db import utcnow
+from app.extensions import limiter
+from app.payments.events import receive_event
+from app.payments.providers import current_provider
+from app.payments.sandbox import CardDeclined, SandboxProvider, check_card
+
+bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+
+
+class CardForm(FlaskForm):
+    name = StringField("Name on card", validators=[DataRequired("Enter the name on the card."),
+                                                   Length(max=200)])
+    number = StringField("Card number", validators=[
+        DataRequired("Enter the card number."),
+        Regexp(r"^[\d ]{13,23}$", message="Enter the 13 to 19 digits of the card number."),
+    ])
+    expiry = StringField("Expiry (MM / YY)", validators=[
+        DataRequired("Enter the expiry date."),
+        Regexp(r"^\s*(0[1-9]|1[0-2])\s*/\s*(\d{2})\s*$", message="Enter the expiry as MM / YY."),
+    ])
+    cvc = StringField("Security code (CVC)", validators=[
+        DataRequired("Enter the security code."),
+        Regexp(r"^\d{3,4}$", message="Enter the 3 or 4 digits on the card."),
+    ])
+
+
+def deliver(provider: SandboxProvider, event: dict) -> bool:
+    """Sign one event and put it through the webhook pipeline, committing as a webhook would."""
+    payload, headers = provider.encode(event)
+    created = receive_event(provider, payload, headers)
+    jobs.commit()
+    return created
+
+
+@bp.route("/checkout/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"], methods=["POST"])
+def checkout(token: str):
+    provider = current_provider()
+    session = provider.load_session(token)
+    if session is None:
+        abort(404)
+    form = CardForm()
+    error = None
+    if form.validate_on_submit():
+        month, year = (int(x) for x in form.expiry.data.replace(" ", "").split("/"))
+        try:
+            check_card(form.number.data, month, 2000 + year, form.cvc.data, utcnow())
+        except CardDeclined as declined:
+            error = declined.message
+        else:
+            for event in provider.completion_events(session, name=form.name.data,
+                                                    now=time.time()):
+                deliver(provider, event)
+            return redirect(session.success_url, 303)
+    # Never echo the card number back into the page.
+    form.number.data = form.cvc.data = ""
+    status = 402 if error else (422 if form.errors else 200)
+    return render_template("sandbox/checkout.html", session=session, form=form,
+                           error=error), status

@@ -1,0 +1,51 @@
+"""Jinja filters: money, dates in the organisation's zone, and safe Markdown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import nh3
+from babel.dates import format_date, format_datetime
+from flask import Flask, current_app
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from app.money import format_money
+
+# Raw HTML in the source is escaped, not passed through; nh3 then strips anything unsafe that a
+# Markdown link or image could still smuggle in (javascript: URLs and the like).
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": True})
+
+
+@lru_cache(maxsize=256)
+def render_markdown(source: str) -> Markup:
+    return Markup(nh3.clean(_markdown.render(source or ""), link_rel="noopener nofollow"))
+
+
+def org_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["ORG_TIMEZONE"])
+
+
+def _money(minor: int, currency: str, whole: bool = False) -> str:
+    return format_money(minor, currency, current_app.config["ORG_LOCALE"], whole=whole)
+
+
+def _date(value: datetime, fmt: str = "long") -> str:
+    return format_date(value.astimezone(org_zone()), fmt, locale=current_app.config["ORG_LOCALE"])
+
+
+def _datetime(value: datetime, fmt: str = "medium") -> str:
+    return format_datetime(value, fmt, tzinfo=org_zone(), locale=current_app.config["ORG_LOCALE"])
+
+
+def register_filters(app: Flask) -> None:
+    app.add_template_filter(_money, "money")
+    app.add_template_filter(_date, "date")
+    app.add_template_filter(_datetime, "datetime")
+    app.add_template_filter(render_markdown, "markdown")
+
+    @app.context_processor
+    def organisation():
+        return {"org_name": app.config["ORG_NAME"]}
