@@ -53,15 +53,26 @@ def utcnow() -> datetime:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    """WAL and enforced foreign keys for SQLite; nothing for other databases."""
+def _sqlite_connect(dbapi_connection, connection_record):
+    """SQLite: WAL, enforced foreign keys, a busy timeout, and transactions SQLAlchemy controls.
+
+    Python's sqlite3 module otherwise begins transactions on its own and breaks SAVEPOINT, which
+    the services use to survive a duplicate insert (SQLAlchemy's documented recipe).
+    """
     if type(dbapi_connection).__module__ != "sqlite3":
         return
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def enum_column(enum_cls, **kwargs):

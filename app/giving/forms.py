@@ -6,8 +6,16 @@ import uuid
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectField, StringField
-from wtforms import TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from app.giving.models import Dedication, Frequency
@@ -18,7 +26,7 @@ OTHER = "other"
 
 
 class DonationForm(FlaskForm):
-    frequency = RadioField("How often", choices=[(f.value, f.label) for f in Frequency],
+    frequency = RadioField("How often", choices=[SelectChoice(f.value, f.label) for f in Frequency],
                            validators=[DataRequired("Choose how often to give.")])
     amount_choice = RadioField("Amount", validate_choice=True,
                                validators=[DataRequired("Choose an amount.")])
@@ -34,7 +42,8 @@ class DonationForm(FlaskForm):
         Length(max=254),
     ])
     dedication = SelectField("Dedicate this gift", choices=[
-        ("", "No dedication"), *((d.value, d.label) for d in Dedication)], default="")
+        SelectChoice("", "No dedication"), *(SelectChoice(d.value, d.label) for d in Dedication)],
+        default="")
     dedication_name = StringField("Their name", validators=[Length(max=200)])
     dedication_email = EmailField("Email them to say so (optional)", validators=[
         Optional(), Email("Enter an email address like name@example.com.",
@@ -106,6 +115,6 @@ def donation_form(campaign, formdata=None) -> DonationForm:
             form.amount_choice.data = OTHER
     else:
         form = DonationForm(formdata=formdata)
-    form.amount_choice.choices = [(str(s.amount), str(s.amount))
-                                  for s in campaign.suggested_amounts] + [(OTHER, "Other")]
+    form.amount_choice.choices = [SelectChoice(str(s.amount)) for s in campaign.suggested_amounts]
+    form.amount_choice.choices.append(SelectChoice(OTHER, "Other"))
     return form

@@ -1,0 +1,38 @@
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from app.extensions import db
+
+
+def test_migrations_build_exactly_the_models_schema(app):
+    """`flask db upgrade` on an empty database (done by the fixture) yields the models' schema."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
+
+
+def test_healthz_reports_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_answers_503_when_the_database_is_unreachable(make_app, tmp_path):
+    app = make_app(f"sqlite:///{tmp_path}/missing/dir/db.sqlite")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "unreachable"}
+
+
+def test_healthz_answers_503_when_postgresql_is_down(make_app):
+    from tests.support.pgcluster import free_port
+
+    app = make_app(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none",
+                   SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}})
+    assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/campaigns/no-such-campaign")
+    assert response.status_code == 404
+    assert "We could not find that page" in response.get_data(as_text=True)
