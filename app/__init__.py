@@ -31,8 +31,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    limiter.init_app(app)  # before CSRF, so a flood is refused before any other work
     csrf.init_app(app)
-    limiter.init_app(app)
 
     _import_models()
 

@@ -31,7 +31,9 @@ def make_campaign(slug: str = "test-appeal", *, days_left: int = 30, started_day
         SuggestedAmount(amount=10000, impact="a week of translation", position=2),
     ]
     db.session.add(campaign)
-    db.session.flush()
+    # Committed like real data (a savepoint in the test's transaction), so a view's rollback
+    # of its own work leaves it in place.
+    db.session.commit()
     return campaign
 
 
