@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from flask import has_request_context, request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -71,8 +72,16 @@ def _sqlite_connect(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+    """A request that may write (POST and the like) takes SQLite's write lock up front.
+
+    A deferred transaction that reads and then writes fails at once with "database is locked"
+    when another writer got in between; an immediate one waits its turn (busy_timeout). Reads
+    stay deferred, so pages never queue behind each other.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    writes = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def enum_column(enum_cls, **kwargs):

@@ -1,0 +1,364 @@
+"""The campaign page under gunicorn, against a bare Flask app, on SQLite and PostgreSQL.
+
+For each backend: a fresh database, migrated and seeded with the project's own CLI, topped up so
+that the ``twenty-years`` campaign has (at least) ``--gifts`` paid gifts; then the app under
+``gunicorn -w 2`` and, right before it, the bare app (``bench/bare_app.py``) under the same
+server settings, each warmed up and then loaded by the same ``wrk`` command on 127.0.0.1.
+Prints requests per second, p50 and p99 latency, and the ratio campaign/bare per backend; writes
+the same figures as JSON to ``bench/results/``.
+
+Goal (from the issue): the campaign page at >= 50% of the bare app's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+WRK_SCRIPT = BENCH / "wrk_report.lua"
+
+SLUG = "twenty-years"
+CAMPAIGN_PATH = f"/campaigns/{SLUG}"
+WORKERS = 2
+GOAL_RATIO = 0.5
+BACKENDS = ("sqlite", "postgresql")
+
+
+# --- processes -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "FLASK_ENV")}
+    env.update(extra)
+    return env
+
+
+def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
+                           f"{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+class Server:
+    """``gunicorn -w 2 -b 127.0.0.1:<port> <app>`` in its own process group."""
+
+    def __init__(self, app_spec: str, env: dict[str, str], log_path: Path):
+        self.app_spec = app_spec
+        self.env = env
+        self.log_path = log_path
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> Server:
+        cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS),
+               "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", self.app_spec]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn {self.app_spec} exited ({self.proc.returncode}):\n"
+                                   + self.log_tail())
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn {self.app_spec} not healthy after {timeout}s:\n"
+                           + self.log_tail())
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        # The master's process group: any worker it left behind, then the master itself.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(timeout=10)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- load ------------------------------------------------------------------------------------
+
+def wrk(url: str, *, threads: int, connections: int, duration: int) -> dict:
+    """One wrk run; returns its summary (latencies in microseconds) with requests per second."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError("the benchmark only ever targets 127.0.0.1")
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+           "-s", str(WRK_SCRIPT), url]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if result.returncode:
+        raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    for line in result.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            summary = json.loads(line.removeprefix("WRK_JSON "))
+            break
+    else:
+        raise RuntimeError(f"no summary in wrk's output:\n{result.stdout}\n{result.stderr}")
+    summary["rps"] = summary["requests"] / (summary["duration_us"] / 1e6)
+    summary["error_count"] = sum(summary["errors"].values())
+    return summary
+
+
+def measure(label: str, url: str, opts: argparse.Namespace) -> dict:
+    print(f"  {label}: warm-up {opts.warmup}s, then {opts.duration}s ...", flush=True)
+    if opts.warmup:
+        wrk(url, threads=opts.threads, connections=opts.connections, duration=opts.warmup)
+    summary = wrk(url, threads=opts.threads, connections=opts.connections,
+                  duration=opts.duration)
+    summary["target"] = label
+    summary["url"] = url
+    print(f"    {summary['rps']:.1f} req/s, p50 {summary['p50_us'] / 1000:.1f} ms, "
+          f"p99 {summary['p99_us'] / 1000:.1f} ms"
+          + (f", {summary['error_count']} ERRORS {summary['errors']}"
+             if summary["error_count"] else ""), flush=True)
+    return summary
+
+
+# --- data ------------------------------------------------------------------------------------
+
+TOP_UP = """
+import random, sys
+from sqlalchemy import func, select, text
+from app import create_app, jobs
+from app.campaigns.models import Campaign
+from app.db import utcnow
+from app.demo import generate_gifts
+from app.extensions import db
+from app.giving.models import Gift, GiftStatus
+
+slug, wanted = sys.argv[1], int(sys.argv[2])
+app = create_app()
+with app.app_context():
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
+    def paid():
+        return db.session.scalar(select(func.count(Gift.id)).where(
+            Gift.campaign_id == campaign.id, Gift.status == GiftStatus.PAID))
+    missing = wanted - paid()
+    if missing > 0:
+        generate_gifts([campaign], missing, now=utcnow(), rng=random.Random(2006))
+        jobs.commit()
+    if db.engine.dialect.name == "postgresql":
+        # What autovacuum would have done by now on a running server.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    print("PAID_GIFTS", paid())
+"""
+
+
+def prepare_database(env: dict[str, str], gifts: int) -> int:
+    """Migrate, seed the demo and top the campaign up; returns its verified paid-gift count."""
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    run_checked([*flask, "db", "upgrade"], env, timeout=300)
+    run_checked([*flask, "seed-demo"], env, timeout=300)
+    out = run_checked([sys.executable, "-c", TOP_UP, SLUG, str(gifts)], env, timeout=600)
+    count = int(next(line.split()[1] for line in out.splitlines()
+                     if line.startswith("PAID_GIFTS ")))
+    if count < gifts:
+        raise RuntimeError(f"{SLUG} has {count} paid gifts, fewer than {gifts}")
+    return count
+
+
+def check_page(url: str, count: int) -> None:
+    """One request before the load: a 200 that shows the campaign and its gift count."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = response.read().decode()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+    if f"{count:,}" not in body:
+        print(f"  warning: {url} does not show the gift count {count:,}", flush=True)
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+def run_backend(backend: str, bare: Server, opts: argparse.Namespace, work: Path,
+                stack: ExitStack) -> dict:
+    print(f"\n[{backend}] preparing the database ...", flush=True)
+    if backend == "sqlite":
+        url = f"sqlite:///{work / 'bench.db'}"
+    else:
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from tests.support.pgcluster import PgCluster
+
+        cluster = PgCluster()
+        stack.callback(cluster.stop)
+        cluster.start()
+        url = cluster.create_database("bench")
+    env = base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
+                   MAIL_OUTBOX_DIR=str(work / f"outbox-{backend}"))
+    started = time.perf_counter()
+    count = prepare_database(env, opts.gifts)
+    print(f"  {SLUG}: {count:,} paid gifts ({time.perf_counter() - started:.1f}s)", flush=True)
+
+    bare_result = measure("bare app", bare.base_url + "/", opts)
+    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log") as app_server:
+        page = app_server.base_url + CAMPAIGN_PATH
+        check_page(page, count)
+        campaign_result = measure(f"campaign page ({backend})", page, opts)
+    ratio = campaign_result["rps"] / bare_result["rps"] if bare_result["rps"] else 0.0
+    return {"backend": backend, "gifts": count, "bare": bare_result,
+            "campaign": campaign_result, "ratio": ratio, "goal_met": ratio >= GOAL_RATIO}
+
+
+def machine() -> dict:
+    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "loadavg_before": os.getloadavg()}
+    if hasattr(os, "sched_getaffinity"):
+        info["cpus_usable"] = len(os.sched_getaffinity(0))
+    try:
+        models = [line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        info["cpu_model"] = models[0] if models else None
+    except OSError:
+        pass
+    for name, cmd in (("wrk", ["wrk", "--version"]),
+                      ("gunicorn", [sys.executable, "-m", "gunicorn", "--version"]),
+                      ("git_commit", ["git", "rev-parse", "--short", "HEAD"])):
+        try:
+            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=10)
+            info[name] = (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            info[name] = None
+    return info
+
+
+def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
+    def ms(us: float) -> str:
+        return f"{us / 1000:.1f} ms"
+
+    print(f"\nCampaign page vs bare Flask app: gunicorn -w {WORKERS}, "
+          f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s "
+          f"(after {opts.warmup}s warm-up), {info.get('cpus_usable', info['cpus'])} CPU(s) "
+          "shared by wrk and the servers")
+    header = f"{'target':<34}{'req/s':>10}{'p50':>11}{'p99':>11}{'errors':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        for key, label in (("bare", f"bare app (paired with {r['backend']})"),
+                           ("campaign", f"campaign page, {r['backend']} ({r['gifts']:,} gifts)")):
+            s = r[key]
+            print(f"{label:<34}{s['rps']:>10.1f}{ms(s['p50_us']):>11}{ms(s['p99_us']):>11}"
+                  f"{s['error_count']:>8}")
+    print()
+    for r in results:
+        verdict = "goal met" if r["goal_met"] else "goal NOT met"
+        print(f"{r['backend']:<11} campaign/bare = {r['ratio']:.1%}  "
+              f"(goal >= {GOAL_RATIO:.0%}: {verdict})")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated, of: sqlite, postgresql (default: both)")
+    parser.add_argument("--gifts", type=int, default=10_000,
+                        help="paid gifts in the campaign (default 10000)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up, discarded")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a backend misses the 50%% goal")
+    opts = parser.parse_args(argv)
+    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
+    unknown = set(opts.backends) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: `make bench` installs it (as root), or "
+              "`apt-get install wrk`.", file=sys.stderr)
+        return 2
+    info = machine()
+    results: list[dict] = []
+    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        bare = Server("bench.bare_app:app", base_env(), work / "gunicorn-bare.log")
+        stack.callback(bare.stop)
+        bare.start()
+        for backend in opts.backends:
+            results.append(run_backend(backend, bare, opts, work, stack))
+    info["loadavg_after"] = os.getloadavg()
+
+    report(results, opts, info)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"campaign_page-{stamp}.json"
+    path.write_text(json.dumps({
+        "benchmark": "campaign_page", "at": stamp, "goal_ratio": GOAL_RATIO,
+        "settings": {"workers": WORKERS, "threads": opts.threads,
+                     "connections": opts.connections, "duration_s": opts.duration,
+                     "warmup_s": opts.warmup, "gifts": opts.gifts, "path": CAMPAIGN_PATH},
+        "machine": info, "results": results,
+    }, indent=2) + "\n")
+    print(f"\nresults: {path.relative_to(ROOT)}")
+
+    if any(r[k]["error_count"] for r in results for k in ("bare", "campaign")):
+        print("some requests failed; the figures are not valid", file=sys.stderr)
+        return 1
+    if opts.strict and not all(r["goal_met"] for r in results):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

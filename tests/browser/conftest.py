@@ -1,0 +1,134 @@
+"""Browser fixtures: the app served over real HTTP on committed data, and headless Chromium.
+
+The rest of the suite wraps each test in a rolled-back transaction; a browser talks to a separate
+server thread through its own connections, so here the data is committed to a database made for
+these tests alone (one per backend), and each test creates the campaign it gives to.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``make test``), driven by Playwright's
+sync API; ``playwright install`` is never needed.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from app import create_app
+from app.extensions import db
+from tests.conftest import migrated_url
+from tests.factories import make_campaign
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
+# Fail in seconds, not after Playwright's default 30: every page here is local.
+TIMEOUT_MS = 10_000
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr; errors are still logged."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+@dataclass
+class LiveServer:
+    app: Flask
+    url: str
+    backend: str
+    outbox: Path
+
+    def create_campaign(self, **fields) -> str:
+        """Commit a new live campaign (``tests.factories.make_campaign``); returns its slug."""
+        slug = fields.pop("slug", f"appeal-{uuid.uuid4().hex[:10]}")
+        with self.app.app_context():
+            make_campaign(slug, **fields)
+            db.session.commit()
+        return slug
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
+    """The app on a freshly migrated database, served by Werkzeug in a background thread."""
+    url = migrated_url(request, request.param, "browser")
+    outbox = tmp_path_factory.mktemp("browser-outbox")
+    app = create_app({
+        "TESTING": True,
+        "SECRET_KEY": "browser-test-secret-key",
+        "RATELIMIT_ENABLED": False,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "MAIL_OUTBOX_DIR": str(outbox),
+    })
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True,
+                                         request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name=f"live-server-{request.param}",
+                              daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}",
+                         backend=request.param, outbox=outbox)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def page(browser, live_server, request, tmp_path) -> Iterator[Page]:
+    """A fresh phone-sized browser context and page on the live server.
+
+    Uncaught JavaScript errors fail the test. On failure a screenshot is saved in the test's
+    temporary folder (its path is printed with the test's output).
+    """
+    context = browser.new_context(viewport=PHONE, base_url=live_server.url, locale="en-US")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    js_errors: list[str] = []
+    page.on("pageerror", lambda error: js_errors.append(f"{page.url}: {error}"))
+    try:
+        yield page
+        if request.node.stash.get(_CALL_FAILED, False) and not page.is_closed():
+            path = tmp_path / "failure.png"
+            page.screenshot(path=path, full_page=True)
+            print(f"screenshot of the failing page: {path}")
+    finally:
+        context.close()
+    assert not js_errors, f"uncaught JavaScript errors: {js_errors}"
+

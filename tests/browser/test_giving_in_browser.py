@@ -1,0 +1,213 @@
+"""Giving in a real browser, on a phone-sized screen: the campaign page, the donation form, the
+sandbox checkout, the thank-you page and the campaign's progress, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from app.extensions import db
+from app.giving.models import Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
+from app.money import cover_fee, format_money
+from app.payments.models import Payment
+from tests.support.browser import label_for, read_progress, screenshot, tab_to
+
+pytestmark = pytest.mark.browser
+
+GOAL = 100_000  # $1,000: small enough for one gift to move the bar by whole percents
+CHECKOUT_URL = re.compile(r"/sandbox/checkout/")
+THANKS_URL = re.compile(r"/thanks/[\w-]+$")
+
+
+@pytest.fixture
+def campaign(live_server) -> str:
+    """A new live campaign for each test, so its figures start from nothing."""
+    return live_server.create_campaign(goal=GOAL, title="Twenty years of reporting")
+
+
+@pytest.fixture
+def donor() -> dict[str, str]:
+    """A new donor for each test, so that a gift adds exactly one donor."""
+    return {"name": "Noa Levi", "email": f"noa-{uuid.uuid4().hex[:8]}@example.org"}
+
+
+def bar_for(raised: int) -> int:
+    return max(0, min(100, raised * 100 // GOAL))
+
+
+def fill_donor(page: Page, donor: dict[str, str]) -> None:
+    page.locator("#name").fill(donor["name"])
+    page.locator("#email").fill(donor["email"])
+
+
+def pay_by_card(page: Page, number: str, name: str = "Noa Levi") -> None:
+    """Fill the sandbox checkout's card form and press Pay."""
+    expect(page).to_have_url(CHECKOUT_URL)
+    page.locator("#name").fill(name)
+    page.locator("#number").fill(number)
+    page.locator("#expiry").fill("12 / 34")
+    page.locator("#cvc").fill("123")
+    page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
+
+
+def test_one_time_gift_thanks_the_donor_and_moves_the_progress_bar(page, campaign, donor):
+    page.goto(f"/campaigns/{campaign}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Twenty years of reporting")
+    before = read_progress(page)
+    assert (before.raised, before.bar, before.donors, before.gifts) == (0, 0, 0, 0)
+    screenshot(page, "campaign-phone")
+
+    # $50 is preselected; the donor taps the $100 tile instead.
+    hundred = page.locator("input[name=amount_choice][value='10000']")
+    expect(hundred).not_to_be_checked()
+    label_for(page, "input[name=amount_choice][value='10000']").click()
+    expect(hundred).to_be_checked()
+    expect(page.locator("input[name=frequency][value=one_time]")).to_be_checked()
+    fill_donor(page, donor)
+    page.locator("[data-submit]").click()
+
+    expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.locator("[data-checkout-amount]")).to_have_text("$100.00")
+    screenshot(page, "checkout-phone")
+    pay_by_card(page, "4242 4242 4242 4242")
+
+    expect(page).to_have_url(THANKS_URL)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you, Noa.")
+    expect(page.locator("[data-gift-amount]")).to_have_text("$100.00")
+    expect(page.locator("main")).to_contain_text(donor["email"])
+    screenshot(page, "thanks-phone")
+
+    page.locator(f'main a[href$="/campaigns/{campaign}"]').click()
+    expect(page).to_have_url(re.compile(rf"/campaigns/{campaign}$"))
+    after = read_progress(page)
+    assert after.raised - before.raised == 10_000
+    assert (after.donors, after.gifts) == (before.donors + 1, before.gifts + 1)
+    assert after.bar == bar_for(after.raised) == 10 > before.bar
+    screenshot(page, "campaign-after-phone")
+
+
+def test_monthly_gift_of_another_amount_with_the_fee_covered(page, live_server, campaign,
+                                                             donor):
+    config = live_server.app.config
+
+    def fee(amount: int) -> str:
+        return format_money(cover_fee(amount, percent_bp=config["FEE_PERCENT_BP"],
+                                      fixed=config["FEE_FIXED_MINOR"]), "USD")
+
+    page.goto(f"/campaigns/{campaign}")
+    before = read_progress(page)
+    fee_text = page.locator("[data-fee-amount]")
+    expect(fee_text).to_have_text(fee(5000))  # for the preselected $50
+
+    label_for(page, "input[name=frequency][value=monthly]").click()
+    expect(page.locator("input[name=frequency][value=monthly]")).to_be_checked()
+    label_for(page, "#amount_choice-other").click()
+    expect(page.locator("#amount_choice-other")).to_be_checked()
+    page.locator("#other_amount").fill("40")
+    label_for(page, "#cover_fee").click()
+    expect(page.locator("#cover_fee")).to_be_checked()
+    # The page's script recomputes the fee as the donor types, with the server's formula.
+    expect(fee_text).to_have_text(fee(4000))  # $1.51
+    fill_donor(page, donor)
+    page.locator("[data-submit]").click()
+
+    total = 4000 + cover_fee(4000, percent_bp=config["FEE_PERCENT_BP"],
+                             fixed=config["FEE_FIXED_MINOR"])
+    expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.locator("[data-checkout-amount]")).to_have_text(
+        f"{format_money(total, 'USD')} monthly")
+    pay_by_card(page, "4242 4242 4242 4242")
+
+    expect(page).to_have_url(THANKS_URL)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Thank you")
+    expect(page.locator("[data-gift-amount]")).to_have_text("$40.00 monthly")
+    expect(page.locator("main")).to_contain_text(fee(4000))
+    expect(page.locator("main")).to_contain_text(re.compile(r"monthly gift will renew"))
+    screenshot(page, "thanks-monthly-phone")
+
+    with live_server.app.app_context():
+        gift = db.session.scalar(select(Gift).where(Gift.public_id == page.url.rsplit("/", 1)[1]))
+        assert gift is not None and gift.status is GiftStatus.PAID
+        plan = db.session.get(RecurringPlan, gift.plan_id)
+        assert plan is not None
+        assert (plan.frequency, plan.status, plan.amount, plan.total, plan.periods_paid) == (
+            Frequency.MONTHLY, PlanStatus.ACTIVE, 4000, total, 1)
+        assert plan.supporter.email == donor["email"]
+
+    page.goto(f"/campaigns/{campaign}")
+    after = read_progress(page)
+    assert after.raised - before.raised == total
+    assert (after.donors, after.gifts) == (before.donors + 1, before.gifts + 1)
+    assert after.bar == bar_for(after.raised) > before.bar
+
+
+def test_declined_card_says_so_and_the_total_does_not_move(page, live_server, campaign, donor):
+    page.goto(f"/campaigns/{campaign}")
+    before = read_progress(page)
+    fill_donor(page, donor)
+    page.locator("[data-submit]").click()
+    pay_by_card(page, "4000 0000 0000 0002")
+
+    expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.get_by_role("alert")).to_have_text("Your card was declined.")
+    expect(page.locator("#number")).to_have_value("")  # the number is not echoed back
+    screenshot(page, "declined-phone")
+
+    page.get_by_role("link", name="Cancel and go back").click()
+    expect(page).to_have_url(re.compile(rf"/campaigns/{campaign}$"))
+    assert read_progress(page) == before
+
+    with live_server.app.app_context():
+        gift = db.session.scalar(select(Gift).where(
+            Gift.campaign.has(slug=campaign)))
+        assert gift is not None and gift.status is GiftStatus.PENDING
+        assert db.session.scalar(select(Payment.id).where(Payment.gift_id == gift.id)) is None
+
+
+def test_a_zero_other_amount_is_explained_beside_the_field(page, campaign, donor):
+    page.goto(f"/campaigns/{campaign}")
+    label_for(page, "#amount_choice-other").click()
+    page.locator("#other_amount").fill("0")
+    fill_donor(page, donor)
+    page.locator("[data-submit]").click()
+
+    other = page.locator("#other_amount")
+    error = page.locator("fieldset").filter(has=other).locator("#other_amount-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_text("The amount must be more than zero.")
+    expect(other).to_have_attribute("aria-invalid", "true")
+    expect(other).to_have_attribute("aria-describedby", re.compile(r"\bother_amount-error\b"))
+    expect(other).to_have_value("0")
+    expect(page.locator("#amount_choice-other")).to_be_checked()
+    expect(page.get_by_role("alert")).to_contain_text("The amount must be more than zero.")
+    expect(page.locator("#email")).to_have_value(donor["email"])
+    screenshot(page, "amount-error-phone")
+
+    # Corrected, the same form goes through.
+    other.fill("40")
+    page.locator("[data-submit]").click()
+    expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.locator("[data-checkout-amount]")).to_have_text("$40.00")
+
+
+def test_keyboard_alone_reaches_the_amounts_and_submits_the_form(page, campaign, donor):
+    page.goto(f"/campaigns/{campaign}")
+    tab_to(page, "input[name=amount_choice]")
+    expect(page.locator("input[name=amount_choice]:focus")).to_have_attribute("value", "5000")
+    page.keyboard.press("ArrowRight")  # arrows move through a radio group, choosing as they go
+    expect(page.locator("input[name=amount_choice][value='10000']")).to_be_checked()
+    expect(page.locator("input[name=amount_choice][value='10000']")).to_be_focused()
+
+    tab_to(page, "#name")
+    page.keyboard.type(donor["name"])
+    tab_to(page, "#email")
+    page.keyboard.type(donor["email"])
+    tab_to(page, "[data-submit]")
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.locator("[data-checkout-amount]")).to_have_text("$100.00")

@@ -1,0 +1,104 @@
+"""Deliveries racing each other on a real, committed database: still one gift, one receipt."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from app import jobs
+from app.db import utcnow
+from app.extensions import db
+from app.giving.models import Gift, GiftStatus
+from app.giving.services import GivingRules, begin_checkout, start_gift
+from app.mail import OutboundEmail
+from app.payments.events import receive_event
+from app.payments.models import Payment, ProviderEvent
+from app.payments.providers import current_provider
+from tests.conftest import migrated_url
+from tests.factories import gift_request, make_campaign
+from tests.support.flow import donation_form
+
+THREADS = 8
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def committed_app(request, make_app):
+    url = migrated_url(request, request.param, f"race_{request.node.name[-12:-1]}")
+    app = make_app(url)
+    yield app
+
+
+def run_concurrently(app, work):
+    errors, barrier = [], threading.Barrier(THREADS)
+
+    def worker():
+        with app.app_context():
+            try:
+                barrier.wait()
+                work()
+            except Exception as exc:  # collected and asserted on below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return errors
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_the_same_event_delivered_at_once_is_recorded_once(committed_app):
+    app = committed_app
+    with app.app_context():
+        campaign = make_campaign("race")
+        gift = start_gift(campaign, gift_request(), rules=GivingRules.from_config(app.config),
+                          now=utcnow())
+        begin_checkout(gift, current_provider(), success_url="http://x/ok",
+                       cancel_url="http://x/no")
+        db.session.commit()
+        provider = current_provider()
+        session = provider.load_session(gift.checkout_url.rsplit("/", 1)[1])
+        [event] = provider.completion_events(session, name="Noa", now=time.time())
+        payload, headers = provider.encode(event)
+
+    def deliver():
+        receive_event(current_provider(), payload, headers)
+        jobs.commit()
+
+    errors = run_concurrently(app, deliver)
+    assert errors == []
+    with app.app_context():
+        assert count(ProviderEvent) == 1
+        assert count(Payment) == 1
+        assert count(OutboundEmail) == 1
+        assert db.session.scalar(select(Gift.status)) is GiftStatus.PAID
+
+
+def test_a_form_submitted_many_times_at_once_makes_one_gift(committed_app):
+    app = committed_app
+    with app.app_context():
+        make_campaign("race")
+    client = app.test_client()
+    data = donation_form(client, "race")
+    data.update(amount_choice="2500", frequency="one_time", name="Noa", email="noa@example.org")
+    locations = []
+
+    def submit():
+        response = client.post("/campaigns/race/give", data=data)
+        assert response.status_code == 303, response.status_code
+        locations.append(response.headers["Location"])
+
+    errors = run_concurrently(app, submit)
+    assert errors == []
+    assert len(set(locations)) == 1 and len(locations) == THREADS
+    with app.app_context():
+        assert count(Gift) == 1

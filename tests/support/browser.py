@@ -1,0 +1,83 @@
+"""Helpers for the browser tests: reading a campaign page, moving through forms by keyboard."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page
+
+
+@dataclass(frozen=True)
+class PageProgress:
+    """The progress figures a reader sees on a campaign page."""
+
+    raised: int  # minor units, parsed from the "raised" figure
+    bar: int  # the progress bar's aria-valuenow (whole percent, 0-100)
+    donors: int
+    gifts: int
+
+
+def dollars_to_cents(text: str) -> int:
+    """"$1,234.50" -> 123450. Only for the USD figures these tests produce."""
+    cleaned = text.strip().replace("$", "").replace(",", "").replace("\u00a0", "")
+    assert re.fullmatch(r"\d+(\.\d{2})?", cleaned), f"not a dollar amount: {text!r}"
+    return int(Decimal(cleaned) * 100)
+
+
+def read_progress(page: Page) -> PageProgress:
+    progress = page.locator("[data-progress]").first
+    raised = progress.locator(".raised strong").text_content() or ""
+    bar = progress.locator(".bar").get_attribute("aria-valuenow")
+    text = " ".join((progress.text_content() or "").split())
+    donors = re.search(r"([\d,]+)\s+donors?\b", text, re.I)
+    gifts = re.search(r"([\d,]+)\s+gifts?\b", text, re.I)
+    assert bar is not None and donors and gifts, f"progress figures not found in {text!r}"
+    return PageProgress(raised=dollars_to_cents(raised), bar=int(bar),
+                        donors=int(donors.group(1).replace(",", "")),
+                        gifts=int(gifts.group(1).replace(",", "")))
+
+
+def label_for(page: Page, control: str) -> Locator:
+    """The <label> wrapping or naming the control matched by the CSS selector ``control``:
+    what a person taps, whatever the styling does to the input itself."""
+    wrapping = page.locator("label").filter(has=page.locator(control))
+    control_id = page.locator(control).get_attribute("id")
+    if control_id:
+        return wrapping.or_(page.locator(f'label[for="{control_id}"]')).first
+    return wrapping.first
+
+
+def focused(page: Page) -> str:
+    """A short description of the focused element, such as ``input[name=email]``."""
+    return page.evaluate("""() => {
+        const el = document.activeElement;
+        if (!el || el === document.body) return "body";
+        const name = el.getAttribute("name");
+        return el.tagName.toLowerCase() + (name ? `[name=${name}]` : "")
+            + (el.id ? `#${el.id}` : "");
+    }""")
+
+
+def tab_to(page: Page, selector: str, *, limit: int = 40) -> list[str]:
+    """Press Tab until the element matching ``selector`` has focus; returns the elements
+    passed on the way. Fails when it is not reached within ``limit`` presses."""
+    passed: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return passed
+        passed.append(focused(page))
+    raise AssertionError(f"{selector} not reached by Tab; focus went through {passed}")
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save a full-page screenshot as ``$BROWSER_SCREENSHOTS/<name>.png`` when that variable
+    names a folder (to look at the pages while developing); otherwise do nothing."""
+    folder = os.environ.get("BROWSER_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=Path(folder) / f"{name}.png", full_page=True)

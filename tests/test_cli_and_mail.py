@@ -1,0 +1,115 @@
+"""The command line and mail delivery (outbox folder and a real SMTP server on loopback)."""
+
+from __future__ import annotations
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+
+from app.campaigns.models import Campaign
+from app.campaigns.services import campaign_progress
+from app.db import utcnow
+from app.extensions import db
+from app.giving.models import Gift
+from app.mail import OutboundEmail
+from app.payments.models import Payment
+from tests.factories import make_campaign
+from tests.support.flow import give
+from tests.support.pgcluster import free_port
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_seed_demo_is_idempotent_and_shows_progress(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "twenty-years" in first.output
+    gifts = count(Gift)
+    assert gifts > 500
+    second = runner.invoke(args=["seed-demo"])
+    assert "none (already there)" in second.output
+    assert count(Gift) == gifts
+
+    now = utcnow()
+    campaigns = {c.slug: c for c in db.session.scalars(select(Campaign))}
+    assert {"twenty-years", "shana-tova", "ramadan-kareem"} <= set(campaigns)
+    live = [c for c in campaigns.values() if c.is_live(now)]
+    ended = [c for c in campaigns.values() if c.has_ended(now)]
+    assert len(live) == 3 and len(ended) == 1
+    for campaign in campaigns.values():
+        progress = campaign_progress(campaign, now)
+        assert 0 < progress.raised and progress.donors > 10
+    # Totals come from the ledger: the sum of charges equals the sum of paid gifts.
+    assert db.session.scalar(select(func.sum(Payment.amount))) == db.session.scalar(
+        select(func.sum(Gift.amount)))
+
+
+def test_seed_demo_adds_gifts_in_bulk(app):
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--gifts", "3000"])
+    assert result.exit_code == 0, result.output
+    assert "added 3,000 gifts" in result.output
+    # Demo history plus the bulk gifts, each with one ledger row.
+    assert count(Payment) == count(Gift) > 3000
+    # Sequences (PostgreSQL) moved past the bulk rows: the next gift gets a fresh id.
+    make_campaign("after-bulk")
+
+
+def test_bad_gift_count_is_refused(app):
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--gifts", "-5"])
+    assert result.exit_code == 2
+    assert "-5" in result.output
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def test_receipt_goes_through_a_real_smtp_server(make_app, database_url, app, smtp_server,
+                                                 outbox):
+    controller, inbox = smtp_server
+    smtp_app = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{controller.port}")
+    with smtp_app.app_context():
+        make_campaign("twenty")
+        give(smtp_app.test_client(), "twenty", amount="5000")
+    [envelope] = inbox.messages
+    assert envelope.rcpt_tos == ["noa@example.org"]
+    text = envelope.content.decode()
+    assert "Subject: Thank you for your gift to A test appeal" in text
+    assert "$50.00" in text
+    assert outbox() == []  # SMTP replaced the folder
+
+
+def test_mail_outage_loses_no_receipt(make_app, database_url, app, smtp_server):
+    controller, inbox = smtp_server
+    down = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{free_port()}")
+    with down.app_context():
+        make_campaign("twenty")
+        paid = give(down.test_client(), "twenty")
+        assert paid.status_code == 303  # the donor is not troubled by our mail outage
+        email = db.session.scalar(select(OutboundEmail))
+        assert email.sent_at is None and "ConnectionRefusedError" in email.last_error
+    up = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{controller.port}")
+    with up.app_context():  # the CLI runs in the app context it finds
+        result = up.test_cli_runner().invoke(args=["mail", "send-pending"])
+        assert "sent 1, failed 0" in result.output
+        assert len(inbox.messages) == 1
+        again = up.test_cli_runner().invoke(args=["mail", "send-pending"])
+        assert "sent 0, failed 0" in again.output
+        assert len(inbox.messages) == 1

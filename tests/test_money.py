@@ -1,0 +1,41 @@
+from decimal import Decimal
+
+import pytest
+
+from app.money import AmountError, cover_fee, format_money, parse_amount, to_decimal
+
+
+@pytest.mark.parametrize("text, currency, minor", [
+    ("25", "USD", 2500), ("25.5", "USD", 2550), ("$1,000.00", "USD", 100000), (".5", "EUR", 50),
+    ("1000", "JPY", 1000), ("1.234", "KWD", 1234), ("  40 ", "ILS", 4000),
+])
+def test_parse_amount(text, currency, minor):
+    assert parse_amount(text, currency) == minor
+
+
+@pytest.mark.parametrize("text", ["1.5", "1.05"])
+def test_yen_has_no_fraction(text):
+    with pytest.raises(AmountError, match="JPY amounts have no fractional part"):
+        parse_amount(text, "JPY")
+
+
+def test_amounts_never_go_through_float():
+    # 0.1 + 0.2 style errors cannot happen: 19.99 is exactly 1999 cents.
+    assert parse_amount("19.99", "USD") == 1999
+    assert to_decimal(1999, "USD") == Decimal("19.99")
+
+
+@pytest.mark.parametrize("amount, extra", [(2500, 106), (5000, 181), (100, 34), (1_000_000, 29_898)])
+def test_cover_fee_makes_the_net_whole(amount, extra):
+    assert cover_fee(amount, percent_bp=290, fixed=30) == extra
+    gross = amount + extra
+    fee = Decimal(gross) * Decimal("0.029") + 30
+    assert gross - fee >= amount  # the organisation receives at least the gift
+    assert (gross - 1) - (Decimal(gross - 1) * Decimal("0.029") + 30) < amount  # and no more
+
+
+def test_format_money_goes_through_babel():
+    assert format_money(250000, "USD") == "$2,500.00"
+    assert format_money(250000, "USD", whole=True) == "$2,500"
+    assert format_money(250050, "USD", whole=True) == "$2,500.50"
+    assert format_money(250000, "EUR", "de_DE") == "2.500,00\xa0€"
