@@ -25,7 +25,8 @@ def test_amounts_never_go_through_float():
     assert to_decimal(1999, "USD") == Decimal("19.99")
 
 
-@pytest.mark.parametrize("amount, extra", [(2500, 106), (5000, 181), (100, 34), (1_000_000, 29_898)])
+@pytest.mark.parametrize("amount, extra",
+                         [(2500, 106), (5000, 181), (100, 34), (1_000_000, 29_898)])
 def test_cover_fee_makes_the_net_whole(amount, extra):
     assert cover_fee(amount, percent_bp=290, fixed=30) == extra
     gross = amount + extra

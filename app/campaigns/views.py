@@ -45,8 +45,8 @@ def _fee_display(campaign, form) -> dict:
     when no amount is known yet (the page's script recomputes it as the donor types)."""
     rules = GivingRules.from_config(current_app.config)
     percent = Decimal(rules.fee_percent_bp) / 100
-    formula = (f"{percent.normalize():f}% + "
-               f"{format_money(rules.fee_fixed, campaign.currency, current_app.config['ORG_LOCALE'])}")
+    fixed = format_money(rules.fee_fixed, campaign.currency, current_app.config["ORG_LOCALE"])
+    formula = f"{percent.normalize():f}% + {fixed}"
     try:
         amount = form.amount_minor()
     except (AttributeError, TypeError, ValueError):

@@ -6,8 +6,13 @@ from app.campaigns.views import render_campaign
 from app.db import utcnow
 from app.extensions import db, limiter
 from app.giving.forms import donation_form
-from app.giving.services import GiftError, GivingRules, begin_checkout, gift_by_public_id
-from app.giving.services import start_gift
+from app.giving.services import (
+    GiftError,
+    GivingRules,
+    begin_checkout,
+    gift_by_public_id,
+    start_gift,
+)
 from app.payments.base import ProviderError
 from app.payments.providers import current_provider
 

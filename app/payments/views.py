@@ -1,4 +1,4 @@
-"""Webhook endpoints: ``POST /webhooks/<provider>`` (``/webhooks/stripe``, ``/webhooks/sandbox``)."""
+"""Webhook endpoints: `POST /webhooks/<provider>`, e.g. `/webhooks/stripe`, `/webhooks/sandbox`."""
 
 from flask import Blueprint, abort, jsonify, request
 
