@@ -303,6 +303,8 @@ def next_period(start: datetime, frequency: Frequency) -> datetime:
 
 
 def _queue_receipt(gift: Gift) -> None:
+    """The donor's receipt and, for a dedicated gift with an address, a note to the person it
+    honours (which names the donor, unless anonymous, but never the amount)."""
     queue_email(
         to=gift.supporter.email,
         subject=f"Thank you for your gift to {gift.campaign.title}",
@@ -311,4 +313,15 @@ def _queue_receipt(gift: Gift) -> None:
         gift=gift,
         campaign=gift.campaign,
     )
+    if gift.dedication and gift.dedication_email:
+        queue_email(
+            to=gift.dedication_email,
+            subject="A gift to independent journalism, "
+                    + ("in your honour" if gift.dedication is Dedication.HONOUR
+                       else f"in memory of {gift.dedication_name}"),
+            template="dedication",
+            dedupe_key=f"dedication:{gift.id}",
+            gift=gift,
+            campaign=gift.campaign,
+        )
 

@@ -178,3 +178,23 @@ def test_matching_pool_shows_what_is_left(client, campaign):
     page = client.get("/campaigns/twenty").get_data(as_text=True)
     assert "doubled by the Halabi Foundation" in page
     assert "$900" in page  # $1,000 pool less the $100 given
+
+
+def test_dedication_email_tells_the_honoree_without_the_amount(client, campaign, outbox):
+    give(client, "twenty", amount="10000", dedication="honour", dedication_name="Savta Rivka",
+         dedication_email="rivka@example.org")
+    receipt, note = sorted(outbox(), key=lambda m: m["To"] != "noa@example.org")
+    assert note["To"] == "rivka@example.org"
+    assert "in your honour" in note["Subject"]
+    body = note.get_body(preferencelist=("plain",)).get_content()
+    assert "Noa Levi has made a gift" in body and "Savta Rivka" in body
+    assert "$100" not in body
+
+
+def test_anonymous_dedication_does_not_name_the_donor(client, campaign, outbox):
+    give(client, "twenty", dedication="memory", dedication_name="Yosef",
+         dedication_email="family@example.org", anonymous="y")
+    [note] = [m for m in outbox() if m["To"] == "family@example.org"]
+    body = note.get_body(preferencelist=("plain",)).get_content()
+    assert "Noa" not in body and "Someone who cares about you" in body
+    assert "in memory of Yosef" in body and note["Subject"].endswith("in memory of Yosef")
