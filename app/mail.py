@@ -49,6 +49,7 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str, **cont
     """
     if db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
         return False
+    subject = " ".join(subject.split())  # user text in a subject must not break the header
     msg = EmailMessage()
     msg["From"] = current_app.config["MAIL_FROM"]
     msg["To"] = to

@@ -198,3 +198,11 @@ def test_anonymous_dedication_does_not_name_the_donor(client, campaign, outbox):
     body = note.get_body(preferencelist=("plain",)).get_content()
     assert "Noa" not in body and "Someone who cares about you" in body
     assert "in memory of Yosef" in body and note["Subject"].endswith("in memory of Yosef")
+
+
+def test_line_breaks_in_a_name_cannot_inject_mail_headers(client, campaign, outbox):
+    give(client, "twenty", dedication="memory", dedication_name="Yosef\r\nBcc: all@example.org",
+         dedication_email="family@example.org")
+    [note] = [m for m in outbox() if m["To"] == "family@example.org"]
+    assert note["Bcc"] is None
+    assert "\n" not in note["Subject"]
