@@ -36,3 +36,21 @@ def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/campaigns/no-such-campaign")
     assert response.status_code == 404
     assert "We could not find that page" in response.get_data(as_text=True)
+
+
+def test_pages_forbid_third_party_scripts_and_framing(client):
+    headers = client.get("/").headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_load_nothing_from_other_hosts(client):
+    from tests.factories import make_campaign
+
+    make_campaign("twenty")
+    for url in ("/", "/campaigns/twenty"):
+        html = client.get(url).get_data(as_text=True)
+        assert "//" not in "".join(
+            part.split('"')[0] for part in html.split('src="')[1:] + html.split('href="')[1:]
+            if part.split('"')[0].endswith((".css", ".js")))
