@@ -29,6 +29,12 @@ def create_app(config: dict | None = None) -> Flask:
         hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),
     )
 
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
     limiter.init_app(app)  # before CSRF, so a flood is refused before any other work

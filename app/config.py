@@ -48,6 +48,9 @@ def load_settings(instance_path: Path) -> dict:
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(instance_path / "outbox"),
         "MAIL_FROM": env("MAIL_FROM", "Levant Wire <giving@levantwire.example>"),
         "REDIS_URL": env("REDIS_URL", ""),
+        # How many reverse proxies (load balancer, nginx) stand in front of the app and set
+        # X-Forwarded-For/-Proto/-Host; 0 when it is served directly.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "RATELIMIT_STORAGE_URI": env("REDIS_URL") or "memory://",
         "RATELIMIT_GIVE": env("RATELIMIT_GIVE", "20 per minute;200 per hour"),
         "RATELIMIT_CHECKOUT": env("RATELIMIT_CHECKOUT", "20 per minute;200 per hour"),

@@ -55,3 +55,21 @@ def test_pages_load_nothing_from_other_hosts(client):
         html = client.get(url).get_data(as_text=True)
         assets = re.findall(r'(?:src|href)="([^"]+\.(?:css|js))"', html)
         assert assets and all(a.startswith("/static/") for a in assets)
+
+
+def test_behind_a_trusted_proxy_links_use_the_forwarded_scheme_and_host(make_app,
+                                                                       database_url, app):
+    from tests.factories import make_campaign
+    from tests.support.flow import submit_gift
+
+    make_campaign("twenty")
+    proxied = make_app(database_url, TRUSTED_PROXIES=1, SERVER_NAME=None)
+    client = proxied.test_client()
+    client.environ_base.update(
+        HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_HOST="donate.levantwire.example",
+        # Over https, CSRF protection also checks that the form came from this site.
+        HTTP_REFERER="https://donate.levantwire.example/campaigns/twenty")
+    response = submit_gift(client, "twenty")
+    provider = proxied.extensions["payment_provider"]
+    session = provider.load_session(response.headers["Location"].rsplit("/", 1)[1])
+    assert session.success_url.startswith("https://donate.levantwire.example/thanks/")
