@@ -163,16 +163,39 @@
       }
     }
 
-    function chooseOther() {
+    // Focusing the box chooses "Other". Someone merely tabbing through it, though, has not
+    // changed their mind: if they leave it empty, give them back the amount they had chosen.
+    var chosenBeforeFocus = null;
+
+    function chooseOther(event) {
       if (otherRadio && !otherRadio.checked) {
+        if (event && event.type === "focus") {
+          chosenBeforeFocus = form.querySelector('input[name="amount_choice"]:checked');
+        }
         otherRadio.checked = true;
       }
+      if (event && event.type === "input") chosenBeforeFocus = null;
       update();
+    }
+
+    function leaveOther(event) {
+      var restored = chosenBeforeFocus;
+      chosenBeforeFocus = null;
+      if (!restored || !otherRadio || !otherRadio.checked || other.value.trim()) return;
+      restored.checked = true;
+      update();
+      // Shift+Tab back into the amounts would land on "Other", chosen a moment ago: land on the
+      // amount that is chosen again instead.
+      var next = event && event.relatedTarget;
+      if (next && next.name === "amount_choice" && next !== restored) {
+        window.setTimeout(function () { restored.focus(); }, 0);
+      }
     }
 
     if (other) {
       other.addEventListener("focus", chooseOther);
       other.addEventListener("input", chooseOther);
+      other.addEventListener("blur", leaveOther);
     }
 
     // A pointer click on the "Other" tile takes the person straight to the box to type in.
@@ -210,19 +233,21 @@
     });
   }
 
-  // Coming back with the Back button restores the page from the cache as it was left: with the
-  // button still disabled. Give it back.
+  // Coming back with the Back button: from the back/forward cache the page is exactly as it was
+  // left, its button still disabled, so give it back; from a reload, the browser refills the
+  // fields only after our first update, so bring the fee and the button in step again.
   window.addEventListener("pageshow", function (event) {
-    if (!event.persisted) return;
-    var buttons = document.querySelectorAll("[data-submit][data-original-text]");
-    Array.prototype.forEach.call(buttons, function (button) {
-      button.disabled = false;
-      button.removeAttribute("aria-disabled");
-      button.textContent = button.getAttribute("data-original-text");
-      button.removeAttribute("data-original-text");
-      if (button.form && typeof button.form.updateGift === "function") {
-        button.form.updateGift();
-      }
+    if (event.persisted) {
+      var buttons = document.querySelectorAll("[data-submit][data-original-text]");
+      Array.prototype.forEach.call(buttons, function (button) {
+        button.disabled = false;
+        button.removeAttribute("aria-disabled");
+        button.textContent = button.getAttribute("data-original-text");
+        button.removeAttribute("data-original-text");
+      });
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("form.donation-form"), function (form) {
+      if (typeof form.updateGift === "function") form.updateGift();
     });
   });
 
@@ -254,12 +279,34 @@
     summary.focus();
   }
 
+  // ---------------------------------------------------------------- sticky give panel
+
+  // On a wide screen the give panel is sticky (see app.css). When it is taller than the window,
+  // sticking by its top would hide the button until the letter ends; stick it by its bottom
+  // instead, so the reader can always scroll to the button.
+  function fitStickyPanel(panel) {
+    var GAP = 24;
+    function fit() {
+      var sticky = window.getComputedStyle(panel).position === "sticky";
+      var overflow = panel.offsetHeight + 2 * GAP - window.innerHeight;
+      panel.style.top = sticky && overflow > 0 ? (GAP - overflow) + "px" : "";
+    }
+    fit();
+    window.addEventListener("resize", fit);
+    if (typeof ResizeObserver === "function") {
+      new ResizeObserver(fit).observe(panel);
+    } else {
+      panel.addEventListener("toggle", fit, true);
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("form.donation-form"),
                                  enhanceDonationForm);
     Array.prototype.forEach.call(document.querySelectorAll("form"), guardSubmit);
+    Array.prototype.forEach.call(document.querySelectorAll(".give-panel"), fitStickyPanel);
     var summary = document.querySelector("[data-error-summary]");
     if (summary) enhanceErrorSummary(summary);
   }
