@@ -194,15 +194,39 @@ def test_a_zero_other_amount_is_explained_beside_the_field(page, campaign, donor
     expect(page.locator("[data-checkout-amount]")).to_have_text("$40.00")
 
 
-def test_keyboard_alone_reaches_the_amounts_and_submits_the_form(page, campaign, donor):
+def test_keyboard_users_reach_the_amounts_and_submit_the_form(page, campaign, donor):
     page.goto(f"/campaigns/{campaign}")
+    # Tab enters the amounts' radio group on its chosen tile (the preselected $50).
     tab_to(page, "input[name=amount_choice]")
     expect(page.locator("input[name=amount_choice]:focus")).to_have_attribute("value", "5000")
-    page.keyboard.press("ArrowRight")  # arrows move through a radio group, choosing as they go
-    expect(page.locator("input[name=amount_choice][value='10000']")).to_be_checked()
-    expect(page.locator("input[name=amount_choice][value='10000']")).to_be_focused()
 
     tab_to(page, "#name")
+    page.keyboard.type(donor["name"])
+    tab_to(page, "#email")
+    page.keyboard.type(donor["email"])
+    # Back to the amounts, still on $50; arrow keys move the choice within the group.
+    tab_to(page, "input[name=amount_choice]", back=True)
+    expect(page.locator("input[name=amount_choice]:focus")).to_have_attribute("value", "5000")
+    page.keyboard.press("ArrowRight")
+    hundred = page.locator("input[name=amount_choice][value='10000']")
+    expect(hundred).to_be_checked()
+    expect(hundred).to_be_focused()
+    page.keyboard.press("Enter")  # submits the form the radio belongs to
+
+    expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.locator("[data-checkout-amount]")).to_have_text("$100.00")
+
+
+def test_tabbing_past_the_other_amount_box_keeps_the_chosen_amount(page, campaign, donor):
+    page.goto(f"/campaigns/{campaign}")
+    tab_to(page, "input[name=amount_choice]")
+    page.keyboard.press("ArrowRight")  # $50 -> $100
+    hundred = page.locator("input[name=amount_choice][value='10000']")
+    expect(hundred).to_be_checked()
+
+    # On the way, focus passes the other-amount box, left empty: the choice must survive it.
+    tab_to(page, "#name")
+    expect(hundred).to_be_checked()
     page.keyboard.type(donor["name"])
     tab_to(page, "#email")
     page.keyboard.type(donor["email"])

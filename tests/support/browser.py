@@ -62,12 +62,12 @@ def focused(page: Page) -> str:
     }""")
 
 
-def tab_to(page: Page, selector: str, *, limit: int = 40) -> list[str]:
-    """Press Tab until the element matching ``selector`` has focus; returns the elements
-    passed on the way. Fails when it is not reached within ``limit`` presses."""
+def tab_to(page: Page, selector: str, *, back: bool = False, limit: int = 40) -> list[str]:
+    """Press Tab (Shift+Tab when ``back``) until the element matching ``selector`` has focus;
+    returns the elements passed on the way. Fails when not reached within ``limit`` presses."""
     passed: list[str] = []
     for _ in range(limit):
-        page.keyboard.press("Tab")
+        page.keyboard.press("Shift+Tab" if back else "Tab")
         if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
             return passed
         passed.append(focused(page))
