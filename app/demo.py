@@ -36,7 +36,7 @@ twice before we published it. That work is slow, dangerous and expensive. **It i
 way to deserve your trust.**
 
 For our 20th anniversary, I am asking you to help us begin the next twenty years. Until the end
-of the campaign, the Halabi Family Foundation will match every gift, up to $25,000.
+of the campaign, the Halabi Family Foundation will match every gift, up to $100,000.
 
 With gratitude, and with hope,
 """
@@ -91,10 +91,10 @@ def _campaigns(now: datetime) -> list[dict]:
     return [
         dict(slug="twenty-years", kind=CampaignKind.ANNIVERSARY,
              title="Twenty years of independent reporting",
-             summary="Help us begin our next twenty years: every gift matched, up to $25,000.",
+             summary="Help us begin our next twenty years: every gift matched, up to $100,000.",
              appeal_markdown=ANNIVERSARY_LETTER, starts_at=now - 25 * day,
-             ends_at=now + 36 * day, goal_amount=10_000_000, currency="USD",
-             default_frequency=Frequency.ONE_TIME, match_amount=2_500_000,
+             ends_at=now + 36 * day, goal_amount=25_000_000, currency="USD",
+             default_frequency=Frequency.ONE_TIME, match_amount=10_000_000,
              match_sponsor="the Halabi Family Foundation",
              thank_you_message="Thank you for standing with us as we turn twenty. Your gift "
                                "will be doubled, and it starts our next twenty years.",

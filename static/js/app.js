@@ -126,7 +126,8 @@
     var other = form.querySelector('[name="other_amount"]');
     var otherRadio = form.querySelector('input[name="amount_choice"][value="other"]');
 
-    var originalFee = feeEl ? feeEl.textContent : "";
+    // With no valid amount, show the formula rather than a stale figure.
+    var originalFee = form.getAttribute("data-fee-formula") || (feeEl ? feeEl.textContent : "");
     var originalSubmit = submit ? submit.textContent : "";
 
     function checked(name) {
