@@ -62,6 +62,14 @@ class Payment(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str] = mapped_column(String(255))
+    # The provider's charge and payment intent behind this movement (for a refund or dispute,
+    # the ones it takes money back from), so later events about them find this row.
+    charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # What the provider kept and what reached the organisation, from its balance transaction;
+    # unknown (None) until the provider reports it.
+    fee: Mapped[int | None] = mapped_column(Integer)
+    net: Mapped[int | None] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
