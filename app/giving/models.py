@@ -46,6 +46,7 @@ class Dedication(enum.StrEnum):
 
 class PlanStatus(enum.StrEnum):
     ACTIVE = "active"
+    PAST_DUE = "past_due"  # the last renewal failed; the provider is retrying
     CANCELED = "canceled"
 
 
@@ -135,6 +136,7 @@ class RecurringPlan(db.Model):
     next_charge_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     periods_paid: Mapped[int] = mapped_column(Integer, default=0)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
 
     supporter: Mapped[Supporter] = relationship()
     campaign: Mapped[Campaign] = relationship()

@@ -92,13 +92,7 @@ def start_gift(campaign: Campaign, req: GiftRequest, *, rules: GivingRules, now:
         raise GiftError(None, "This campaign has not started yet.")
     if req.currency not in rules.currencies or req.currency != campaign.currency:
         raise GiftError("amount", f"This campaign takes gifts in {campaign.currency} only.")
-    if req.amount < rules.min_amount:
-        low = format_money(rules.min_amount, req.currency)
-        raise GiftError("amount", f"The smallest gift we can take is {low}.")
-    if req.amount > rules.max_amount:
-        high = format_money(rules.max_amount, req.currency)
-        raise GiftError("amount", f"Gifts above {high} cannot be made online; please write to "
-                                  "us and we will arrange a transfer.")
+    _check_amount(req.amount, req.currency, rules)
     if req.dedication and not req.dedication_name:
         raise GiftError("dedication_name", "Tell us who the gift honours or remembers.")
 
@@ -129,6 +123,16 @@ def start_gift(campaign: Campaign, req: GiftRequest, *, rules: GivingRules, now:
             raise
         return existing
     return gift
+
+
+def _check_amount(amount: int, currency: str, rules: GivingRules) -> None:
+    if amount < rules.min_amount:
+        low = format_money(rules.min_amount, currency)
+        raise GiftError("amount", f"The smallest gift we can take is {low}.")
+    if amount > rules.max_amount:
+        high = format_money(rules.max_amount, currency)
+        raise GiftError("amount", f"Gifts above {high} cannot be made online; please write to "
+                                  "us and we will arrange a transfer.")
 
 
 def gift_for_submission(submission_key: str) -> Gift | None:
@@ -281,6 +285,41 @@ def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, curren
     plan.next_charge_at = next_period(plan.next_charge_at, plan.frequency)
     _queue_receipt(gift)
     return gift
+
+
+def cancel_plan(plan: RecurringPlan, provider: PaymentProvider, *, now: datetime,
+                reason: str | None = None) -> None:
+    """Stop a monthly or annual gift at the provider, then here. Cancelling twice is a no-op."""
+    if plan.status is PlanStatus.CANCELED:
+        return
+    provider.cancel_subscription(plan.provider_subscription_id,
+                                 idempotency_key=f"cancel-plan-{plan.id}")
+    mark_plan_canceled(plan, when=now, reason=reason)
+
+
+def mark_plan_canceled(plan: RecurringPlan, *, when: datetime, reason: str | None = None) -> None:
+    """Record that a plan ended (our request, or the provider telling us)."""
+    if plan.status is PlanStatus.CANCELED:
+        return
+    plan.status = PlanStatus.CANCELED
+    plan.canceled_at = when
+    plan.cancel_reason = (reason or "").strip()[:500] or None
+
+
+def change_plan_amount(plan: RecurringPlan, provider: PaymentProvider, *, amount: int,
+                       rules: GivingRules) -> None:
+    """Charge ``amount`` (plus the fee, if the donor covers it) from the next period on."""
+    if plan.status is PlanStatus.CANCELED:
+        raise GiftError(None, "This gift has been cancelled; start a new one instead.")
+    _check_amount(amount, plan.currency, rules)
+    fee = rules.fee_for(amount) if plan.fee_covered else 0
+    provider.change_subscription_amount(
+        plan.provider_subscription_id, amount=amount + fee, currency=plan.currency,
+        frequency=plan.frequency, description=f"{plan.frequency.label} gift to "
+                                              f"{plan.campaign.title}",
+        idempotency_key=f"plan-{plan.id}-amount-{amount + fee}-{plan.periods_paid}")
+    plan.amount = amount
+    plan.fee_covered = fee
 
 
 def due_plans(provider: str, now: datetime) -> list[RecurringPlan]:

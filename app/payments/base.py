@@ -41,6 +41,13 @@ class Checkout:
     url: str
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    id: str
+    amount: int
+    status: str  # the provider's word: succeeded, pending, failed
+
+
 class PaymentProvider(ABC):
     name: str
 
@@ -51,3 +58,22 @@ class PaymentProvider(ABC):
     @abstractmethod
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict:
         """Verify the signature (with its timestamp tolerance), then decode. Raises InvalidEvent."""
+
+    @abstractmethod
+    def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
+        """Stop a subscription now; no further charges. Cancelling twice is not an error."""
+
+    @abstractmethod
+    def change_subscription_amount(self, subscription_id: str, *, amount: int, currency: str,
+                                   frequency: Frequency, description: str,
+                                   idempotency_key: str) -> None:
+        """Charge ``amount`` from the next period on, without proration."""
+
+    @abstractmethod
+    def refund(self, *, payment_intent_id: str | None, charge_id: str | None, amount: int,
+               idempotency_key: str) -> RefundResult:
+        """Give back ``amount`` of a charge (all or part of it)."""
+
+    @abstractmethod
+    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
+        """A page of the provider's where the donor updates their card, then comes back."""

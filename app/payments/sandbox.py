@@ -21,7 +21,13 @@ from datetime import datetime
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.giving.models import Frequency
-from app.payments.base import Checkout, CheckoutRequest, InvalidEvent, PaymentProvider
+from app.payments.base import (
+    Checkout,
+    CheckoutRequest,
+    InvalidEvent,
+    PaymentProvider,
+    RefundResult,
+)
 
 SIGNATURE_HEADER = "Sandbox-Signature"
 CHECKOUT_MAX_AGE = 24 * 3600
@@ -105,6 +111,7 @@ class SandboxProvider(PaymentProvider):
         self.secret = secret.encode()
         self.tolerance = tolerance
         self._tokens = URLSafeTimedSerializer(signing_key, salt="sandbox-checkout")
+        self._portal_tokens = URLSafeTimedSerializer(signing_key, salt="sandbox-portal")
 
     # -- checkout ---------------------------------------------------------------------------
 
@@ -176,6 +183,34 @@ class SandboxProvider(PaymentProvider):
     def _event(event_id: str, type_: str, obj: dict, now: float) -> dict:
         return {"id": event_id, "object": "event", "type": type_, "created": int(now),
                 "api_version": "sandbox", "livemode": False, "data": {"object": obj}}
+
+    # -- subscriptions, refunds, the card-update page ---------------------------------------
+    # The sandbox keeps no state of its own: `flask sandbox renew` charges the plans this app
+    # holds as active, at their current amount, so cancelling or changing an amount here needs
+    # nothing remote.
+
+    def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
+        return None
+
+    def change_subscription_amount(self, subscription_id: str, *, amount: int, currency: str,
+                                   frequency: Frequency, description: str,
+                                   idempotency_key: str) -> None:
+        return None
+
+    def refund(self, *, payment_intent_id: str | None, charge_id: str | None, amount: int,
+               idempotency_key: str) -> RefundResult:
+        digest = hmac.new(self.secret, idempotency_key.encode(), hashlib.sha256).hexdigest()
+        return RefundResult(id=f"re_sbx_{digest[:24]}", amount=amount, status="succeeded")
+
+    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
+        token = self._portal_tokens.dumps({"customer": customer_id, "return_url": return_url})
+        return f"/sandbox/portal/{token}"
+
+    def load_portal(self, token: str) -> dict | None:
+        try:
+            return self._portal_tokens.loads(token, max_age=CHECKOUT_MAX_AGE)
+        except (BadSignature, SignatureExpired):
+            return None
 
     # -- webhooks ---------------------------------------------------------------------------
 

@@ -60,18 +60,47 @@ def checkout(token: str):
     form = CardForm()
     error = None
     if form.validate_on_submit():
-        month, year = (int(x) for x in form.expiry.data.replace(" ", "").split("/"))
-        try:
-            check_card(form.number.data, month, 2000 + year, form.cvc.data, utcnow())
-        except CardDeclined as declined:
-            error = declined.message
-        else:
+        error = _decline_reason(form)
+        if error is None:
             for event in provider.completion_events(session, name=form.name.data,
                                                     now=time.time()):
                 deliver(provider, event)
             return redirect(session.success_url, 303)
-    # Never echo the card number back into the page.
+    return render_template("sandbox/checkout.html", session=session, form=_blank_card(form),
+                           error=error), _status(form, error)
+
+
+@bp.route("/portal/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"], methods=["POST"])
+def portal(token: str):
+    """The stand-in for Stripe's customer portal: replace the card on file, then go back."""
+    portal = current_provider().load_portal(token)
+    if portal is None:
+        abort(404)
+    form = CardForm()
+    error = None
+    if form.validate_on_submit():
+        error = _decline_reason(form)
+        if error is None:
+            return redirect(portal["return_url"], 303)
+    return render_template("sandbox/portal.html", portal=portal, form=_blank_card(form),
+                           error=error), _status(form, error)
+
+
+def _decline_reason(form: CardForm) -> str | None:
+    month, year = (int(x) for x in form.expiry.data.replace(" ", "").split("/"))
+    try:
+        check_card(form.number.data, month, 2000 + year, form.cvc.data, utcnow())
+    except CardDeclined as declined:
+        return declined.message
+    return None
+
+
+def _blank_card(form: CardForm) -> CardForm:
+    """Never echo the card number or code back into the page."""
     form.number.data = form.cvc.data = ""
-    status = 402 if error else (422 if form.errors else 200)
-    return render_template("sandbox/checkout.html", session=session, form=form,
-                           error=error), status
+    return form
+
+
+def _status(form: CardForm, error: str | None) -> int:
+    return 402 if error else (422 if form.errors else 200)
