@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
@@ -78,8 +79,13 @@ def to_decimal(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-minor_digits(currency))
 
 
+@lru_cache(maxsize=4096, typed=True)
 def format_money(minor: int, currency: str, locale: str = "en_US", *, whole: bool = False) -> str:
-    """Format for people through Babel; ``whole`` drops ``.00`` from round amounts."""
+    """Format for people through Babel; ``whole`` drops ``.00`` from round amounts.
+
+    Memoised: a pure function of its arguments, and Babel takes ~20 µs a call (a campaign page
+    formats about ten amounts).
+    """
     value = to_decimal(minor, currency)
     if whole and value == value.to_integral_value():
         return format_currency(value, currency, locale=locale, format="¤#,##0",
