@@ -42,6 +42,8 @@ def load_settings(instance_path: Path) -> dict:
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": env("STRIPE_API_BASE", ""),
+        "STRIPE_TIMEOUT_SECONDS": _int("STRIPE_TIMEOUT_SECONDS", 10),
+        "STRIPE_MAX_RETRIES": _int("STRIPE_MAX_RETRIES", 2),
         "WEBHOOK_TOLERANCE_SECONDS": _int("WEBHOOK_TOLERANCE_SECONDS", 300),
         # Mail: .eml files in instance/outbox unless MAIL_URL names an SMTP server.
         "MAIL_URL": env("MAIL_URL", ""),

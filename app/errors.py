@@ -8,7 +8,11 @@ MESSAGES = {
     403: ("Not allowed", "You do not have access to this page."),
     404: ("Page not found", "We could not find that page. It may have moved or ended."),
     405: ("Not allowed", "That action is not available here."),
+    410: ("This link has expired", "Links like this one last a limited time. Ask us for a new "
+          "one, or start again from the home page."),
     429: ("Too many attempts", "Too many requests in a short time. Wait a minute and try again."),
+    503: ("Temporarily unavailable", "A service we depend on did not answer. Nothing was "
+          "charged; please try again in a few minutes."),
     500: ("Something went wrong", "An error on our side stopped this page. Nothing was charged "
           "twice; please try again in a moment."),
 }

@@ -33,6 +33,14 @@ class Frequency(enum.StrEnum):
 class GiftStatus(enum.StrEnum):
     PENDING = "pending"  # the donor is at the provider's checkout
     PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"  # the card holder disputed it and the money is withheld
+
+    @property
+    def counts(self) -> bool:
+        """Whether the gift counts among a campaign's gifts and donors."""
+        return self in (GiftStatus.PAID, GiftStatus.PARTIALLY_REFUNDED)
 
 
 class Dedication(enum.StrEnum):

@@ -20,6 +20,7 @@ from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatu
 from app.mail import queue_email
 from app.money import cover_fee, format_money
 from app.payments.base import CheckoutRequest, PaymentProvider
+from app.payments import ledger
 from app.payments.models import Payment, PaymentKind
 
 
@@ -178,31 +179,36 @@ def _locked_gift(gift_id: int) -> Gift:
     ).scalar_one()
 
 
-def _payment_exists(provider: str, provider_id: str) -> bool:
+def _charge_row(provider: str, provider_id: str) -> Payment | None:
     return db.session.scalar(
-        select(Payment.id).where(Payment.provider == provider, Payment.provider_id == provider_id)
-    ) is not None
+        select(Payment).where(Payment.provider == provider, Payment.provider_id == provider_id))
 
 
 def _add_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, currency: str,
-                occurred_at: datetime) -> bool:
+                occurred_at: datetime, payment_intent_id: str | None = None,
+                charge_id: str | None = None) -> Payment | None:
+    """Insert the charge row, or return None when another delivery recorded it meanwhile."""
+    charge = Payment(
+        gift_id=gift.id, campaign_id=gift.campaign_id, kind=PaymentKind.CHARGE,
+        amount=amount, currency=currency, provider=provider, provider_id=provider_id,
+        payment_intent_id=payment_intent_id, charge_id=charge_id, occurred_at=occurred_at,
+    )
     try:
         with db.session.begin_nested():
-            db.session.add(Payment(
-                gift_id=gift.id, campaign_id=gift.campaign_id, kind=PaymentKind.CHARGE,
-                amount=amount, currency=currency, provider=provider, provider_id=provider_id,
-                occurred_at=occurred_at,
-            ))
-    except IntegrityError:  # recorded concurrently by another delivery
-        return False
-    return True
+            db.session.add(charge)
+    except IntegrityError:
+        return None
+    return charge
 
 
 def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: int,
-                        currency: str, occurred_at: datetime) -> bool:
+                        currency: str, occurred_at: datetime,
+                        payment_intent_id: str | None = None,
+                        charge_id: str | None = None) -> Payment:
     """Record the charge that pays ``gift``: once, whatever the number of deliveries.
 
-    Checks amount and currency against the gift first. Returns True when this call recorded it.
+    Checks amount and currency against the gift first. Returns the charge's ledger row, new or
+    already there.
     """
     gift = _locked_gift(gift.id)
     if amount != gift.total or currency.upper() != gift.currency:
@@ -210,16 +216,19 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
             f"gift {gift.public_id} expects {gift.total} {gift.currency}, "
             f"provider reported {amount} {currency.upper()}"
         )
-    if _payment_exists(provider, provider_id):
-        return False
-    if not _add_charge(gift, provider=provider, provider_id=provider_id, amount=amount,
-                       currency=gift.currency, occurred_at=occurred_at):
-        return False
+    existing = _charge_row(provider, provider_id)
+    if existing is not None:
+        return existing
+    charge = _add_charge(gift, provider=provider, provider_id=provider_id, amount=amount,
+                         currency=gift.currency, occurred_at=occurred_at,
+                         payment_intent_id=payment_intent_id, charge_id=charge_id)
+    if charge is None:
+        return _charge_row(provider, provider_id)
     if gift.status is GiftStatus.PENDING:
         gift.status = GiftStatus.PAID
         gift.paid_at = occurred_at
     _queue_receipt(gift)
-    return True
+    return charge
 
 
 def ensure_plan(gift: Gift, *, provider: str, subscription_id: str, customer_id: str | None,
@@ -252,17 +261,18 @@ def plan_by_subscription(provider: str, subscription_id: str) -> RecurringPlan |
 
 
 def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, currency: str,
-                   occurred_at: datetime) -> Gift | None:
+                   occurred_at: datetime, payment_intent_id: str | None = None) -> Payment:
     """A later period's payment of a plan: a new paid gift with its charge, recorded once.
 
-    Returns the new gift, or None when this payment was already recorded.
+    Returns the charge's ledger row, new or already there.
     """
     plan = db.session.execute(
         select(RecurringPlan).where(RecurringPlan.id == plan.id).with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
-    if _payment_exists(plan.provider, provider_id):
-        return None
+    existing = _charge_row(plan.provider, provider_id)
+    if existing is not None:
+        return existing
     if amount != plan.total or currency.upper() != plan.currency:
         raise PaymentMismatch(f"plan {plan.id} charges {plan.total} {plan.currency}, "
                               f"provider reported {amount} {currency.upper()}")
@@ -277,14 +287,18 @@ def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, curren
     )
     db.session.add(gift)
     db.session.flush()
-    if not _add_charge(gift, provider=plan.provider, provider_id=provider_id, amount=amount,
-                       currency=plan.currency, occurred_at=occurred_at):
+    charge = _add_charge(gift, provider=plan.provider, provider_id=provider_id, amount=amount,
+                         currency=plan.currency, occurred_at=occurred_at,
+                         payment_intent_id=payment_intent_id)
+    if charge is None:  # recorded concurrently by another delivery
         db.session.delete(gift)
-        return None
+        return _charge_row(plan.provider, provider_id)
     plan.periods_paid += 1
     plan.next_charge_at = next_period(plan.next_charge_at, plan.frequency)
+    if plan.status is PlanStatus.PAST_DUE:
+        plan.status = PlanStatus.ACTIVE
     _queue_receipt(gift)
-    return gift
+    return charge
 
 
 def cancel_plan(plan: RecurringPlan, provider: PaymentProvider, *, now: datetime,
@@ -306,6 +320,49 @@ def mark_plan_canceled(plan: RecurringPlan, *, when: datetime, reason: str | Non
     plan.cancel_reason = (reason or "").strip()[:500] or None
 
 
+def mark_plan_past_due(plan: RecurringPlan, *, attempt: int) -> None:
+    """A renewal failed: flag the plan and ask the donor, once per failed period, to update
+    their card (the provider retries the charge meanwhile)."""
+    if plan.status is PlanStatus.CANCELED:
+        return
+    plan.status = PlanStatus.PAST_DUE
+    queue_email(
+        to=plan.supporter.email,
+        subject="Your gift to independent journalism could not be renewed",
+        template="payment_failed",
+        dedupe_key=f"payment-failed:{plan.id}:{plan.periods_paid + 1}",
+        plan=plan,
+        campaign=plan.campaign,
+        attempt=attempt,
+    )
+
+
+#: The provider's subscription states, in our terms.
+PROVIDER_PLAN_STATUS = {
+    "active": PlanStatus.ACTIVE, "trialing": PlanStatus.ACTIVE,
+    "past_due": PlanStatus.PAST_DUE, "unpaid": PlanStatus.PAST_DUE,
+    "canceled": PlanStatus.CANCELED, "incomplete_expired": PlanStatus.CANCELED,
+}
+
+
+def sync_plan(plan: RecurringPlan, *, status: str, amount: int | None, when: datetime) -> None:
+    """Apply the provider's view of a subscription (a change made in its portal, say).
+
+    Cancelled is final: a late 'active' update cannot bring a cancelled plan back.
+    """
+    if plan.status is PlanStatus.CANCELED:
+        return
+    ours = PROVIDER_PLAN_STATUS.get(status)
+    if ours is PlanStatus.CANCELED:
+        mark_plan_canceled(plan, when=when)
+        return
+    if ours is not None:
+        plan.status = ours
+    if amount and amount != plan.total:
+        # Changed outside our pages: the new price is the whole charge.
+        plan.amount, plan.fee_covered = amount, 0
+
+
 def change_plan_amount(plan: RecurringPlan, provider: PaymentProvider, *, amount: int,
                        rules: GivingRules) -> None:
     """Charge ``amount`` (plus the fee, if the donor covers it) from the next period on."""
@@ -320,6 +377,33 @@ def change_plan_amount(plan: RecurringPlan, provider: PaymentProvider, *, amount
         idempotency_key=f"plan-{plan.id}-amount-{amount + fee}-{plan.periods_paid}")
     plan.amount = amount
     plan.fee_covered = fee
+
+
+def refund_gift(gift: Gift, provider: PaymentProvider, *, now: datetime,
+                amount: int | None = None) -> Payment:
+    """Give back all of a gift's charge that is not refunded yet, or ``amount`` of it.
+
+    Asks the provider (with an idempotency key, so a retried request refunds once) and records
+    the refund under the provider's id, which the webhook that follows will find already there.
+    """
+    charge = db.session.scalar(select(Payment).where(
+        Payment.gift_id == gift.id, Payment.kind == PaymentKind.CHARGE))
+    if charge is None:
+        raise GiftError(None, "This gift has not been paid, so there is nothing to refund.")
+    already = ledger.refunded_amount(charge)
+    remaining = charge.amount - already
+    amount = remaining if amount is None else amount
+    if remaining <= 0:
+        raise GiftError("amount", "This gift has already been refunded in full.")
+    if not 0 < amount <= remaining:
+        left = format_money(remaining, charge.currency)
+        raise GiftError("amount", f"Refund between {format_money(1, charge.currency)} and "
+                                  f"{left}, the part not refunded yet.")
+    result = provider.refund(payment_intent_id=charge.payment_intent_id,
+                             charge_id=charge.charge_id, amount=amount,
+                             idempotency_key=f"refund-{charge.id}-{already}-{amount}")
+    ledger.record_refund(charge, refund_id=result.id, amount=result.amount, occurred_at=now)
+    return charge
 
 
 def due_plans(provider: str, now: datetime) -> list[RecurringPlan]:

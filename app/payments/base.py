@@ -46,6 +46,17 @@ class RefundResult:
     id: str
     amount: int
     status: str  # the provider's word: succeeded, pending, failed
+    created: int | None = None  # unix time
+
+
+@dataclass(frozen=True)
+class ChargeDetails:
+    """What the provider knows of a charge once it settles: its ids, its fee and the net."""
+
+    charge_id: str | None
+    payment_intent_id: str | None
+    fee: int | None
+    net: int | None
 
 
 class PaymentProvider(ABC):
@@ -77,3 +88,12 @@ class PaymentProvider(ABC):
     @abstractmethod
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         """A page of the provider's where the donor updates their card, then comes back."""
+
+    @abstractmethod
+    def charge_details(self, *, payment_intent_id: str | None = None,
+                       invoice_id: str | None = None) -> ChargeDetails | None:
+        """The charge behind a payment intent or a paid invoice, or None if there is none yet."""
+
+    @abstractmethod
+    def list_refunds(self, charge_id: str) -> list[RefundResult]:
+        """Every refund of a charge, as the provider holds them."""

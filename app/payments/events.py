@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from app import jobs
 from app.db import utcnow
 from app.extensions import db
 from app.giving import services as giving
+from app.payments import ledger
 from app.payments.base import PaymentProvider
-from app.payments.models import ProviderEvent
+from app.payments.models import Payment, ProviderEvent
+from app.payments.providers import provider_named
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[st
     else:
         try:
             with db.session.begin_nested():
-                handler(provider.name, event["data"]["object"])
+                handler(provider, event["data"]["object"])
         except (Ignored, giving.PaymentMismatch) as exc:
             log.warning("%s event %s ignored: %s", provider.name, row.event_id, exc)
             row.note = str(exc)[:500]
@@ -70,45 +73,181 @@ def _gift_named(metadata: Mapping | None, fallback: str | None = None):
     return gift
 
 
-def checkout_completed(provider: str, session: dict) -> None:
+def _settle_later(provider: PaymentProvider, charge: Payment) -> None:
+    """Ask for the charge's fee and net after the commit (one-time gifts: the event is
+    acknowledged without waiting on the provider's API)."""
+    if charge.fee is None:
+        jobs.enqueue(settle_charge_job, provider.name, charge.id)
+
+
+def settle_charge_job(provider_name: str, payment_id: int) -> None:
+    provider = provider_named(provider_name)
+    charge = db.session.get(Payment, payment_id)
+    if provider is None or charge is None or charge.fee is not None:
+        return
+    ledger.settle_charge(charge, provider.charge_details(
+        payment_intent_id=charge.payment_intent_id))
+    db.session.commit()
+
+
+def checkout_completed(provider: PaymentProvider, session: dict) -> None:
     if session.get("payment_status") != "paid":
         raise Ignored(f"checkout session {session['id']} is not paid yet")
     gift = _gift_named(session.get("metadata"), session.get("client_reference_id"))
     when = _when(session.get("created"))
     if session.get("mode") == "subscription":
-        giving.ensure_plan(gift, provider=provider, subscription_id=session["subscription"],
+        giving.ensure_plan(gift, provider=provider.name, subscription_id=session["subscription"],
                            customer_id=session.get("customer"), started_at=gift.created_at)
-        # A subscription's first charge is its first invoice; invoice.paid names it too.
-        payment_id = session["invoice"]
-    else:
-        payment_id = session["payment_intent"]
-    giving.record_gift_payment(gift, provider=provider, provider_id=payment_id,
-                               amount=session["amount_total"], currency=session["currency"],
-                               occurred_at=when)
+        # A subscription's first charge is its first invoice, which invoice.paid names too.
+        _first_invoice(provider, gift, session["invoice"], session["amount_total"],
+                       session["currency"], when)
+        return
+    charge = giving.record_gift_payment(
+        gift, provider=provider.name, provider_id=session["payment_intent"],
+        payment_intent_id=session["payment_intent"], amount=session["amount_total"],
+        currency=session["currency"], occurred_at=when)
+    _settle_later(provider, charge)
 
 
-def invoice_paid(provider: str, invoice: dict) -> None:
+def payment_intent_succeeded(provider: PaymentProvider, intent: dict) -> None:
+    """A one-time gift's payment; may arrive before or after its checkout session."""
+    if not (intent.get("metadata") or {}).get("gift"):
+        raise Ignored(f"payment intent {intent['id']} is not a one-time gift of ours")
+    gift = _gift_named(intent["metadata"])
+    charge = giving.record_gift_payment(
+        gift, provider=provider.name, provider_id=intent["id"], payment_intent_id=intent["id"],
+        charge_id=intent.get("latest_charge") if isinstance(intent.get("latest_charge"), str)
+        else None, amount=intent["amount_received"], currency=intent["currency"],
+        occurred_at=_when(intent.get("created")))
+    _settle_later(provider, charge)
+
+
+def payment_intent_failed(provider: PaymentProvider, intent: dict) -> None:
+    error = (intent.get("last_payment_error") or {}).get("message") or "no reason given"
+    raise Ignored(f"payment {intent['id']} failed: {error}; nothing recorded")
+
+
+def _subscription_of(invoice: dict) -> tuple[str | None, dict]:
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    subscription_id = details.get("subscription")
+    return details.get("subscription"), details.get("metadata") or {}
+
+
+def _first_invoice(provider: PaymentProvider, gift, invoice_id: str, amount: int,
+                   currency: str, when: datetime) -> None:
+    details = provider.charge_details(invoice_id=invoice_id)
+    charge = giving.record_gift_payment(
+        gift, provider=provider.name, provider_id=invoice_id, amount=amount, currency=currency,
+        occurred_at=when, payment_intent_id=details.payment_intent_id if details else None)
+    ledger.settle_charge(charge, details)
+
+
+def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
+    subscription_id, metadata = _subscription_of(invoice)
     if not subscription_id:
         raise Ignored(f"invoice {invoice['id']} belongs to no subscription")
     when = _when((invoice.get("status_transitions") or {}).get("paid_at"))
     if invoice.get("billing_reason") == "subscription_create":
-        gift = _gift_named(details.get("metadata"))
-        giving.ensure_plan(gift, provider=provider, subscription_id=subscription_id,
+        gift = _gift_named(metadata)
+        giving.ensure_plan(gift, provider=provider.name, subscription_id=subscription_id,
                            customer_id=invoice.get("customer"), started_at=gift.created_at)
-        giving.record_gift_payment(gift, provider=provider, provider_id=invoice["id"],
-                                   amount=invoice["amount_paid"], currency=invoice["currency"],
-                                   occurred_at=when)
+        _first_invoice(provider, gift, invoice["id"], invoice["amount_paid"],
+                       invoice["currency"], when)
         return
-    plan = giving.plan_by_subscription(provider, subscription_id)
+    plan = giving.plan_by_subscription(provider.name, subscription_id)
     if plan is None:
         raise RetryLater(f"subscription {subscription_id} is not known yet")
-    giving.record_renewal(plan, provider_id=invoice["id"], amount=invoice["amount_paid"],
-                          currency=invoice["currency"], occurred_at=when)
+    details = provider.charge_details(invoice_id=invoice["id"])
+    charge = giving.record_renewal(
+        plan, provider_id=invoice["id"], amount=invoice["amount_paid"],
+        currency=invoice["currency"], occurred_at=when,
+        payment_intent_id=details.payment_intent_id if details else None)
+    ledger.settle_charge(charge, details)
 
 
-HANDLERS: dict[str, Callable[[str, dict], None]] = {
+def invoice_payment_failed(provider: PaymentProvider, invoice: dict) -> None:
+    subscription_id, metadata = _subscription_of(invoice)
+    if not subscription_id:
+        raise Ignored(f"invoice {invoice['id']} belongs to no subscription")
+    if invoice.get("billing_reason") == "subscription_create":
+        raise Ignored(f"first payment of {subscription_id} failed at checkout; nothing recorded")
+    plan = _plan_for(provider, {"id": subscription_id, "metadata": metadata})
+    giving.mark_plan_past_due(plan, attempt=invoice.get("attempt_count") or 1)
+
+
+def _plan_for(provider: PaymentProvider, subscription: dict):
+    """The plan behind a subscription. One that names a gift of ours but has no plan yet is
+    early (its checkout has not been processed): the provider should deliver it again."""
+    plan = giving.plan_by_subscription(provider.name, subscription["id"])
+    if plan is not None:
+        return plan
+    public_id = (subscription.get("metadata") or {}).get("gift")
+    if public_id and giving.gift_by_public_id(public_id):
+        raise RetryLater(f"subscription {subscription['id']} arrived before its checkout")
+    raise Ignored(f"subscription {subscription['id']} is not ours")
+
+
+def subscription_updated(provider: PaymentProvider, subscription: dict) -> None:
+    plan = _plan_for(provider, subscription)
+    items = (subscription.get("items") or {}).get("data") or []
+    amount = items[0]["price"]["unit_amount"] if items else None
+    giving.sync_plan(plan, status=subscription["status"], amount=amount,
+                     when=_when(subscription.get("canceled_at")))
+
+
+def subscription_deleted(provider: PaymentProvider, subscription: dict) -> None:
+    plan = _plan_for(provider, subscription)
+    reason = (subscription.get("cancellation_details") or {}).get("comment")
+    giving.mark_plan_canceled(plan, when=_when(subscription.get("canceled_at")), reason=reason)
+
+
+def _charge_for(provider: PaymentProvider, obj: dict, charge_id: str | None) -> Payment:
+    charge = ledger.find_charge(provider.name, payment_intent_id=obj.get("payment_intent"),
+                                charge_id=charge_id)
+    if charge is None:
+        # Ours or not, we cannot tell before the payment itself is recorded: ask again later.
+        raise RetryLater(f"no recorded charge for {charge_id or obj.get('payment_intent')}")
+    return charge
+
+
+def charge_refunded(provider: PaymentProvider, charge_obj: dict) -> None:
+    """Record every refund of the charge not recorded yet (full, partial, several)."""
+    charge = _charge_for(provider, charge_obj, charge_obj["id"])
+    charge.charge_id = charge.charge_id or charge_obj["id"]
+    for refund in provider.list_refunds(charge_obj["id"]):
+        if refund.status in ("succeeded", "pending"):
+            ledger.record_refund(charge, refund_id=refund.id, amount=refund.amount,
+                                 occurred_at=_when(refund.created))
+
+
+def dispute_created(provider: PaymentProvider, dispute: dict) -> None:
+    if str(dispute.get("status", "")).startswith("warning_"):
+        raise Ignored(f"dispute {dispute['id']} is an inquiry; no money was withheld")
+    charge = _charge_for(provider, dispute, dispute.get("charge"))
+    ledger.record_dispute(charge, dispute_id=dispute["id"], amount=dispute["amount"],
+                          occurred_at=_when(dispute.get("created")))
+
+
+def dispute_closed(provider: PaymentProvider, dispute: dict) -> None:
+    if str(dispute.get("status", "")).startswith("warning_"):
+        raise Ignored(f"dispute {dispute['id']} was an inquiry; no money moved")
+    charge = _charge_for(provider, dispute, dispute.get("charge"))
+    if dispute["status"] == "won":
+        ledger.record_dispute_won(charge, dispute_id=dispute["id"], amount=dispute["amount"],
+                                  occurred_at=_when(dispute.get("created")))
+    else:
+        ledger.record_dispute(charge, dispute_id=dispute["id"], amount=dispute["amount"],
+                              occurred_at=_when(dispute.get("created")))
+
+
+HANDLERS: dict[str, Callable[[PaymentProvider, dict], None]] = {
     "checkout.session.completed": checkout_completed,
+    "payment_intent.succeeded": payment_intent_succeeded,
+    "payment_intent.payment_failed": payment_intent_failed,
     "invoice.paid": invoice_paid,
+    "invoice.payment_failed": invoice_payment_failed,
+    "customer.subscription.updated": subscription_updated,
+    "customer.subscription.deleted": subscription_deleted,
+    "charge.refunded": charge_refunded,
+    "charge.dispute.created": dispute_created,
+    "charge.dispute.closed": dispute_closed,
 }

@@ -9,8 +9,20 @@ from app.payments.base import PaymentProvider
 
 def init_provider(app: Flask) -> None:
     if app.config["STRIPE_SECRET_KEY"]:
-        raise RuntimeError("The Stripe provider is not available yet; unset STRIPE_SECRET_KEY "
-                           "to use the sandbox provider.")
+        if not app.config["STRIPE_WEBHOOK_SECRET"]:
+            raise RuntimeError("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY: "
+                               "without it no Stripe event can be verified.")
+        from app.payments.stripe import StripeProvider
+
+        app.extensions["payment_provider"] = StripeProvider(
+            secret_key=app.config["STRIPE_SECRET_KEY"],
+            webhook_secret=app.config["STRIPE_WEBHOOK_SECRET"],
+            api_base=app.config["STRIPE_API_BASE"],
+            tolerance=app.config["WEBHOOK_TOLERANCE_SECONDS"],
+            timeout=app.config["STRIPE_TIMEOUT_SECONDS"],
+            retries=app.config["STRIPE_MAX_RETRIES"],
+        )
+        return
     from app.payments.sandbox import SandboxProvider
 
     app.extensions["payment_provider"] = SandboxProvider(

@@ -22,6 +22,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.giving.models import Frequency
 from app.payments.base import (
+    ChargeDetails,
     Checkout,
     CheckoutRequest,
     InvalidEvent,
@@ -205,6 +206,14 @@ class SandboxProvider(PaymentProvider):
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         token = self._portal_tokens.dumps({"customer": customer_id, "return_url": return_url})
         return f"/sandbox/portal/{token}"
+
+    def charge_details(self, *, payment_intent_id: str | None = None,
+                       invoice_id: str | None = None) -> ChargeDetails | None:
+        # The sandbox settles instantly and reports no fee: its money is not real.
+        return None
+
+    def list_refunds(self, charge_id: str) -> list[RefundResult]:
+        return []
 
     def load_portal(self, token: str) -> dict | None:
         try:

@@ -1,14 +1,19 @@
-"""Webhook endpoints: `POST /webhooks/<provider>`, e.g. `/webhooks/stripe`, `/webhooks/sandbox`."""
+"""Webhook endpoints (``POST /webhooks/stripe``, ``/webhooks/sandbox``) and the signed
+card-update link sent when a renewal fails."""
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app import jobs
 from app.extensions import csrf, db, limiter
-from app.payments.base import InvalidEvent
+from app.giving.models import PlanStatus, RecurringPlan
+from app.payments.base import InvalidEvent, ProviderError
 from app.payments.events import RetryLater, receive_event
-from app.payments.providers import provider_named
+from app.payments.providers import current_provider, provider_named
 
 bp = Blueprint("payments", __name__)
+
+CARD_LINK_MAX_AGE = 14 * 24 * 3600
 
 
 @bp.post("/webhooks/<name>")
@@ -28,3 +33,34 @@ def webhook(name: str):
         return jsonify(error=str(exc)), 409
     jobs.commit()
     return jsonify(received=True, duplicate=not created)
+
+
+def _card_links() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="card-update")
+
+
+@bp.app_template_global()
+def card_update_url(plan_id: int) -> str:
+    return url_for("payments.update_card", token=_card_links().dumps(plan_id), _external=True)
+
+
+@bp.get("/billing/card/<token>")
+@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"])
+def update_card(token: str):
+    """Open the provider's card-update page for the plan a signed link names."""
+    try:
+        plan_id = _card_links().loads(token, max_age=CARD_LINK_MAX_AGE)
+    except SignatureExpired:
+        abort(410)
+    except BadSignature:
+        abort(404)
+    plan = db.session.get(RecurringPlan, plan_id)
+    if plan is None or plan.status is PlanStatus.CANCELED or not plan.provider_customer_id:
+        abort(404)
+    try:
+        url = current_provider().billing_portal_url(
+            customer_id=plan.provider_customer_id,
+            return_url=url_for("campaigns.home", _external=True))
+    except ProviderError:
+        abort(503)
+    return redirect(url, 303)

@@ -1,0 +1,101 @@
+"""Recording money that moves after a charge: refunds and disputes, once each, and the
+provider's fee and net on the charge itself. Each function is idempotent (keyed by the
+provider's id) and keeps the gift's status in step with the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.giving.models import Gift, GiftStatus
+from app.payments.base import ChargeDetails
+from app.payments.models import Payment, PaymentKind
+
+
+def find_charge(provider: str, *, payment_intent_id: str | None = None,
+                charge_id: str | None = None) -> Payment | None:
+    """The recorded charge a provider object refers to by its payment intent or charge id."""
+    keys = []
+    if payment_intent_id:
+        keys += [Payment.provider_id == payment_intent_id,
+                 Payment.payment_intent_id == payment_intent_id]
+    if charge_id:
+        keys.append(Payment.charge_id == charge_id)
+    if not keys:
+        return None
+    return db.session.scalar(select(Payment).where(
+        Payment.provider == provider, Payment.kind == PaymentKind.CHARGE, or_(*keys)))
+
+
+def settle_charge(charge: Payment, details: ChargeDetails | None) -> None:
+    """Fill in the ids, fee and net the provider reported; never overwrite what is known."""
+    if details is None:
+        return
+    charge.charge_id = charge.charge_id or details.charge_id
+    charge.payment_intent_id = charge.payment_intent_id or details.payment_intent_id
+    if charge.fee is None and details.fee is not None:
+        charge.fee, charge.net = details.fee, details.net
+
+
+def _add(charge: Payment, kind: PaymentKind, provider_id: str, amount: int,
+         occurred_at: datetime) -> bool:
+    exists = db.session.scalar(select(Payment.id).where(
+        Payment.provider == charge.provider, Payment.provider_id == provider_id))
+    if exists:
+        return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(Payment(
+                gift_id=charge.gift_id, campaign_id=charge.campaign_id, kind=kind,
+                amount=amount, currency=charge.currency, provider=charge.provider,
+                provider_id=provider_id, charge_id=charge.charge_id,
+                payment_intent_id=charge.payment_intent_id, occurred_at=occurred_at))
+    except IntegrityError:  # recorded concurrently
+        return False
+    refresh_gift_status(db.session.get(Gift, charge.gift_id))
+    return True
+
+
+def refunded_amount(charge: Payment) -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
+        Payment.gift_id == charge.gift_id, Payment.kind == PaymentKind.REFUND))
+
+
+def record_refund(charge: Payment, *, refund_id: str, amount: int,
+                  occurred_at: datetime) -> bool:
+    return _add(charge, PaymentKind.REFUND, refund_id, amount, occurred_at)
+
+
+def record_dispute(charge: Payment, *, dispute_id: str, amount: int,
+                   occurred_at: datetime) -> bool:
+    return _add(charge, PaymentKind.DISPUTE, dispute_id, amount, occurred_at)
+
+
+def record_dispute_won(charge: Payment, *, dispute_id: str, amount: int,
+                       occurred_at: datetime) -> bool:
+    """A won dispute returns the withheld money; the dispute itself is recorded first."""
+    record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=occurred_at)
+    return _add(charge, PaymentKind.DISPUTE_WON, f"{dispute_id}:won", amount, occurred_at)
+
+
+def refresh_gift_status(gift: Gift) -> None:
+    """Derive a paid gift's status from its ledger rows."""
+    totals = dict(db.session.execute(
+        select(Payment.kind, func.sum(Payment.amount)).where(Payment.gift_id == gift.id)
+        .group_by(Payment.kind)).all())
+    charged = totals.get(PaymentKind.CHARGE, 0)
+    if not charged:
+        return
+    refunded = totals.get(PaymentKind.REFUND, 0)
+    withheld = totals.get(PaymentKind.DISPUTE, 0) - totals.get(PaymentKind.DISPUTE_WON, 0)
+    if withheld > 0:
+        gift.status = GiftStatus.DISPUTED
+    elif refunded >= charged:
+        gift.status = GiftStatus.REFUNDED
+    elif refunded > 0:
+        gift.status = GiftStatus.PARTIALLY_REFUNDED
+    else:
+        gift.status = GiftStatus.PAID

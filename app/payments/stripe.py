@@ -1,0 +1,206 @@
+"""The Stripe provider: Checkout Sessions for giving, Billing for monthly and annual gifts, the
+customer portal for card updates, refunds, and webhook verification.
+
+The only module that imports the ``stripe`` SDK. Every request is written for the API version
+pinned below (the SDK's own), sent with an idempotency key, a timeout and bounded retries.
+Failures become ``ProviderError`` with a message fit for the donor; nothing is recorded for a
+checkout that could not be opened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+import stripe
+
+from app.giving.models import Frequency
+from app.payments.base import (
+    ChargeDetails,
+    Checkout,
+    CheckoutRequest,
+    InvalidEvent,
+    PaymentProvider,
+    ProviderError,
+    RefundResult,
+)
+
+log = logging.getLogger(__name__)
+
+#: The API version every request and webhook handler here is written for. It is the version of
+#: the installed SDK (checked by a test), so upgrading the SDK is a deliberate change.
+API_VERSION = "2026-10-28.endive"
+
+SIGNATURE_HEADER = "Stripe-Signature"
+INTERVALS = {Frequency.MONTHLY: "month", Frequency.ANNUAL: "year"}
+
+UNREACHABLE = ("We could not reach our payment provider just now. Nothing was charged; please "
+               "try again in a minute.")
+REFUSED = ("Our payment provider could not start this payment. Nothing was charged; please try "
+           "again, or write to us if it keeps happening.")
+
+
+class StripeProvider(PaymentProvider):
+    name = "stripe"
+
+    def __init__(self, *, secret_key: str, webhook_secret: str, api_base: str = "",
+                 tolerance: int = 300, timeout: float = 10.0, retries: int = 2):
+        self.webhook_secret = webhook_secret
+        self.tolerance = tolerance
+        base = {"api": api_base.rstrip("/")} if api_base else None
+        self.client = stripe.StripeClient(
+            secret_key,
+            stripe_version=API_VERSION,
+            base_addresses=base,
+            max_network_retries=retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    def _call(self, func, params: dict, *, idempotency_key: str | None = None):
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        try:
+            return func(params=params, options=options)
+        except stripe.APIConnectionError as exc:
+            log.warning("Stripe unreachable: %s", exc)
+            raise ProviderError(UNREACHABLE) from exc
+        except stripe.StripeError as exc:
+            log.error("Stripe refused a request: %s (request id %s)", exc.user_message or exc,
+                      getattr(exc, "request_id", None))
+            raise ProviderError(REFUSED) from exc
+
+    # -- giving -----------------------------------------------------------------------------
+
+    def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
+        price_data = {
+            "currency": request.currency.lower(),
+            "unit_amount": request.amount,
+            "product_data": {"name": request.description},
+        }
+        params = {
+            "mode": "payment",
+            "line_items": [{"price_data": price_data, "quantity": 1}],
+            "customer_email": request.email,
+            "client_reference_id": request.reference,
+            "metadata": dict(request.metadata),
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }
+        if request.frequency.is_recurring:
+            price_data["recurring"] = {"interval": INTERVALS[request.frequency]}
+            params["mode"] = "subscription"
+            params["subscription_data"] = {"metadata": dict(request.metadata),
+                                           "description": request.description}
+        else:
+            params["submit_type"] = "donate"
+            params["payment_intent_data"] = {"metadata": dict(request.metadata),
+                                             "description": request.description}
+        session = self._call(self.client.v1.checkout.sessions.create, params,
+                             idempotency_key=idempotency_key)
+        return Checkout(id=session.id, url=session.url)
+
+    # -- plans ------------------------------------------------------------------------------
+
+    def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
+        try:
+            self.client.v1.subscriptions.cancel(
+                subscription_id, options={"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError as exc:
+            # Already cancelled at Stripe (in the portal, say): the outcome we want.
+            if exc.code == "resource_missing" or "canceled" in str(exc):
+                return
+            raise ProviderError(REFUSED) from exc
+        except stripe.APIConnectionError as exc:
+            raise ProviderError(UNREACHABLE) from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(REFUSED) from exc
+
+    def change_subscription_amount(self, subscription_id: str, *, amount: int, currency: str,
+                                   frequency: Frequency, description: str,
+                                   idempotency_key: str) -> None:
+        subscription = self._call(
+            lambda params, options: self.client.v1.subscriptions.retrieve(
+                subscription_id, params=params, options=options), {}).to_dict()
+        item = subscription["items"]["data"][0]
+        self._call(
+            lambda params, options: self.client.v1.subscriptions.update(
+                subscription_id, params=params, options=options),
+            {
+                "items": [{"id": item["id"], "price_data": {
+                    "currency": currency.lower(), "unit_amount": amount,
+                    "product": item["price"]["product"],
+                    "recurring": {"interval": INTERVALS[frequency]},
+                }}],
+                "proration_behavior": "none",
+            },
+            idempotency_key=idempotency_key,
+        )
+
+    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
+        session = self._call(self.client.v1.billing_portal.sessions.create,
+                             {"customer": customer_id, "return_url": return_url})
+        return session.url
+
+    # -- money after the fact ---------------------------------------------------------------
+
+    def refund(self, *, payment_intent_id: str | None, charge_id: str | None, amount: int,
+               idempotency_key: str) -> RefundResult:
+        params = {"amount": amount}
+        if payment_intent_id:
+            params["payment_intent"] = payment_intent_id
+        else:
+            params["charge"] = charge_id
+        refund = self._call(self.client.v1.refunds.create, params,
+                            idempotency_key=idempotency_key)
+        return RefundResult(id=refund.id, amount=refund.amount, status=refund.status,
+                            created=refund.created)
+
+    def list_refunds(self, charge_id: str) -> list[RefundResult]:
+        page = self._call(self.client.v1.refunds.list, {"charge": charge_id, "limit": 100})
+        return [RefundResult(id=r.id, amount=r.amount, status=r.status, created=r.created)
+                for r in page.auto_paging_iter()]
+
+    def charge_details(self, *, payment_intent_id: str | None = None,
+                       invoice_id: str | None = None) -> ChargeDetails | None:
+        if payment_intent_id is None and invoice_id:
+            # Since 2025 an invoice names its payments through InvoicePayment objects.
+            payments = self._call(self.client.v1.invoice_payments.list,
+                                  {"invoice": invoice_id, "limit": 10})
+            for invoice_payment in (p.to_dict() for p in payments.data):
+                payment = invoice_payment["payment"]
+                if invoice_payment["status"] == "paid" and payment.get("payment_intent"):
+                    payment_intent_id = payment["payment_intent"]
+                    break
+        if payment_intent_id is None:
+            return None
+        intent = self._call(
+            lambda params, options: self.client.v1.payment_intents.retrieve(
+                payment_intent_id, params=params, options=options),
+            {"expand": ["latest_charge.balance_transaction"]}).to_dict()
+        charge = intent.get("latest_charge")
+        if not charge or isinstance(charge, str):
+            return ChargeDetails(charge_id=charge or None, payment_intent_id=payment_intent_id,
+                                 fee=None, net=None)
+        txn = charge.get("balance_transaction")
+        fee = net = None
+        if txn and not isinstance(txn, str):
+            fee, net = txn["fee"], txn["net"]
+        return ChargeDetails(charge_id=charge["id"], payment_intent_id=payment_intent_id,
+                             fee=fee, net=net)
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict:
+        try:
+            stripe.Webhook.construct_event(payload, headers.get(SIGNATURE_HEADER),
+                                           self.webhook_secret, tolerance=self.tolerance)
+        except stripe.SignatureVerificationError as exc:
+            raise InvalidEvent(f"signature: {exc.user_message or exc}") from None
+        except ValueError:
+            raise InvalidEvent("body is not JSON") from None
+        event = json.loads(payload)
+        if event.get("api_version") not in (None, API_VERSION):
+            log.warning("Stripe event %s is in API version %s, not %s; check the webhook "
+                        "endpoint's version", event.get("id"), event.get("api_version"),
+                        API_VERSION)
+        return event

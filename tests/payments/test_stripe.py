@@ -1,0 +1,296 @@
+"""The Stripe provider: the real stripe SDK against a local HTTP server that checks each request
+and answers with objects in the pinned API version's shapes; webhooks signed with Stripe's
+scheme and verified by ``stripe.Webhook.construct_event``."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from urllib.parse import parse_qs
+
+import pytest
+import stripe
+from sqlalchemy import delete, func, select
+from werkzeug import Response
+
+from app.extensions import db
+from app.giving.models import Gift, GiftStatus, PlanStatus, RecurringPlan
+from app.mail import OutboundEmail
+from app.payments.models import Payment, PaymentKind, ProviderEvent
+from app.payments.stripe import API_VERSION
+from tests.factories import make_campaign
+from tests.support import stripe_objects as so
+from tests.support.flow import submit_gift
+from tests.support.pgcluster import free_port
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def stripe_config(api_base: str, **extra) -> dict:
+    return {"STRIPE_SECRET_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": so.WEBHOOK_SECRET,
+            "STRIPE_API_BASE": api_base, "STRIPE_MAX_RETRIES": 0, "STRIPE_TIMEOUT_SECONDS": 2,
+            **extra}
+
+
+@pytest.fixture
+def stripe_app(make_app, database_url, app, httpserver):
+    stripe_app = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")))
+    with stripe_app.app_context():
+        make_campaign("twenty")
+        yield stripe_app
+
+
+@pytest.fixture
+def client(stripe_app):
+    return stripe_app.test_client()
+
+
+def form(request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+
+
+def test_api_version_is_pinned_to_the_sdks_own():
+    assert API_VERSION == stripe.api_version
+
+
+def test_one_time_gift_opens_a_checkout_session(client, httpserver):
+    seen = []
+
+    def create_session(request):
+        seen.append(request)
+        return Response(status=200, content_type="application/json", response=__import__(
+            "json").dumps({**so.checkout_session(gift="x", amount=5000),
+                           "url": "https://checkout.stripe.test/c/pay/cs_test_a1"}))
+
+    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_handler(
+        create_session)
+    response = submit_gift(client, "twenty", amount="5000")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://checkout.stripe.test/c/pay/cs_test_a1"
+
+    gift = db.session.scalar(select(Gift))
+    [request] = seen
+    params = form(request)
+    assert request.headers["Authorization"] == "Bearer sk_test_123"
+    assert request.headers["Stripe-Version"] == API_VERSION
+    assert request.headers["Idempotency-Key"] == f"gift-{gift.public_id}"
+    assert params["mode"] == "payment"
+    assert params["submit_type"] == "donate"
+    assert params["line_items[0][price_data][unit_amount]"] == "5000"
+    assert params["line_items[0][price_data][currency]"] == "usd"
+    assert params["line_items[0][quantity]"] == "1"
+    assert params["metadata[gift]"] == gift.public_id
+    assert params["payment_intent_data[metadata][gift]"] == gift.public_id
+    assert params["client_reference_id"] == gift.public_id
+    assert params["customer_email"] == "noa@example.org"
+    assert params["success_url"] == f"http://donate.test/thanks/{gift.public_id}"
+    assert "recurring" not in request.get_data(as_text=True)
+    assert gift.checkout_id == "cs_test_a1" and gift.provider == "stripe"
+
+
+def test_monthly_gift_opens_a_subscription_checkout(client, httpserver):
+    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {**so.checkout_session(gift="x", amount=2500, mode="subscription"),
+         "url": "https://checkout.stripe.test/c/pay/cs_test_a1"})
+    submit_gift(client, "twenty", amount="2500", frequency="monthly")
+    [(request, _)] = httpserver.log
+    params = form(request)
+    assert params["mode"] == "subscription"
+    assert params["line_items[0][price_data][recurring][interval]"] == "month"
+    assert params["subscription_data[metadata][gift]"] == db.session.scalar(
+        select(Gift.public_id))
+    assert "payment_intent_data[metadata][gift]" not in params
+
+
+def test_stripe_unreachable_records_no_gift_and_says_so(make_app, database_url, app):
+    down = make_app(database_url, **stripe_config(f"http://127.0.0.1:{free_port()}"))
+    with down.app_context():
+        make_campaign("twenty")
+        started = time.monotonic()
+        response = submit_gift(down.test_client(), "twenty")
+        assert time.monotonic() - started < 10
+    assert response.status_code == 422
+    assert "could not reach our payment provider" in response.get_data(as_text=True)
+    assert count(Gift) == 0
+
+
+def test_stripe_refusing_records_no_gift(client, httpserver):
+    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {"error": {"type": "invalid_request_error", "message": "Invalid currency"}}, status=400)
+    response = submit_gift(client, "twenty")
+    assert response.status_code == 422
+    assert "could not start this payment" in response.get_data(as_text=True)
+    assert count(Gift) == 0
+
+
+def test_transient_failures_are_retried_with_the_same_idempotency_key(make_app, database_url,
+                                                                      app, httpserver):
+    retrying = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/"),
+                                                      STRIPE_MAX_RETRIES=2))
+    httpserver.expect_ordered_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {"error": {"type": "api_error", "message": "try again"}}, status=503,
+        headers={"Stripe-Should-Retry": "true"})
+    httpserver.expect_ordered_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {**so.checkout_session(gift="x", amount=2500), "url": "https://checkout.stripe.test/x"})
+    with retrying.app_context():
+        make_campaign("twenty")
+        response = submit_gift(retrying.test_client(), "twenty")
+    assert response.status_code == 303
+    keys = {request.headers["Idempotency-Key"] for request, _ in httpserver.log}
+    assert len(httpserver.log) == 2 and len(keys) == 1
+    assert count(Gift) == 1
+
+
+# -- webhooks --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gift(stripe_app, client, httpserver):
+    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {**so.checkout_session(gift="x", amount=5000), "url": "https://checkout.stripe.test/x"})
+    submit_gift(client, "twenty", amount="5000")
+    httpserver.clear()
+    return db.session.scalar(select(Gift))
+
+
+def deliver(client, evt: dict, **sign_kwargs):
+    payload, headers = so.encode(evt, **sign_kwargs)
+    return client.post("/webhooks/stripe", data=payload, headers=headers)
+
+
+def serve_charge(httpserver, amount=5000, refunds=()):
+    """The API calls handlers make: the payment intent with its charge and balance
+    transaction expanded, and the charge's refunds."""
+    charge = {**so.charge(amount=amount),
+              "balance_transaction": so.balance_transaction(amount=amount)}
+    httpserver.expect_request("/v1/payment_intents/pi_test_1", method="GET").respond_with_json(
+        {**so.payment_intent(gift=None, amount=amount), "latest_charge": charge})
+    httpserver.expect_request("/v1/refunds", method="GET").respond_with_json(
+        so.stripe_list(list(refunds), "/v1/refunds"))
+
+
+def test_bad_signature_is_refused_before_anything_is_stored(client, gift):
+    evt = so.event("checkout.session.completed",
+                   so.checkout_session(gift=gift.public_id, amount=5000))
+    for kwargs in ({"secret": "whsec_wrong"}, {"timestamp": int(time.time()) - 3600}):
+        assert deliver(client, evt, **kwargs).status_code == 400
+    payload, _ = so.encode(evt)
+    assert client.post("/webhooks/stripe", data=payload).status_code == 400
+    assert count(ProviderEvent) == 0 and count(Payment) == 0
+
+
+def test_checkout_completed_pays_the_gift_and_records_the_fee(client, gift, httpserver, outbox):
+    serve_charge(httpserver)
+    evt = so.event("checkout.session.completed",
+                   so.checkout_session(gift=gift.public_id, amount=5000))
+    assert deliver(client, evt).status_code == 200
+    assert deliver(client, evt).get_json()["duplicate"] is True
+    charge = db.session.scalar(select(Payment))
+    assert (charge.kind, charge.amount, charge.provider_id) == (PaymentKind.CHARGE, 5000,
+                                                                "pi_test_1")
+    assert (charge.charge_id, charge.fee, charge.net) == ("ch_test_1", 175, 4825)
+    [(request, _)] = httpserver.log
+    assert parse_qs(request.query_string.decode())["expand[0]"] == [
+        "latest_charge.balance_transaction"]
+    assert db.session.get(Gift, gift.id).status is GiftStatus.PAID
+    assert len(outbox()) == 1
+
+
+def test_unknown_event_types_are_stored_and_acknowledged(client, gift):
+    evt = so.event("customer.created", {"id": "cus_test_1", "object": "customer"})
+    assert deliver(client, evt).status_code == 200
+    assert db.session.scalar(select(ProviderEvent.note)) == "event type not handled"
+
+
+def test_failed_payment_records_nothing(client, gift):
+    intent = so.payment_intent(gift=gift.public_id, amount=5000, status="requires_payment_method",
+                               error={"message": "Your card was declined."})
+    assert deliver(client, so.event("payment_intent.payment_failed", intent)).status_code == 200
+    assert count(Payment) == 0
+    assert "Your card was declined." in db.session.scalar(select(ProviderEvent.note))
+
+
+def ledger_state(gift_id: int):
+    rows = db.session.execute(select(Payment.kind, Payment.amount, Payment.provider_id)
+                              .order_by(Payment.provider_id)).all()
+    return db.session.get(Gift, gift_id).status, rows
+
+
+def deliver_until_done(client, events) -> int:
+    """Deliver every event; redeliver those answered 409 (as Stripe retries) until all land."""
+    pending, rounds = list(events), 0
+    while pending:
+        rounds += 1
+        assert rounds <= len(events), "no progress"
+        answers = [(evt, deliver(client, evt).status_code) for evt in pending]
+        assert {code for _, code in answers} <= {200, 409}
+        pending = [evt for evt, code in answers if code == 409]
+    return rounds
+
+
+def reset_ledger(gift):
+    """Back to the moment the donor left for Stripe's checkout page."""
+    for model in (Payment, ProviderEvent, OutboundEmail):
+        db.session.execute(delete(model))
+    gift.status, gift.paid_at, gift.plan_id = GiftStatus.PENDING, None, None
+    db.session.flush()
+    db.session.execute(delete(Gift).where(Gift.id != gift.id))
+    db.session.execute(delete(RecurringPlan))
+    db.session.commit()
+
+
+def test_one_time_scenario_converges_whatever_the_order(client, gift, httpserver):
+    serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)])
+    g = gift.public_id
+    events = [
+        so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
+        so.event("payment_intent.succeeded", so.payment_intent(gift=g, amount=5000)),
+        so.event("charge.refunded", so.charge(amount=5000, refunded=2000)),
+        so.event("charge.dispute.created", so.dispute(amount=3000)),
+        so.event("charge.dispute.closed", so.dispute(amount=3000, status="won")),
+    ]
+    expected = (GiftStatus.PARTIALLY_REFUNDED, [
+        (PaymentKind.DISPUTE, 3000, "du_test_1"), (PaymentKind.DISPUTE_WON, 3000, "du_test_1:won"),
+        (PaymentKind.CHARGE, 5000, "pi_test_1"), (PaymentKind.REFUND, 2000, "re_test_1")])
+    for order in itertools.permutations(events):
+        reset_ledger(gift)
+        deliver_until_done(client, order)
+        assert ledger_state(gift.id) == expected, [e["type"] for e in order]
+        assert count(OutboundEmail) == 1  # one receipt, whatever the order
+
+
+def test_subscription_scenario_converges_whatever_the_order(client, gift, httpserver):
+    gift.frequency = gift.frequency.MONTHLY
+    db.session.commit()
+    for invoice_id, intent in (("in_test_1", "pi_test_sub_1"), ("in_test_2", "pi_test_sub_2")):
+        httpserver.expect_request("/v1/invoice_payments", method="GET",
+                                  query_string={"invoice": invoice_id, "limit": "10"}
+                                  ).respond_with_json(so.stripe_list(
+                                      [so.invoice_payment(invoice_id=invoice_id, intent=intent,
+                                                          amount=5000)], "/v1/invoice_payments"))
+        httpserver.expect_request(f"/v1/payment_intents/{intent}", method="GET"
+                                  ).respond_with_json(so.payment_intent(
+                                      intent_id=intent, gift=None, amount=5000, charge=None))
+    g = gift.public_id
+    events = [
+        so.event("checkout.session.completed", so.checkout_session(
+            gift=g, amount=5000, mode="subscription", subscription="sub_test_1",
+            invoice="in_test_1")),
+        so.event("invoice.paid", so.invoice(gift=g, amount=5000)),
+        so.event("invoice.paid", so.invoice(invoice_id="in_test_2", gift=g, amount=5000,
+                                            billing_reason="subscription_cycle")),
+        so.event("customer.subscription.deleted", so.subscription(
+            gift=g, amount=5000, status="canceled", canceled_at=so.NOW)),
+    ]
+    for order in itertools.permutations(events):
+        reset_ledger(gift)
+        deliver_until_done(client, order)
+        plan = db.session.scalar(select(RecurringPlan))
+        assert plan.status is PlanStatus.CANCELED, [e["type"] for e in order]
+        assert plan.periods_paid == 2
+        charges = db.session.execute(select(Payment.provider_id, Payment.payment_intent_id)
+                                     .order_by(Payment.provider_id)).all()
+        assert charges == [("in_test_1", "pi_test_sub_1"), ("in_test_2", "pi_test_sub_2")]
+        assert count(Gift) == 2
