@@ -294,3 +294,145 @@ def test_subscription_scenario_converges_whatever_the_order(client, gift, httpse
                                      .order_by(Payment.provider_id)).all()
         assert charges == [("in_test_1", "pi_test_sub_1"), ("in_test_2", "pi_test_sub_2")]
         assert count(Gift) == 2
+
+
+# -- refunds, plans and the card-update link ------------------------------------------------
+
+
+@pytest.fixture
+def paid_gift(client, gift, httpserver):
+    serve_charge(httpserver)
+    deliver(client, so.event("checkout.session.completed",
+                             so.checkout_session(gift=gift.public_id, amount=5000)))
+    httpserver.clear()
+    return db.session.get(Gift, gift.id)
+
+
+def test_a_refund_is_recorded_once_from_our_request_and_its_webhook(stripe_app, client,
+                                                                    paid_gift, httpserver):
+    from app.db import utcnow
+    from app.giving.services import refund_gift
+    from app.payments.providers import current_provider
+
+    seen = []
+
+    def create_refund(request):
+        seen.append(request)
+        return Response(__import__("json").dumps(so.refund(refund_id="re_test_9", amount=1500)),
+                        content_type="application/json")
+
+    httpserver.expect_request("/v1/refunds", method="POST").respond_with_handler(create_refund)
+    refund_gift(paid_gift, current_provider(), now=utcnow(), amount=1500)
+    db.session.commit()
+    [request] = seen
+    assert form(request) == {"amount": "1500", "payment_intent": "pi_test_1"}
+    assert request.headers["Idempotency-Key"].startswith("refund-")
+
+    httpserver.expect_request("/v1/refunds", method="GET").respond_with_json(
+        so.stripe_list([so.refund(refund_id="re_test_9", amount=1500)], "/v1/refunds"))
+    assert deliver(client, so.event("charge.refunded",
+                                    so.charge(amount=5000, refunded=1500))).status_code == 200
+    refunds = db.session.scalars(select(Payment).where(Payment.kind == PaymentKind.REFUND)).all()
+    assert [(r.provider_id, r.amount) for r in refunds] == [("re_test_9", 1500)]
+    assert db.session.get(Gift, paid_gift.id).status is GiftStatus.PARTIALLY_REFUNDED
+
+
+@pytest.mark.parametrize("amount, message", [(0, "Refund between"), (5001, "Refund between")])
+def test_refund_amount_must_fit_what_is_left(stripe_app, paid_gift, amount, message):
+    from app.db import utcnow
+    from app.giving.services import GiftError, refund_gift
+    from app.payments.providers import current_provider
+
+    with pytest.raises(GiftError, match=message):
+        refund_gift(paid_gift, current_provider(), now=utcnow(), amount=amount)
+
+
+@pytest.fixture
+def plan(client, gift, httpserver):
+    gift.frequency = gift.frequency.MONTHLY
+    db.session.commit()
+    httpserver.expect_request("/v1/invoice_payments", method="GET").respond_with_json(
+        so.stripe_list([so.invoice_payment(amount=5000)], "/v1/invoice_payments"))
+    httpserver.expect_request("/v1/payment_intents/pi_test_sub_1", method="GET"
+                              ).respond_with_json(so.payment_intent(
+                                  intent_id="pi_test_sub_1", gift=None, amount=5000,
+                                  charge=None))
+    deliver(client, so.event("checkout.session.completed", so.checkout_session(
+        gift=gift.public_id, amount=5000, mode="subscription", subscription="sub_test_1",
+        invoice="in_test_1")))
+    httpserver.clear()
+    return db.session.scalar(select(RecurringPlan))
+
+
+def test_cancel_and_change_amount_go_through_stripe(stripe_app, plan, httpserver):
+    from app.db import utcnow
+    from app.giving.services import GivingRules, cancel_plan, change_plan_amount
+    from app.payments.providers import current_provider
+
+    httpserver.expect_request("/v1/subscriptions/sub_test_1", method="GET").respond_with_json(
+        so.subscription(amount=5000, gift=None))
+    httpserver.expect_request("/v1/subscriptions/sub_test_1", method="POST").respond_with_json(
+        so.subscription(amount=7500, gift=None))
+    change_plan_amount(plan, current_provider(), amount=7500,
+                       rules=GivingRules.from_config(stripe_app.config))
+    update = form(httpserver.log[-1][0])
+    assert update["items[0][id]"] == "si_test_1"
+    assert update["items[0][price_data][unit_amount]"] == "7500"
+    assert update["items[0][price_data][product]"] == "prod_test_1"
+    assert update["items[0][price_data][recurring][interval]"] == "month"
+    assert update["proration_behavior"] == "none"
+    assert plan.amount == 7500
+
+    httpserver.expect_request("/v1/subscriptions/sub_test_1", method="DELETE").respond_with_json(
+        so.subscription(amount=7500, gift=None, status="canceled", canceled_at=so.NOW))
+    cancel_plan(plan, current_provider(), now=utcnow(), reason="budget")
+    assert httpserver.log[-1][0].method == "DELETE"
+    assert plan.status is PlanStatus.CANCELED and plan.cancel_reason == "budget"
+
+
+def test_failed_renewal_flags_the_plan_and_mails_a_card_link(stripe_app, client, plan,
+                                                           httpserver, outbox):
+    failed = so.invoice(invoice_id="in_test_2", gift=plan.gifts[0].public_id, amount=5000,
+                        billing_reason="subscription_cycle", status="open", attempt_count=1)
+    assert deliver(client, so.event("invoice.payment_failed", failed)).status_code == 200
+    assert deliver(client, so.event("invoice.payment_failed", failed,
+                                    event_id="evt_retry")).status_code == 200
+    assert db.session.get(RecurringPlan, plan.id).status is PlanStatus.PAST_DUE
+    notices = [m for m in outbox() if "could not be renewed" in m["Subject"]]
+    assert len(notices) == 1  # one email per failed period, however many retries
+    text = notices[0].get_body(preferencelist=("plain",)).get_content()
+    link = next(line for line in text.splitlines() if "/billing/card/" in line).strip()
+
+    httpserver.expect_request("/v1/billing_portal/sessions", method="POST").respond_with_json(
+        {"id": "bps_test_1", "object": "billing_portal.session", "customer": "cus_test_1",
+         "url": "https://billing.stripe.test/p/session/bps_test_1",
+         "return_url": "http://donate.test/", "livemode": False, "created": so.NOW})
+    response = client.get(link.replace("http://donate.test", ""))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://billing.stripe.test/p/session/bps_test_1"
+    assert form(httpserver.log[-1][0])["customer"] == "cus_test_1"
+    assert client.get(link.replace("http://donate.test", "") + "x").status_code == 404
+
+    # The provider's retry succeeds: the plan is active again.
+    httpserver.expect_request("/v1/invoice_payments", method="GET").respond_with_json(
+        so.stripe_list([], "/v1/invoice_payments"))
+    paid = so.invoice(invoice_id="in_test_2", gift=None, amount=5000,
+                      billing_reason="subscription_cycle")
+    assert deliver(client, so.event("invoice.paid", paid)).status_code == 200
+    assert db.session.get(RecurringPlan, plan.id).status is PlanStatus.ACTIVE
+
+
+def test_amount_changed_in_stripes_portal_is_taken_up(client, plan):
+    updated = so.subscription(amount=9000, gift=plan.gifts[0].public_id)
+    assert deliver(client, so.event("customer.subscription.updated", updated)).status_code == 200
+    plan = db.session.get(RecurringPlan, plan.id)
+    assert (plan.total, plan.status) == (9000, PlanStatus.ACTIVE)
+
+
+def test_a_late_active_update_does_not_revive_a_cancelled_plan(client, plan):
+    g = plan.gifts[0].public_id
+    deliver(client, so.event("customer.subscription.deleted", so.subscription(
+        amount=5000, gift=g, status="canceled", canceled_at=so.NOW)))
+    deliver(client, so.event("customer.subscription.updated", so.subscription(
+        amount=5000, gift=g, status="active")))
+    assert db.session.get(RecurringPlan, plan.id).status is PlanStatus.CANCELED
