@@ -74,7 +74,9 @@ def create_app(config: dict | None = None) -> Flask:
 def _import_models() -> None:
     """Every model module, so that metadata (and Alembic) sees the whole schema."""
     import app.accounts.models  # noqa: F401
+    import app.audit  # noqa: F401
     import app.campaigns.models  # noqa: F401
+    import app.finance.models  # noqa: F401
     import app.giving.models  # noqa: F401
     import app.mail  # noqa: F401
     import app.payments.models  # noqa: F401

@@ -48,6 +48,8 @@ class Campaign(db.Model):
     match_sponsor: Mapped[str | None] = mapped_column(String(200))
     match_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The fund or ledger code the accounting system books this campaign's gifts to.
+    fund_code: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     suggested_amounts: Mapped[list[SuggestedAmount]] = relationship(

@@ -20,7 +20,10 @@ from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatu
 from app.mail import queue_email
 from app.money import cover_fee, format_money
 from app.payments.base import CheckoutRequest, PaymentProvider
+from app.db import utcnow
+from app.finance.receipts import reconcile_receipt
 from app.payments import ledger
+from app.templating import org_zone
 from app.payments.models import Payment, PaymentKind
 
 
@@ -426,8 +429,10 @@ def next_period(start: datetime, frequency: Frequency) -> datetime:
 
 
 def _queue_receipt(gift: Gift) -> None:
-    """The donor's receipt and, for a dedicated gift with an address, a note to the person it
-    honours (which names the donor, unless anonymous, but never the amount)."""
+    """Number the gift's receipt and mail it with our thanks; for a dedicated gift with an
+    address, a note to the person it honours (which names the donor, unless anonymous, but
+    never the amount)."""
+    receipt = reconcile_receipt(gift, zone=org_zone(), now=utcnow())
     queue_email(
         to=gift.supporter.email,
         subject=f"Thank you for your gift to {gift.campaign.title}",
@@ -435,6 +440,7 @@ def _queue_receipt(gift: Gift) -> None:
         dedupe_key=f"receipt:{gift.id}",
         gift=gift,
         campaign=gift.campaign,
+        receipt=receipt,
     )
     if gift.dedication and gift.dedication_email:
         queue_email(

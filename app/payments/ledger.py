@@ -10,6 +10,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.finance.receipts import reconcile_receipt
+from app.mail import queue_email
+from app.templating import org_zone
 from app.giving.models import Gift, GiftStatus
 from app.payments.base import ChargeDetails
 from app.payments.models import Payment, PaymentKind
@@ -55,8 +58,21 @@ def _add(charge: Payment, kind: PaymentKind, provider_id: str, amount: int,
                 payment_intent_id=charge.payment_intent_id, occurred_at=occurred_at))
     except IntegrityError:  # recorded concurrently
         return False
-    refresh_gift_status(db.session.get(Gift, charge.gift_id))
+    gift = db.session.get(Gift, charge.gift_id)
+    refresh_gift_status(gift)
+    if kind is PaymentKind.REFUND:
+        _correct_receipt(gift, occurred_at)
     return True
+
+
+def _correct_receipt(gift: Gift, when: datetime) -> None:
+    """A refund voids the receipt; what is left of the gift gets a corrected one, mailed."""
+    receipt = reconcile_receipt(gift, zone=org_zone(), now=when)
+    if receipt is not None and receipt.replaces_id is not None:
+        queue_email(to=gift.supporter.email,
+                    subject=f"Your corrected receipt {receipt.number}",
+                    template="receipt", dedupe_key=f"receipt:{gift.id}:{receipt.number}",
+                    gift=gift, campaign=gift.campaign, receipt=receipt)
 
 
 def refunded_amount(charge: Payment) -> int:

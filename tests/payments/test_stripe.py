@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from werkzeug import Response
 
 from app.extensions import db
+from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind, ProviderEvent
@@ -232,7 +233,7 @@ def deliver_until_done(client, events) -> int:
 
 def reset_ledger(gift):
     """Back to the moment the donor left for Stripe's checkout page."""
-    for model in (Payment, ProviderEvent, OutboundEmail):
+    for model in (Receipt, Payment, ProviderEvent, OutboundEmail):
         db.session.execute(delete(model))
     gift.status, gift.paid_at, gift.plan_id = GiftStatus.PENDING, None, None
     db.session.flush()
@@ -258,7 +259,11 @@ def test_one_time_scenario_converges_whatever_the_order(client, gift, httpserver
         reset_ledger(gift)
         deliver_until_done(client, order)
         assert ledger_state(gift.id) == expected, [e["type"] for e in order]
-        assert count(OutboundEmail) == 1  # one receipt, whatever the order
+        # One receipt, then a corrected one for what the refund left, whatever the order.
+        receipts = db.session.execute(select(Receipt.amount, Receipt.status)
+                                      .order_by(Receipt.id)).all()
+        assert receipts == [(5000, ReceiptStatus.VOID), (3000, ReceiptStatus.ISSUED)]
+        assert count(OutboundEmail) == 2
 
 
 def test_subscription_scenario_converges_whatever_the_order(client, gift, httpserver):

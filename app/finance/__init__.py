@@ -1,0 +1,1 @@
+"""Finance: receipts, statements, exports, reconciliation and offline gifts."""
