@@ -62,6 +62,8 @@ def load_settings(instance_path: Path) -> dict:
         "ORG_ADDRESS": env("ORG_ADDRESS", "PO Box 2006, New York, NY 10163, USA"),
         "ORG_TAX_ID": env("ORG_TAX_ID", "EIN 00-0000000"),
         "ORG_TIMEZONE": env("ORG_TIMEZONE", "America/New_York"),
+        # The founding date: the campaign calendar counts anniversaries from it.
+        "ORG_FOUNDED": env("ORG_FOUNDED", "2006-12-10"),
         "ORG_LOCALE": env("ORG_LOCALE", "en_US"),
         "TAX_STATEMENT": env(
             "TAX_STATEMENT",

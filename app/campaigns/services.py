@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 
-from app.campaigns.models import Campaign
+from app.campaigns.calendar import Occasion, local_midnight
+from app.campaigns.models import Campaign, SuggestedAmount
 from app.extensions import db
 from app.giving.models import Gift, GiftStatus
+from app.money import minor_digits
 from app.payments.models import SIGN, Payment
 
 
@@ -83,3 +86,36 @@ def campaign_progress(campaign: Campaign, now: datetime) -> Progress:
         match_amount=campaign.match_amount if match_open else None,
         match_used=min(int(raised), campaign.match_amount or 0),
     )
+
+
+#: Suggested amounts (in whole units) a new draft starts with, by tradition: multiples of 18
+#: (chai) for Jewish holidays, of 30 (the days of Ramadan) for Muslim ones.
+DRAFT_AMOUNTS = {"Jewish": (18, 36, 72, 180), "Muslim": (30, 60, 120, 300)}
+DEFAULT_DRAFT_AMOUNTS = (25, 50, 100, 250)
+
+
+def draft_from_occasion(occasion: Occasion, *, zone: ZoneInfo, currency: str, goal: int,
+                        signatory_name: str, signatory_title: str) -> Campaign:
+    """An unpublished campaign for an occasion, with its suggested dates (midnight to midnight
+    in the organisation's zone), ready for staff to write the letter and publish. Creating the
+    same occasion's draft twice returns the first."""
+    existing = db.session.scalar(select(Campaign).where(Campaign.slug == occasion.key))
+    if existing is not None:
+        return existing
+    digits = 10 ** minor_digits(currency)
+    amounts = DRAFT_AMOUNTS.get(occasion.tradition, DEFAULT_DRAFT_AMOUNTS)
+    campaign = Campaign(
+        slug=occasion.key, title=occasion.name, kind=occasion.kind,
+        summary=f"Our appeal for {occasion.name}.",
+        appeal_markdown="Dear friend,\n\n(Write the appeal letter here.)\n",
+        signatory_name=signatory_name, signatory_title=signatory_title,
+        thank_you_message="Thank you for your gift.",
+        starts_at=local_midnight(occasion.starts, zone).astimezone(UTC),
+        ends_at=local_midnight(occasion.ends, zone).astimezone(UTC),
+        goal_amount=goal, currency=currency, published=False,
+    )
+    campaign.suggested_amounts = [SuggestedAmount(amount=a * digits, impact="", position=i)
+                                  for i, a in enumerate(amounts)]
+    db.session.add(campaign)
+    db.session.flush()
+    return campaign
