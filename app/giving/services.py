@@ -15,16 +15,16 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.services import get_or_create_supporter
 from app.campaigns.models import Campaign
+from app.db import utcnow
 from app.extensions import db
+from app.finance.receipts import reconcile_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import queue_email
 from app.money import cover_fee, format_money
-from app.payments.base import CheckoutRequest, PaymentProvider
-from app.db import utcnow
-from app.finance.receipts import reconcile_receipt
 from app.payments import ledger
-from app.templating import org_zone
+from app.payments.base import CheckoutRequest, PaymentProvider
 from app.payments.models import Payment, PaymentKind
+from app.templating import org_zone
 
 
 class GiftError(Exception):

@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.finance.receipts import reconcile_receipt
-from app.mail import queue_email
-from app.templating import org_zone
 from app.giving.models import Gift, GiftStatus
+from app.mail import queue_email
 from app.payments.base import ChargeDetails
 from app.payments.models import Payment, PaymentKind
+from app.templating import org_zone
 
 
 def find_charge(provider: str, *, payment_intent_id: str | None = None,
