@@ -42,11 +42,16 @@ def create_app(config: dict | None = None) -> Flask:
 
     _import_models()
 
+    from app.accounts.auth import init_login
+
+    init_login(app)
+
     from app.payments.providers import init_provider
 
     init_provider(app)
 
     from app import core, errors
+    from app.accounts.views import bp as accounts_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.giving.views import bp as giving_bp
     from app.payments.views import bp as payments_bp
@@ -55,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(giving_bp)
     app.register_blueprint(payments_bp)
+    app.register_blueprint(accounts_bp)
     if app.extensions["payment_provider"].name == "sandbox":
         from app.payments.sandbox_views import bp as sandbox_bp
 

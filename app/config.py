@@ -7,14 +7,59 @@ setting away.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _json(name: str, default):
+    value = os.environ.get(name)
+    return json.loads(value) if value not in (None, "") else default
+
+
+# Membership levels, lowest first. A supporter holds the highest level whose minimum they reach
+# in any one currency (amounts in different currencies are never added together): the net
+# giving of the last 12 months, where an active monthly or yearly plan counts as a full year of
+# its current amount. Each level has its own perks plus those of the levels below it.
+MEMBERSHIP_PERKS = {
+    "supporter_letter": {
+        "name": "The supporters' letter",
+        "description": "A letter from the newsroom each quarter on what your support made "
+                       "possible.",
+    },
+    "briefings": {
+        "name": "Live briefings",
+        "description": "A monthly online briefing with our correspondents, with time for "
+                       "your questions.",
+    },
+    "daily_digest_plus": {
+        "name": "The daily email, extended",
+        "description": "Our correspondents' analysis added to the daily news email.",
+    },
+    "founder_call": {
+        "name": "A call with the founder",
+        "description": "A yearly call with our founder for Patrons.",
+    },
+    "annual_report_credit": {
+        "name": "Thanked in the annual report",
+        "description": "Your name among our Patrons in the annual report, if you wish.",
+    },
+}
+MEMBERSHIP_LEVELS = [
+    {"key": "friend", "name": "Friend", "perks": ["supporter_letter"],
+     "minimum": {"USD": 100, "EUR": 100, "GBP": 100, "ILS": 400}},
+    {"key": "sustainer", "name": "Sustainer", "perks": ["briefings", "daily_digest_plus"],
+     "minimum": {"USD": 12000, "EUR": 12000, "GBP": 10000, "ILS": 45000}},
+    {"key": "patron", "name": "Patron", "perks": ["founder_call", "annual_report_credit"],
+     "minimum": {"USD": 100000, "EUR": 100000, "GBP": 80000, "ILS": 350000}},
+]
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -56,6 +101,34 @@ def load_settings(instance_path: Path) -> dict:
         "RATELIMIT_STORAGE_URI": env("REDIS_URL") or "memory://",
         "RATELIMIT_GIVE": env("RATELIMIT_GIVE", "20 per minute;200 per hour"),
         "RATELIMIT_CHECKOUT": env("RATELIMIT_CHECKOUT", "20 per minute;200 per hour"),
+        # Supporter accounts.
+        "PASSWORD_MIN_LENGTH": _int("PASSWORD_MIN_LENGTH", 10),
+        # Argon2id cost (RFC 9106's second recommended profile by default).
+        "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3),
+        "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 65536),
+        "ARGON2_PARALLELISM": _int("ARGON2_PARALLELISM", 4),
+        # How long the links we email stay valid, in seconds.
+        "SIGNIN_LINK_MAX_AGE": _int("SIGNIN_LINK_MAX_AGE", 15 * 60),
+        "VERIFY_LINK_MAX_AGE": _int("VERIFY_LINK_MAX_AGE", 3 * 24 * 3600),
+        "RESET_LINK_MAX_AGE": _int("RESET_LINK_MAX_AGE", 3600),
+        "EMAIL_CHANGE_LINK_MAX_AGE": _int("EMAIL_CHANGE_LINK_MAX_AGE", 24 * 3600),
+        # "Remember me" keeps a supporter signed in on that browser for this long.
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_int("REMEMBER_DAYS", 30)),
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # Behind https (production), cookies are sent over https only.
+        "SESSION_COOKIE_SECURE": bool(_int("SECURE_COOKIES", 0)),
+        "REMEMBER_COOKIE_SECURE": bool(_int("SECURE_COOKIES", 0)),
+        # Sign-in attempts: per address, and failed attempts per account (email).
+        "RATELIMIT_SIGNIN": env("RATELIMIT_SIGNIN", "20 per minute;200 per hour"),
+        "RATELIMIT_SIGNIN_ACCOUNT": env("RATELIMIT_SIGNIN_ACCOUNT", "10 per 15 minutes"),
+        # Forms that send mail (sign-up, sign-in link, password reset): per address, and per
+        # email they are sent to, across all of those forms.
+        "RATELIMIT_ACCOUNT_MAIL": env("RATELIMIT_ACCOUNT_MAIL", "10 per 10 minutes;50 per day"),
+        "RATELIMIT_ACCOUNT_MAIL_PER_EMAIL": env("RATELIMIT_ACCOUNT_MAIL_PER_EMAIL",
+                                                "3 per 15 minutes;10 per day"),
+        "MEMBERSHIP_PERKS": _json("MEMBERSHIP_PERKS", MEMBERSHIP_PERKS),
+        "MEMBERSHIP_LEVELS": _json("MEMBERSHIP_LEVELS", MEMBERSHIP_LEVELS),
         # The organisation.
         "ORG_NAME": env("ORG_NAME", "Levant Wire"),
         "ORG_LEGAL_NAME": env("ORG_LEGAL_NAME", "Levant Wire News Agency, Inc."),

@@ -21,6 +21,10 @@ BASE_CONFIG = {
     "SECRET_KEY": "test-secret-key",
     "SERVER_NAME": "donate.test",
     "RATELIMIT_ENABLED": False,
+    # Argon2 at its cheapest: the suite hashes many passwords; the cost is no part of a test.
+    "ARGON2_TIME_COST": 1,
+    "ARGON2_MEMORY_KIB": 8,
+    "ARGON2_PARALLELISM": 1,
 }
 
 

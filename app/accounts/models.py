@@ -1,8 +1,15 @@
+"""Supporters: the readers who give, and their accounts.
+
+A guest who gives is a ``Supporter`` with no password and an unverified email. The same row
+becomes an account when its owner proves the address (a verification, sign-in or reset link);
+only then can anyone sign in as it, so a gift made with an email is seen only by whoever reads
+that inbox.
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UTCDateTime, utcnow
@@ -21,5 +28,73 @@ class Supporter(db.Model):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # The account. A guest has no password; an address is proven by following a link we sent.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A new address waiting for its owner to follow the confirmation link sent to it.
+    pending_email: Mapped[str | None] = mapped_column(String(254))
+    # Part of the id in every session and "remember me" cookie: raising it (password reset,
+    # email change) signs the account out everywhere.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The postal address printed on receipts.
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+
+    # Set when the person asked to be erased: the row stays for the gifts finance must keep,
+    # with every personal field blanked.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # -- what Flask-Login asks of a user ------------------------------------------------------
+    # Roles (staff) are a later addition; they will sit beside these, not in them.
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        """Only a proven address can be signed in as; an erased supporter never."""
+        return self.is_verified and self.erased_at is None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def postal_address(self) -> list[str]:
+        """The address as the lines of an envelope (empty lines left out)."""
+        locality = " ".join(p for p in (self.city, self.region, self.postal_code) if p)
+        return [line for line in (self.address_line1, self.address_line2, locality,
+                                  self.country) if line]
+
     def __repr__(self) -> str:
         return f"<Supporter {self.id}>"
+
+
+class UsedAccountLink(db.Model):
+    """Each emailed link (sign-in, verification, reset, email change) once followed.
+
+    The link carries a random id (``jti``); inserting it here under a unique constraint is what
+    makes the link single-use, even when two requests race to follow it.
+    """
+
+    __tablename__ = "used_account_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti: Mapped[str] = mapped_column(String(32), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporter.id"), index=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -66,6 +66,9 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
         "TESTING": True,
         "SECRET_KEY": "browser-test-secret-key",
         "RATELIMIT_ENABLED": False,
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 8,
+        "ARGON2_PARALLELISM": 1,
         "SQLALCHEMY_DATABASE_URI": url,
         "MAIL_OUTBOX_DIR": str(outbox),
     })

@@ -1,0 +1,174 @@
+"""Membership levels and their perks, derived from a supporter's giving.
+
+The level is computed, never stored: from the ledger (charges less refunds and disputes over the
+last 12 months) and from the supporter's active monthly or yearly plans, each of which counts
+as a full year at its current amount in place of its own past payments. Amounts in different
+currencies are not added together: the level is the highest one reached in any one currency.
+
+Whether someone has a perk is decided here and only here: :func:`has_perk` for code,
+:func:`requires_perk` for views.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask import current_app, render_template
+from flask_login import current_user
+from sqlalchemy import case, func, select
+
+from app.accounts.models import Supporter
+from app.db import utcnow
+from app.extensions import db, login_manager
+from app.giving.models import Frequency, Gift, PlanStatus, RecurringPlan
+from app.payments.models import SIGN, Payment
+
+WINDOW = timedelta(days=365)
+ACTIVE_PLAN = (PlanStatus.ACTIVE, PlanStatus.PAST_DUE)
+
+
+@dataclass(frozen=True)
+class Perk:
+    key: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Level:
+    key: str
+    name: str
+    minimum: dict[str, int]  # currency -> minor units a year
+    perks: tuple[Perk, ...]  # its own and those of every level below it
+
+    def reached_by(self, totals: dict[str, int]) -> bool:
+        return any(currency in self.minimum and amount >= self.minimum[currency]
+                   for currency, amount in totals.items())
+
+
+@dataclass(frozen=True)
+class Membership:
+    level: Level | None
+    # Net giving of the last 12 months per currency, active plans counted for a full year.
+    totals: dict[str, int] = field(default_factory=dict)
+    next_level: Level | None = None
+
+    def has_perk(self, key: str) -> bool:
+        return self.level is not None and any(p.key == key for p in self.level.perks)
+
+    def next_step(self, default_currency: str) -> tuple[Level, str, int] | None:
+        """The next level, in the currency the supporter gives most in, and how much more a
+        year reaches it."""
+        if self.next_level is None:
+            return None
+        usable = {c: a for c, a in self.totals.items() if c in self.next_level.minimum}
+        currency = max(usable, key=usable.get) if usable else default_currency
+        if currency not in self.next_level.minimum:
+            return None
+        return (self.next_level, currency,
+                max(0, self.next_level.minimum[currency] - self.totals.get(currency, 0)))
+
+
+class MembershipConfigError(ValueError):
+    pass
+
+
+def levels_from_config(config) -> tuple[Level, ...]:
+    """The configured levels, lowest first, each carrying its cumulative perks."""
+    perks = {key: Perk(key, spec["name"], spec.get("description", ""))
+             for key, spec in config["MEMBERSHIP_PERKS"].items()}
+    levels, inherited = [], ()
+    for spec in config["MEMBERSHIP_LEVELS"]:
+        unknown = set(spec.get("perks", ())) - perks.keys()
+        if unknown:
+            raise MembershipConfigError(f"level {spec['key']!r} names unknown perks {unknown}")
+        inherited = inherited + tuple(perks[k] for k in spec.get("perks", ()))
+        levels.append(Level(key=spec["key"], name=spec["name"],
+                            minimum={c.upper(): int(v) for c, v in spec["minimum"].items()},
+                            perks=inherited))
+    return tuple(levels)
+
+
+def giving_totals(supporter_id: int, *, now: datetime) -> dict[str, int]:
+    """What counts towards a level, per currency (see the module's docstring)."""
+    totals: dict[str, int] = defaultdict(int)
+    plans = db.session.execute(
+        select(RecurringPlan.id, RecurringPlan.frequency, RecurringPlan.amount,
+               RecurringPlan.fee_covered, RecurringPlan.currency)
+        .where(RecurringPlan.supporter_id == supporter_id,
+               RecurringPlan.status.in_(ACTIVE_PLAN))
+    ).all()
+    active_ids = [p.id for p in plans]
+    for plan in plans:
+        per_year = 12 if plan.frequency is Frequency.MONTHLY else 1
+        totals[plan.currency] += (plan.amount + plan.fee_covered) * per_year
+
+    signed = case(*((Payment.kind == kind, Payment.amount * sign) for kind, sign in SIGN.items()),
+                  else_=0)
+    query = (
+        select(Payment.currency, func.coalesce(func.sum(signed), 0))
+        .join(Gift, Gift.id == Payment.gift_id)
+        .where(Gift.supporter_id == supporter_id, Payment.occurred_at >= now - WINDOW)
+        .group_by(Payment.currency)
+    )
+    if active_ids:
+        query = query.where((Gift.plan_id.is_(None)) | (Gift.plan_id.not_in(active_ids)))
+    for currency, amount in db.session.execute(query):
+        totals[currency] += int(amount)
+    return {currency: amount for currency, amount in totals.items() if amount > 0}
+
+
+def membership_for(supporter: Supporter, *, levels: tuple[Level, ...],
+                   now: datetime) -> Membership:
+    totals = giving_totals(supporter.id, now=now)
+    reached = [level for level in levels if level.reached_by(totals)]
+    level = reached[-1] if reached else None
+    above = levels[levels.index(level) + 1:] if level else levels
+    return Membership(level=level, totals=totals, next_level=above[0] if above else None)
+
+
+def has_perk(supporter: Supporter | None, perk: str, *, levels: tuple[Level, ...],
+             now: datetime) -> bool:
+    """The one check of a perk. A perk nobody can have is a mistake, not a "no"."""
+    if not any(p.key == perk for level in levels for p in level.perks):
+        raise MembershipConfigError(f"no level grants the perk {perk!r}")
+    if supporter is None or supporter.erased_at is not None:
+        return False
+    return membership_for(supporter, levels=levels, now=now).has_perk(perk)
+
+
+# -- in requests ------------------------------------------------------------------------------
+
+def current_levels() -> tuple[Level, ...]:
+    return levels_from_config(current_app.config)
+
+
+def current_membership() -> Membership | None:
+    """The signed-in supporter's membership."""
+    if not current_user.is_authenticated:
+        return None
+    return membership_for(current_user, levels=current_levels(), now=utcnow())
+
+
+def requires_perk(perk: str):
+    """A view only supporters with ``perk`` may open; others see which level brings it."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            levels = current_levels()
+            if not has_perk(current_user, perk, levels=levels, now=utcnow()):
+                needed = next(level for level in levels if any(p.key == perk
+                                                               for p in level.perks))
+                return render_template("accounts/perk_locked.html", level=needed,
+                                       membership=current_membership()), 403
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,132 @@
+"""The links we email: signed, expiring, single-use, and bound to the account's state.
+
+A link's token is an itsdangerous payload signed with the app's secret under a salt per purpose
+(a reset token cannot be used as a sign-in token). It names the supporter, the address it was
+sent to and a random id. It stops working when
+
+- it is altered (the signature fails) or older than its purpose's maximum age;
+- it has been followed once (its id is stored in ``used_account_link`` under a unique key);
+- the account changed since it was sent: another address (every purpose), another password
+  (verification and reset: a newer sign-up or reset replaces older links), or another pending
+  address (email change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.models import Supporter, UsedAccountLink
+from app.extensions import db
+
+SIGNIN = "signin"
+VERIFY = "verify"
+RESET = "reset"
+EMAIL_CHANGE = "email_change"
+PURPOSES = (SIGNIN, VERIFY, RESET, EMAIL_CHANGE)
+
+
+class LinkError(Exception):
+    """A link that cannot be followed. ``kind`` is invalid, expired, used or stale; the message
+    is fit to show the person."""
+
+    MESSAGES = {
+        "invalid": "This link is not valid. It may have been cut short when it was copied: "
+                   "open it straight from the email, or ask for a new one.",
+        "expired": "This link has expired. Links we email work for a limited time; ask for a "
+                   "new one.",
+        "used": "This link has already been used. Each link works once; ask for a new one if "
+                "you need it.",
+        "stale": "This link no longer works because a newer one was sent or your account "
+                 "changed since. Use the most recent email, or ask for a new link.",
+    }
+
+    def __init__(self, kind: str):
+        super().__init__(self.MESSAGES[kind])
+        self.kind = kind
+        self.message = self.MESSAGES[kind]
+
+
+def password_fingerprint(password_hash: str | None) -> str:
+    """A short digest of the password hash: changes whenever the password does, reveals
+    nothing about it."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Link:
+    purpose: str
+    supporter: Supporter
+    jti: str
+    claims: dict
+
+
+class AccountLinks:
+    def __init__(self, secret_key: str, max_ages: dict[str, int]):
+        self._secret_key = secret_key
+        self.max_ages = max_ages
+
+    @classmethod
+    def from_config(cls, config) -> AccountLinks:
+        return cls(config["SECRET_KEY"], {
+            SIGNIN: config["SIGNIN_LINK_MAX_AGE"],
+            VERIFY: config["VERIFY_LINK_MAX_AGE"],
+            RESET: config["RESET_LINK_MAX_AGE"],
+            EMAIL_CHANGE: config["EMAIL_CHANGE_LINK_MAX_AGE"],
+        })
+
+    def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown link purpose {purpose!r}")
+        return URLSafeTimedSerializer(self._secret_key, salt=f"account-link-{purpose}")
+
+    def make(self, purpose: str, supporter: Supporter, **claims) -> str:
+        payload = {"sid": supporter.id, "jti": secrets.token_urlsafe(16),
+                   "email": supporter.email, **claims}
+        if purpose in (VERIFY, RESET):
+            payload["pw"] = password_fingerprint(supporter.password_hash)
+        return self._serializer(purpose).dumps(payload)
+
+    def check(self, purpose: str, token: str) -> Link:
+        """The link's supporter and claims if it can still be followed; raises LinkError.
+        Reading does not use it up (:meth:`spend` does)."""
+        try:
+            data = self._serializer(purpose).loads(token, max_age=self.max_ages[purpose])
+        except SignatureExpired:
+            raise LinkError("expired") from None
+        except BadSignature:
+            raise LinkError("invalid") from None
+        if not isinstance(data, dict) or not {"sid", "jti", "email"} <= data.keys():
+            raise LinkError("invalid")
+        supporter = db.session.get(Supporter, data["sid"])
+        if supporter is None or supporter.erased_at is not None:
+            raise LinkError("invalid")
+        if _already_used(data["jti"]):
+            raise LinkError("used")
+        if data["email"] != supporter.email:
+            raise LinkError("stale")
+        if "pw" in data and data["pw"] != password_fingerprint(supporter.password_hash):
+            raise LinkError("stale")
+        if purpose == EMAIL_CHANGE and data.get("new") != supporter.pending_email:
+            raise LinkError("stale")
+        return Link(purpose=purpose, supporter=supporter, jti=data["jti"], claims=data)
+
+    def spend(self, link: Link, *, now: datetime) -> None:
+        """Mark the link used; raises LinkError("used") when another request got there first."""
+        try:
+            with db.session.begin_nested():
+                db.session.add(UsedAccountLink(jti=link.jti, purpose=link.purpose,
+                                               supporter_id=link.supporter.id, used_at=now))
+        except IntegrityError:
+            raise LinkError("used") from None
+
+
+def _already_used(jti: str) -> bool:
+    return db.session.scalar(select(UsedAccountLink.id).where(UsedAccountLink.jti == jti)) \
+        is not None
