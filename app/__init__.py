@@ -54,11 +54,13 @@ def create_app(config: dict | None = None) -> Flask:
     from app.accounts.views import bp as accounts_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.giving.views import bp as giving_bp
+    from app.news.views import bp as news_bp
     from app.payments.views import bp as payments_bp
 
     app.register_blueprint(core.bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(giving_bp)
+    app.register_blueprint(news_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(accounts_bp)
     if app.extensions["payment_provider"].name == "sandbox":
@@ -85,4 +87,5 @@ def _import_models() -> None:
     import app.finance.models  # noqa: F401
     import app.giving.models  # noqa: F401
     import app.mail  # noqa: F401
+    import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401

@@ -144,6 +144,26 @@ def load_settings(instance_path: Path) -> dict:
             "services were provided in exchange for this contribution, which is tax-deductible "
             "to the extent allowed by law.",
         ),
+        # News: the daily email, its consent text and the links it carries.
+        # Links in mail sent from the command line (no request to take the host from).
+        "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "NEWS_MAIL_FROM": env("NEWS_MAIL_FROM", "Levant Wire News <news@levantwire.example>"),
+        # Bump the version whenever the text (or the terms it points to) changes: each
+        # subscriber's row keeps the version they agreed to.
+        "NEWS_CONSENT_VERSION": env("NEWS_CONSENT_VERSION", "2026-11-terms-v1"),
+        "NEWS_CONSENT_TEXT": env(
+            "NEWS_CONSENT_TEXT",
+            "I agree to the Terms of Use and the Privacy Policy, and to receive the daily news "
+            "email. I can unsubscribe at any time, with one click.",
+        ),
+        "NEWS_TERMS_URL": env("NEWS_TERMS_URL", "https://levantwire.example/terms"),
+        "NEWS_PRIVACY_URL": env("NEWS_PRIVACY_URL", "https://levantwire.example/privacy"),
+        "NEWS_CONFIRM_MAX_AGE_SECONDS": _int("NEWS_CONFIRM_MAX_AGE_SECONDS", 7 * 24 * 3600),
+        # A pending address asked again within this time gets no second confirmation email.
+        "NEWS_CONFIRM_RESEND_SECONDS": _int("NEWS_CONFIRM_RESEND_SECONDS", 600),
+        "NEWS_DIGEST_MAX_ARTICLES": _int("NEWS_DIGEST_MAX_ARTICLES", 12),
+        "NEWS_DIGEST_TOP_STORIES": _int("NEWS_DIGEST_TOP_STORIES", 8),
+        "RATELIMIT_SUBSCRIBE": env("RATELIMIT_SUBSCRIBE", "10 per minute;50 per hour"),
         # Giving rules. Amounts are in minor units of each currency.
         "CURRENCIES": tuple(env("CURRENCIES", "USD,EUR,GBP,ILS").split(",")),
         "GIFT_MIN_MINOR": _int("GIFT_MIN_MINOR", 100),

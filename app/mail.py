@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import smtplib
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -27,6 +29,11 @@ from app import jobs
 from app.db import UTCDateTime, utcnow
 from app.extensions import db
 
+# Header lines may be up to 998 characters (RFC 5322). At the default 78, a header that has no
+# space to fold at, such as a List-Unsubscribe URL, is turned into RFC 2047 encoded words,
+# which mail clients do not decode there: the unsubscribe button would not work.
+LONG_HEADERS = SMTP.clone(max_line_length=998)
+
 
 class OutboundEmail(db.Model):
     __tablename__ = "outbound_email"
@@ -42,10 +49,13 @@ class OutboundEmail(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-def queue_email(*, to: str, subject: str, template: str, dedupe_key: str, **context) -> bool:
+def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
+                headers: Mapping[str, str] | None = None, **context) -> bool:
     """Render ``email/<template>.txt`` and ``.html`` and queue them for delivery after commit.
 
-    Returns False, and queues nothing, when a message with this key already exists.
+    ``headers`` are added to (or replace) the standard ones, e.g. ``From`` or
+    ``List-Unsubscribe``. Returns False, and queues nothing, when a message with this key
+    already exists.
     """
     if db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
         return False
@@ -55,11 +65,14 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str, **cont
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(utcnow())
+    for name, value in (headers or {}).items():
+        del msg[name]
+        msg[name] = " ".join(value.split())
     msg["Message-ID"] = make_msgid(domain=parseaddr(msg["From"])[1].partition("@")[2] or None)
     msg.set_content(render_template(f"email/{template}.txt", **context))
     msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
     row = OutboundEmail(dedupe_key=dedupe_key, recipient=to, subject=subject,
-                        message=msg.as_string(policy=SMTP))
+                        message=msg.as_string(policy=LONG_HEADERS if headers else SMTP))
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -108,6 +121,12 @@ class OutboxTransport:
     def __init__(self, directory: str):
         self.directory = Path(directory)
 
+    @contextmanager
+    def connection(self) -> Iterator[OutboxTransport]:
+        """For many messages in a row (the daily email); a folder needs no connection."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        yield self
+
     def send(self, recipient: str, message: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
@@ -131,14 +150,28 @@ class SMTPTransport:
         self.timeout = timeout
 
     def send(self, recipient: str, message: bytes) -> None:
+        with self.connection() as connection:
+            connection.send(recipient, message)
+
+    @contextmanager
+    def connection(self) -> Iterator[SMTPConnection]:
+        """One SMTP session for many messages in a row (the daily email), closed at the end."""
         cls = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
         with cls(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 smtp.starttls()
             if self.username:
                 smtp.login(self.username, self.password or "")
-            from_addr = parseaddr(current_app.config["MAIL_FROM"])[1]
-            smtp.sendmail(from_addr, [recipient], message)
+            yield SMTPConnection(smtp, parseaddr(current_app.config["MAIL_FROM"])[1])
+
+
+class SMTPConnection:
+    def __init__(self, smtp: smtplib.SMTP, from_addr: str):
+        self.smtp = smtp
+        self.from_addr = from_addr
+
+    def send(self, recipient: str, message: bytes) -> None:
+        self.smtp.sendmail(self.from_addr, [recipient], message)
 
 
 def transport_from_config(config) -> OutboxTransport | SMTPTransport:

@@ -1,16 +1,23 @@
-"""Run every benchmark: ``python -m bench [options]`` from the repository root."""
+"""Run the benchmarks: ``python -m bench [NAME ...] [options]`` from the repository root.
+
+With no name, every benchmark runs; ``python -m bench digest --subscribers 10000`` runs one.
+The options go to each benchmark; each ignores those of the others.
+"""
 
 import sys
 
-from bench import campaign_page
+from bench import campaign_page, digest
 
-BENCHMARKS = [campaign_page]
+BENCHMARKS = {"campaign_page": campaign_page, "digest": digest}
 
 
 def main(argv: list[str]) -> int:
+    names = []
+    while argv and argv[0] in BENCHMARKS:
+        names.append(argv.pop(0))
     status = 0
-    for benchmark in BENCHMARKS:
-        status = benchmark.main(argv) or status
+    for name in names or BENCHMARKS:
+        status = BENCHMARKS[name].main(argv) or status
     return status
 
 

@@ -1,0 +1,195 @@
+"""Feed ingest: stored once by id or link, tagged by category terms, every bad feed refused."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.news.ingest import SAMPLE_FEED, FeedError, ingest_feed
+from app.news.models import Article
+from tests.support.news import DIGEST_NOW, FEED_NEWEST
+
+NOW = DIGEST_NOW
+
+
+def articles() -> dict[str, Article]:
+    return {a.title: a for a in db.session.scalars(select(Article))}
+
+
+def count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Article))
+
+
+def rss(*items: str) -> str:
+    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+            '<link>https://levantwire.example/</link><description>d</description>'
+            + "".join(items) + "</channel></rss>")
+
+
+def item(title: str, link: str, guid: str | None = None, *cats: str,
+         date: str = "Tue, 24 Nov 2026 08:00:00 GMT", summary: str = "A summary.") -> str:
+    return ("<item>" + f"<title>{title}</title><link>{link}</link>"
+            + (f"<guid isPermaLink=\"false\">{guid}</guid>" if guid else "")
+            + "".join(f"<category>{c}</category>" for c in cats)
+            + f"<pubDate>{date}</pubDate><description>{summary}</description></item>")
+
+
+def write(tmp_path, text: str, name: str = "feed.xml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_sample_feed_is_stored_and_tagged(categories, stories):
+    assert count() == 30
+    stored = articles()
+    cairo = stored["Truce talks resume in Cairo as mediators table a phased plan"]
+    # Terms matched by name ("Diplomacy"), slug ("gaza-and-the-...") and any letter case.
+    assert {c.slug for c in cairo.categories} == {
+        "diplomacy", "egypt", "gaza-and-the-palestinian-territories", "israel"}
+    assert cairo.is_top  # the "top-story" term
+    assert cairo.published_at == FEED_NEWEST
+    assert cairo.link.startswith("https://levantwire.example/2026/11/24/")
+    assert cairo.summary.startswith("Egyptian and Qatari mediators")  # tags stripped
+    assert "<p>" not in cairo.summary
+    dubai = stored["Dubai's property boom draws buyers from Russia and Iran"]
+    assert {c.slug for c in dubai.categories} == {"the-gulf-and-the-uae", "economy"}
+    # Unknown terms are ignored and reported, not stored as categories.
+    assert stories.unknown_terms == {"energy", "Human rights", "Analysis", "Podcast"}
+
+
+def test_ingesting_again_stores_nothing_twice(categories, stories):
+    again = ingest_feed(str(SAMPLE_FEED), now=NOW)
+    assert (again.new, again.unchanged) == (0, 30)
+    assert count() == 30
+
+
+def test_same_story_under_a_new_guid_or_without_one_is_matched_by_link(categories, tmp_path):
+    first = write(tmp_path, rss(item("Story", "https://levantwire.example/a", "id-1", "Syria")))
+    assert ingest_feed(first, now=NOW).new == 1
+    # The same link under another guid, and an entry with no guid at all (keyed by its link).
+    second = write(tmp_path, rss(
+        item("Story", "https://levantwire.example/a", "id-2"),
+        item("No guid", "https://levantwire.example/b"),
+        item("No guid", "https://levantwire.example/b")), "second.xml")
+    result = ingest_feed(second, now=NOW)
+    assert (result.new, result.unchanged) == (1, 2)  # the repeat in the same feed too
+    assert count() == 2
+    assert articles()["No guid"].guid == "https://levantwire.example/b"
+
+
+def test_a_corrected_headline_updates_the_story(categories, tmp_path):
+    ingest_feed(write(tmp_path, rss(item("Tpyo", "https://levantwire.example/a", "g1"))), now=NOW)
+    result = ingest_feed(write(tmp_path, rss(item("Typo fixed", "https://levantwire.example/a",
+                                                  "g1")), "2.xml"), now=NOW)
+    assert (result.new, result.updated) == (0, 1)
+    assert list(articles()) == ["Typo fixed"]
+
+
+def test_entries_without_title_or_link_are_skipped(categories, tmp_path):
+    feed = rss("<item><title>No link</title></item>",
+               "<item><link>https://levantwire.example/x</link></item>",
+               item("Fine", "https://levantwire.example/y"))
+    result = ingest_feed(write(tmp_path, feed), now=NOW)
+    assert (result.new, result.skipped) == (1, 2)
+
+
+def test_html_in_titles_and_summaries_becomes_plain_text(categories, tmp_path):
+    feed = rss(item("Aid &amp; &lt;b&gt;fuel&lt;/b&gt;", "https://levantwire.example/z", None,
+                    summary="&lt;p&gt;Hello &lt;script&gt;alert(1)&lt;/script&gt;"
+                            "&lt;a href='javascript:x'&gt;there&lt;/a&gt;&lt;/p&gt;"))
+    ingest_feed(write(tmp_path, feed), now=NOW)
+    [story] = articles().values()
+    assert story.title == "Aid & fuel"
+    assert story.summary == "Hello there"
+
+
+def test_dates_are_utc_and_a_missing_date_is_the_ingest_time(categories, tmp_path):
+    feed = rss(item("Dated", "https://levantwire.example/d",
+                    date="Tue, 24 Nov 2026 10:00:00 +0200"),
+               "<item><title>Undated</title><link>https://levantwire.example/u</link></item>")
+    ingest_feed(write(tmp_path, feed), now=NOW)
+    stored = articles()
+    assert stored["Dated"].published_at == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    assert stored["Undated"].published_at == NOW
+
+
+def test_rebase_moves_the_newest_story_to_the_given_time(categories):
+    target = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    ingest_feed(str(SAMPLE_FEED), now=target, rebase_to=target)
+    newest = db.session.scalar(select(func.max(Article.published_at)))
+    oldest = db.session.scalar(select(func.min(Article.published_at)))
+    assert newest == target
+    assert newest - oldest == timedelta(hours=52)  # the spacing is kept
+
+
+@pytest.mark.parametrize("content, message", [
+    ("this is not a feed at all", "not a readable RSS or Atom feed"),
+    ("<html><body><p>Hello</p></body></html>", "not a"),
+    ("<?xml version='1.0'?><rss version='2.0'>", "not a readable"),
+])
+def test_unreadable_feeds_are_refused(categories, tmp_path, content, message):
+    with pytest.raises(FeedError, match=message):
+        ingest_feed(write(tmp_path, content), now=NOW)
+    assert count() == 0
+
+
+def test_a_truncated_feed_keeps_what_could_be_read_and_warns(categories, tmp_path):
+    feed = rss(item("Whole", "https://levantwire.example/w"))[:-len("</channel></rss>")]
+    feed += "<item><title>Cut off"
+    result = ingest_feed(write(tmp_path, feed), now=NOW)
+    assert result.new == 1 and result.skipped == 1
+    assert result.warning
+
+
+def test_missing_file_and_unknown_scheme(categories, tmp_path):
+    with pytest.raises(FeedError, match="could not read"):
+        ingest_feed(str(tmp_path / "nope.xml"), now=NOW)
+    with pytest.raises(FeedError, match="not a feed URL or file"):
+        ingest_feed("ftp://levantwire.example/feed.xml", now=NOW)
+
+
+@pytest.fixture
+def feed_server():
+    """A local HTTP server that serves the sample feed, and a 404 elsewhere."""
+    data = SAMPLE_FEED.read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            if self.path == "/feed.atom":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/atom+xml")
+                self.end_headers()
+                self.wfile.write(data)
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_cli_ingests_a_url_and_reports(app, categories, feed_server):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["news", "ingest", f"{feed_server}/feed.atom"])
+    assert result.exit_code == 0, result.output
+    assert "30 new, 0 updated, 0 already there, 0 skipped" in result.output
+    assert "ignored): Analysis, energy, Human rights, Podcast" in result.output
+    again = runner.invoke(args=["news", "ingest", f"{feed_server}/feed.atom"])
+    assert "0 new, 0 updated, 30 already there" in again.output
+    missing = runner.invoke(args=["news", "ingest", f"{feed_server}/nope"])
+    assert missing.exit_code == 1
+    assert "could not fetch" in missing.output and "404" in missing.output
+    assert count() == 30
