@@ -69,10 +69,10 @@ def export_personal_data(supporter: Supporter, *, now: datetime) -> dict:
         "exported_at": _iso(now),
         "note": "Amounts are in minor units of their currency (cents): 2500 USD is $25.00.",
     }
-    for name, func in {"account": _export_account, "gifts": _export_gifts,
-                       "plans": _export_plans, "emails": _export_emails,
-                       **EXPORTERS}.items():
-        data[name] = func(supporter)
+    for name, export in {"account": _export_account, "gifts": _export_gifts,
+                         "plans": _export_plans, "emails": _export_emails,
+                         **EXPORTERS}.items():
+        data[name] = export(supporter)
     return data
 
 

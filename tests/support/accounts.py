@@ -92,7 +92,8 @@ def mail_to(outbox, address: str) -> list[EmailMessage]:
 
 
 def flashes(response) -> str:
-    return " ".join(re.findall(r'class="flash[^"]*"[^>]*>([^<]*)<', response.get_data(as_text=True)))
+    html = response.get_data(as_text=True)
+    return " ".join(re.findall(r'class="flash[^"]*"[^>]*>([^<]*)<', html))
 
 
 def sign_out(client):
