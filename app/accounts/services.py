@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from app.accounts.models import Supporter
 from app.accounts.passwords import Hasher, PasswordPolicy, WeakPassword
 from app.accounts.tokens import AccountLinks
 from app.extensions import db
-from app.mail import queue_email
+from app.mail import OutboundEmail, queue_email
 
 
 class AccountError(Exception):
@@ -40,6 +40,7 @@ class EmailNotVerified(Exception):
     """The password was right but the address is not proven yet; a new link was sent."""
 
 
+RESEND_AFTER = timedelta(minutes=5)
 WRONG_CREDENTIALS = "The email address or password is not right. Check both and try again."
 
 
@@ -78,6 +79,13 @@ def _mail(supporter_or_email: Supporter | str, template: str, subject: str, **co
     # Each request sends its own message; the key only has to be unique.
     queue_email(to=to, subject=subject, template=f"account/{template}",
                 dedupe_key=f"account-{template}:{uuid.uuid4().hex}", **context)
+
+
+def _mailed_since(to: str, template: str, since: datetime) -> bool:
+    return db.session.scalar(select(OutboundEmail.id).where(
+        OutboundEmail.recipient == to,
+        OutboundEmail.dedupe_key.startswith(f"account-{template}:"),
+        OutboundEmail.created_at >= since).limit(1)) is not None
 
 
 def _check_password(policy: PasswordPolicy, password: str, *, email: str, name: str = "",
@@ -154,7 +162,10 @@ def authenticate(*, email: str, password: str, tools: AccountTools, now: datetim
     if not tools.hasher.verify(password_hash, password) or supporter.erased_at is not None:
         raise AccountError(None, WRONG_CREDENTIALS)
     if not supporter.is_verified:
-        send_verification(supporter, tools.links)
+        # Whoever knows the password may sign in again and again: one link per few minutes,
+        # so that cannot flood the inbox.
+        if not _mailed_since(supporter.email, "verify", now - RESEND_AFTER):
+            send_verification(supporter, tools.links)
         raise EmailNotVerified(supporter.email)
     if tools.hasher.needs_rehash(password_hash):
         supporter.password_hash = tools.hasher.hash(password)

@@ -167,3 +167,11 @@ def test_account_pages_are_not_cached(app, client):
     make_account()
     sign_in(client)
     assert client.get("/account").headers["Cache-Control"] == "no-store"
+
+
+def test_signing_in_again_and_again_to_an_unconfirmed_account_sends_one_link(app, client,
+                                                                           outbox):
+    make_account(verified=False)
+    for _ in range(3):
+        assert attempt(client).headers["Location"] == "/account/check-email"
+    assert len(mail_to(outbox, "noa@example.org")) == 1
