@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
 import pytest
+from itsdangerous import TimestampSigner
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from app.accounts import tokens
 from app.accounts.models import Supporter
+from app.accounts.tokens import AccountLinks
 from app.extensions import db
 from tests.support.accounts import make_account
 from tests.support.browser import screenshot
@@ -141,6 +145,20 @@ def test_a_broken_link_says_what_to_do(page, live_server):
     expect(page.locator("main")).to_contain_text("open it straight from the email")
 
 
+def test_an_expired_reset_link_offers_a_new_one(page, live_server, account, monkeypatch):
+    with live_server.app.app_context():
+        supporter = db.session.scalar(select(Supporter).where(Supporter.email == account))
+        long_ago = int(time.time()) - 2 * 3600
+        with monkeypatch.context() as m:
+            m.setattr(TimestampSigner, "get_timestamp", lambda self: long_ago)
+            token = AccountLinks.from_config(live_server.app.config).make(tokens.RESET,
+                                                                          supporter)
+    page.goto(f"/account/reset/{token}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
+    page.get_by_role("link", name="Ask for a new link").click()
+    expect(page).to_have_url(re.compile(r"/account/reset$"))
+
+
 def test_reset_the_password(page, live_server, account):
     page.goto("/account/signin")
     page.get_by_role("link", name="Forgotten your password?").click()
@@ -176,7 +194,8 @@ def test_a_guest_donors_gifts_appear_once_they_sign_in(page, live_server, email)
     page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Thank you")
 
-    page.goto("/account/signin/link")
+    page.locator("[data-account-hint]").get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/account/signin/link$"))
     page.locator("#email").fill(email)
     page.get_by_role("button", name="Email me a link").click()
     page.goto(link_for(live_server, email, "/account/link/"))
