@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.giving.views import bp as giving_bp
     from app.news.views import bp as news_bp
     from app.payments.views import bp as payments_bp
+    from app.staff.views import bp as staff_bp
 
     app.register_blueprint(core.bp)
     app.register_blueprint(campaigns_bp)
@@ -63,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(news_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(staff_bp)
     if app.extensions["payment_provider"].name == "sandbox":
         from app.payments.sandbox_views import bp as sandbox_bp
 
@@ -89,3 +91,4 @@ def _import_models() -> None:
     import app.mail  # noqa: F401
     import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401
+    import app.staff.models  # noqa: F401

@@ -4,6 +4,7 @@ when, what, and the values before and after. Rows are only ever added."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UTCDateTime, utcnow
 from app.extensions import db
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a staff member (their supporter id and email), or the command line or the
+    system (no id, a label such as ``cli``)."""
+
+    id: int | None
+    label: str
+
+    @classmethod
+    def of(cls, supporter) -> Actor:
+        return cls(id=supporter.id, label=supporter.email)
 
 
 class AuditEntry(db.Model):
@@ -42,3 +56,34 @@ def record(*, actor_id: int | None, actor_label: str, action: str, target_type: 
     )
     db.session.add(entry)
     return entry
+
+
+def record_change(actor: Actor, action: str, target_type: str, target_id: Any, *,
+                  before: dict | None = None, after: dict | None = None) -> AuditEntry:
+    """:func:`record` for an :class:`Actor`."""
+    return record(actor_id=actor.id, actor_label=actor.label, action=action,
+                  target_type=target_type, target_id=target_id, before=before, after=after)
+
+
+def find_entries(*, actor: str = "", action: str = "", target: str = "",
+                 since: datetime | None = None, until: datetime | None = None,
+                 limit: int = 200) -> list[AuditEntry]:
+    """Entries newest first. ``actor`` matches the label (an email) in part; ``action`` is a
+    prefix ("campaign." or "role.grant"); ``target`` is a type or ``type:id``."""
+    from sqlalchemy import select
+
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if actor:
+        query = query.where(AuditEntry.actor_label.contains(actor.lower(), autoescape=True))
+    if action:
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
+    if target:
+        kind, _, ident = target.partition(":")
+        query = query.where(AuditEntry.target_type == kind)
+        if ident:
+            query = query.where(AuditEntry.target_id == ident)
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
+    return list(db.session.scalars(query.limit(limit)))

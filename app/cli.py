@@ -239,7 +239,10 @@ def categories_remove_command(slug: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.staff.cli import users_cli
+
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(users_cli)
     app.cli.add_command(sandbox_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(news_cli)

@@ -144,6 +144,27 @@ def load_settings(instance_path: Path) -> dict:
             "services were provided in exchange for this contribution, which is tax-deductible "
             "to the extent allowed by law.",
         ),
+        # On a receipt for a gift with goods or services in return (a dinner ticket): {goods},
+        # {value} (their fair-market value) and {deductible} (the gift less that) filled in.
+        "TAX_STATEMENT_GOODS": env(
+            "TAX_STATEMENT_GOODS",
+            "Levant Wire News Agency, Inc. is a 501(c)(3) non-profit organisation. In exchange "
+            "for this contribution you received {goods}, with an estimated fair-market value "
+            "of {value}; the amount deductible to the extent allowed by law is {deductible}.",
+        ),
+        # On the year-end statement, below the list of the year's gifts.
+        "TAX_STATEMENT_YEAR": env(
+            "TAX_STATEMENT_YEAR",
+            "Levant Wire News Agency, Inc. is a 501(c)(3) non-profit organisation. Except where "
+            "noted above, no goods or services were provided in exchange for these "
+            "contributions, which are tax-deductible to the extent allowed by law.",
+        ),
+        # PDF receipts and statements: a Unicode TrueType font and its bold cut (Debian's
+        # fonts-dejavu-core) for names in any script; the page size (letter or A4).
+        "PDF_FONT_PATH": env("PDF_FONT_PATH", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        "PDF_BOLD_FONT_PATH": env("PDF_BOLD_FONT_PATH",
+                                  "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+        "PDF_PAGE_FORMAT": env("PDF_PAGE_FORMAT", "letter"),
         # News: the daily email, its consent text and the links it carries.
         # Links in mail sent from the command line (no request to take the host from).
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),

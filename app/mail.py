@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import smtplib
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from email.message import EmailMessage
@@ -50,12 +50,13 @@ class OutboundEmail(db.Model):
 
 
 def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
-                headers: Mapping[str, str] | None = None, **context) -> bool:
+                headers: Mapping[str, str] | None = None,
+                attachments: Sequence[tuple[str, str, bytes]] = (), **context) -> bool:
     """Render ``email/<template>.txt`` and ``.html`` and queue them for delivery after commit.
 
     ``headers`` are added to (or replace) the standard ones, e.g. ``From`` or
-    ``List-Unsubscribe``. Returns False, and queues nothing, when a message with this key
-    already exists.
+    ``List-Unsubscribe``. ``attachments`` are ``(filename, mimetype, bytes)``, e.g. a PDF
+    statement. Returns False, and queues nothing, when a message with this key already exists.
     """
     if db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
         return False
@@ -71,6 +72,9 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
     msg["Message-ID"] = make_msgid(domain=parseaddr(msg["From"])[1].partition("@")[2] or None)
     msg.set_content(render_template(f"email/{template}.txt", **context))
     msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    for filename, mimetype, data in attachments:
+        maintype, _, subtype = mimetype.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     row = OutboundEmail(dedupe_key=dedupe_key, recipient=to, subject=subject,
                         message=msg.as_string(policy=LONG_HEADERS if headers else SMTP))
     try:

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite needs (PostgreSQL server, Chromium) when they are
-# missing. As root it uses apt-get; otherwise it says what to install and fails.
+# Installs the system packages the test suite needs (PostgreSQL server, Chromium, DejaVu fonts)
+# when they are missing. As root it uses apt-get; otherwise it says what to install and fails.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The Unicode font embedded in PDF receipts (names in Hebrew, Arabic, ...).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v wrk >/dev/null || [ "${WITH_BENCH_TOOLS:-0}" = 0 ] || missing+=(wrk)
+command -v sqlite3 >/dev/null || [ "${WITH_BENCH_TOOLS:-0}" = 0 ] || missing+=(sqlite3)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

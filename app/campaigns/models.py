@@ -48,6 +48,8 @@ class Campaign(db.Model):
     match_sponsor: Mapped[str | None] = mapped_column(String(200))
     match_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set while staff have paused a published campaign: its page stays up, gifts stop.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The fund or ledger code the accounting system books this campaign's gifts to.
     fund_code: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -59,7 +61,12 @@ class Campaign(db.Model):
     )
 
     def is_live(self, now: datetime) -> bool:
-        return self.published and self.starts_at <= now < self.ends_at
+        return (self.published and self.paused_at is None
+                and self.starts_at <= now < self.ends_at)
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
 
     def has_ended(self, now: datetime) -> bool:
         return now >= self.ends_at

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 
+from app.audit import Actor, record_change
 from app.campaigns.calendar import Occasion, local_midnight
 from app.campaigns.models import Campaign, SuggestedAmount
 from app.extensions import db
@@ -119,3 +121,225 @@ def draft_from_occasion(occasion: Occasion, *, zone: ZoneInfo, currency: str, go
     db.session.add(campaign)
     db.session.flush()
     return campaign
+
+
+# -- staff: creating and running campaigns ----------------------------------------------------
+# Every change is written to the audit log with the campaign's fields before and after.
+
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+EDITABLE = ("slug", "title", "kind", "summary", "appeal_markdown", "signatory_name",
+            "signatory_title", "thank_you_message", "starts_at", "ends_at", "goal_amount",
+            "currency", "default_frequency", "match_amount", "match_sponsor", "match_ends_at",
+            "fund_code")
+
+
+class CampaignError(Exception):
+    """A change staff asked for that breaks a rule; the message is fit to show them."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Amount:
+    amount: int  # minor units
+    impact: str = ""
+
+
+def snapshot(campaign: Campaign) -> dict:
+    """The campaign as the audit log keeps it: every editable field, its state and amounts."""
+    values = {name: getattr(campaign, name) for name in EDITABLE}
+    for name in ("starts_at", "ends_at", "match_ends_at"):
+        values[name] = values[name].isoformat() if values[name] else None
+    values["kind"] = str(campaign.kind)
+    values["default_frequency"] = str(campaign.default_frequency)
+    values["published"] = bool(campaign.published)
+    values["paused_at"] = campaign.paused_at.isoformat() if campaign.paused_at else None
+    values["suggested_amounts"] = [[s.amount, s.impact] for s in campaign.suggested_amounts]
+    return values
+
+
+def _check(campaign: Campaign, *, currencies: tuple[str, ...]) -> None:
+    if not SLUG_PATTERN.fullmatch(campaign.slug or ""):
+        raise CampaignError("slug", "Use lowercase letters, digits and hyphens, like "
+                                    "year-end-2026.")
+    taken = db.session.scalar(select(Campaign.id).where(Campaign.slug == campaign.slug,
+                                                        Campaign.id != campaign.id))
+    if taken:
+        raise CampaignError("slug", "Another campaign already has this address.")
+    if not (campaign.title or "").strip():
+        raise CampaignError("title", "Give the campaign a title.")
+    if not (campaign.signatory_name or "").strip():
+        raise CampaignError("signatory_name", "Say who signs the appeal letter.")
+    if campaign.currency not in currencies:
+        raise CampaignError("currency", f"Choose one of {', '.join(currencies)}.")
+    if campaign.ends_at <= campaign.starts_at:
+        raise CampaignError("ends_at", "The campaign must end after it starts.")
+    if campaign.goal_amount is None or campaign.goal_amount <= 0:
+        raise CampaignError("goal_amount", "The goal must be more than zero.")
+    if campaign.match_amount is not None and campaign.match_amount <= 0:
+        raise CampaignError("match_amount", "Leave the matching pool empty or make it more "
+                                            "than zero.")
+    if campaign.match_ends_at and not (campaign.starts_at < campaign.match_ends_at
+                                       <= campaign.ends_at):
+        raise CampaignError("match_ends_at", "Matching must end within the campaign.")
+
+
+def _set_amounts(campaign: Campaign, amounts: list[Amount]) -> None:
+    if not amounts:
+        raise CampaignError("suggested_amounts", "Suggest at least one amount.")
+    seen = set()
+    for a in amounts:
+        if a.amount <= 0:
+            raise CampaignError("suggested_amounts", "Suggested amounts must be more than zero.")
+        if a.amount in seen:
+            raise CampaignError("suggested_amounts", "Each suggested amount once, please.")
+        seen.add(a.amount)
+    current = {s.amount: s for s in campaign.suggested_amounts}
+    campaign.suggested_amounts = [
+        _amount_row(current.get(a.amount), a, position)
+        for position, a in enumerate(sorted(amounts, key=lambda a: a.amount))]
+
+
+def _amount_row(row: SuggestedAmount | None, a: Amount, position: int) -> SuggestedAmount:
+    row = row or SuggestedAmount(amount=a.amount)
+    row.impact, row.position = a.impact, position
+    return row
+
+
+def create_campaign(fields: dict, amounts: list[Amount], *, actor: Actor,
+                    currencies: tuple[str, ...]) -> Campaign:
+    """A new campaign, unpublished: staff preview it, then publish or schedule it."""
+    campaign = Campaign(published=False, **{k: v for k, v in fields.items() if k in EDITABLE})
+    campaign.suggested_amounts = []
+    _set_amounts(campaign, amounts)
+    _check(campaign, currencies=currencies)
+    db.session.add(campaign)
+    db.session.flush()
+    record_change(actor, "campaign.create", "campaign", campaign.id, after=snapshot(campaign))
+    return campaign
+
+
+def update_campaign(campaign: Campaign, fields: dict, amounts: list[Amount] | None = None, *,
+                    actor: Actor, currencies: tuple[str, ...], now: datetime) -> bool:
+    """Change any of the editable fields (and the suggested amounts); False when nothing
+    changed. Once money has arrived, the currency is fixed."""
+    before = snapshot(campaign)
+    if fields.get("currency", campaign.currency) != campaign.currency and db.session.scalar(
+            select(Payment.id).where(Payment.campaign_id == campaign.id).limit(1)):
+        raise CampaignError("currency", "Gifts have been made in this currency; it cannot "
+                                        "change now.")
+    for name, value in fields.items():
+        if name in EDITABLE:
+            setattr(campaign, name, value)
+    if amounts is not None:
+        _set_amounts(campaign, amounts)
+    try:
+        _check(campaign, currencies=currencies)
+    except CampaignError:
+        db.session.expire(campaign)
+        raise
+    after = snapshot(campaign)
+    if after == before:
+        return False
+    db.session.flush()
+    record_change(actor, "campaign.update", "campaign", campaign.id, before=before, after=after)
+    return True
+
+
+def _transition(campaign: Campaign, action: str, actor: Actor, change) -> None:
+    before = snapshot(campaign)
+    change()
+    db.session.flush()
+    record_change(actor, action, "campaign", campaign.id, before=before,
+                  after=snapshot(campaign))
+
+
+def publish_campaign(campaign: Campaign, *, actor: Actor, now: datetime) -> None:
+    """Put the campaign on the site: live at once if it has started, else scheduled for its
+    start date (the public pages list it as coming soon until then)."""
+    if campaign.has_ended(now):
+        raise CampaignError(None, "This campaign has ended; change its end date first.")
+    if campaign.published and not campaign.is_paused:
+        raise CampaignError(None, "This campaign is already published.")
+
+    def change():
+        campaign.published = True
+        campaign.paused_at = None
+
+    action = "campaign.schedule" if campaign.starts_at > now else "campaign.publish"
+    _transition(campaign, action, actor, change)
+
+
+def schedule_campaign(campaign: Campaign, *, starts_at: datetime, ends_at: datetime,
+                      actor: Actor, now: datetime, currencies: tuple[str, ...]) -> None:
+    """Set the dates and publish: the campaign goes live by itself at ``starts_at``."""
+    if starts_at <= now:
+        raise CampaignError("starts_at", "A scheduled campaign starts in the future; to start "
+                                         "now, publish it.")
+    before = snapshot(campaign)
+    campaign.starts_at, campaign.ends_at = starts_at, ends_at
+    campaign.published, campaign.paused_at = True, None
+    try:
+        _check(campaign, currencies=currencies)
+    except CampaignError:
+        db.session.expire(campaign)
+        raise
+    db.session.flush()
+    record_change(actor, "campaign.schedule", "campaign", campaign.id, before=before,
+                  after=snapshot(campaign))
+
+
+def pause_campaign(campaign: Campaign, *, actor: Actor, now: datetime) -> None:
+    """Stop taking gifts for now; the page stays up and says so."""
+    if not campaign.published or campaign.is_paused or campaign.has_ended(now):
+        raise CampaignError(None, "Only a published campaign that has not ended can be "
+                                  "paused.")
+    _transition(campaign, "campaign.pause", actor, lambda: setattr(campaign, "paused_at", now))
+
+
+def resume_campaign(campaign: Campaign, *, actor: Actor, now: datetime) -> None:
+    if not campaign.is_paused:
+        raise CampaignError(None, "This campaign is not paused.")
+    if campaign.has_ended(now):
+        raise CampaignError(None, "This campaign has ended; change its end date first.")
+    _transition(campaign, "campaign.resume", actor, lambda: setattr(campaign, "paused_at", None))
+
+
+def end_campaign(campaign: Campaign, *, actor: Actor, now: datetime) -> None:
+    """End it now: no more gifts, the page thanks the donors. A campaign that never started is
+    taken off the site instead (its dates could not end before they begin)."""
+    if campaign.has_ended(now):
+        raise CampaignError(None, "This campaign has already ended.")
+
+    def change():
+        if campaign.starts_at < now:
+            campaign.ends_at = now
+            if campaign.match_ends_at and campaign.match_ends_at > now:
+                campaign.match_ends_at = now
+        else:
+            campaign.published = False
+        campaign.paused_at = None
+
+    _transition(campaign, "campaign.end", actor, change)
+
+
+def draft_for_occasion(occasion: Occasion, *, actor: Actor, zone: ZoneInfo, currency: str,
+                       goal: int, signatory_name: str, signatory_title: str
+                       ) -> tuple[Campaign, bool]:
+    """:func:`draft_from_occasion`, audited; (the draft, whether it is new)."""
+    existed = db.session.scalar(select(Campaign.id).where(Campaign.slug == occasion.key))
+    campaign = draft_from_occasion(occasion, zone=zone, currency=currency, goal=goal,
+                                   signatory_name=signatory_name,
+                                   signatory_title=signatory_title)
+    if existed is None:
+        record_change(actor, "campaign.create", "campaign", campaign.id,
+                      after={**snapshot(campaign), "occasion": occasion.key})
+    return campaign, existed is None
+
+
+def campaign_by_slug(slug: str) -> Campaign | None:
+    """Any campaign, published or not (staff pages)."""
+    return db.session.scalar(select(Campaign).where(Campaign.slug == slug))

@@ -86,3 +86,16 @@ def reconcile_receipt(gift: Gift, *, zone: ZoneInfo, now: datetime) -> Receipt |
     if amount <= 0:
         return None
     return issue_receipt(gift, amount=amount, zone=zone, now=now, replaces=receipt)
+
+
+def reissue_receipt(gift: Gift, *, reason: str, zone: ZoneInfo, now: datetime) -> Receipt | None:
+    """Void the gift's current receipt and issue a corrected one, with a new number, for what
+    the ledger says: after a correction to something the receipt shows (the donor's name, the
+    date, the campaign), where the amount alone would not call for one."""
+    amount = receipted_amount(gift)
+    receipt = current_receipt(gift)
+    if receipt is not None:
+        void_receipt(receipt, reason=reason, now=now)
+    if amount <= 0:
+        return None
+    return issue_receipt(gift, amount=amount, zone=zone, now=now, replaces=receipt)

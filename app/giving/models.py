@@ -105,6 +105,11 @@ class Gift(db.Model):
     checkout_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Goods or services the donor received in return (a dinner ticket paid by cheque, a perk
+    # with a market value): their fair-market value is not deductible, and the receipt says so.
+    # Never negative (app.finance.offline checks; SQLite cannot add a CHECK to a live table).
+    goods_value: Mapped[int | None] = mapped_column(Integer)
+    goods_description: Mapped[str | None] = mapped_column(String(200))
 
     campaign: Mapped[Campaign] = relationship()
     supporter: Mapped[Supporter] = relationship()

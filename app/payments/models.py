@@ -70,7 +70,8 @@ class Payment(db.Model):
     # unknown (None) until the provider reports it.
     fee: Mapped[int | None] = mapped_column(Integer)
     net: Mapped[int | None] = mapped_column(Integer)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Finance reads the ledger by period (reconciliation, exports).
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     gift: Mapped[Gift] = relationship()

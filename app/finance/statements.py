@@ -1,0 +1,144 @@
+"""Year-end giving statements: one PDF per donor listing the year's receipted gifts, emailed once.
+
+A statement lists the gifts whose receipt is current (not void) and belongs to the year, in the
+organisation's zone, like the receipts themselves: a refunded gift drops out, a partly refunded
+one shows what is left. Each donor's email is queued under ``statement:<year>:<supporter id>``,
+so running again, or after a crash half-way, mails only those not mailed yet.
+
+``queue_statements`` works in batches and yields after each one, so that its caller commits
+(and the queued mail goes out) batch by batch; it never commits itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+
+from sqlalchemy import func, select
+
+from app.accounts.models import Supporter
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.finance.common import FinanceError
+from app.finance.documents import DocumentSettings
+from app.finance.models import Receipt, ReceiptStatus
+from app.finance.pdf import StatementDocument, StatementLine, render_statement
+from app.giving.models import Gift
+from app.mail import OutboundEmail, queue_email
+
+
+def dedupe_key(year: int, supporter_id: int) -> str:
+    return f"statement:{year}:{supporter_id}"
+
+
+def _receipted(year: int):
+    return (Receipt.year == year, Receipt.status == ReceiptStatus.ISSUED)
+
+
+def count_donors(year: int) -> int:
+    """How many donors have a statement for ``year``; a year with none is an error."""
+    donors = db.session.scalar(
+        select(func.count(func.distinct(Gift.supporter_id)))
+        .select_from(Receipt).join(Gift, Gift.id == Receipt.gift_id).where(*_receipted(year)))
+    if not donors:
+        raise FinanceError(f"No receipted gifts in {year}: there is no statement to make.",
+                           field="year")
+    return donors
+
+
+def _lines(year: int, supporter_ids: list[int]):
+    return db.session.execute(
+        select(Gift.supporter_id, Supporter.email, Gift.donor_name, Gift.paid_at,
+               Gift.goods_value, Gift.goods_description, Receipt.number, Receipt.amount,
+               Receipt.currency, Receipt.issued_at, Campaign.title)
+        .select_from(Receipt)
+        .join(Gift, Gift.id == Receipt.gift_id)
+        .join(Supporter, Supporter.id == Gift.supporter_id)
+        .join(Campaign, Campaign.id == Gift.campaign_id)
+        .where(*_receipted(year), Gift.supporter_id.in_(supporter_ids))
+        .order_by(Gift.supporter_id, Receipt.sequence)
+    ).all()
+
+
+def _document(year: int, rows, settings: DocumentSettings, now: datetime) -> StatementDocument:
+    lines, notes, totals = [], [], {}
+    for row in rows:
+        lines.append(StatementLine(date=settings.date(row.paid_at or row.issued_at),
+                                   receipt_number=row.number, campaign=row.title,
+                                   amount=settings.money(row.amount, row.currency)))
+        totals[row.currency] = totals.get(row.currency, 0) + row.amount
+        if row.goods_value:
+            value = settings.money(row.goods_value, row.currency)
+            deductible = settings.money(max(0, row.amount - row.goods_value), row.currency)
+            notes.append(f"Receipt {row.number}: in exchange you received "
+                         f"{row.goods_description or 'goods or services'}, with an estimated "
+                         f"fair-market value of {value}; the deductible part is {deductible}.")
+    last = rows[-1]
+    return StatementDocument(
+        year=year, donor_name=last.donor_name, donor_email=last.email, lines=lines,
+        totals=[settings.money(total, currency) for currency, total in sorted(totals.items())],
+        statement=settings.tax_statement_year, issued_on=settings.date(now), notes=notes,
+        created_at=now)
+
+
+def statement_pdf(year: int, supporter_id: int, settings: DocumentSettings,
+                  now: datetime) -> bytes:
+    """One donor's statement (for a download page); FinanceError when they have none."""
+    rows = _lines(year, [supporter_id])
+    if not rows:
+        raise FinanceError(f"No receipted gifts in {year} for this donor.", field="year")
+    return render_statement(_document(year, rows, settings, now), settings.org, settings.pdf)
+
+
+@dataclass
+class StatementBatch:
+    donors: int  # donors with a statement this year
+    done: int  # donors handled so far (queued now or mailed before)
+    queued: int  # statements queued in this run so far
+    already_sent: int  # donors skipped: their statement was queued by an earlier run
+    seconds: float  # since the run started
+
+
+def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
+                     batch: int = 500) -> Iterator[StatementBatch]:
+    """Queue each donor's statement email with its PDF, ``batch`` donors at a time; yields the
+    running totals after each batch, for the caller to commit and report progress."""
+    started = time.perf_counter()
+    donors = count_donors(year)
+    subject = f"Your {year} giving statement from {settings.org.name}"
+    report = StatementBatch(donors=donors, done=0, queued=0, already_sent=0, seconds=0.0)
+    last_id = 0
+    while True:
+        ids = list(db.session.scalars(
+            select(Gift.supporter_id).distinct()
+            .select_from(Receipt).join(Gift, Gift.id == Receipt.gift_id)
+            .where(*_receipted(year), Gift.supporter_id > last_id)
+            .order_by(Gift.supporter_id).limit(batch)))
+        if not ids:
+            return
+        last_id = ids[-1]
+        keys = {dedupe_key(year, i): i for i in ids}
+        sent = set(db.session.scalars(select(OutboundEmail.dedupe_key).where(
+            OutboundEmail.dedupe_key.in_(list(keys)))))
+        todo = [i for key, i in keys.items() if key not in sent]
+        report.already_sent += len(ids) - len(todo)
+        if todo:
+            for supporter_id, rows in groupby(_lines(year, todo), key=lambda r: r.supporter_id):
+                rows = list(rows)
+                doc = _document(year, rows, settings, now)
+                pdf = render_statement(doc, settings.org, settings.pdf)
+                if queue_email(
+                    to=rows[0].email, subject=subject, template="statement",
+                    dedupe_key=dedupe_key(year, supporter_id),
+                    attachments=[(f"giving-statement-{year}.pdf", "application/pdf", pdf)],
+                    statement=doc, org_name=settings.org.name,
+                ):
+                    report.queued += 1
+                else:  # queued meanwhile by a run going at the same time
+                    report.already_sent += 1
+        report.done += len(ids)
+        report.seconds = time.perf_counter() - started
+        yield report

@@ -1,0 +1,1 @@
+"""Staff: roles, campaign management, dashboards, supporter lookup, reports."""

@@ -1,0 +1,346 @@
+"""The figures staff watch: a campaign's dashboard, all campaigns side by side, this year
+against last for the same occasion. Every amount is derived from the ledger (``Payment`` rows,
+signed by ``SIGN``); gift and donor counts from the gifts whose status counts
+(``GiftStatus.counts``), as on the public progress bar.
+
+Each figure is one aggregate query over indexes built for it (see migration 0008), so the whole
+dashboard stays a handful of index scans however many gifts a campaign has.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Integer, String, case, cast, exists, func, literal, select
+from sqlalchemy.orm import aliased
+
+from app.campaigns.models import Campaign
+from app.campaigns.services import Progress, campaign_progress
+from app.extensions import db
+from app.giving.models import Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
+from app.payments.models import SIGN, Payment
+
+COUNTED = [status for status in GiftStatus if status.counts]
+DIRECT = "(direct)"
+
+
+def signed_amount():
+    """A ledger row's effect on the total: charges add, refunds and disputes subtract."""
+    return case(*((Payment.kind == kind, Payment.amount * sign) for kind, sign in SIGN.items()),
+                else_=0)
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    raised: int  # net movement that day (refunds on the day they happened)
+    cumulative: int
+
+
+@dataclass(frozen=True)
+class Source:
+    source: str
+    gifts: int
+    raised: int
+
+
+@dataclass(frozen=True)
+class TopGift:
+    amount: int
+    donor: str  # "Anonymous" for anonymous gifts
+    frequency: Frequency
+    paid_at: datetime | None
+
+
+@dataclass
+class Dashboard:
+    campaign: Campaign
+    progress: Progress
+    charged: int  # money in (charges and won disputes)
+    refunded: int
+    disputed: int
+    gifts: int
+    donors: int
+    new_donors: int
+    returning_donors: int
+    by_frequency: dict[str, dict[str, int]]  # "one_time" / "recurring" -> gifts, raised
+    monthly_recurring: int  # what this campaign's running plans bring each month
+    active_plans: int
+    average_gift: int
+    median_gift: int
+    days: list[Day]
+    sources: list[Source]
+    top_gifts: list[TopGift]
+    as_of: datetime
+    currency: str = field(init=False)
+
+    def __post_init__(self):
+        self.currency = self.campaign.currency
+
+    @property
+    def raised(self) -> int:
+        return self.progress.raised
+
+    @property
+    def goal(self) -> int:
+        return self.progress.goal
+
+    def as_json(self) -> dict:
+        """What the live refresh sends: the headline figures (minor units)."""
+        return {
+            "slug": self.campaign.slug, "currency": self.currency,
+            "as_of": self.as_of.isoformat(), "raised": self.raised, "goal": self.goal,
+            "percent": self.progress.percent, "charged": self.charged,
+            "refunded": self.refunded, "disputed": self.disputed, "gifts": self.gifts,
+            "donors": self.donors, "new_donors": self.new_donors,
+            "returning_donors": self.returning_donors, "average_gift": self.average_gift,
+            "median_gift": self.median_gift, "monthly_recurring": self.monthly_recurring,
+            "match_used": self.progress.match_used,
+        }
+
+
+def _counted(campaign_id: int):
+    return (Gift.campaign_id == campaign_id, Gift.status.in_(COUNTED))
+
+
+def ledger_totals(campaign_id: int) -> dict:
+    rows = db.session.execute(
+        select(Payment.kind, func.sum(Payment.amount))
+        .where(Payment.campaign_id == campaign_id).group_by(Payment.kind)).all()
+    return {kind: int(total) for kind, total in rows}
+
+
+def _day_bucket(dialect: str, zone: ZoneInfo):
+    """A SQL expression grouping ledger rows by day in the organisation's zone.
+
+    PostgreSQL converts to the zone itself. SQLite stores naive UTC text and knows no zones, so
+    it groups by UTC quarter-hour (every zone's offset is a whole number of quarter hours) and
+    ``_local_day`` finishes the job in Python.
+    """
+    if dialect == "postgresql":
+        return func.date(func.timezone(zone.key, Payment.occurred_at))
+    minute = cast(func.substr(Payment.occurred_at, 15, 2), Integer)
+    return func.substr(Payment.occurred_at, 1, 14).concat(cast(minute // 15, String))
+
+
+def _local_day(bucket, zone: ZoneInfo) -> date:
+    if isinstance(bucket, date):
+        return bucket
+    if isinstance(bucket, datetime):  # some drivers hand back a datetime for date()
+        return bucket.date()
+    head, quarter = bucket[:13], int(bucket[14:] or 0)
+    instant = datetime.strptime(head, "%Y-%m-%d %H").replace(tzinfo=UTC) + timedelta(
+        minutes=15 * quarter)
+    return instant.astimezone(zone).date()
+
+
+def daily_series(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> list[Day]:
+    """Net money per local day from the campaign's first day to its last (or today), with a
+    running total; days with no movement are there with zero, so the chart's axis is true."""
+    bucket = _day_bucket(db.session.get_bind().dialect.name, zone)
+    rows = db.session.execute(
+        select(bucket, func.sum(signed_amount())).where(Payment.campaign_id == campaign.id)
+        .group_by(bucket)).all()
+    per_day: dict[date, int] = defaultdict(int)
+    for key, total in rows:
+        per_day[_local_day(key, zone)] += int(total)
+    first = campaign.starts_at.astimezone(zone).date()
+    last = (min(now, campaign.ends_at) - timedelta(microseconds=1)).astimezone(zone).date()
+    if per_day:
+        first, last = min(first, *per_day), max(last, *per_day)
+    days, running, day = [], 0, first
+    while day <= last:
+        running += per_day.get(day, 0)
+        days.append(Day(day=day, raised=per_day.get(day, 0), cumulative=running))
+        day += timedelta(days=1)
+    return days
+
+
+def gift_figures(campaign: Campaign) -> dict:
+    """Counts, donors (new or returning), average and median of the counted gifts."""
+    counted = _counted(campaign.id)
+    total = Gift.amount + Gift.fee_covered
+    gifts, summed, recurring, recurring_sum = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(total), 0),
+               func.count().filter(Gift.frequency != Frequency.ONE_TIME),
+               func.coalesce(func.sum(total).filter(Gift.frequency != Frequency.ONE_TIME), 0))
+        .where(*counted)).one()
+    donors_q = select(Gift.supporter_id).where(*counted).distinct().subquery()
+    earlier = aliased(Gift)
+    # A returning donor gave (and it counted) before this campaign opened.
+    gave_before = exists().where(
+        earlier.supporter_id == donors_q.c.supporter_id,
+        earlier.status.in_(COUNTED), earlier.paid_at < campaign.starts_at)
+    donors, returning = db.session.execute(
+        select(func.count(), func.count().filter(gave_before)).select_from(donors_q)).one()
+    return {"gifts": gifts, "sum": int(summed), "recurring": recurring,
+            "recurring_sum": int(recurring_sum), "donors": donors, "returning": returning,
+            "median": _median(campaign.id, gifts)}
+
+
+def _median(campaign_id: int, count: int) -> int:
+    """The median gift (the lower middle one for an even count, an amount someone gave):
+    one ``OFFSET`` into the (campaign, status, amount) index, on every backend."""
+    if not count:
+        return 0
+    total = Gift.amount + Gift.fee_covered
+    return int(db.session.scalar(
+        select(total).where(*_counted(campaign_id)).order_by(total)
+        .offset((count - 1) // 2).limit(1)))
+
+
+def ledger_by_frequency(campaign_id: int) -> dict[bool, int]:
+    """Net raised split by whether the gift behind each ledger row is recurring."""
+    recurring = Gift.frequency != Frequency.ONE_TIME
+    rows = db.session.execute(
+        select(recurring, func.sum(signed_amount()))
+        .join(Gift, Gift.id == Payment.gift_id)
+        .where(Payment.campaign_id == campaign_id).group_by(recurring)).all()
+    return {bool(flag): int(total) for flag, total in rows}
+
+
+def monthly_recurring(campaign_id: int) -> tuple[int, int]:
+    """(plans still running, what they bring a month): monthly plans in full, yearly ones as a
+    twelfth (rounded down, so the figure never promises more than arrives)."""
+    per_month = case((RecurringPlan.frequency == Frequency.ANNUAL,
+                      (RecurringPlan.amount + RecurringPlan.fee_covered) / 12),
+                     else_=RecurringPlan.amount + RecurringPlan.fee_covered)
+    plans, mrr = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(per_month), 0))
+        .where(RecurringPlan.campaign_id == campaign_id,
+               RecurringPlan.status.in_([PlanStatus.ACTIVE, PlanStatus.PAST_DUE]))).one()
+    return plans, int(mrr)
+
+
+def sources(campaign_id: int) -> list[Source]:
+    """Gifts and net raised per ``utm_source``; gifts with none are "(direct)"."""
+    source = func.coalesce(Gift.utm_source, literal(DIRECT))
+    raised = dict(db.session.execute(
+        select(source, func.sum(signed_amount())).join(Gift, Gift.id == Payment.gift_id)
+        .where(Payment.campaign_id == campaign_id).group_by(source)).all())
+    counts = dict(db.session.execute(
+        select(source, func.count()).where(*_counted(campaign_id)).group_by(source)).all())
+    found = [Source(source=s, gifts=counts.get(s, 0), raised=int(raised.get(s, 0)))
+             for s in set(raised) | set(counts)]
+    return sorted(found, key=lambda s: (-s.raised, s.source))
+
+
+def top_gifts(campaign_id: int, limit: int = 10) -> list[TopGift]:
+    """The largest counted gifts. An anonymous donor's name never leaves this function."""
+    total = Gift.amount + Gift.fee_covered
+    rows = db.session.execute(
+        select(total, Gift.donor_name, Gift.anonymous, Gift.frequency, Gift.paid_at)
+        .where(*_counted(campaign_id)).order_by(total.desc(), Gift.id).limit(limit)).all()
+    return [TopGift(amount=amount, donor="Anonymous" if anonymous else (name or "Unnamed"),
+                    frequency=frequency, paid_at=paid_at)
+            for amount, name, anonymous, frequency, paid_at in rows]
+
+
+def campaign_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> Dashboard:
+    progress = campaign_progress(campaign, now)
+    from app.payments.models import PaymentKind
+
+    ledger = ledger_totals(campaign.id)
+    figures = gift_figures(campaign)
+    by_freq = ledger_by_frequency(campaign.id)
+    plans, mrr = monthly_recurring(campaign.id)
+    one_time_gifts = figures["gifts"] - figures["recurring"]
+    return Dashboard(
+        campaign=campaign, progress=progress,
+        charged=ledger.get(PaymentKind.CHARGE, 0) + ledger.get(PaymentKind.DISPUTE_WON, 0),
+        refunded=ledger.get(PaymentKind.REFUND, 0),
+        disputed=ledger.get(PaymentKind.DISPUTE, 0),
+        gifts=figures["gifts"], donors=figures["donors"],
+        new_donors=figures["donors"] - figures["returning"],
+        returning_donors=figures["returning"],
+        by_frequency={"one_time": {"gifts": one_time_gifts, "raised": by_freq.get(False, 0)},
+                      "recurring": {"gifts": figures["recurring"],
+                                    "raised": by_freq.get(True, 0)}},
+        monthly_recurring=mrr, active_plans=plans,
+        average_gift=figures["sum"] // figures["gifts"] if figures["gifts"] else 0,
+        median_gift=figures["median"],
+        days=daily_series(campaign, zone=zone, now=now),
+        sources=sources(campaign.id), top_gifts=top_gifts(campaign.id), as_of=now,
+    )
+
+
+# -- all campaigns ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OverviewRow:
+    campaign: Campaign
+    state: str
+    raised: int
+    gifts: int
+    donors: int
+
+    @property
+    def percent(self) -> int:
+        return self.raised * 100 // self.campaign.goal_amount if self.campaign.goal_amount else 0
+
+
+def campaign_state(campaign: Campaign, now: datetime) -> str:
+    """draft, scheduled, live, paused or ended: what staff call the stages of a campaign."""
+    if campaign.has_ended(now):
+        return "ended"
+    if getattr(campaign, "paused_at", None) is not None:
+        return "paused"
+    if not campaign.published:
+        return "draft"
+    return "live" if campaign.starts_at <= now else "scheduled"
+
+
+def overview(*, now: datetime) -> list[OverviewRow]:
+    """Every campaign with its net raised, gifts and donors: three grouped index scans."""
+    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.starts_at.desc())).all()
+    raised = dict(db.session.execute(
+        select(Payment.campaign_id, func.sum(signed_amount())).group_by(Payment.campaign_id)
+    ).all())
+    counted = Gift.status.in_(COUNTED)
+    gifts = dict(db.session.execute(
+        select(Gift.campaign_id, func.count()).where(counted).group_by(Gift.campaign_id)).all())
+    pairs = select(Gift.campaign_id, Gift.supporter_id).where(counted).distinct().subquery()
+    donors = dict(db.session.execute(
+        select(pairs.c.campaign_id, func.count()).group_by(pairs.c.campaign_id)).all())
+    return [OverviewRow(campaign=c, state=campaign_state(c, now), raised=int(raised.get(c.id, 0)),
+                        gifts=gifts.get(c.id, 0), donors=donors.get(c.id, 0))
+            for c in campaigns]
+
+
+_YEARS = re.compile(r"-(\d{4})$")
+
+
+def occasion_key(slug: str) -> str | None:
+    """The occasion a slug names without its year ("rosh-hashanah-5787" -> "rosh-hashanah"),
+    or None when the slug carries no year."""
+    match = _YEARS.search(slug)
+    return slug[: match.start()] if match else None
+
+
+@dataclass(frozen=True)
+class YearPair:
+    occasion: str
+    this: OverviewRow
+    last: OverviewRow | None
+
+
+def year_over_year(rows: list[OverviewRow]) -> list[YearPair]:
+    """Each campaign beside the previous one for the same occasion (same slug but the year),
+    e.g. ``year-end-2026`` beside ``year-end-2025`` or ``ramadan-1448`` beside
+    ``ramadan-1447``; campaigns of the same kind are not guessed at."""
+    by_occasion: dict[str, list[OverviewRow]] = defaultdict(list)
+    for row in rows:
+        key = occasion_key(row.campaign.slug)
+        if key:
+            by_occasion[key].append(row)
+    pairs = []
+    for key, found in by_occasion.items():
+        found.sort(key=lambda r: int(_YEARS.search(r.campaign.slug).group(1)))
+        for previous, current in zip([None, *found], found, strict=False):
+            pairs.append(YearPair(occasion=key, this=current, last=previous))
+    return sorted(pairs, key=lambda p: p.this.campaign.starts_at, reverse=True)
+

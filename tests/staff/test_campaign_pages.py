@@ -1,0 +1,174 @@
+"""Campaign management: the services (every change audited) and the staff pages."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.audit import Actor, AuditEntry
+from app.campaigns.models import Campaign
+from app.campaigns.services import (
+    CampaignError,
+    end_campaign,
+    pause_campaign,
+    publish_campaign,
+    resume_campaign,
+    schedule_campaign,
+)
+from app.db import utcnow
+from app.extensions import db
+from app.staff.models import Role
+from tests.factories import make_campaign
+from tests.staff.conftest import csrf_token, make_person, sign_in_as
+from tests.staff.support import paid_gift, refund
+
+ACTOR = Actor(id=None, label="test")
+CURRENCIES = ("USD", "EUR", "GBP", "ILS")
+
+
+def actions(campaign_id: int) -> list[str]:
+    return list(db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.target_type == "campaign", AuditEntry.target_id == str(campaign_id))
+        .order_by(AuditEntry.id)))
+
+
+def test_life_of_a_campaign_is_audited(app):
+    now = utcnow()
+    campaign = make_campaign("cycle", started_days_ago=-3, published=False)
+    schedule_campaign(campaign, starts_at=now + timedelta(days=2),
+                      ends_at=now + timedelta(days=20), actor=ACTOR, now=now,
+                      currencies=CURRENCIES)
+    assert campaign.published and not campaign.is_live(now)
+    later = now + timedelta(days=3)
+    assert campaign.is_live(later)
+    pause_campaign(campaign, actor=ACTOR, now=later)
+    assert campaign.is_paused and not campaign.is_live(later)
+    with pytest.raises(CampaignError):
+        pause_campaign(campaign, actor=ACTOR, now=later)
+    resume_campaign(campaign, actor=ACTOR, now=later)
+    assert campaign.is_live(later)
+    end_campaign(campaign, actor=ACTOR, now=later)
+    assert campaign.has_ended(later) and campaign.ends_at == later
+    with pytest.raises(CampaignError):
+        publish_campaign(campaign, actor=ACTOR, now=later)
+    assert actions(campaign.id) == ["campaign.schedule", "campaign.pause", "campaign.resume",
+                                    "campaign.end"]
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "campaign.pause"))
+    assert json.loads(entry.before)["paused_at"] is None
+    assert json.loads(entry.after)["paused_at"] is not None
+
+
+def _form(client, **changes) -> dict:
+    data = {"csrf_token": csrf_token(client), "title": "Year-end 2027", "slug": "year-end-2027",
+            "kind": "year_end", "summary": "Our year-end appeal.",
+            "appeal_markdown": "Dear friend,\n\nPlease give.", "signatory_name": "Miriam Haddad",
+            "signatory_title": "Founder", "thank_you_message": "Thank you.",
+            "starts_at": "2027-12-01T00:00", "ends_at": "2028-01-01T00:00", "currency": "USD",
+            "goal": "50,000", "default_frequency": "one_time",
+            "suggested_amounts": "50 | a day of translation\n100\n25.50", "match_amount": "",
+            "match_sponsor": "", "match_ends_at": "", "fund_code": "YE27"}
+    data.update(changes)
+    return data
+
+
+def test_fundraiser_creates_edits_previews_publishes_and_pauses(client):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    assert client.get("/staff/campaigns/new").status_code == 200
+    response = client.post("/staff/campaigns/new", data=_form(client))
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "year-end-2027"))
+    assert not campaign.published and campaign.goal_amount == 5_000_000
+    assert [(s.amount, s.impact) for s in campaign.suggested_amounts] == [
+        (2550, ""), (5000, "a day of translation"), (10000, "")]
+    assert campaign.starts_at.isoformat() == "2027-12-01T05:00:00+00:00"  # New York midnight
+
+    edit = client.get("/staff/campaigns/year-end-2027/edit").get_data(as_text=True)
+    assert "50 | a day of translation" in edit and "2027-12-01T00:00" in edit
+    response = client.post("/staff/campaigns/year-end-2027/edit", data=_form(
+        client, signatory_name="Omar Nasser", match_amount="10000",
+        match_sponsor="A Friend"))
+    assert response.status_code == 303
+    assert (campaign.signatory_name, campaign.match_amount) == ("Omar Nasser", 1_000_000)
+
+    preview = client.get("/staff/campaigns/year-end-2027/preview").get_data(as_text=True)
+    assert "Preview for staff" in preview and "Omar Nasser" in preview
+    assert client.get("/campaigns/year-end-2027").status_code == 404  # not published yet
+
+    token = csrf_token(client)
+    assert client.post("/staff/campaigns/year-end-2027/publish",
+                       data={"csrf_token": token}).status_code == 303
+    assert campaign.published
+    assert client.get("/campaigns/year-end-2027").status_code == 200
+    assert actions(campaign.id) == ["campaign.create", "campaign.update", "campaign.schedule"]
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "campaign.update"))
+    assert json.loads(entry.before)["signatory_name"] == "Miriam Haddad"
+    assert json.loads(entry.after)["signatory_name"] == "Omar Nasser"
+
+
+def test_form_errors_are_shown_not_saved(client):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    make_campaign("taken")
+    response = client.post("/staff/campaigns/new", data=_form(
+        client, slug="taken", goal="-5", suggested_amounts="abc"))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "more than zero" in page and "abc" in page
+    response = client.post("/staff/campaigns/new", data=_form(client, slug="taken"))
+    assert response.status_code == 422
+    assert "Another campaign already has this address" in response.get_data(as_text=True)
+    response = client.post("/staff/campaigns/new", data=_form(
+        client, ends_at="2027-11-01T00:00"))
+    assert response.status_code == 422
+    assert "must end after it starts" in response.get_data(as_text=True)
+
+
+def test_pausing_a_live_campaign_stops_gifts_and_says_so(client):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    make_campaign("live-one")
+    client.post("/staff/campaigns/live-one/pause", data={"csrf_token": csrf_token(client)})
+    page = client.get("/campaigns/live-one").get_data(as_text=True)
+    assert "Gifts to this campaign are paused" in page
+    assert 'class="donation-form"' not in page
+
+
+def test_calendar_turns_an_occasion_into_a_draft_once(client):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    page = client.get("/staff/calendar").get_data(as_text=True)
+    assert "Rosh Hashanah" in page and "Ramadan" in page and "Giving Tuesday" in page
+    key = page.split('name="occasion" value="')[1].split('"')[0]
+    response = client.post("/staff/calendar/draft", data={"csrf_token": csrf_token(client),
+                                                          "occasion": key})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/staff/campaigns/{key}/edit")
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == key))
+    assert not campaign.published and campaign.suggested_amounts
+    assert campaign.starts_at < campaign.ends_at
+    client.post("/staff/calendar/draft", data={"csrf_token": csrf_token(client),
+                                               "occasion": key})
+    assert actions(campaign.id) == ["campaign.create"]
+    assert "Open the draft" in client.get("/staff/calendar").get_data(as_text=True)
+    assert client.post("/staff/calendar/draft", data={"csrf_token": csrf_token(client),
+                                                      "occasion": "nope"}).status_code == 404
+
+
+def test_dashboard_page_and_figures(client, app):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    campaign = make_campaign("watched", goal=100_000)
+    _, charge = paid_gift(app, campaign, amount=10_000, email="a@example.org", name="Noa Levi",
+                          anonymous=True)
+    paid_gift(app, campaign, amount=2_500, email="b@example.org", name="Omar Haddad")
+    refund(charge, 2_000, utcnow())
+    db.session.commit()
+    page = client.get("/staff/campaigns/watched").get_data(as_text=True)
+    assert "$105" in page  # 100 + 25 - 20
+    assert "<svg" in page and "<title" in page and "<desc" in page
+    assert "Anonymous" in page and "Noa Levi" not in page
+    assert "Running total" in page  # the chart's numbers as a table
+    figures = client.get("/staff/campaigns/watched/figures.json").get_json()
+    assert (figures["raised"], figures["refunded"], figures["gifts"]) == (10_500, 2_000, 2)
+    assert figures["text"]["raised"] == "$105"
+    overview = client.get("/staff/campaigns").get_data(as_text=True)
+    assert "watched" in overview and "$105" in overview
