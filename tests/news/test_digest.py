@@ -69,11 +69,6 @@ def follow(supporter, *slugs: str) -> None:
     db.session.commit()
 
 
-def titles(message) -> list[str]:
-    return [line for line in body(message).splitlines()
-            if line and not line.startswith((" ", "Read it:")) and line[0].isupper()]
-
-
 def sends(status: SendStatus | None = None) -> list[DigestSend]:
     query = select(DigestSend).order_by(DigestSend.subscriber_id)
     if status:
