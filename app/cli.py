@@ -255,7 +255,7 @@ def _zone():
 def _actor(label: str | None):
     import getpass
 
-    from app.finance.common import Actor
+    from app.audit import Actor
 
     return Actor(id=None, label=label or f"cli:{getpass.getuser()}")
 

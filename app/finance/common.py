@@ -1,5 +1,5 @@
-"""What the finance services share: their error, the acting staff member, a period of days in
-the organisation's zone, and amounts written as exact decimal text."""
+"""What the finance services share: their error, a period of days in the organisation's zone,
+and amounts written as exact decimal text. (The acting staff member is ``app.audit.Actor``.)"""
 
 from __future__ import annotations
 
@@ -22,15 +22,6 @@ class FinanceError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who did it, for the audit log: a staff member's supporter id and a label (their email),
-    or no id and a label such as ``cli:alice`` for the command line."""
-
-    id: int | None
-    label: str
 
 
 @dataclass(frozen=True)

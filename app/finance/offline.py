@@ -25,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app import audit
 from app.accounts.services import get_or_create_supporter
+from app.audit import Actor
 from app.campaigns.models import Campaign
 from app.extensions import db
-from app.finance.common import Actor, FinanceError, campaign_by_slug
+from app.finance.common import FinanceError, campaign_by_slug
 from app.finance.receipts import current_receipt, reconcile_receipt, reissue_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
 from app.mail import queue_email

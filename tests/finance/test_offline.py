@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from app import jobs
-from app.audit import AuditEntry
+from app.audit import Actor, AuditEntry
 from app.db import utcnow
 from app.extensions import db
-from app.finance.common import Actor, FinanceError, make_period
+from app.finance.common import FinanceError, make_period
 from app.finance.exports import export_filter, iter_rows, totals
 from app.finance.models import Receipt, ReceiptStatus
 from app.finance.offline import (
