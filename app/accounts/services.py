@@ -84,7 +84,7 @@ def _mail(supporter_or_email: Supporter | str, template: str, subject: str, **co
 def _mailed_since(to: str, template: str, since: datetime) -> bool:
     return db.session.scalar(select(OutboundEmail.id).where(
         OutboundEmail.recipient == to,
-        OutboundEmail.dedupe_key.startswith(f"account-{template}:"),
+        OutboundEmail.dedupe_key.startswith(f"account-{template}:", autoescape=True),
         OutboundEmail.created_at >= since).limit(1)) is not None
 
 
