@@ -92,3 +92,4 @@ def _import_models() -> None:
     import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401
     import app.staff.models  # noqa: F401
+    import app.staff.rollup  # noqa: F401

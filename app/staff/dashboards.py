@@ -9,6 +9,7 @@ dashboard stays a handful of index scans however many gifts a campaign has.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import Progress, campaign_progress
 from app.extensions import db
 from app.giving.models import Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
-from app.payments.models import SIGN, Payment
+from app.payments.models import SIGN, Payment, PaymentKind
 
 COUNTED = [status for status in GiftStatus if status.counts]
 DIRECT = "(direct)"
@@ -138,16 +139,24 @@ def _local_day(bucket, zone: ZoneInfo) -> date:
     return instant.astimezone(zone).date()
 
 
-def daily_series(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> list[Day]:
-    """Net money per local day from the campaign's first day to its last (or today), with a
-    running total; days with no movement are there with zero, so the chart's axis is true."""
+def raw_days(campaign_id: int, *, zone: ZoneInfo) -> dict[date, int]:
+    """Net money per local day, only the days with movement."""
     bucket = _day_bucket(db.session.get_bind().dialect.name, zone)
     rows = db.session.execute(
-        select(bucket, func.sum(signed_amount())).where(Payment.campaign_id == campaign.id)
+        select(bucket, func.sum(signed_amount())).where(Payment.campaign_id == campaign_id)
         .group_by(bucket)).all()
     per_day: dict[date, int] = defaultdict(int)
     for key, total in rows:
         per_day[_local_day(key, zone)] += int(total)
+    return dict(per_day)
+
+
+def daily_series(campaign: Campaign, *, zone: ZoneInfo, now: datetime,
+                 per_day: dict[date, int] | None = None) -> list[Day]:
+    """Net money per local day from the campaign's first day to its last (or today), with a
+    running total; days with no movement are there with zero, so the chart's axis is true."""
+    if per_day is None:
+        per_day = raw_days(campaign.id, zone=zone)
     first = campaign.starts_at.astimezone(zone).date()
     last = (min(now, campaign.ends_at) - timedelta(microseconds=1)).astimezone(zone).date()
     if per_day:
@@ -160,7 +169,16 @@ def daily_series(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> list[D
     return days
 
 
-def gift_figures(campaign: Campaign) -> dict:
+def gave_before(supporter_ids: list[int], when: datetime) -> set[int]:
+    """Which of these supporters had a counted gift paid before ``when``."""
+    if not supporter_ids:
+        return set()
+    return set(db.session.scalars(select(Gift.supporter_id).where(
+        Gift.supporter_id.in_(supporter_ids), Gift.status.in_(COUNTED),
+        Gift.paid_at < when).distinct()))
+
+
+def gift_figures(campaign: Campaign, *, median: bool = True) -> dict:
     """Counts, donors (new or returning), average and median of the counted gifts."""
     counted = _counted(campaign.id)
     total = Gift.amount + Gift.fee_covered
@@ -179,7 +197,7 @@ def gift_figures(campaign: Campaign) -> dict:
         select(func.count(), func.count().filter(gave_before)).select_from(donors_q)).one()
     return {"gifts": gifts, "sum": int(summed), "recurring": recurring,
             "recurring_sum": int(recurring_sum), "donors": donors, "returning": returning,
-            "median": _median(campaign.id, gifts)}
+            "median": _median(campaign.id, gifts) if median else None}
 
 
 def _median(campaign_id: int, count: int) -> int:
@@ -240,10 +258,11 @@ def top_gifts(campaign_id: int, limit: int = 10) -> list[TopGift]:
             for amount, name, anonymous, frequency, paid_at in rows]
 
 
-def campaign_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> Dashboard:
+def direct_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> Dashboard:
+    """Every figure straight from the ledger and the gifts: the reference the rollup
+    (``campaign_dashboard``) must equal, and too slow for a page at a few hundred thousand
+    gifts."""
     progress = campaign_progress(campaign, now)
-    from app.payments.models import PaymentKind
-
     ledger = ledger_totals(campaign.id)
     figures = gift_figures(campaign)
     by_freq = ledger_by_frequency(campaign.id)
@@ -266,6 +285,79 @@ def campaign_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> 
         days=daily_series(campaign, zone=zone, now=now),
         sources=sources(campaign.id), top_gifts=top_gifts(campaign.id), as_of=now,
     )
+
+
+def _progress(campaign: Campaign, now: datetime, raised: int, gifts: int,
+              donors: int) -> Progress:
+    """What ``campaign_progress`` computes, from figures already at hand."""
+    match_open = campaign.match_amount and (campaign.match_ends_at is None
+                                            or now < campaign.match_ends_at)
+    seconds_left = (campaign.ends_at - now).total_seconds()
+    return Progress(raised=raised, goal=campaign.goal_amount, currency=campaign.currency,
+                    donors=donors, gifts=gifts,
+                    days_left=max(0, math.ceil(seconds_left / 86400)),
+                    match_amount=campaign.match_amount if match_open else None,
+                    match_used=min(raised, campaign.match_amount or 0))
+
+
+def current_figures(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> dict:
+    """The rollup's figures for now: the stored snapshot plus the ledger rows after it."""
+    from app.staff import rollup
+
+    data, mark = rollup.snapshot_for(campaign, zone=zone, now=now)
+    rows = rollup.delta_rows(campaign.id, data, mark)
+    if len(rows) > rollup.REBUILD_AFTER:
+        data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, force=True)
+        rows = rollup.delta_rows(campaign.id, data, mark)
+    figures = rollup.apply_delta(data, campaign, rows, mark, zone=zone)
+    if figures.get("top_full") and len(figures["top"]) < 10:  # the best gifts were refunded
+        data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, force=True)
+        figures = rollup.apply_delta(data, campaign, rollup.delta_rows(campaign.id, data, mark),
+                                     mark, zone=zone)
+    return figures
+
+
+def campaign_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> Dashboard:
+    """The dashboard, from the rollup (see ``app.staff.rollup``): equal to
+    ``direct_dashboard`` figure for figure."""
+    from app.staff.rollup import median_from
+
+    f = current_figures(campaign, zone=zone, now=now)
+    kinds = {PaymentKind(k): v for k, v in f["kinds"].items()}
+    raised = sum(amount * SIGN[kind] for kind, amount in kinds.items())
+    plans, mrr = monthly_recurring(campaign.id)
+    top_ids = [gid for _, gid in f["top"][:10]]
+    total = Gift.amount + Gift.fee_covered
+    found = {row.id: row for row in db.session.execute(
+        select(Gift.id, total.label("total"), Gift.donor_name, Gift.anonymous, Gift.frequency,
+               Gift.paid_at).where(Gift.id.in_(top_ids)))} if top_ids else {}
+    top = [TopGift(amount=found[gid].total,
+                   donor="Anonymous" if found[gid].anonymous else (found[gid].donor_name
+                                                                   or "Unnamed"),
+                   frequency=found[gid].frequency, paid_at=found[gid].paid_at)
+           for gid in top_ids]
+    sources_ = [Source(source=s, gifts=f["src_gifts"].get(s, 0),
+                       raised=f["src_raised"].get(s, 0))
+                for s in set(f["src_raised"]) | set(f["src_gifts"])]
+    per_day = {date.fromisoformat(k): v for k, v in f["days"].items() if v or k}
+    per_day = {k: v for k, v in per_day.items()}
+    return Dashboard(
+        campaign=campaign, progress=_progress(campaign, now, raised, f["gifts"], f["donors"]),
+        charged=kinds.get(PaymentKind.CHARGE, 0) + kinds.get(PaymentKind.DISPUTE_WON, 0),
+        refunded=kinds.get(PaymentKind.REFUND, 0), disputed=kinds.get(PaymentKind.DISPUTE, 0),
+        gifts=f["gifts"], donors=f["donors"], new_donors=f["donors"] - f["returning"],
+        returning_donors=f["returning"],
+        by_frequency={
+            "one_time": {"gifts": f["gifts"] - f["recurring"],
+                         "raised": f["freq_raised"]["one_time"]},
+            "recurring": {"gifts": f["recurring"], "raised": f["freq_raised"]["recurring"]}},
+        monthly_recurring=mrr, active_plans=plans,
+        average_gift=f["sum"] // f["gifts"] if f["gifts"] else 0,
+        median_gift=median_from(f["hist"], f["gifts"]),
+        days=daily_series(campaign, zone=zone, now=now, per_day=per_day),
+        sources=sorted((s for s in sources_ if s.gifts or s.raised),
+                       key=lambda s: (-s.raised, s.source)),
+        top_gifts=top, as_of=now)
 
 
 # -- all campaigns ----------------------------------------------------------------------------
@@ -294,8 +386,19 @@ def campaign_state(campaign: Campaign, now: datetime) -> str:
     return "live" if campaign.starts_at <= now else "scheduled"
 
 
-def overview(*, now: datetime) -> list[OverviewRow]:
-    """Every campaign with its net raised, gifts and donors: three grouped index scans."""
+def overview(*, now: datetime, zone: ZoneInfo) -> list[OverviewRow]:
+    """Every campaign with its net raised, gifts and donors, from each one's rollup."""
+    rows = []
+    for c in db.session.scalars(select(Campaign).order_by(Campaign.starts_at.desc())).all():
+        f = current_figures(c, zone=zone, now=now)
+        raised = sum(amount * SIGN[PaymentKind(k)] for k, amount in f["kinds"].items())
+        rows.append(OverviewRow(campaign=c, state=campaign_state(c, now), raised=raised,
+                                gifts=f["gifts"], donors=f["donors"]))
+    return rows
+
+
+def direct_overview(*, now: datetime) -> list[OverviewRow]:
+    """``overview`` straight from the ledger (three grouped scans): the reference."""
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.starts_at.desc())).all()
     raised = dict(db.session.execute(
         select(Payment.campaign_id, func.sum(signed_amount())).group_by(Payment.campaign_id)

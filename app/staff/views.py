@@ -113,7 +113,7 @@ def index():
 @roles_required(*FUNDRAISING)
 def campaigns():
     now = utcnow()
-    rows = overview(now=now)
+    rows = overview(now=now, zone=org_zone())
     return render_template("staff/campaigns.html", rows=rows, pairs=year_over_year(rows),
                            now=now, chart=charts.bar_chart(
                                [(r.campaign.title, r.raised) for r in rows
