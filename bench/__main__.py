@@ -6,10 +6,10 @@ The options go to each benchmark; each ignores those of the others.
 
 import sys
 
-from bench import campaign_page, digest, exports, statements
+from bench import campaign_page, dashboard, digest, exports, statements
 
-BENCHMARKS = {"campaign_page": campaign_page, "digest": digest, "exports": exports,
-              "statements": statements}
+BENCHMARKS = {"campaign_page": campaign_page, "dashboard": dashboard, "digest": digest,
+              "exports": exports, "statements": statements}
 
 
 def main(argv: list[str]) -> int:
