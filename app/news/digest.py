@@ -40,6 +40,7 @@ from flask import render_template
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.models import Supporter
 from app.extensions import db
 from app.mail import LONG_HEADERS
 from app.news.models import (
@@ -359,9 +360,17 @@ def _end_read() -> None:
     db.session.commit()
 
 
+def _recipient_columns():
+    """The subscriber, and whose follows make their email: the supporter it is linked to, else
+    the supporter with the same address (an account opened after subscribing)."""
+    return (NewsSubscriber.id, NewsSubscriber.email,
+            func.coalesce(NewsSubscriber.supporter_id, Supporter.id))
+
+
 def _fresh_recipients(day: date, after: int, limit: int) -> list[Recipient]:
     rows = db.session.execute(
-        select(NewsSubscriber.id, NewsSubscriber.email, NewsSubscriber.supporter_id)
+        select(*_recipient_columns())
+        .outerjoin(Supporter, Supporter.email == NewsSubscriber.email)
         .where(NewsSubscriber.status == SubscriberStatus.CONFIRMED, NewsSubscriber.id > after,
                ~exists().where(DigestSend.subscriber_id == NewsSubscriber.id,
                                DigestSend.digest_date == day))
@@ -378,7 +387,8 @@ def _retry_condition(stale_before: datetime, max_attempts: int):
 def _retry_recipients(day: date, after: int, limit: int, stale_before: datetime,
                       max_attempts: int) -> list[Recipient]:
     rows = db.session.execute(
-        select(NewsSubscriber.id, NewsSubscriber.email, NewsSubscriber.supporter_id)
+        select(*_recipient_columns())
+        .outerjoin(Supporter, Supporter.email == NewsSubscriber.email)
         .join(DigestSend, DigestSend.subscriber_id == NewsSubscriber.id)
         .where(DigestSend.digest_date == day, NewsSubscriber.id > after,
                NewsSubscriber.status == SubscriberStatus.CONFIRMED,

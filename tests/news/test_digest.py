@@ -110,6 +110,15 @@ def test_a_supporter_gets_the_stories_of_what_they_follow(stories):
     assert "Istanbul's book fair" not in text
 
 
+def test_an_account_opened_after_subscribing_makes_the_email_personal(stories):
+    confirmed_subscriber("noa@example.org")  # subscribed as a reader with no account
+    supporter = verified_supporter("noa@example.org")  # then opened one, and follows Iran
+    follow(supporter, "iran")
+    transport = Recorder()
+    digest(transport=transport)
+    assert "From the regions and topics you follow: Iran." in body(transport.messages()[0])
+
+
 def test_following_only_quiet_categories_falls_back_to_the_top_stories(stories):
     category = Category(slug="jordan", name="Jordan", kind=CategoryKind.REGION, position=99)
     db.session.add(category)
