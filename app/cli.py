@@ -274,13 +274,15 @@ def finance_statements_command(year: int, batch: int, progress_every: int) -> No
     from app.finance.common import FinanceError
     from app.finance.documents import DocumentSettings
     from app.finance.statements import queue_statements
+    from app.mail import deliver_batch
 
     settings = DocumentSettings.from_config(current_app.config)
     report = None
-    reported = 0
+    reported = failed = 0
     try:
         for report in queue_statements(year, settings=settings, now=utcnow(), batch=batch):
             jobs.commit()
+            failed += deliver_batch(report.email_ids)[1]
             if report.done - reported >= progress_every or report.done == report.donors:
                 reported = report.done
                 click.echo(f"  {report.done:,}/{report.donors:,} donors "
@@ -292,6 +294,10 @@ def finance_statements_command(year: int, batch: int, progress_every: int) -> No
         return
     click.echo(f"statements {year}: {report.queued:,} emailed now, {report.already_sent:,} "
                f"already emailed earlier, {report.donors:,} donors in {report.seconds:.1f}s")
+    if failed:
+        click.echo(f"{failed:,} could not be delivered now and stay queued: run `flask mail "
+                   "send-pending` once the mail server is back", err=True)
+        raise SystemExit(1)
 
 
 def _period(first: str, last: str):

@@ -6,7 +6,8 @@ one shows what is left. Each donor's email is queued under ``statement:<year>:<s
 so running again, or after a crash half-way, mails only those not mailed yet.
 
 ``queue_statements`` works in batches and yields after each one, so that its caller commits
-(and the queued mail goes out) batch by batch; it never commits itself.
+and then delivers that batch's mail over one connection (``app.mail.deliver_batch``); it never
+commits itself. Mail that could not be delivered stays queued for ``flask mail send-pending``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class StatementBatch:
     queued: int  # statements queued in this run so far
     already_sent: int  # donors skipped: their statement was queued by an earlier run
     seconds: float  # since the run started
+    email_ids: list[int]  # the statements queued in this batch, to deliver after the commit
 
 
 def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
@@ -109,7 +111,8 @@ def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
     started = time.perf_counter()
     donors = count_donors(year)
     subject = f"Your {year} giving statement from {settings.org.name}"
-    report = StatementBatch(donors=donors, done=0, queued=0, already_sent=0, seconds=0.0)
+    report = StatementBatch(donors=donors, done=0, queued=0, already_sent=0, seconds=0.0,
+                            email_ids=[])
     last_id = 0
     while True:
         ids = list(db.session.scalars(
@@ -125,6 +128,7 @@ def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
             OutboundEmail.dedupe_key.in_(list(keys)))))
         todo = [i for key, i in keys.items() if key not in sent]
         report.already_sent += len(ids) - len(todo)
+        queued_keys = []
         if todo:
             for supporter_id, rows in groupby(_lines(year, todo), key=lambda r: r.supporter_id):
                 rows = list(rows)
@@ -134,11 +138,14 @@ def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
                     to=rows[0].email, subject=subject, template="statement",
                     dedupe_key=dedupe_key(year, supporter_id),
                     attachments=[(f"giving-statement-{year}.pdf", "application/pdf", pdf)],
-                    statement=doc, org_name=settings.org.name,
+                    deliver_after_commit=False, statement=doc, org_name=settings.org.name,
                 ):
                     report.queued += 1
+                    queued_keys.append(dedupe_key(year, supporter_id))
                 else:  # queued meanwhile by a run going at the same time
                     report.already_sent += 1
+        report.email_ids = list(db.session.scalars(select(OutboundEmail.id).where(
+            OutboundEmail.dedupe_key.in_(queued_keys)))) if queued_keys else []
         report.done += len(ids)
         report.seconds = time.perf_counter() - started
         yield report

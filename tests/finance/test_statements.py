@@ -13,7 +13,7 @@ from app.extensions import db
 from app.finance.common import FinanceError
 from app.finance.documents import DocumentSettings
 from app.finance.statements import queue_statements, statement_pdf
-from app.mail import OutboundEmail
+from app.mail import OutboundEmail, deliver_batch
 from tests.factories import make_campaign
 from tests.finance.support import at, paid_gift, refund
 from tests.finance.test_pdf import text_of
@@ -43,6 +43,7 @@ def run(app, year: int, batch: int = 500):
     reports = []
     for report in queue_statements(year, settings=settings, now=utcnow(), batch=batch):
         jobs.commit()
+        assert deliver_batch(report.email_ids) == (len(report.email_ids), 0)
         reports.append(report)
     return reports[-1]
 
@@ -92,3 +93,19 @@ def test_one_donors_statement_for_download(app, year_2026):
     assert "$70.00" in text_of(pdf)
     with pytest.raises(FinanceError):
         statement_pdf(2024, year_2026["noa"], settings, utcnow() - timedelta(days=1))
+
+
+def test_mail_down_leaves_statements_queued_for_send_pending(app, year_2026, outbox):
+    from tests.support.pgcluster import free_port
+
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
+    result = app.test_cli_runner().invoke(args=["finance", "statements", "--year", "2026"])
+    assert result.exit_code == 1
+    assert "2 could not be delivered now and stay queued" in result.output
+    rows = db.session.scalars(select(OutboundEmail).where(
+        OutboundEmail.dedupe_key.like("statement:2026:%"))).all()
+    assert len(rows) == 2 and all(r.sent_at is None and r.last_error for r in rows)
+    assert all(r.attempts == 1 for r in rows)
+    app.config["MAIL_URL"] = ""
+    assert app.test_cli_runner().invoke(args=["mail", "send-pending"]).exit_code == 0
+    assert set(statements(outbox)) == {"noa@example.org", "omar@example.org"}
