@@ -6,10 +6,10 @@ The options go to each benchmark; each ignores those of the others.
 
 import sys
 
-from bench import campaign_page, dashboard, digest, exports, statements
+from bench import campaign_page, dashboard, digest, exports, statements, webhooks
 
 BENCHMARKS = {"campaign_page": campaign_page, "dashboard": dashboard, "digest": digest,
-              "exports": exports, "statements": statements}
+              "exports": exports, "statements": statements, "webhooks": webhooks}
 
 
 def main(argv: list[str]) -> int:
