@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Engine, Text, bindparam, case, cast, func, null, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from app.audit import Actor, record_change
+from app.audit import Actor, AuditEntry, record_change
 from app.campaigns.calendar import Occasion, local_midnight
 from app.campaigns.models import Campaign, SuggestedAmount
 from app.extensions import db
@@ -58,27 +61,78 @@ def list_campaigns(now: datetime) -> tuple[list[Campaign], list[Campaign], list[
     return live, upcoming, ended
 
 
+@dataclass(frozen=True)
+class LedgerVersion:
+    """Which state of the ledger a campaign's figures were read from, told apart by index
+    lookups only (whatever the number of gifts).
+
+    ``last_payment_id`` is the campaign's newest ledger row and ``last_audit_id`` the newest
+    entry of the audit log. On SQLite the two are exact: writers take the database lock one at
+    a time, so ids are handed out in commit order and every new row raises a maximum. Money
+    moves by adding ledger rows (a charge pays a gift, a refund or dispute changes its status,
+    with its own row); a staff change that rewrites a ledger row or a gift in place (an
+    offline gift's correction) is written to the audit log in the same transaction (DESIGN:
+    every staff action that changes money is). Both logs are only ever added to.
+
+    On PostgreSQL ids come from sequences, and a transaction holding a lower id can commit
+    after one holding a higher id, so the maxima alone could miss a gift. There the version
+    also carries the statement's snapshot (``pg_current_snapshot()``: which transactions had
+    finished). Two reads under the same snapshot saw the same committed data, whatever it is;
+    once the snapshot moves (anything committed anywhere), the figures are read again before
+    anything cached on them is trusted.
+    """
+
+    last_payment_id: int | None
+    last_audit_id: int | None
+    snapshot: str | None = None
+
+
+def ledger_version_columns(campaign_id, dialect: str) -> tuple:
+    """The columns of a ``LedgerVersion``, for a SELECT that reads other things with them (so
+    that all of them come from one snapshot)."""
+    # The campaign's newest row, as the last entry of ix_payment_campaign_id_id up to this
+    # campaign: a short walk down that index on both databases. (Written as max(id) WHERE
+    # campaign_id = ..., PostgreSQL's generic plan may walk the primary key backwards instead,
+    # past every newer payment of every other campaign: all of them for a campaign with none.)
+    last_payment = (select(case((Payment.campaign_id == campaign_id, Payment.id)))
+                    .where(Payment.campaign_id <= campaign_id)
+                    .order_by(Payment.campaign_id.desc(), Payment.id.desc())
+                    .limit(1).scalar_subquery())
+    last_audit = select(func.max(AuditEntry.id)).scalar_subquery()
+    pg_snapshot = cast(func.pg_current_snapshot(), Text) if dialect == "postgresql" else null()
+    return (last_payment.label("last_payment_id"), last_audit.label("last_audit_id"),
+            pg_snapshot.label("ledger_snapshot"))
+
+
 def campaign_progress(campaign: Campaign, now: datetime) -> Progress:
     """Raised (charges less refunds and disputes), donors and gifts, straight from the ledger."""
+    return campaign_progress_versioned(campaign, now)[0]
+
+
+def campaign_progress_versioned(campaign: Campaign,
+                                now: datetime) -> tuple[Progress, LedgerVersion]:
+    """``campaign_progress`` and the ``LedgerVersion`` it was read at, in one statement."""
     signed = case(*((Payment.kind == kind, Payment.amount * sign) for kind, sign in SIGN.items()),
                   else_=0)
-    raised = db.session.scalar(
-        select(func.coalesce(func.sum(signed), 0)).where(Payment.campaign_id == campaign.id)
-    )
+    raised_q = (select(func.coalesce(func.sum(signed), 0))
+                .where(Payment.campaign_id == campaign.id).scalar_subquery())
     # COUNT(DISTINCT supporter_id) sorts every paid gift; counting a DISTINCT subquery lets
     # SQLite and PostgreSQL walk ix_gift_campaign_status_supporter in order instead (a third
     # faster at 10k gifts, more beyond). Same figures: id and supporter_id are NOT NULL.
     paid = (Gift.campaign_id == campaign.id,
             Gift.status.in_([status for status in GiftStatus if status.counts]))
     donors_q = select(Gift.supporter_id).where(*paid).distinct().subquery()
-    gifts, donors = db.session.execute(select(
+    dialect = db.session.get_bind().dialect.name
+    raised, gifts, donors, *version = db.session.execute(select(
+        raised_q,
         select(func.count()).select_from(Gift).where(*paid).scalar_subquery(),
         select(func.count()).select_from(donors_q).scalar_subquery(),
+        *ledger_version_columns(campaign.id, dialect),
     )).one()
     seconds_left = (campaign.ends_at - now).total_seconds()
     match_open = campaign.match_amount and (campaign.match_ends_at is None
                                             or now < campaign.match_ends_at)
-    return Progress(
+    progress = Progress(
         raised=int(raised),
         goal=campaign.goal_amount,
         currency=campaign.currency,
@@ -88,6 +142,89 @@ def campaign_progress(campaign: Campaign, now: datetime) -> Progress:
         match_amount=campaign.match_amount if match_open else None,
         match_used=min(int(raised), campaign.match_amount or 0),
     )
+    return progress, LedgerVersion(*version)
+
+
+@dataclass(frozen=True)
+class PageState:
+    """What a campaign page shows apart from the clock and the visitor: the campaign's row and
+    its suggested amounts as stored (compared, never interpreted), and its ``LedgerVersion``."""
+
+    content: tuple
+    version: LedgerVersion
+
+
+def campaign_page_state(slug: str) -> PageState | None:
+    """One cheap statement (index lookups, whatever the number of gifts) that says whether a
+    page rendered earlier is still the page to show; None for no such campaign.
+
+    It runs on every view of a campaign page, so it skips what it can: the SQL is compiled
+    once per dialect; the values come back as the driver returns them (they are only compared,
+    never interpreted); and it reads on a connection of its own, in autocommit (one round trip
+    to PostgreSQL instead of BEGIN, SELECT, ROLLBACK), outside the ORM session it has no need
+    for. A session bound to a connection (the tests' transaction) is read through that.
+    """
+    bind = db.session.get_bind()
+    sql, params_for = _page_state_sql(bind.dialect)
+    params = params_for(slug)
+    if isinstance(bind, Engine):
+        row = _autocommit_fetchone(bind, sql, params)
+    else:
+        row = bind.exec_driver_sql(sql, params).first()
+    if row is None:
+        return None
+    return PageState(content=tuple(row[:-3]), version=LedgerVersion(*row[-3:]))
+
+
+def _autocommit_fetchone(engine: Engine, sql: str, params) -> tuple | None:
+    pooled = engine.raw_connection()
+    try:
+        connection = pooled.driver_connection
+        # SQLite connections are already in autocommit (app.db); a psycopg one is switched
+        # for this statement and always switched back before it returns to the pool.
+        switch = engine.dialect.name == "postgresql"
+        if switch:
+            connection.autocommit = True
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            if switch:
+                connection.autocommit = False
+    finally:
+        pooled.close()
+
+
+@lru_cache(maxsize=4)
+def _page_state_sql(dialect) -> tuple[str, Callable[[str], tuple | dict]]:
+    """The campaign's row, its suggested amounts as one JSON text, and its ledger version."""
+    fields = (SuggestedAmount.id, SuggestedAmount.amount, SuggestedAmount.impact,
+              SuggestedAmount.position)
+    of_campaign = SuggestedAmount.campaign_id == Campaign.id
+    if dialect.name == "postgresql":
+        suggested = select(cast(func.json_agg(aggregate_order_by(
+            func.json_build_array(*fields), SuggestedAmount.position, SuggestedAmount.id)),
+            Text)).where(of_campaign)
+    else:
+        ordered = (select(*fields).where(of_campaign).correlate(Campaign)
+                   .order_by(SuggestedAmount.position, SuggestedAmount.id).subquery())
+        suggested = select(func.json_group_array(func.json_array(*ordered.c)))
+    statement = (
+        select(*Campaign.__table__.c, suggested.scalar_subquery().label("suggested"),
+               *ledger_version_columns(Campaign.id, dialect.name))
+        .where(Campaign.slug == bindparam("slug"), Campaign.published)
+    )
+    compiled = statement.compile(dialect=dialect)
+    fixed = compiled.construct_params({"slug": ""})  # the LIMIT and OFFSET values
+    if compiled.positional:
+        order = compiled.positiontup
+        return str(compiled), lambda slug: tuple(slug if name == "slug" else fixed[name]
+                                                 for name in order)
+    return str(compiled), lambda slug: {**fixed, "slug": slug}
 
 
 #: Suggested amounts (in whole units) a new draft starts with, by tradition: multiples of 18

@@ -2,8 +2,10 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, render_template
 
+from app.campaigns import pages
 from app.campaigns.services import campaign_progress, get_campaign, list_campaigns
 from app.db import utcnow
+from app.extensions import limiter
 from app.giving.forms import donation_form
 from app.giving.services import GivingRules
 from app.money import format_money
@@ -21,7 +23,13 @@ def home():
 
 
 @bp.get("/campaigns/<slug>")
+@limiter.exempt  # no limit applies to reading a page; skips the limiter's per-request work
 def campaign(slug: str):
+    now = utcnow()
+    if pages.shared_page_applies():
+        page = pages.campaign_page(slug, now, _render)
+        if page is not None:
+            return page
     campaign = get_campaign(slug) or abort(404)
     return render_campaign(campaign, donation_form(campaign))
 
@@ -29,15 +37,18 @@ def campaign(slug: str):
 def render_campaign(campaign, form, status: int = 200):
     """The campaign page; the giving view re-renders it with a failed form's errors."""
     now = utcnow()
+    return _render(campaign, form, now, campaign_progress(campaign, now)), status
+
+
+def _render(campaign, form, now, progress) -> str:
     live_elsewhere = None
     if not campaign.is_live(now):
         live = list_campaigns(now)[0]
         live_elsewhere = live[0] if live else None
     return render_template(
-        "campaigns/campaign.html", campaign=campaign, form=form, now=now,
-        progress=campaign_progress(campaign, now), live_elsewhere=live_elsewhere,
-        fee=_fee_display(campaign, form),
-    ), status
+        "campaigns/campaign.html", campaign=campaign, form=form, now=now, progress=progress,
+        live_elsewhere=live_elsewhere, fee=_fee_display(campaign, form),
+    )
 
 
 def _fee_display(campaign, form) -> dict:
