@@ -267,29 +267,47 @@ def _actor(label: str | None):
               help="Donors whose statements are queued and committed together.")
 @click.option("--progress-every", type=click.IntRange(min=1), default=1000, show_default=True,
               metavar="N", help="Report progress every N donors.")
-def finance_statements_command(year: int, batch: int, progress_every: int) -> None:
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes rendering PDFs beside this one (0: one per CPU; 1: none).")
+def finance_statements_command(year: int, batch: int, progress_every: int,
+                               workers: int) -> None:
     """Email each donor a PDF statement of the year's gifts, once (safe to rerun)."""
+    import dataclasses
+    import multiprocessing
+    import os
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import ExitStack
+    from itertools import repeat
+
     from flask import current_app
 
     from app.finance.common import FinanceError
     from app.finance.documents import DocumentSettings
-    from app.finance.statements import queue_statements
-    from app.mail import deliver_batch
+    from app.finance.pdf import render_statement
 
     settings = DocumentSettings.from_config(current_app.config)
-    report = None
-    reported = failed = 0
-    try:
-        for report in queue_statements(year, settings=settings, now=utcnow(), batch=batch):
-            jobs.commit()
-            failed += deliver_batch(report.email_ids)[1]
-            if report.done - reported >= progress_every or report.done == report.donors:
-                reported = report.done
-                click.echo(f"  {report.done:,}/{report.donors:,} donors "
-                           f"({report.queued:,} emailed, {report.already_sent:,} already "
-                           f"emailed earlier; {report.seconds:.1f}s)")
-    except FinanceError as exc:
-        raise _finance_error(exc) from None
+    workers = workers or os.cpu_count() or 1
+    with ExitStack() as stack:
+        render_many = None
+        if workers > 1:
+            # Fresh interpreters (spawn), sharing one folder of cut-down fonts that this
+            # process removes at the end.
+            fonts = stack.enter_context(tempfile.TemporaryDirectory(prefix="newsfund-fonts-"))
+            settings = dataclasses.replace(
+                settings, pdf=dataclasses.replace(settings.pdf, font_cache=fonts))
+            pool = stack.enter_context(ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn")))
+
+            def render_many(docs):
+                return pool.map(render_statement, docs, repeat(settings.org),
+                                repeat(settings.pdf), chunksize=16)
+
+        try:
+            report, failed = _send_statements(year, settings, batch, progress_every,
+                                              render_many)
+        except FinanceError as exc:
+            raise _finance_error(exc) from None
     if report is None:
         return
     click.echo(f"statements {year}: {report.queued:,} emailed now, {report.already_sent:,} "
@@ -298,6 +316,25 @@ def finance_statements_command(year: int, batch: int, progress_every: int) -> No
         click.echo(f"{failed:,} could not be delivered now and stay queued: run `flask mail "
                    "send-pending` once the mail server is back", err=True)
         raise SystemExit(1)
+
+
+def _send_statements(year, settings, batch, progress_every, render_many):
+    """Queue, commit and deliver batch by batch, reporting progress."""
+    from app.finance.statements import queue_statements
+    from app.mail import deliver_batch
+
+    report = None
+    reported = failed = 0
+    for report in queue_statements(year, settings=settings, now=utcnow(), batch=batch,
+                                   render_many=render_many):
+        jobs.commit()
+        failed += deliver_batch(report.email_ids)[1]
+        if report.done - reported >= progress_every or report.done == report.donors:
+            reported = report.done
+            click.echo(f"  {report.done:,}/{report.donors:,} donors "
+                       f"({report.queued:,} emailed, {report.already_sent:,} already "
+                       f"emailed earlier; {report.seconds:.1f}s)")
+    return report, failed
 
 
 def _period(first: str, last: str):

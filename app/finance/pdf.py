@@ -15,6 +15,7 @@ Helvetica with every character it cannot show replaced by "?", and a warning is 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class PdfSettings:
     font_path: str = DEFAULT_FONT
     bold_font_path: str = DEFAULT_BOLD_FONT
     page_format: str = "letter"
+    # Where the cut-down fonts go; processes rendering side by side share one (its owner
+    # removes it). None: a temporary folder of this process, removed when it exits.
+    font_cache: str | None = None
 
     @classmethod
     def from_config(cls, config) -> PdfSettings:
@@ -119,7 +123,7 @@ def _blocks(text: str) -> frozenset[int]:
     return frozenset(ord(c) >> 7 for c in text if c not in _CORE_CHARS)
 
 
-def _subset_font(path: str, blocks: frozenset[int]) -> str | None:
+def _subset_font(path: str, blocks: frozenset[int], cache: str | None = None) -> str | None:
     """A copy of the TrueType font at ``path`` cut down to Windows-1252 and ``blocks`` (with
     everything their shaping needs), written once per process to a temporary folder.
 
@@ -128,7 +132,7 @@ def _subset_font(path: str, blocks: frozenset[int]) -> str | None:
     glyphs a few milliseconds.
     """
     global _subset_dir
-    key = (path, blocks)
+    key = (path, blocks, cache)
     if key in _subsets:
         return _subsets[key]
     if not Path(path).is_file():
@@ -141,6 +145,16 @@ def _subset_font(path: str, blocks: frozenset[int]) -> str | None:
 
     from fontTools import subset, ttLib
 
+    if cache is None:
+        if _subset_dir is None:
+            _subset_dir = tempfile.mkdtemp(prefix="newsfund-fonts-")
+            atexit.register(shutil.rmtree, _subset_dir, True)
+        cache = _subset_dir
+    name = hashlib.sha1(repr((path, sorted(blocks))).encode()).hexdigest()[:16]
+    target = Path(cache) / f"{Path(path).stem}-{name}.ttf"
+    if target.exists():  # cut by another process sharing the folder
+        _subsets[key] = str(target)
+        return str(target)
     font = ttLib.TTFont(path, recalcTimestamp=False)
     wanted = [cp for cp in font.getBestCmap()
               if chr(cp) in _CORE_CHARS or (cp >> 7) in blocks]
@@ -153,14 +167,12 @@ def _subset_font(path: str, blocks: frozenset[int]) -> str | None:
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=wanted)
     subsetter.subset(font)
-    if _subset_dir is None:
-        _subset_dir = tempfile.mkdtemp(prefix="newsfund-fonts-")
-        atexit.register(shutil.rmtree, _subset_dir, True)
-    name = hashlib.sha1(repr((path, sorted(blocks))).encode()).hexdigest()[:16]
-    target = str(Path(_subset_dir) / f"{Path(path).stem}-{name}.ttf")
-    font.save(target)
-    _subsets[key] = target
-    return target
+    fd, tmp = tempfile.mkstemp(dir=cache, suffix=".ttf")
+    with os.fdopen(fd, "wb") as out:
+        font.save(out)
+    os.replace(tmp, target)  # whole, even if another process writes the same cut meanwhile
+    _subsets[key] = str(target)
+    return str(target)
 
 
 def _remember(cache: dict, key, value):
@@ -197,7 +209,7 @@ class _Document(FPDF):
         family = f"u{'b' if bold else ''}-{'-'.join(map(str, sorted(blocks)))}"
         if family in self.fonts:
             return family
-        subset = _subset_font(path, blocks)
+        subset = _subset_font(path, blocks, self.settings.font_cache)
         if subset is None:
             if path not in _warned:
                 _warned.add(path)

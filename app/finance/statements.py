@@ -13,7 +13,7 @@ commits itself. Mail that could not be delivered stays queued for ``flask mail s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -105,9 +105,15 @@ class StatementBatch:
 
 
 def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
-                     batch: int = 500) -> Iterator[StatementBatch]:
+                     batch: int = 500,
+                     render_many: Callable[[list[StatementDocument]], Iterable[bytes]] | None
+                     = None) -> Iterator[StatementBatch]:
     """Queue each donor's statement email with its PDF, ``batch`` donors at a time; yields the
-    running totals after each batch, for the caller to commit and report progress."""
+    running totals after each batch, for the caller to commit and report progress.
+
+    ``render_many`` turns a batch's documents into PDFs, in order: by default here, one after
+    the other; the command line passes a process pool's ``map`` (rendering is most of the work,
+    and the PDFs come back while this process builds the emails)."""
     started = time.perf_counter()
     donors = count_donors(year)
     subject = f"Your {year} giving statement from {settings.org.name}"
@@ -130,10 +136,12 @@ def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
         report.already_sent += len(ids) - len(todo)
         queued_keys = []
         if todo:
-            for supporter_id, rows in groupby(_lines(year, todo), key=lambda r: r.supporter_id):
-                rows = list(rows)
-                doc = _document(year, rows, settings, now)
-                pdf = render_statement(doc, settings.org, settings.pdf)
+            donors = [(supporter_id, list(rows)) for supporter_id, rows
+                      in groupby(_lines(year, todo), key=lambda r: r.supporter_id)]
+            docs = [_document(year, rows, settings, now) for _, rows in donors]
+            pdfs = (render_many(docs) if render_many is not None else
+                    (render_statement(doc, settings.org, settings.pdf) for doc in docs))
+            for (supporter_id, rows), doc, pdf in zip(donors, docs, pdfs, strict=True):
                 if queue_email(
                     to=rows[0].email, subject=subject, template="statement",
                     dedupe_key=dedupe_key(year, supporter_id),

@@ -122,12 +122,20 @@ def test_receipt_pdf(app, ledger_rows, tmp_path):
 
 
 def test_statements_show_progress_and_never_email_twice(app, ledger_rows, outbox):
-    result = invoke(app, "statements", "--year", "2026", "--batch", "1", "--progress-every", "1")
+    from tests.finance.support import at, paid_gift
+
+    paid_gift(app, make_campaign("other"), email="omar@example.org", name="عمر الخطيب",
+              when=at(2026, 5, 1, 15))
+    result = invoke(app, "statements", "--year", "2026", "--batch", "1", "--progress-every", "1",
+                    "--workers", "2")
     assert result.exit_code == 0, result.output
-    assert "  1/1 donors (1 emailed, 0 already emailed earlier" in result.output
-    assert "statements 2026: 1 emailed now, 0 already emailed earlier, 1 donors" in result.output
-    again = invoke(app, "statements", "--year", "2026")
-    assert "0 emailed now, 1 already emailed earlier" in again.output
+    assert "  1/2 donors (1 emailed, 0 already emailed earlier" in result.output
+    assert "statements 2026: 2 emailed now, 0 already emailed earlier, 2 donors" in result.output
+    again = invoke(app, "statements", "--year", "2026", "--workers", "1")
+    assert "0 emailed now, 2 already emailed earlier" in again.output
     none = invoke(app, "statements", "--year", "2019")
     assert none.exit_code == 1 and "No receipted gifts in 2019" in none.output
-    assert sum(1 for m in outbox() if "giving statement" in m["Subject"]) == 1
+    mails = {m["To"]: m for m in outbox() if "giving statement" in m["Subject"]}
+    assert set(mails) == {"noa@example.org", "omar@example.org"}
+    [pdf] = [a.get_content() for a in mails["omar@example.org"].iter_attachments()]
+    assert pdf.startswith(b"%PDF-") and b"/FontFile2" in pdf  # rendered by a worker process
