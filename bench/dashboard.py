@@ -2,7 +2,8 @@
 campaigns, beside the single raw SQL query that sums the campaign's ledger.
 
 For each backend: a fresh database (migrated, ``flask seed-demo --gifts N``: N paid gifts over
-the three live demo campaigns), a fundraiser made with ``flask users create`` and signed in
+the three live demo campaigns), the dashboards' snapshots built with ``flask staff rollup``
+(what cron runs), a fundraiser made with ``flask users create`` and signed in
 through the one-time link it prints; then the app under ``gunicorn -w 2`` and ``wrk`` on
 127.0.0.1 with that session cookie, one connection at a time (``-c1``), so p50/p99 are the time
 to answer one request, not queueing. The raw query is timed in-process with the database's own
@@ -137,12 +138,16 @@ def run_backend(backend: str, opts, work: Path, stack: ExitStack) -> dict:
         run_checked([sys.executable, "-c", "import psycopg,sys; c=psycopg.connect(sys.argv[1], "
                      "autocommit=True); c.execute('VACUUM ANALYZE')",
                      url.replace("postgresql+psycopg", "postgresql")], env, timeout=1800)
+    # What cron does while campaigns run (see `flask staff rollup`): no page builds a snapshot.
+    rolled = time.perf_counter()
+    print(run_checked([*flask, "staff", "rollup"], env, timeout=3600).strip(), flush=True)
+    rollup_seconds = time.perf_counter() - rolled
     out = run_checked([*flask, "users", "create", "--email", "bench@levantwire.example",
                        "--role", "fundraiser"], env, timeout=120)
     link = re.search(r"https?://\S+/account/link/\S+", out).group(0)
     print(f"  ready in {time.perf_counter() - started:.0f}s", flush=True)
 
-    results = {"backend": backend, "gifts": opts.gifts}
+    results = {"backend": backend, "gifts": opts.gifts, "rollup_seconds": rollup_seconds}
     with Server("app:create_app()", env, work / f"gunicorn-{backend}.log") as server:
         cookie = sign_in(server.base_url, link)
         for key, path in (("dashboard", f"/staff/campaigns/{SLUG}"),

@@ -203,3 +203,15 @@ def test_year_over_year_rows(app):
     latest = next(p for p in pairs if p.this.campaign.slug == "year-end-2026")
     assert latest.last.campaign.slug == "year-end-2025"
     assert all(p.this.campaign.slug != "twenty-years" for p in pairs)
+
+
+def test_flask_staff_rollup_rebuilds_every_snapshot(app):
+    campaign = make_campaign("cron")
+    paid_gift(app, campaign, amount=4200)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["staff", "rollup"])
+    assert result.exit_code == 0, result.output
+    assert "cron:" in result.output
+    assert db.session.get(rollup.DashboardSnapshot, campaign.id) is not None
+    assert app.test_cli_runner().invoke(args=["staff", "rollup", "--campaign", "nope"]
+                                        ).exit_code != 0
