@@ -278,34 +278,33 @@ def finance_statements_command(year: int, batch: int, progress_every: int,
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
     from contextlib import ExitStack
-    from itertools import repeat
 
     from flask import current_app
 
     from app.finance.common import FinanceError
     from app.finance.documents import DocumentSettings
-    from app.finance.pdf import render_statement
+    from app.finance.statements import build_statement_email
 
     settings = DocumentSettings.from_config(current_app.config)
     workers = workers or os.cpu_count() or 1
     with ExitStack() as stack:
-        render_many = None
+        build_many = None
         if workers > 1:
-            # Fresh interpreters (spawn), sharing one folder of cut-down fonts that this
-            # process removes at the end.
+            # Fresh interpreters (spawn) build the PDFs and messages, sharing one folder of
+            # cut-down fonts that this process removes at the end; this one reads the
+            # database, renders the email text and stores and sends the messages.
             fonts = stack.enter_context(tempfile.TemporaryDirectory(prefix="newsfund-fonts-"))
             settings = dataclasses.replace(
                 settings, pdf=dataclasses.replace(settings.pdf, font_cache=fonts))
             pool = stack.enter_context(ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("spawn")))
 
-            def render_many(docs):
-                return pool.map(render_statement, docs, repeat(settings.org),
-                                repeat(settings.pdf), chunksize=16)
+            def build_many(jobs):
+                return pool.map(build_statement_email, jobs, chunksize=16)
 
         try:
             report, failed = _send_statements(year, settings, batch, progress_every,
-                                              render_many)
+                                              build_many)
         except FinanceError as exc:
             raise _finance_error(exc) from None
     if report is None:
@@ -318,15 +317,18 @@ def finance_statements_command(year: int, batch: int, progress_every: int,
         raise SystemExit(1)
 
 
-def _send_statements(year, settings, batch, progress_every, render_many):
+def _send_statements(year, settings, batch, progress_every, build_many):
     """Queue, commit and deliver batch by batch, reporting progress."""
+    from flask import current_app
+
     from app.finance.statements import queue_statements
     from app.mail import deliver_batch
 
     report = None
     reported = failed = 0
-    for report in queue_statements(year, settings=settings, now=utcnow(), batch=batch,
-                                   render_many=render_many):
+    for report in queue_statements(year, settings=settings,
+                                   sender=current_app.config["MAIL_FROM"], now=utcnow(),
+                                   batch=batch, build_many=build_many):
         jobs.commit()
         failed += deliver_batch(report.email_ids)[1]
         if report.done - reported >= progress_every or report.done == report.donors:

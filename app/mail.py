@@ -63,31 +63,67 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
     """
     if db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
         return False
-    subject = " ".join(subject.split())  # user text in a subject must not break the header
+    message = build_message(
+        sender=current_app.config["MAIL_FROM"], to=to, subject=subject,
+        text=render_template(f"email/{template}.txt", **context),
+        html=render_template(f"email/{template}.html", **context),
+        headers=headers, attachments=attachments)
+    return store_email(to=to, subject=subject, dedupe_key=dedupe_key, message=message,
+                       deliver_after_commit=deliver_after_commit)
+
+
+def build_message(*, sender: str, to: str, subject: str, text: str, html: str,
+                  headers: Mapping[str, str] | None = None,
+                  attachments: Sequence[tuple[str, str, bytes]] = ()) -> str:
+    """A message as stored and sent: the text and HTML alternatives, then any attachments.
+
+    Needs neither the app nor the database, so worker processes can build messages (the
+    year-end statements: building one with a PDF costs more than the rest of queuing it).
+    """
     msg = EmailMessage()
-    msg["From"] = current_app.config["MAIL_FROM"]
+    msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = subject
+    msg["Subject"] = " ".join(subject.split())  # user text in a subject must not break it
     msg["Date"] = format_datetime(utcnow())
     for name, value in (headers or {}).items():
         del msg[name]
         msg[name] = " ".join(value.split())
     msg["Message-ID"] = make_msgid(domain=parseaddr(msg["From"])[1].partition("@")[2] or None)
-    msg.set_content(render_template(f"email/{template}.txt", **context))
-    msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
     for filename, mimetype, data in attachments:
         maintype, _, subtype = mimetype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    row = OutboundEmail(dedupe_key=dedupe_key, recipient=to, subject=subject,
-                        message=msg.as_string(policy=LONG_HEADERS if headers else SMTP))
+    return msg.as_string(policy=LONG_HEADERS if headers else SMTP)
+
+
+def store_email(*, to: str, subject: str, dedupe_key: str, message: str,
+                deliver_after_commit: bool = True) -> bool:
+    """Queue a message made by ``build_message`` under ``dedupe_key``; False, and nothing
+    queued, when a message with that key exists."""
+    return bool(store_emails([(to, subject, dedupe_key, message)],
+                             deliver_after_commit=deliver_after_commit))
+
+
+def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
+                 deliver_after_commit: bool = True) -> list[int]:
+    """Queue many messages made by ``build_message``, each ``(to, subject, dedupe_key,
+    message)``, in one insert; returns the ids of those queued (a key already used is
+    skipped)."""
+    rows = [OutboundEmail(dedupe_key=key, recipient=to, subject=" ".join(subject.split()),
+                          message=message) for to, subject, key, message in messages]
     try:
         with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:  # queued concurrently by another process
-        return False
+            db.session.add_all(rows)
+    except IntegrityError:  # one was queued already, or concurrently: one at a time
+        if len(rows) == 1:
+            return []
+        return [email_id for item in messages
+                for email_id in store_emails([item], deliver_after_commit=deliver_after_commit)]
     if deliver_after_commit:
-        jobs.enqueue(deliver_email, row.id)
-    return True
+        for row in rows:
+            jobs.enqueue(deliver_email, row.id)
+    return [row.id for row in rows]
 
 
 def deliver_email(email_id: int) -> None:

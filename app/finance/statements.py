@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
+from flask import render_template
 from sqlalchemy import func, select
 
 from app.accounts.models import Supporter
@@ -26,9 +27,15 @@ from app.extensions import db
 from app.finance.common import FinanceError
 from app.finance.documents import DocumentSettings
 from app.finance.models import Receipt, ReceiptStatus
-from app.finance.pdf import StatementDocument, StatementLine, render_statement
+from app.finance.pdf import (
+    Organisation,
+    PdfSettings,
+    StatementDocument,
+    StatementLine,
+    render_statement,
+)
 from app.giving.models import Gift
-from app.mail import OutboundEmail, queue_email
+from app.mail import OutboundEmail, build_message, store_emails
 
 
 def dedupe_key(year: int, supporter_id: int) -> str:
@@ -104,19 +111,42 @@ class StatementBatch:
     email_ids: list[int]  # the statements queued in this batch, to deliver after the commit
 
 
-def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
+@dataclass(frozen=True)
+class StatementEmail:
+    """What a worker process needs to build one statement email: no app, no database."""
+
+    doc: StatementDocument
+    org: Organisation
+    pdf: PdfSettings
+    sender: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    filename: str
+
+
+def build_statement_email(job: StatementEmail) -> str:
+    """The statement's PDF, and the message carrying it (the costly part of a statement)."""
+    pdf = render_statement(job.doc, job.org, job.pdf)
+    return build_message(sender=job.sender, to=job.to, subject=job.subject, text=job.text,
+                         html=job.html, attachments=[(job.filename, "application/pdf", pdf)])
+
+
+def queue_statements(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
                      batch: int = 500,
-                     render_many: Callable[[list[StatementDocument]], Iterable[bytes]] | None
-                     = None) -> Iterator[StatementBatch]:
+                     build_many: Callable[[list[StatementEmail]], Iterable[str]] | None = None,
+                     ) -> Iterator[StatementBatch]:
     """Queue each donor's statement email with its PDF, ``batch`` donors at a time; yields the
     running totals after each batch, for the caller to commit and report progress.
 
-    ``render_many`` turns a batch's documents into PDFs, in order: by default here, one after
-    the other; the command line passes a process pool's ``map`` (rendering is most of the work,
-    and the PDFs come back while this process builds the emails)."""
+    ``build_many`` turns a batch's ``StatementEmail``s into messages, in order: by default
+    here, one after the other; the command line passes a process pool's ``map``, and this
+    process stores each message as it comes back."""
     started = time.perf_counter()
     donors = count_donors(year)
     subject = f"Your {year} giving statement from {settings.org.name}"
+    filename = f"giving-statement-{year}.pdf"
     report = StatementBatch(donors=donors, done=0, queued=0, already_sent=0, seconds=0.0,
                             email_ids=[])
     last_id = 0
@@ -134,26 +164,29 @@ def queue_statements(year: int, *, settings: DocumentSettings, now: datetime,
             OutboundEmail.dedupe_key.in_(list(keys)))))
         todo = [i for key, i in keys.items() if key not in sent]
         report.already_sent += len(ids) - len(todo)
-        queued_keys = []
         if todo:
-            donors = [(supporter_id, list(rows)) for supporter_id, rows
-                      in groupby(_lines(year, todo), key=lambda r: r.supporter_id)]
-            docs = [_document(year, rows, settings, now) for _, rows in donors]
-            pdfs = (render_many(docs) if render_many is not None else
-                    (render_statement(doc, settings.org, settings.pdf) for doc in docs))
-            for (supporter_id, rows), doc, pdf in zip(donors, docs, pdfs, strict=True):
-                if queue_email(
-                    to=rows[0].email, subject=subject, template="statement",
-                    dedupe_key=dedupe_key(year, supporter_id),
-                    attachments=[(f"giving-statement-{year}.pdf", "application/pdf", pdf)],
-                    deliver_after_commit=False, statement=doc, org_name=settings.org.name,
-                ):
-                    report.queued += 1
-                    queued_keys.append(dedupe_key(year, supporter_id))
-                else:  # queued meanwhile by a run going at the same time
-                    report.already_sent += 1
-        report.email_ids = list(db.session.scalars(select(OutboundEmail.id).where(
-            OutboundEmail.dedupe_key.in_(queued_keys)))) if queued_keys else []
+            jobs, recipients = [], []
+            for supporter_id, rows in groupby(_lines(year, todo), key=lambda r: r.supporter_id):
+                rows = list(rows)
+                doc = _document(year, rows, settings, now)
+                context = {"statement": doc, "org_name": settings.org.name}
+                recipients.append((supporter_id, rows[0].email))
+                jobs.append(StatementEmail(
+                    doc=doc, org=settings.org, pdf=settings.pdf, sender=sender,
+                    to=rows[0].email, subject=subject, filename=filename,
+                    text=render_template("email/statement.txt", **context),
+                    html=render_template("email/statement.html", **context)))
+            messages = (build_many(jobs) if build_many is not None
+                        else map(build_statement_email, jobs))
+            report.email_ids = store_emails(
+                [(email, subject, dedupe_key(year, supporter_id), message)
+                 for (supporter_id, email), message in zip(recipients, messages, strict=True)],
+                deliver_after_commit=False)
+            report.queued += len(report.email_ids)
+            # Fewer stored than built: queued meanwhile by a run going at the same time.
+            report.already_sent += len(jobs) - len(report.email_ids)
+        else:
+            report.email_ids = []
         report.done += len(ids)
         report.seconds = time.perf_counter() - started
         yield report

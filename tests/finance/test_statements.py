@@ -41,7 +41,8 @@ def year_2026(app):
 def run(app, year: int, batch: int = 500):
     settings = DocumentSettings.from_config(app.config)
     reports = []
-    for report in queue_statements(year, settings=settings, now=utcnow(), batch=batch):
+    for report in queue_statements(year, settings=settings, sender=app.config["MAIL_FROM"],
+                                   now=utcnow(), batch=batch):
         jobs.commit()
         assert deliver_batch(report.email_ids) == (len(report.email_ids), 0)
         reports.append(report)
