@@ -203,6 +203,18 @@ def export_query(flt: ExportFilter) -> Select:
     return query
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(text: str | None) -> str:
+    """Text someone typed (a donor's name, a link's utm_* values), made safe to open in a
+    spreadsheet: a leading = + - @ would make Excel or LibreOffice run it as a formula (OWASP's
+    "CSV injection"), so such text gets a leading apostrophe."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _converter(zone, *, decimals: Callable[[int, str], object]):
     """A function from a database row to an export row (cells in ``COLUMNS`` order)."""
     dates: dict = {}
@@ -240,15 +252,16 @@ def _converter(zone, *, decimals: Callable[[int, str], object]):
             paid_utc = local = ""
         net = gross - fee - refunded - disputed
         return (
-            gift_id, public_id, paid_utc, local, status, frequency, slug, title,
-            fund_code or "", donor_name, email, "true" if anonymous else "false", currency,
+            gift_id, public_id, paid_utc, local, status, frequency, slug, inert(title),
+            inert(fund_code), inert(donor_name), inert(email),
+            "true" if anonymous else "false", currency,
             money(amount, currency), money(fee_covered, currency),
             money(gross, currency), gross, money(fee, currency), fee, fee_unknown,
             money(refunded, currency), refunded, money(disputed, currency), disputed,
-            money(net, currency), net, method or "", reference or "", receipt or "",
+            money(net, currency), net, method or "", inert(reference), receipt or "",
             money(goods, currency) if goods else "", dedication or "",
-            dedication_name or "", plan_id or "", utm_source or "", utm_medium or "",
-            utm_campaign or "",
+            inert(dedication_name), plan_id or "", inert(utm_source), inert(utm_medium),
+            inert(utm_campaign),
         )
 
     return convert

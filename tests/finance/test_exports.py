@@ -144,3 +144,19 @@ def test_columns_are_documented_in_the_readme():
     section = readme.split("## Finance exports", 1)[1].split("\n## ", 1)[0]
     for column in COLUMNS:
         assert f"| `{column.name}` |" in section, column.name
+
+
+def test_typed_text_cannot_become_a_spreadsheet_formula(app):
+    from tests.finance.support import at, paid_gift
+
+    campaign = make_campaign("appeal")
+    paid_gift(app, campaign, name='=HYPERLINK("http://evil.example","click")',
+              when=at(2026, 3, 2, 15), utm={"utm_source": "+cmd|' /C calc'!A0"})
+    [row] = parse_csv(export_filter(MARCH))
+    assert row["donor_name"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert row["utm_source"] == "'+cmd|' /C calc'!A0"
+    out = io.BytesIO()
+    write_xlsx(export_filter(MARCH), out)
+    sheet = load_workbook(io.BytesIO(out.getvalue())).active
+    cell = sheet.cell(row=2, column=HEADER.index("donor_name") + 1)
+    assert cell.data_type == "s" and cell.value.startswith("'=")
