@@ -49,7 +49,10 @@ def dedupe_key(year: int, supporter_id: int) -> str:
 
 
 def _receipted(year: int):
-    return (Receipt.year == year, Receipt.status == ReceiptStatus.ISSUED)
+    """Current receipts of the year, of donors who have not asked to be erased (an erased
+    donor's gifts stay on the books, but there is no one to send a statement to)."""
+    return (Receipt.year == year, Receipt.status == ReceiptStatus.ISSUED,
+            Gift.supporter_id.in_(select(Supporter.id).where(Supporter.erased_at.is_(None))))
 
 
 def count_donors(year: int) -> int:

@@ -110,3 +110,14 @@ def test_mail_down_leaves_statements_queued_for_send_pending(app, year_2026, out
     app.config["MAIL_URL"] = ""
     assert app.test_cli_runner().invoke(args=["mail", "send-pending"]).exit_code == 0
     assert set(statements(outbox)) == {"noa@example.org", "omar@example.org"}
+
+
+def test_erased_donors_get_no_statement(app, year_2026, outbox):
+    from app.accounts.models import Supporter
+
+    omar = db.session.get(Supporter, year_2026["omar"])
+    omar.erased_at, omar.email = utcnow(), f"erased-{omar.id}@invalid"
+    db.session.flush()
+    report = run(app, 2026)
+    assert (report.donors, report.queued) == (1, 1)
+    assert set(statements(outbox)) == {"noa@example.org"}
