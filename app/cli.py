@@ -378,7 +378,7 @@ def finance_export_command(first, last, campaign, status, frequency, currency, m
                 raise click.UsageError("Only CSV can be written to standard output.")
             rows = write_csv(flt, sys.stdout)
             sys.stdout.flush()
-            click.echo(f"{rows:,} gifts exported", err=True)
+            click.echo(f"{rows:,} gift{'' if rows == 1 else 's'} exported", err=True)
             return
         # Written beside the target and renamed at the end: a failed export leaves nothing.
         folder = os.path.dirname(os.path.abspath(output))
@@ -396,7 +396,7 @@ def finance_export_command(first, last, campaign, status, frequency, currency, m
             raise
     except FinanceError as exc:
         raise _finance_error(exc) from None
-    click.echo(f"{rows:,} gifts exported to {output} ({fmt})")
+    click.echo(f"{rows:,} gift{'' if rows == 1 else 's'} exported to {output} ({fmt})")
 
 
 @finance_cli.command("reconcile")
