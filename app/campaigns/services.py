@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Text, bindparam, case, cast, func, null, select
+from sqlalchemy import Engine, Text, bindparam, case, cast, func, literal_column, null, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from app.audit import Actor, AuditEntry, record_change
@@ -94,10 +94,13 @@ def ledger_version_columns(campaign_id, dialect: str) -> tuple:
     # campaign: a short walk down that index on both databases. (Written as max(id) WHERE
     # campaign_id = ..., PostgreSQL's generic plan may walk the primary key backwards instead,
     # past every newer payment of every other campaign: all of them for a campaign with none.)
+    # LIMIT 1 in the SQL text, not as a parameter: PostgreSQL's generic plan for a prepared
+    # statement otherwise guesses a larger limit, finds that plan dear, and plans the statement
+    # again on every execution (most of its cost).
     last_payment = (select(case((Payment.campaign_id == campaign_id, Payment.id)))
                     .where(Payment.campaign_id <= campaign_id)
                     .order_by(Payment.campaign_id.desc(), Payment.id.desc())
-                    .limit(1).scalar_subquery())
+                    .limit(literal_column("1")).scalar_subquery())
     last_audit = select(func.max(AuditEntry.id)).scalar_subquery()
     pg_snapshot = cast(func.pg_current_snapshot(), Text) if dialect == "postgresql" else null()
     return (last_payment.label("last_payment_id"), last_audit.label("last_audit_id"),
@@ -219,7 +222,7 @@ def _page_state_sql(dialect) -> tuple[str, Callable[[str], tuple | dict]]:
         .where(Campaign.slug == bindparam("slug"), Campaign.published)
     )
     compiled = statement.compile(dialect=dialect)
-    fixed = compiled.construct_params({"slug": ""})  # the LIMIT and OFFSET values
+    fixed = compiled.construct_params({"slug": ""})  # any other value is fixed (SQLite: OFFSET)
     if compiled.positional:
         order = compiled.positiontup
         return str(compiled), lambda slug: tuple(slug if name == "slug" else fixed[name]
