@@ -185,9 +185,9 @@ def queue_statements(year: int, *, settings: DocumentSettings, sender: str, now:
     """Queue each donor's statement email with its PDF, ``batch`` donors at a time; yields the
     running totals after each batch, for the caller to commit and report progress.
 
-    ``build_many`` turns a batch's ``StatementEmail``s into messages, in order: by default
-    here, one after the other; the command line passes a process pool's ``map``, and this
-    process stores each message as it comes back."""
+    ``build_many`` turns a batch's ``StatementEmail``s into messages (PDF and MIME), in
+    order: by default here, one after the other; the command line passes a process pool's
+    ``map``. Each batch's messages are then stored in one insert."""
     started = time.perf_counter()
     donors = count_donors(year)
     subject = f"Your {year} giving statement from {settings.org.name}"
