@@ -64,6 +64,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(news_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(accounts_bp)
+    from app.finance.views import bp as finance_bp
+
+    app.register_blueprint(finance_bp)
     app.register_blueprint(staff_bp)
     if app.extensions["payment_provider"].name == "sandbox":
         from app.payments.sandbox_views import bp as sandbox_bp

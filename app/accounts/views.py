@@ -74,6 +74,7 @@ from app.accounts.services import (
 from app.accounts.tokens import LinkError
 from app.db import utcnow
 from app.extensions import db, limiter
+from app.finance.receipts import current_receipt
 from app.giving.services import (
     GiftError,
     GivingRules,
@@ -335,7 +336,8 @@ def gifts():
 @login_required
 def receipt(public_id: str):
     gift = gift_for(current_user, public_id) or abort(404)
-    return render_template("accounts/receipt.html", gift=gift, campaign=gift.campaign)
+    return render_template("accounts/receipt.html", gift=gift, campaign=gift.campaign,
+                           receipt=current_receipt(gift))
 
 
 @bp.get("/briefings")

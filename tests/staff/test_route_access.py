@@ -51,6 +51,8 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "accounts.overview": SIGNED_IN,
     "accounts.gifts": SIGNED_IN,
     "accounts.receipt": SIGNED_IN,
+    "finance.my_receipt": SIGNED_IN,
+    "finance.receipt": FINANCE,
     "accounts.briefings": PERK,
     "accounts.plan": SIGNED_IN,
     "accounts.change_amount": SIGNED_IN,
@@ -95,6 +97,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
 # Values for the URL's variables: a real campaign, made-up tokens and ids (a made-up token is
 # the view's own 400/404/410, which still shows the guard let the request through).
 SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up",
+          "number": "2099-000001",
           "plan_id": 999999, "grant_id": 999999, "supporter_id": 999999, "name": "sandbox",
           "filename": "css/app.css", "action": "pause"}
 
