@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, free_port, machine
+
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 WRK_SCRIPT = BENCH / "wrk_report.lua"
@@ -43,12 +42,6 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 # --- processes -------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "FLASK_ENV")}
@@ -261,26 +254,6 @@ def run_backend(backend: str, bare: Server, opts: argparse.Namespace, work: Path
             "goal_met": ratio >= GOAL_RATIO}
 
 
-def machine() -> dict:
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "loadavg_before": os.getloadavg()}
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))
-    try:
-        models = [line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        info["cpu_model"] = models[0] if models else None
-    except OSError:
-        pass
-    for name, cmd in (("wrk", ["wrk", "--version"]),
-                      ("gunicorn", [sys.executable, "-m", "gunicorn", "--version"]),
-                      ("git_commit", ["git", "rev-parse", "--short", "HEAD"])):
-        try:
-            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=10)
-            info[name] = (out.stdout or out.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            info[name] = None
-    return info
 
 
 def _load(loadavg) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import secrets
 import shutil
@@ -41,16 +40,11 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, free_port, machine
+
 RESULTS = ROOT / "bench" / "results"
 BACKENDS = ("sqlite", "postgresql")
 GOAL = 1000.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SMTPSink:
@@ -268,24 +262,6 @@ def run_backend(backend: str, opts: argparse.Namespace, work: Path, stack: ExitS
             "loadavg_after": load_after, "problems": problems, "goal_met": rate >= GOAL}
 
 
-def machine() -> dict:
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "loadavg_before": os.getloadavg()}
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))
-    try:
-        models = [line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        info["cpu_model"] = models[0] if models else None
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10)
-        info["git_commit"] = out.stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        info["git_commit"] = None
-    return info
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

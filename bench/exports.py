@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import secrets
 import shutil
 import subprocess
@@ -37,7 +36,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, machine
+
 RESULTS = ROOT / "bench" / "results"
 BACKENDS = ("sqlite", "postgresql")
 GOAL_RATIO = 3.0
@@ -229,16 +229,6 @@ def check_csv(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
     return rows, {k: tuple(v) for k, v in sums.items()}
 
 
-def machine() -> dict:
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "loadavg_before": os.getloadavg()}
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10)
-        info["git_commit"] = out.stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        info["git_commit"] = None
-    return info
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

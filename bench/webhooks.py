@@ -33,11 +33,9 @@ import hashlib
 import hmac
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,7 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, free_port, machine
+
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 WRK_SCRIPT = BENCH / "wrk_webhooks.lua"
@@ -73,12 +72,6 @@ WEBHOOK_SECRET = "whsec_bench"
 
 
 # --- processes -------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
@@ -647,33 +640,6 @@ def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Pat
     return result
 
 
-def machine() -> dict:
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "loadavg_before": os.getloadavg()}
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))
-    try:
-        models = [line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        info["cpu_model"] = models[0] if models else None
-    except OSError:
-        pass
-    for name, cmd in (("wrk", ["wrk", "--version"]),
-                      ("gunicorn", [sys.executable, "-m", "gunicorn", "--version"]),
-                      ("git_commit", ["git", "rev-parse", "--short", "HEAD"])):
-        try:
-            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=10)
-            info[name] = (out.stdout or out.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            info[name] = None
-    try:
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "app", "migrations",
-                                "templates"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=10).stdout
-        info["app_tree_modified"] = bool(dirty.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        info["app_tree_modified"] = None
-    return info
 
 
 def _load(loadavg) -> str:
