@@ -6,9 +6,22 @@ from flask_login import current_user, login_required
 from app.finance.common import FinanceError
 from app.finance.documents import DocumentSettings, get_receipt, receipt_filename, receipt_pdf
 from app.staff.models import Role
-from app.staff.roles import roles_required
+from app.staff.roles import current_roles, roles_required
 
 bp = Blueprint("finance", __name__)
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    """Finance pages and documents hold donors' data: never cached by a browser or a proxy."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.context_processor
+def staff_context():
+    """What templates/staff/_staff.html needs (its nav shows what the roles may open)."""
+    return {"staff_roles": current_roles(), "Role": Role}
 
 
 def _pdf(receipt) -> Response:
