@@ -24,6 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     if config:
         app.config.from_mapping(config)
+    # Rate limits shared by every process through Redis when there is one.
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault(
         "SANDBOX_WEBHOOK_SECRET",
         hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),
@@ -50,7 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_provider(app)
 
-    from app import core, errors
+    from app import core, errors, jobs
+
+    jobs.init_app(app)
     from app.accounts.views import bp as accounts_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.giving.views import bp as giving_bp

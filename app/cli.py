@@ -76,12 +76,43 @@ def renew_command(now_text: str | None) -> None:
                 customer=plan.provider_customer_id, period=plan.periods_paid + 1,
                 amount=plan.total, currency=plan.currency,
                 metadata={"campaign": plan.campaign.slug}, now=time.time())
-            deliver(provider, event)
+            deliver(provider, event, defer=False)  # applied now, even with a job queue
             if db.session.get(type(plan), plan.id).periods_paid == period:
                 raise click.ClickException(
                     f"plan {plan.id}: the renewal was not recorded; see the provider event log")
             renewed += 1
     click.echo(f"renewed {renewed} plan period(s)")
+
+
+jobs_cli = AppGroup("jobs", help="Background jobs (with REDIS_URL).")
+
+
+@jobs_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def jobs_worker_command(burst: bool) -> None:
+    """Run queued jobs (webhook events, mail, fees) until stopped; retries wait their turn."""
+    try:
+        worker = jobs.worker(current_app._get_current_object())
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    worker.work(burst=burst, with_scheduler=True)
+
+
+payments_cli = AppGroup("payments", help="Payment provider events.")
+
+
+@payments_cli.command("process-pending")
+@click.option("--older-than", default=60, show_default=True, metavar="SECONDS",
+              help="Only events received at least this long ago (the queue may still hold "
+                   "newer ones).")
+def process_pending_command(older_than: int) -> None:
+    """Apply stored webhook events that were never processed (a lost queue job, say)."""
+    from datetime import timedelta
+
+    from app.payments.events import process_pending
+
+    applied, waiting = process_pending(received_before=utcnow() - timedelta(seconds=older_than))
+    click.echo(f"applied {applied} event(s); {waiting} still wait for an earlier event")
 
 
 mail_cli = AppGroup("mail", help="Outgoing mail.")
@@ -615,5 +646,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(sandbox_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(payments_cli)
     app.cli.add_command(news_cli)
     app.cli.add_command(finance_cli)

@@ -94,11 +94,14 @@ def load_settings(instance_path: Path) -> dict:
         "MAIL_URL": env("MAIL_URL", ""),
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(instance_path / "outbox"),
         "MAIL_FROM": env("MAIL_FROM", "Levant Wire <giving@levantwire.example>"),
+        # Background jobs (and rate limits) on Redis when set; inline jobs otherwise.
         "REDIS_URL": env("REDIS_URL", ""),
+        "JOBS_QUEUE": env("JOBS_QUEUE", "newsfund"),
+        # Seconds before each retry of a failed job (its count is the number of retries).
+        "JOBS_RETRY_INTERVALS": [10, 60, 300, 1800, 3600, 6 * 3600],
         # How many reverse proxies (load balancer, nginx) stand in front of the app and set
         # X-Forwarded-For/-Proto/-Host; 0 when it is served directly.
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
-        "RATELIMIT_STORAGE_URI": env("REDIS_URL") or "memory://",
         "RATELIMIT_GIVE": env("RATELIMIT_GIVE", "20 per minute;200 per hour"),
         "RATELIMIT_CHECKOUT": env("RATELIMIT_CHECKOUT", "20 per minute;200 per hour"),
         # Supporter accounts.

@@ -1,8 +1,19 @@
 """Background work that must happen only after the database commit succeeds.
 
 Services call :func:`enqueue`; whoever owns the transaction calls :func:`commit`, which commits
-and then runs what was queued. Work queued in a transaction that rolls back is dropped. Jobs run
-inline, in the same process, after the commit; a job must be safe to run more than once.
+and then hands what was queued to the backend. Work queued in a transaction that rolls back is
+dropped. A job is a module-level function with plain arguments (ids, names), and it must be safe
+to run more than once.
+
+Two backends, chosen by ``REDIS_URL``:
+
+- **inline** (the default): each job runs in this process right after the commit, and a job that
+  fails is logged and dropped (the sweeps below pick its work up again);
+- **RQ on Redis**: the jobs of one commit go to the queue in one pipelined round trip, and
+  ``flask jobs worker`` runs them, each in an application context of its own, retrying one that
+  raises with backoff (``JOBS_RETRY_INTERVALS``). If Redis cannot be reached after the commit, the
+  work is logged as not queued; what it was for is still in the database and the sweeps finish it
+  (``flask payments process-pending`` for webhook events, ``flask mail send-pending`` for mail).
 """
 
 from __future__ import annotations
@@ -10,11 +21,68 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry, SimpleWorker
+
 from app.extensions import db
 
 log = logging.getLogger(__name__)
 
 _KEY = "after_commit_jobs"
+
+
+class InlineBackend:
+    deferred = False
+
+    def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
+        for func, args in jobs:
+            try:
+                func(*args)
+            except Exception:  # a failed job must not turn a committed request into an error
+                log.exception("job %s%r failed", func.__qualname__, args)
+                db.session.rollback()
+
+
+class RQBackend:
+    """Jobs for ``flask jobs worker`` through an RQ queue on Redis."""
+
+    deferred = True
+
+    def __init__(self, url: str, queue_name: str, retry_intervals: list[int]):
+        self.connection = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.queue = Queue(queue_name, connection=self.connection)
+        self.retry = Retry(max=len(retry_intervals), interval=retry_intervals) \
+            if retry_intervals else None
+
+    def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
+        try:
+            with self.connection.pipeline() as pipe:
+                for func, args in jobs:
+                    # No result is kept: jobs report through the database.
+                    self.queue.enqueue(func, *args, retry=self.retry, result_ttl=0,
+                                       pipeline=pipe)
+                pipe.execute()
+        except RedisError:  # committed already: the sweeps pick the work up
+            log.exception("%d job(s) committed but not queued: %s", len(jobs),
+                          ", ".join(f"{func.__qualname__}{args!r}" for func, args in jobs))
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    app.extensions["jobs"] = RQBackend(url, app.config["JOBS_QUEUE"],
+                                       app.config["JOBS_RETRY_INTERVALS"]) \
+        if url else InlineBackend()
+
+
+def backend() -> InlineBackend | RQBackend:
+    return current_app.extensions["jobs"]
+
+
+def deferred() -> bool:
+    """True when queued jobs run later in a worker rather than right after the commit."""
+    return backend().deferred
 
 
 def enqueue(func: Callable, *args) -> None:
@@ -26,12 +94,29 @@ def discard() -> None:
 
 
 def commit() -> None:
-    """Commit the session, then run the jobs its transaction queued."""
+    """Commit the session, then hand the jobs its transaction queued to the backend."""
     jobs = db.session.info.pop(_KEY, [])
     db.session.commit()
-    for func, args in jobs:
-        try:
-            func(*args)
-        except Exception:  # a failed job must not turn a committed request into an error
-            log.exception("job %s%r failed", func.__qualname__, args)
-            db.session.rollback()
+    if jobs:
+        backend().dispatch(jobs)
+
+
+class AppWorker(SimpleWorker):
+    """Runs each job in this process (no fork), in an application context of its own, so each
+    job has a fresh database session."""
+
+    app: Flask
+
+    def perform_job(self, job, queue):
+        with self.app.app_context():
+            return super().perform_job(job, queue)
+
+
+def worker(app: Flask) -> AppWorker:
+    """A worker on the app's queue; ``.work()`` it."""
+    rq_backend = app.extensions["jobs"]
+    if not isinstance(rq_backend, RQBackend):
+        raise RuntimeError("REDIS_URL is not set: jobs run inline and there is no queue")
+    result = AppWorker([rq_backend.queue], connection=rq_backend.connection)
+    result.app = app
+    return result

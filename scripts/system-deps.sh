@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite needs (PostgreSQL server, Chromium, DejaVu fonts)
+# Installs the system packages the test suite needs (PostgreSQL server, Redis, Chromium, DejaVu fonts)
 # when they are missing. As root it uses apt-get; otherwise it says what to install and fails.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The job queue's tests (RQ) run against a real Redis they start on 127.0.0.1.
+command -v redis-server >/dev/null || missing+=(redis-server)
 # The Unicode font embedded in PDF receipts (names in Hebrew, Arabic, ...).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v wrk >/dev/null || [ "${WITH_BENCH_TOOLS:-0}" = 0 ] || missing+=(wrk)

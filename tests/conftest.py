@@ -112,3 +112,22 @@ def outbox(app, tmp_path):
 @pytest.fixture
 def now():
     return utcnow()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Redis on 127.0.0.1 for the job queue and rate-limit tests."""
+    from tests.support.redisserver import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The server's URL, emptied after the test."""
+    from redis import Redis
+
+    yield redis_server.url
+    with Redis.from_url(redis_server.url) as connection:
+        connection.flushall()

@@ -1,18 +1,28 @@
 """The webhook pipeline every provider's events go through: verify, store once, process.
 
-:func:`receive_event` verifies the signature before anything else, inserts the raw event under
-its unique (provider, event id) — a duplicate stops there — and applies it in the caller's
-transaction, so an event is either stored and applied or neither. Handlers are idempotent and
-tolerate events arriving out of order.
+:func:`receive_event` verifies the signature before anything else, then inserts the raw event
+under its unique (provider, event id); a duplicate stops there. Then, in one of two ways:
+
+- jobs inline (the default): the event is applied in the caller's transaction, so it is either
+  stored and applied or neither, and an event that depends on one not received yet is refused
+  with :class:`RetryLater` (nothing stored) for the provider to deliver again;
+- jobs on a queue (``REDIS_URL``): the stored event is committed and acknowledged at once, and
+  :func:`process_event_job` applies it in a worker, in one transaction; one that must wait for
+  another is retried by the queue with backoff, and ``flask payments process-pending`` applies
+  any left unprocessed.
+
+Handlers are idempotent and tolerate events arriving in any order.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app import jobs
 from app.db import utcnow
@@ -31,34 +41,97 @@ class Ignored(Exception):
 
 
 class RetryLater(Exception):
-    """The event depends on one not received yet; the provider should deliver it again."""
+    """The event depends on one not received yet; it must be applied again later."""
 
 
-def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[str, str]) -> bool:
-    """Verify, store and apply one event. Returns False for a duplicate, which changes nothing.
+def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[str, str], *,
+                  defer: bool | None = None) -> bool:
+    """Verify and store one event, and apply it now or queue it (``defer``, by default when
+    jobs go to a queue). Returns False for a duplicate, which changes nothing.
 
-    Raises ``InvalidEvent`` (nothing stored) or ``RetryLater``; the caller commits.
+    Raises ``InvalidEvent`` (nothing stored) or, applied now, ``RetryLater``; the caller commits
+    with ``jobs.commit()``.
     """
     event = provider.parse_event(payload, headers)
-    row = ProviderEvent(provider=provider.name, event_id=str(event["id"]),
-                        type=str(event["type"])[:100], payload=payload.decode())
+    event_pk = _store(provider.name, event, payload)
+    if event_pk is None:
+        return False
+    if jobs.deferred() if defer is None else defer:
+        jobs.enqueue(process_event_job, event_pk)
+    else:
+        _mark_processed(event_pk, _apply(provider, event))
+    return True
+
+
+def _store(provider_name: str, event: Mapping, payload: bytes) -> int | None:
+    """Insert the raw event in one statement; its id, or None when it was stored already."""
+    values = {"provider": provider_name, "event_id": str(event["id"]),
+              "type": str(event["type"])[:100], "payload": payload.decode(),
+              "received_at": utcnow()}
+    # PostgreSQL and SQLite (the two databases the app runs on) both skip a conflicting row.
+    make = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
+        db.session.get_bind().dialect.name]
+    statement = (make(ProviderEvent).values(values)
+                 .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+                 .returning(ProviderEvent.id))
+    return db.session.execute(statement).scalar()
+
+
+def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
+    """Apply one event; returns why it changed nothing, if it did not. Raises RetryLater."""
+    handler = HANDLERS.get(str(event["type"]))
+    if handler is None:
+        return "event type not handled"
     try:
         with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
+            handler(provider, event["data"]["object"])
+    except (Ignored, giving.PaymentMismatch) as exc:
+        log.warning("%s event %s ignored: %s", provider.name, event["id"], exc)
+        return str(exc)[:500]
+    return None
+
+
+def _mark_processed(event_pk: int, note: str | None) -> None:
+    db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
+                       .values(processed_at=utcnow(), note=note))
+
+
+def process_event_job(event_pk: int) -> bool:
+    """Apply one stored event that has not been, in one transaction, and commit. Returns
+    False when there was nothing to do. Raises RetryLater (nothing changed) when it must wait
+    for another event: the queue tries it again later."""
+    row = db.session.execute(select(ProviderEvent).where(ProviderEvent.id == event_pk)
+                             .with_for_update()).scalar_one_or_none()
+    provider = provider_named(row.provider) if row is not None else None
+    if row is None or row.processed_at is not None or provider is None:
+        db.session.rollback()
         return False
-    handler = HANDLERS.get(row.type)
-    if handler is None:
-        row.note = "event type not handled"
-    else:
-        try:
-            with db.session.begin_nested():
-                handler(provider, event["data"]["object"])
-        except (Ignored, giving.PaymentMismatch) as exc:
-            log.warning("%s event %s ignored: %s", provider.name, row.event_id, exc)
-            row.note = str(exc)[:500]
-    row.processed_at = utcnow()
+    try:
+        note = _apply(provider, json.loads(row.payload))
+    except RetryLater:
+        db.session.rollback()
+        raise
+    _mark_processed(event_pk, note)
+    jobs.commit()
     return True
+
+
+def process_pending(*, received_before: datetime) -> tuple[int, int]:
+    """Apply every stored event still unprocessed that was received before the given time
+    (a worker or Redis lost it). Returns (applied, still waiting on another event)."""
+    pending = db.session.scalars(
+        select(ProviderEvent.id).where(ProviderEvent.processed_at.is_(None),
+                                       ProviderEvent.received_at < received_before)
+        .order_by(ProviderEvent.id)).all()
+    db.session.rollback()
+    applied = waiting = 0
+    for event_pk in pending:
+        try:
+            applied += process_event_job(event_pk)
+        except RetryLater as exc:
+            log.info("event %s still waits: %s", event_pk, exc)
+            waiting += 1
+    return applied, waiting
 
 
 def _when(ts: int | None) -> datetime:

@@ -42,10 +42,11 @@ class CardForm(FlaskForm):
     ])
 
 
-def deliver(provider: SandboxProvider, event: dict) -> bool:
-    """Sign one event and put it through the webhook pipeline, committing as a webhook would."""
+def deliver(provider: SandboxProvider, event: dict, *, defer: bool | None = None) -> bool:
+    """Sign one event and put it through the webhook pipeline, committing as a webhook would
+    (``defer`` as in ``receive_event``)."""
     payload, headers = provider.encode(event)
-    created = receive_event(provider, payload, headers)
+    created = receive_event(provider, payload, headers, defer=defer)
     jobs.commit()
     return created
 

@@ -1,0 +1,211 @@
+"""Jobs on a real Redis through RQ (``REDIS_URL``): a webhook is stored and acknowledged at once,
+and a worker applies it, retrying an event that must wait for another."""
+
+from __future__ import annotations
+
+import random
+import signal
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from sqlalchemy import func, select
+
+from app import jobs
+from app.extensions import db
+from app.finance.models import Receipt, ReceiptStatus
+from app.giving.models import Gift, GiftStatus
+from app.mail import OutboundEmail
+from app.payments.events import process_event_job
+from app.payments.models import Payment, PaymentKind, ProviderEvent
+from tests.factories import make_campaign
+from tests.payments.test_stripe import deliver, reset_ledger, serve_charge, stripe_config
+from tests.support import stripe_objects as so
+from tests.support.flow import submit_gift
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def queue_app(make_app, database_url, app, httpserver, redis_url):
+    queue_app = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")),
+                         REDIS_URL=redis_url, JOBS_RETRY_INTERVALS=[0] * 6)
+    with queue_app.app_context():
+        make_campaign("twenty")
+        yield queue_app
+
+
+@pytest.fixture
+def client(queue_app):
+    return queue_app.test_client()
+
+
+@pytest.fixture
+def queue(queue_app) -> Queue:
+    return queue_app.extensions["jobs"].queue
+
+
+@pytest.fixture
+def gift(client, httpserver):
+    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {**so.checkout_session(gift="x", amount=5000), "url": "https://checkout.stripe.test/x"})
+    submit_gift(client, "twenty", amount="5000")
+    httpserver.clear()
+    return db.session.scalar(select(Gift))
+
+
+def work(flask_app) -> None:
+    """Run the queue dry in this process, as ``flask jobs worker --burst`` would."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        jobs.worker(flask_app).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    db.session.expire_all()
+
+
+def test_a_webhook_is_stored_and_acknowledged_and_the_worker_applies_it(
+        queue_app, client, gift, httpserver, queue, outbox):
+    serve_charge(httpserver)
+    evt = so.event("checkout.session.completed",
+                   so.checkout_session(gift=gift.public_id, amount=5000))
+    answer = deliver(client, evt)
+    assert answer.status_code == 200
+    assert answer.get_json() == {"received": True, "duplicate": False}
+    # Stored raw, not applied yet: one job waits on the queue.
+    stored = db.session.scalar(select(ProviderEvent))
+    assert (stored.type, stored.processed_at) == ("checkout.session.completed", None)
+    assert count(Payment) == 0 and queue.count == 1
+    assert httpserver.log == []
+    # The same delivery again is a duplicate and queues nothing.
+    assert deliver(client, evt).get_json()["duplicate"] is True
+    assert queue.count == 1
+
+    work(queue_app)
+
+    charge = db.session.scalar(select(Payment))
+    assert (charge.kind, charge.amount, charge.fee, charge.net) == (PaymentKind.CHARGE, 5000,
+                                                                   175, 4825)
+    assert db.session.get(Gift, gift.id).status is GiftStatus.PAID
+    assert db.session.scalar(select(ProviderEvent.processed_at)) is not None
+    assert db.session.scalar(select(Receipt.status)) is ReceiptStatus.ISSUED
+    [receipt_mail] = outbox()
+    assert receipt_mail["Subject"].startswith("Thank you for your gift to")
+    assert db.session.scalar(select(OutboundEmail.sent_at)) is not None
+    assert queue.count == 0 and FailedJobRegistry(queue=queue).count == 0
+    # Run again: nothing to do, nothing doubled.
+    assert process_event_job(stored.id) is False
+    assert count(Payment) == 1 and len(outbox()) == 1
+
+
+def test_events_in_any_order_converge_through_the_queues_retries(queue_app, client, gift,
+                                                                 httpserver, queue):
+    serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)])
+    g = gift.public_id
+    events = [
+        so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
+        so.event("payment_intent.succeeded", so.payment_intent(gift=g, amount=5000)),
+        so.event("charge.refunded", so.charge(amount=5000, refunded=2000)),
+        so.event("charge.dispute.created", so.dispute(amount=3000)),
+        so.event("charge.dispute.closed", so.dispute(amount=3000, status="won")),
+    ]
+    shuffled = random.Random(6)
+    orders = [events[::-1]] + [shuffled.sample(events, len(events)) for _ in range(4)]
+    for order in orders:
+        reset_ledger(gift)
+        # Every delivery is acknowledged: waiting is the queue's business, not Stripe's.
+        assert [deliver(client, evt).status_code for evt in order] == [200] * 5
+        work(queue_app)
+        rows = db.session.execute(select(Payment.kind, Payment.amount)
+                                  .order_by(Payment.provider_id)).all()
+        assert rows == [(PaymentKind.DISPUTE, 3000), (PaymentKind.DISPUTE_WON, 3000),
+                        (PaymentKind.CHARGE, 5000), (PaymentKind.REFUND, 2000)], order
+        assert db.session.get(Gift, gift.id).status is GiftStatus.PARTIALLY_REFUNDED
+        assert db.session.scalar(select(func.count()).where(
+            ProviderEvent.processed_at.is_(None))) == 0
+        assert FailedJobRegistry(queue=queue).count == 0
+
+
+def test_an_event_that_must_wait_is_retried_later_with_backoff(make_app, database_url,
+                                                               queue_app, gift, httpserver):
+    serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)])
+    patient = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")),
+                       REDIS_URL=queue_app.config["REDIS_URL"], JOBS_RETRY_INTERVALS=[30, 300])
+    with patient.app_context():
+        refund = so.event("charge.refunded", so.charge(amount=5000, refunded=2000))
+        assert deliver(patient.test_client(), refund).status_code == 200
+        work(patient)
+        queue = patient.extensions["jobs"].queue
+        # Not failed: scheduled to run again in 30 s, and the event is still unprocessed.
+        assert ScheduledJobRegistry(queue=queue).count == 1
+        assert FailedJobRegistry(queue=queue).count == 0
+        assert db.session.scalar(select(ProviderEvent.processed_at)) is None
+        assert count(Payment) == 0
+
+
+def test_with_redis_down_the_event_is_kept_and_process_pending_applies_it(
+        make_app, database_url, app, gift, httpserver, caplog):
+    serve_charge(httpserver)
+    down = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")),
+                    REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with down.app_context():
+        evt = so.event("checkout.session.completed",
+                       so.checkout_session(gift=gift.public_id, amount=5000))
+        answer = deliver(down.test_client(), evt)
+        # Stored in the database before Redis was asked, so acknowledged all the same.
+        assert answer.status_code == 200
+        assert "committed but not queued" in caplog.text
+        assert count(Payment) == 0
+        result = down.test_cli_runner().invoke(args=["payments", "process-pending",
+                                                     "--older-than", "0"])
+        assert result.exit_code == 0, result.output
+        assert "applied 1 event(s); 0 still wait" in result.output
+        assert db.session.get(Gift, gift.id).status is GiftStatus.PAID
+        assert count(Payment) == 1
+
+
+def test_process_pending_counts_events_still_waiting(client, gift, queue_app):
+    refund = so.event("charge.refunded", so.charge(amount=5000, refunded=2000))
+    assert deliver(client, refund).status_code == 200
+    result = queue_app.test_cli_runner().invoke(args=["payments", "process-pending",
+                                                      "--older-than", "0"])
+    assert "applied 0 event(s); 1 still wait for an earlier event" in result.output
+    # Received just now: too recent for the default, which leaves it to the queue.
+    result = queue_app.test_cli_runner().invoke(args=["payments", "process-pending"])
+    assert "applied 0 event(s); 0 still wait" in result.output
+
+
+def test_jobs_of_a_rolled_back_transaction_are_never_queued(queue_app, queue):
+    jobs.enqueue(process_event_job, 1)
+    db.session.rollback()
+    jobs.discard()
+    jobs.commit()
+    assert queue.count == 0
+    jobs.enqueue(process_event_job, 1)
+    jobs.enqueue(process_event_job, 2)
+    jobs.commit()
+    assert [job.args for job in queue.get_jobs()] == [(1,), (2,)]
+
+
+def test_the_worker_command_needs_redis(app):
+    result = app.test_cli_runner().invoke(args=["jobs", "worker", "--burst"])
+    assert result.exit_code == 1
+    assert "REDIS_URL is not set" in result.output
+
+
+def test_rate_limits_are_shared_between_processes_through_redis(make_app, database_url, app,
+                                                                redis_url):
+    first, second = (make_app(database_url, REDIS_URL=redis_url, RATELIMIT_ENABLED=True,
+                              RATELIMIT_GIVE="2 per minute") for _ in range(2))
+    assert first.config["RATELIMIT_STORAGE_URI"] == redis_url
+    make_campaign("twenty")
+    db.session.commit()
+    answers = [submit_gift(flask_app.test_client(), "twenty", amount="5000").status_code
+               for flask_app in (first, second, first)]
+    assert answers == [303, 303, 429]
+    with Redis.from_url(redis_url) as connection:
+        assert connection.keys("LIMITS*")
