@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app import audit
 from app.accounts.services import get_or_create_supporter
@@ -29,6 +30,7 @@ from app.audit import Actor
 from app.campaigns.models import Campaign
 from app.extensions import db
 from app.finance.common import FinanceError, campaign_by_slug
+from app.finance.models import Receipt, ReceiptStatus
 from app.finance.receipts import current_receipt, reconcile_receipt, reissue_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
 from app.mail import queue_email
@@ -289,3 +291,60 @@ def reverse_offline_gift(gift_id: int, *, reason: str, actor: Actor, now: dateti
                  target_type="gift", target_id=gift.id, now=now, before=before,
                  after={**_snapshot(gift, charge), "reason": reason.strip()})
     return gift
+
+
+@dataclass(frozen=True)
+class OfflineRow:
+    """One line of the offline gifts list."""
+
+    gift: Gift
+    charge: Payment
+    receipt: str | None  # the current receipt's number; None once reversed
+
+
+def recent_offline_gifts(limit: int = 100) -> list[OfflineRow]:
+    """The latest offline gifts by date received (newest first), with their current receipt."""
+    current = (select(Receipt.number).where(Receipt.gift_id == Gift.id,
+                                            Receipt.status == ReceiptStatus.ISSUED)
+               .order_by(Receipt.id.desc()).limit(1).correlate(Gift).scalar_subquery())
+    rows = db.session.execute(
+        select(Gift, Payment, current)
+        .join(Payment, (Payment.gift_id == Gift.id) & (Payment.kind == PaymentKind.CHARGE))
+        .where(Gift.provider == PROVIDER)
+        .options(joinedload(Gift.campaign), joinedload(Gift.supporter))
+        .order_by(Gift.paid_at.desc(), Gift.id.desc()).limit(limit)).all()
+    return [OfflineRow(gift, charge, number) for gift, charge, number in rows]
+
+
+@dataclass(frozen=True)
+class OfflineGiftRecord:
+    """An offline gift as its page shows it: the ledger, every receipt, the audit history."""
+
+    gift: Gift
+    charge: Payment
+    ledger: list[Payment]
+    receipts: list[Receipt]  # newest first, void ones included
+    history: list[audit.AuditEntry]  # oldest first
+
+
+def offline_gift_record(gift_id: int) -> OfflineGiftRecord:
+    """Read an offline gift for its page (no lock, nothing changed)."""
+    gift = db.session.get(Gift, gift_id)
+    if gift is None or gift.provider != PROVIDER:
+        raise FinanceError(f"Gift {gift_id} is not an offline gift.", field="gift")
+    rows = list(db.session.scalars(select(Payment).where(Payment.gift_id == gift.id)
+                                   .order_by(Payment.occurred_at, Payment.id)))
+    charge = next(p for p in rows if p.kind is PaymentKind.CHARGE)
+    receipts = list(db.session.scalars(select(Receipt).where(Receipt.gift_id == gift.id)
+                                       .order_by(Receipt.id.desc())))
+    history = list(db.session.scalars(select(audit.AuditEntry).where(
+        audit.AuditEntry.target_type == "gift", audit.AuditEntry.target_id == str(gift.id))
+        .order_by(audit.AuditEntry.at, audit.AuditEntry.id)))
+    return OfflineGiftRecord(gift, charge, rows, receipts, history)
+
+
+def campaign_choices() -> dict[str, tuple[str, str]]:
+    """Every campaign an offline gift may be for, newest first: slug -> (title, currency)."""
+    return {slug: (title, currency) for slug, title, currency in db.session.execute(
+        select(Campaign.slug, Campaign.title, Campaign.currency)
+        .order_by(Campaign.starts_at.desc(), Campaign.id.desc()))}

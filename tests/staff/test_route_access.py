@@ -53,6 +53,11 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "accounts.receipt": SIGNED_IN,
     "finance.my_receipt": SIGNED_IN,
     "finance.receipt": FINANCE,
+    "finance.offline_gifts": FINANCE,
+    "finance.offline_new": FINANCE,
+    "finance.offline_gift": FINANCE,
+    "finance.offline_correct": FINANCE,
+    "finance.offline_reverse": FINANCE,
     "accounts.briefings": PERK,
     "accounts.plan": SIGNED_IN,
     "accounts.change_amount": SIGNED_IN,
@@ -99,7 +104,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
 SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up",
           "number": "2099-000001",
           "plan_id": 999999, "grant_id": 999999, "supporter_id": 999999, "name": "sandbox",
-          "filename": "css/app.css", "action": "pause"}
+          "filename": "css/app.css", "action": "pause", "gift_id": 999999}
 
 
 def _rules(app):
