@@ -172,13 +172,30 @@ def serve_charge(httpserver, amount=5000, refunds=()):
         so.stripe_list(list(refunds), "/v1/refunds"))
 
 
+def test_test_events_pass_the_sdks_own_construct_event(gift):
+    """What these tests sign is what the real SDK accepts, and a tampered body it refuses."""
+    evt = so.event("checkout.session.completed",
+                   so.checkout_session(gift=gift.public_id, amount=5000))
+    payload, headers = so.encode(evt)
+    built = stripe.Webhook.construct_event(payload, headers["Stripe-Signature"],
+                                           so.WEBHOOK_SECRET, tolerance=300)
+    assert (built.id, built.type) == (evt["id"], "checkout.session.completed")
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(payload.replace(b"5000", b"5001"),
+                                       headers["Stripe-Signature"], so.WEBHOOK_SECRET)
+
+
 def test_bad_signature_is_refused_before_anything_is_stored(client, gift):
     evt = so.event("checkout.session.completed",
                    so.checkout_session(gift=gift.public_id, amount=5000))
     for kwargs in ({"secret": "whsec_wrong"}, {"timestamp": int(time.time()) - 3600}):
         assert deliver(client, evt, **kwargs).status_code == 400
-    payload, _ = so.encode(evt)
+    payload, headers = so.encode(evt)
     assert client.post("/webhooks/stripe", data=payload).status_code == 400
+    for body in (b"not json", "\u00e9t\u00e9".encode("latin-1"), b"[1, 2]", b'{"id": "evt_1"}'):
+        bad = {"Stripe-Signature": so.sign(body), "Content-Type": "application/json"}
+        answer = client.post("/webhooks/stripe", data=body, headers=bad)
+        assert answer.status_code == 400, body
     assert count(ProviderEvent) == 0 and count(Payment) == 0
 
 
