@@ -24,7 +24,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from itertools import groupby
 
 from flask import render_template
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, select
 
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign
@@ -64,6 +64,30 @@ def count_donors(year: int) -> int:
         raise FinanceError(f"No receipted gifts in {year}: there is no statement to make.",
                            field="year")
     return donors
+
+
+def count_sent(year: int) -> int:
+    """How many of the year's donors already have their statement queued or mailed (their
+    dedupe key is taken): those a run would skip."""
+    key = literal(f"statement:{year}:") + cast(Gift.supporter_id, String)
+    return db.session.scalar(
+        select(func.count(func.distinct(Gift.supporter_id)))
+        .select_from(Receipt).join(Gift, Gift.id == Receipt.gift_id)
+        .where(*_receipted(year), select(OutboundEmail.id)
+               .where(OutboundEmail.dedupe_key == key).exists())) or 0
+
+
+def find_donor(who: str) -> int:
+    """A supporter's id from what staff typed: the id itself, or their email address."""
+    who = (who or "").strip()
+    if who.isdigit():
+        supporter_id = db.session.scalar(select(Supporter.id).where(Supporter.id == int(who)))
+    else:
+        supporter_id = db.session.scalar(select(Supporter.id).where(
+            Supporter.email == who.lower()))
+    if supporter_id is None:
+        raise FinanceError(f"No supporter with the id or email {who!r}.", field="donor")
+    return supporter_id
 
 
 def _lines(year: int, supporter_ids: list[int]):

@@ -1,5 +1,7 @@
 """Receipt PDFs for download: a supporter's own, and any receipt for finance staff."""
 
+import time
+
 from flask import (
     Blueprint,
     Response,
@@ -13,13 +15,21 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app import jobs
+from app import audit, jobs
 from app.audit import Actor
 from app.db import utcnow
 from app.extensions import db
 from app.finance.common import FinanceError
 from app.finance.documents import DocumentSettings, get_receipt, receipt_filename, receipt_pdf
-from app.finance.forms import METHOD_LABELS, CorrectionForm, OfflineGiftForm, ReversalForm
+from app.finance.forms import (
+    METHOD_LABELS,
+    CorrectionForm,
+    OfflineGiftForm,
+    ReversalForm,
+    StatementPreviewForm,
+    StatementSendForm,
+    StatementYearForm,
+)
 from app.finance.offline import (
     campaign_choices,
     correct_offline_gift,
@@ -29,6 +39,14 @@ from app.finance.offline import (
     reverse_offline_gift,
 )
 from app.finance.receipts import current_receipt
+from app.finance.statements import (
+    count_donors,
+    count_sent,
+    find_donor,
+    queue_statements,
+    statement_pdf,
+)
+from app.mail import deliver_batch
 from app.staff.models import Role
 from app.staff.roles import current_roles, roles_required
 from app.templating import org_zone
@@ -198,3 +216,116 @@ def offline_reverse(gift_id: int):
             return redirect(url_for("finance.offline_gift", gift_id=gift_id), 303)
     return _gift_page(gift_id, reversal=form)
 
+
+# -- year-end statements ------------------------------------------------------------------------
+
+STATEMENT_BATCH = 50  # donors queued and committed together
+
+
+def _default_year() -> int:
+    return utcnow().astimezone(org_zone()).year - 1
+
+
+def _settings() -> DocumentSettings:
+    return DocumentSettings.from_config(current_app.config)
+
+
+def _statements_page(year: int | None, *, preview: StatementPreviewForm | None = None,
+                     send: StatementSendForm | None = None,
+                     year_form: StatementYearForm | None = None):
+    year_form = year_form or StatementYearForm(formdata=None, year=year)
+    donors = sent = None
+    problem = None
+    if year is not None:
+        try:
+            donors = count_donors(year)
+        except FinanceError as exc:
+            problem = exc.message
+        else:
+            sent = count_sent(year)
+    preview = preview or StatementPreviewForm(formdata=None, year=year)
+    send = send or StatementSendForm(formdata=None, year=year)
+    running = request.args.get("continue") == "1" and donors is not None and sent < donors
+    status = 422 if any(f.errors or f.form_errors for f in (year_form, preview, send)) else 200
+    return render_template("finance/statements.html", year=year, donors=donors, sent=sent,
+                           problem=problem, year_form=year_form, preview=preview, send=send,
+                           running=running), status
+
+
+@bp.get("/staff/finance/statements")
+@roles_required(Role.FINANCE)
+def statements():
+    if "year" not in request.args:
+        return _statements_page(_default_year())
+    form = StatementYearForm(request.args)
+    return _statements_page(form.year.data if form.validate() else None, year_form=form)
+
+
+@bp.get("/staff/finance/statements/preview")
+@roles_required(Role.FINANCE)
+def statement_preview():
+    """One donor's statement as the email would carry it, to check before sending."""
+    form = StatementPreviewForm(request.args)
+    if form.validate():
+        try:
+            supporter_id = find_donor(form.donor.data)
+            body = statement_pdf(form.year.data, supporter_id, _settings(), utcnow())
+        except FinanceError as exc:
+            field = form.donor if exc.field == "donor" else form.year
+            field.errors = [*field.errors, exc.message]
+        else:
+            return Response(body, mimetype="application/pdf", headers={
+                "Content-Disposition": f'attachment; filename="giving-statement-'
+                                       f'{form.year.data}-{supporter_id}.pdf"'})
+    year = form.year.data if not form.year.errors else _default_year()
+    return _statements_page(year, preview=form)
+
+
+@bp.post("/staff/finance/statements/send")
+@roles_required(Role.FINANCE)
+def statements_send():
+    """Queue and deliver statements batch by batch for as long as one request may take
+    (``STATEMENTS_SECONDS_PER_REQUEST``), then come back to the page, which continues with
+    the next request. Each donor's statement has its own dedupe key, so a repeated or
+    concurrent request emails nobody twice."""
+    form = StatementSendForm()
+    year = form.year_value()
+    if not form.validate_on_submit() or year is None:
+        if year is None:
+            form.form_errors.append("Choose the year again: it was missing or not a year.")
+        return _statements_page(year or _default_year(), send=form)
+    budget = current_app.config.get("STATEMENTS_SECONDS_PER_REQUEST", 10)
+    started = time.monotonic()
+    report = None
+    failed = 0
+    batches = queue_statements(year, settings=_settings(), now=utcnow(),
+                               sender=current_app.config["MAIL_FROM"], batch=STATEMENT_BATCH)
+    try:
+        for report in batches:
+            jobs.commit()
+            failed += deliver_batch(report.email_ids)[1]
+            # Batches of donors mailed earlier cost two queries: only sending counts.
+            if report.email_ids and time.monotonic() - started >= budget:
+                break
+    except FinanceError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return _statements_page(year, send=form)
+    finally:
+        batches.close()
+    finished = report is not None and report.done >= report.donors
+    actor = _actor()
+    audit.record(actor_id=actor.id, actor_label=actor.label,
+                 action="statements.send", target_type="statements", target_id=year,
+                 after={"year": year, "queued": report.queued if report else 0,
+                        "donors": report.donors if report else 0,
+                        "checked": report.done if report else 0, "undelivered": failed})
+    jobs.commit()
+    sent = count_sent(year)
+    donors = report.donors if report else 0
+    flash(f"{report.queued if report else 0:,} statements emailed just now; {sent:,} of "
+          f"{donors:,} donors have theirs." + ("" if finished else " Continuing…")
+          + (f" {failed:,} could not be delivered yet and stay queued." if failed else ""),
+          "error" if failed else "success")
+    args = {"year": year} if finished else {"year": year, "continue": 1}
+    return redirect(url_for("finance.statements", **args), 303)
