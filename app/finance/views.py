@@ -1,7 +1,11 @@
 """Receipt PDFs for download: a supporter's own, and any receipt for finance staff."""
 
+import tempfile
 import time
+from collections.abc import Iterator
+from datetime import date
 
+from babel.dates import format_date
 from flask import (
     Blueprint,
     Response,
@@ -11,16 +15,21 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
+    stream_with_context,
     url_for,
 )
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from app import audit, jobs
 from app.audit import Actor
+from app.campaigns.models import Campaign
 from app.db import utcnow
 from app.extensions import db
-from app.finance.common import FinanceError
+from app.finance.common import FinanceError, campaign_by_slug, make_period
 from app.finance.documents import DocumentSettings, get_receipt, receipt_filename, receipt_pdf
+from app.finance.exports import ExportFilter, export_filter, iter_csv, write_xlsx
 from app.finance.forms import (
     METHOD_LABELS,
     CorrectionForm,
@@ -39,6 +48,8 @@ from app.finance.offline import (
     reverse_offline_gift,
 )
 from app.finance.receipts import current_receipt
+from app.finance.reconciliation import Line, Reconciliation, reconcile
+from app.finance.report_forms import METHODS, ExportForm, PeriodForm
 from app.finance.statements import (
     count_donors,
     count_sent,
@@ -215,6 +226,126 @@ def offline_reverse(gift_id: int):
             flash("Gift reversed: a refund is recorded and its receipt is void.", "success")
             return redirect(url_for("finance.offline_gift", gift_id=gift_id), 303)
     return _gift_page(gift_id, reversal=form)
+
+
+# -- exports and reconciliation ------------------------------------------------------------------
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _campaign_titles() -> dict[str, str]:
+    """Every campaign, newest first: slug -> title."""
+    return dict(db.session.execute(select(Campaign.slug, Campaign.title).order_by(
+        Campaign.starts_at.desc(), Campaign.id.desc())).all())
+
+
+def _today() -> date:
+    return utcnow().astimezone(org_zone()).date()
+
+
+def _export_form(*, download: bool = False) -> ExportForm:
+    """The export's filters from the query; the form (not a download) offers this month."""
+    return ExportForm(request.args, campaigns=_campaign_titles(),
+                      today=None if download else _today(),
+                      currencies=tuple(current_app.config["CURRENCIES"]))
+
+
+@bp.get("/staff/finance/exports")
+@roles_required(Role.FINANCE)
+def exports():
+    """The export form: this month by default, or prefilled from the query (the
+    reconciliation page links here with a figure's period and filters). It submits to
+    ``export_download`` by GET: ``app.finance.report_forms`` says why."""
+    return render_template("finance/exports.html", form=_export_form())
+
+
+@bp.get("/staff/finance/exports/download")
+@roles_required(Role.FINANCE)
+def export_download():
+    """The export as a file. Bad input is the form again with the message beside its field
+    (422), and no file.
+
+    CSV streams: ``iter_csv`` reads the rows through a server-side cursor (PostgreSQL; SQLite
+    steps its own cursor) and ``stream_with_context`` keeps the request, its database session
+    and that transaction open until the last row is sent, so memory stays flat however many
+    rows. XLSX is a zip, which openpyxl can only finish at the end: ``write_xlsx`` (write-only
+    mode, rows go to disk as they come) writes it to a temporary file, which is sent from there
+    and deleted once sent. A period without rows is a file with the header row only, as an
+    accounting import expects.
+    """
+    form = _export_form(download=True)
+    if form.validate():
+        try:
+            period = make_period(*form.period_args(), org_zone())
+            return _export_file(export_filter(period, **form.filters()), form.format.data)
+        except FinanceError as exc:
+            form.add_error(exc.field, exc.message)
+    return render_template("finance/exports.html", form=form), 422
+
+
+def _export_file(flt: ExportFilter, fmt: str) -> Response:
+    name = f"gifts-{flt.period.first.isoformat()}-{flt.period.last.isoformat()}.{fmt}"
+    if fmt == "xlsx":
+        out = tempfile.TemporaryFile(prefix="newsfund-export-", suffix=".xlsx")
+        try:
+            write_xlsx(flt, out)  # too many rows: a FinanceError before any byte is sent
+            out.seek(0)
+        except BaseException:
+            out.close()
+            raise
+        response = send_file(out, mimetype=XLSX_MIMETYPE)
+    else:
+        chunks = iter_csv(flt)
+        # The query runs here, in the view: a database error is an error page, not a cut-off
+        # file.
+        head = next(chunks)
+        response = Response(stream_with_context(_then(head, chunks)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _then(head: str, rest: Iterator[str]) -> Iterator[str]:
+    yield head
+    yield from rest  # closing this generator closes ``rest``, and so the cursor
+
+
+@bp.get("/staff/finance/reconciliation")
+@roles_required(Role.FINANCE)
+def reconciliation():
+    """Gross, provider fees, refunds, disputes and net of a period (this month by default), by
+    currency, campaign and payment method. Every figure links to the download of the export
+    rows whose column sums to it, and each line to the export form prefilled the same way."""
+    campaigns = _campaign_titles()
+    form = PeriodForm(request.args, campaigns=campaigns, today=_today())
+    result = scope = None
+    if form.validate():
+        try:
+            period = make_period(*form.period_args(), org_zone())
+            campaign = campaign_by_slug(form.campaign.data) if form.campaign.data else None
+        except FinanceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            result = reconcile(period, campaign_id=campaign.id if campaign else None)
+            scope = {"campaign": campaign.slug} if campaign else {}
+    return render_template("finance/reconciliation.html", form=form, result=result,
+                           titles=campaigns, methods=METHODS, day=_day_text,
+                           rows_url=_rows_url(result, scope)), 422 if form.errors else 200
+
+
+def _day_text(day: date) -> str:
+    return format_date(day, "long", locale=current_app.config["ORG_LOCALE"])
+
+
+def _rows_url(result: Reconciliation | None, scope: dict | None):
+    """``rows_url(line, fmt="csv", form=False)``: the export of exactly the rows behind a
+    line's figures: the period, the page's campaign if one was chosen, the line's filters."""
+
+    def rows_url(line: Line, fmt: str = "csv", form: bool = False) -> str:
+        args = {"from": result.period.first.isoformat(), "to": result.period.last.isoformat(),
+                **scope, **line.filters, "format": fmt}
+        return url_for("finance.exports" if form else "finance.export_download", **args)
+
+    return rows_url
 
 
 # -- year-end statements ------------------------------------------------------------------------
