@@ -20,6 +20,11 @@ fee, one receipt email and one numbered tax receipt (no gaps in the numbers) per
 server received, and nothing new for duplicates. Prints events per second, p50 and p99 latency
 and the checks; writes the same as JSON to ``bench/results/``.
 
+Each backend runs with jobs inline (the default: the event is applied in the request) and with
+jobs on RQ (``REDIS_URL``, a Redis the benchmark starts: the request verifies, stores and queues
+the event and answers; after each fresh run one ``flask jobs worker --burst`` applies the queue,
+and its rate is reported too, before the checks). ``--jobs`` picks.
+
 Goal (from the issue): >= 500 fresh events/s per process on PostgreSQL; duplicates >= 80% of the
 floor, read as 80% of those 500/s (the share of the empty 200 is shown too). Because the machine
 is usually shared, each run also reports the CPU time a request costs the worker (and
@@ -534,9 +539,37 @@ def describe_check(check: dict) -> str:
 
 # --- the benchmark ---------------------------------------------------------------------------
 
-def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Path,
-                stack: ExitStack) -> dict:
-    print(f"\n[{backend}] preparing the database ...", flush=True)
+def drain(env: dict[str, str], ledger: Ledger, log_path: Path) -> dict:
+    """Run the queue dry with one ``flask jobs worker --burst`` process; returns how long it
+    took and how fast it applied the events (from the first to the last event it stamped
+    processed, so without the worker's start-up)."""
+    from sqlalchemy import text
+
+    with ledger.engine.connect() as conn:
+        waiting = conn.execute(text("SELECT count(*) FROM provider_event "
+                                    "WHERE processed_at IS NULL")).scalar_one()
+    started = time.perf_counter()
+    with open(log_path, "ab") as log:
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "jobs", "worker",
+                        "--burst", "--log-level", "WARNING"], env=env, check=True,
+                       stdout=log, stderr=log, timeout=1800)
+    wall = time.perf_counter() - started
+    with ledger.engine.connect() as conn:
+        first, last, applied = conn.execute(text(
+            "SELECT min(processed_at), max(processed_at), count(*) FROM provider_event "
+            "WHERE processed_at IS NOT NULL AND received_at >= :since"),
+            {"since": datetime.fromtimestamp(time.time() - wall - 600, UTC)}).one()
+    if isinstance(first, str):  # SQLite hands the stored text back
+        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+    span = (last - first).total_seconds() if applied > 1 else 0.0
+    return {"waiting": waiting, "wall_s": wall, "applied": applied,
+            "events_per_s": (applied - 1) / span if span else None}
+
+
+def run_backend(backend: str, jobs_mode: str, empty: Server, opts: argparse.Namespace,
+                work: Path, stack: ExitStack) -> dict:
+    label = f"{backend}, jobs {jobs_mode}"
+    print(f"\n[{label}] preparing the database ...", flush=True)
     db_pid = None
     if backend == "sqlite":
         url = f"sqlite:///{work / 'bench.db'}"
@@ -552,10 +585,17 @@ def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Pat
     stub = StripeStub(latency=opts.api_latency_ms / 1000)
     stack.callback(stub.stop)
     stub.start()
+    queue: dict[str, str] = {}
+    if jobs_mode == "rq":
+        from tests.support.redisserver import RedisServer
+
+        redis = RedisServer()
+        stack.callback(redis.stop)
+        queue["REDIS_URL"] = redis.start().url
     env = base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
                    MAIL_OUTBOX_DIR=str(work / f"outbox-{backend}"),
                    STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                   STRIPE_API_BASE=stub.url)
+                   STRIPE_API_BASE=stub.url, **queue)
     started = time.perf_counter()
     gifts = prepare_database(env, opts.events, work)
     print(f"  {len(gifts):,} pending one-time gifts in {SLUG} "
@@ -573,7 +613,8 @@ def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Pat
 
     ledger = Ledger(url)
     stack.callback(ledger.close)
-    result: dict = {"backend": backend, "pending_gifts": len(gifts),
+    result: dict = {"backend": backend, "jobs": jobs_mode, "label": label,
+                    "pending_gifts": len(gifts), "drains": [],
                     "body_bytes": {"min": sizes[0], "median": sizes[len(sizes) // 2],
                                    "max": sizes[-1]},
                     "checks": {}}
@@ -594,6 +635,13 @@ def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Pat
             # The health check waits behind the requests still in flight on the one worker.
             server.healthy(timeout=30)
             cpu_after, db_cpu_after = server.cpu(), tree_cpu(db_pid)
+            if kind == "fresh" and jobs_mode == "rq":  # the events wait on the queue
+                drained = drain(env, ledger, work / "worker.log")
+                result["drains"].append({"kind": kind, "phase": phase, **drained})
+                rate = drained["events_per_s"]
+                print(f"    queue drained by one worker: {drained['applied']:,} events in "
+                      f"{drained['wall_s']:.1f}s with start-up"
+                      + (f", {rate:.0f} events/s applied" if rate else ""), flush=True)
             after = ledger.settled(server) if check else None
             handled = summary["sent"]
             if check:
@@ -607,7 +655,7 @@ def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Pat
             summary["db_cpu_ms"] = (1000 * (db_cpu_after - db_cpu) / handled
                                     if handled and db_cpu is not None and db_cpu_after
                                     else None)
-        summary["target"] = f"{kind}, {backend}"
+        summary["target"] = f"{kind}, {label}"
         show(summary)
         return summary
 
@@ -615,7 +663,8 @@ def run_backend(backend: str, empty: Server, opts: argparse.Namespace, work: Pat
           flush=True)
     result["empty"] = load("empty", empty, shares["warmup"] + shares["run"])
 
-    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log") as app_server:
+    with Server("app:create_app()", env, work / f"gunicorn-{backend}-{jobs_mode}.log"
+                ) as app_server:
         print(f"  fresh {EVENT_TYPE}: warm-up {opts.warmup}s ({len(shares['warmup']):,} "
               f"events), then {opts.duration}s ({len(shares['run']):,} events) ...", flush=True)
         result["fresh"] = load("fresh", app_server, shares, check_fresh)
@@ -665,8 +714,8 @@ def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
     print("-" * len(header))
     for r in results:
         for key, label in (("empty", f"empty 200 (paired with {r['backend']})"),
-                           ("fresh", f"fresh, {r['backend']}"),
-                           ("duplicate", f"duplicate, {r['backend']}")):
+                           ("fresh", f"fresh, {r['label']}"),
+                           ("duplicate", f"duplicate, {r['label']}")):
             s = r[key]
             errors = s["error_count"] + s["answers"]["other"]
             print(f"{label:<36}{s['rps']:>10.1f}{ms(s['p50_us']):>11}{ms(s['p99_us']):>11}"
@@ -676,14 +725,14 @@ def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
     print()
     for r in results:
         for name, check in r["checks"].items():
-            print(f"{r['backend']:<11} {name:<17} {describe_check(check)}")
+            print(f"{r['label']:<22} {name:<17} {describe_check(check)}")
     print()
 
     def verdict(met: bool) -> str:
         return "met" if met else "NOT met"
 
     for r in results:
-        print(f"{r['backend']:<11} fresh {r['fresh']['rps']:.0f}/s (goal >= {GOAL_FRESH:.0f}: "
+        print(f"{r['label']:<22} fresh {r['fresh']['rps']:.0f}/s (goal >= {GOAL_FRESH:.0f}: "
               f"{verdict(r['goal_fresh_met'])}, {r['fresh_vs_empty']:.0%} of the empty 200); "
               f"duplicate {r['duplicate']['rps']:.0f}/s (goal >= {GOAL_DUPLICATE:.0f}, "
               f"{GOAL_DUPLICATE_SHARE:.0%} of {GOAL_FRESH:.0f}: "
@@ -691,9 +740,16 @@ def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
               f"200, {verdict(r['duplicate_vs_empty_share_met'])} if the floor is that)")
         cpu = r["fresh"].get("app_cpu_ms")
         if cpu:
-            print(f"{'':<11} a fresh event costs the worker {cpu:.1f} ms of CPU: at most "
+            print(f"{'':<22} a fresh event costs the web worker {cpu:.1f} ms of CPU: at most "
                   f"{1000 / cpu:.0f}/s per process even with a core of its own")
-    print("(the issue's goals are for PostgreSQL; SQLite's line is for comparison)")
+        for drained in r["drains"]:
+            if drained["phase"] == "run" and drained["events_per_s"]:
+                print(f"{'':<22} then one job worker applied them at "
+                      f"{drained['events_per_s']:.0f} events/s (charge, fee from the API, "
+                      f"receipt numbered and mailed)")
+    print("(the issue's goals are for PostgreSQL; SQLite's line is for comparison. With jobs "
+          "on rq the web process verifies, stores and queues each event and answers; a job "
+          "worker applies it)")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -701,6 +757,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="comma-separated, of: sqlite, postgresql (default: both)")
+    parser.add_argument("--jobs", default="inline,rq",
+                        help="comma-separated, of: inline (processed in the request), rq "
+                             "(stored, acknowledged, applied by a worker; a Redis is started)")
     parser.add_argument("--events", type=int, default=10_000,
                         help="pending gifts, so fresh events, per backend (default 10000); "
                              "must outlast the warm-up and the run")
@@ -714,6 +773,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="exit 1 when PostgreSQL misses a goal")
     opts, _ = parser.parse_known_args(argv)  # the other benchmarks' options are ignored
     opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
+    opts.jobs = [j.strip() for j in opts.jobs.split(",") if j.strip()]
+    if set(opts.jobs) - {"inline", "rq"}:
+        parser.error("--jobs takes inline and/or rq")
     unknown = set(opts.backends) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
@@ -743,11 +805,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(empty.stop)
         empty.start()
         for backend in opts.backends:
-            (work / backend).mkdir()
-            # Each backend's cluster, stub and connections are gone before the next starts.
-            with ExitStack() as backend_stack:
-                results.append(run_backend(backend, empty, opts, work / backend,
-                                           backend_stack))
+            for jobs_mode in opts.jobs:
+                folder = work / f"{backend}-{jobs_mode}"
+                folder.mkdir()
+                # Each run's cluster, Redis, stub and connections are gone before the next.
+                with ExitStack() as backend_stack:
+                    results.append(run_backend(backend, jobs_mode, empty, opts, folder,
+                                               backend_stack))
     info["loadavg_after"] = os.getloadavg()
 
     report(results, opts, info)
