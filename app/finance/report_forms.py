@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, StopValidation, ValidationError
 
 from app.giving.models import Frequency, GiftStatus
 
-FORMATS = {"csv": "CSV (spreadsheets, accounting imports)", "xlsx": "Excel workbook (XLSX)"}
+FORMATS = {"csv": "CSV", "xlsx": "Excel (XLSX)"}
 #: How gifts are paid, as the export's ``method`` column names them.
 METHODS = {"stripe": "Stripe", "sandbox": "Sandbox (test payments)", "cheque": "Cheque",
            "wire": "Bank transfer (wire)", "cash": "Cash", "demo": "Demo data"}

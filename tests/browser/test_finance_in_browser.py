@@ -1,0 +1,124 @@
+"""Finance pages in a real browser on a phone-sized screen.
+
+Reconciliation and exports: finance staff sign in with the link ``flask users create`` prints,
+open the reconciliation of a period, follow a figure to the CSV of the rows behind it, and use
+the export form (a bad period is answered beside its field; a good one downloads).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.extensions import db
+from tests.finance.support import at, paid_gift, refund
+from tests.support.browser import screenshot
+
+
+@pytest.fixture
+def finance_staff(live_server) -> str:
+    """A finance staff member made with the CLI; returns the path of their sign-in link."""
+    email = f"fin-{uuid.uuid4().hex[:8]}@levantwire.example"
+    result = live_server.app.test_cli_runner().invoke(
+        args=["users", "create", "--email", email, "--role", "finance"])
+    assert result.exit_code == 0, result.output
+    return "/account/link/" + result.output.split("/account/link/")[1].split()[0]
+
+
+def sign_in(page: Page, link: str) -> None:
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/account/link/"))
+
+
+@pytest.fixture
+def march_ledger(live_server) -> str:
+    """A campaign of its own (the browser database is shared) with March 2026 money: two
+    charges with fees and a partial refund. Returns its slug."""
+    from app.campaigns.services import campaign_by_slug
+
+    slug = live_server.create_campaign()
+    with live_server.app.app_context():
+        campaign = campaign_by_slug(slug)
+        _, charge = paid_gift(live_server.app, campaign, amount=10000, when=at(2026, 3, 4, 15),
+                              fee=320, email="a@example.org")
+        charge_id = charge.id
+        paid_gift(live_server.app, campaign, amount=2500, when=at(2026, 3, 9, 15), fee=103,
+                  email="b@example.org")
+        db.session.commit()
+        from app.payments.models import Payment
+
+        refund(db.session.get(Payment, charge_id), 4000, at(2026, 3, 20, 12))
+        db.session.commit()
+    return slug
+
+
+def no_horizontal_overflow(page: Page) -> None:
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def csv_rows(download) -> list[dict[str, str]]:
+    with open(download.path(), encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(io.StringIO(handle.read())))
+
+
+def test_reconciliation_figure_downloads_its_rows(page, live_server, finance_staff,
+                                                  march_ledger):
+    sign_in(page, finance_staff)
+    page.goto("/staff/")
+    page.get_by_role("link", name="Reconciliation").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reconciliation")
+    no_horizontal_overflow(page)
+
+    page.get_by_label("From", exact=True).fill("2026-03-01")
+    page.get_by_label("To", exact=True).fill("2026-03-31")
+    page.get_by_label("Campaign").select_option(march_ledger)
+    page.get_by_role("button", name="Show").click()
+    net = page.locator('tr[data-line="currency:USD:USD"] [data-figure="net"]')
+    expected = 12500 - 423 - 4000
+    expect(net).to_have_text("$80.77")
+    assert int(net.get_attribute("data-minor")) == expected
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-reconciliation-phone")
+
+    with page.expect_download() as info:
+        net.click()
+    download = info.value
+    assert download.suggested_filename == "gifts-2026-03-01-2026-03-31.csv"
+    rows = csv_rows(download)
+    assert len(rows) == 2 and {r["campaign"] for r in rows} == {march_ledger}
+    assert sum(int(r["net_minor"]) for r in rows) == expected
+    assert sum(int(r["refunded_minor"]) for r in rows) == 4000
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-reconciliation-desktop")
+
+
+def test_export_form_answers_a_bad_period_then_downloads(page, live_server, finance_staff,
+                                                         march_ledger):
+    sign_in(page, finance_staff)
+    page.goto("/staff/finance/exports")
+    no_horizontal_overflow(page)
+    page.get_by_label("From", exact=True).fill("2026-03-31")
+    page.get_by_label("To", exact=True).fill("2026-03-01")
+    page.get_by_label("Campaign").select_option(march_ledger)
+    page.get_by_role("button", name="Download").click()
+    expect(page.locator("#to-error")).to_have_text(
+        "The end date 2026-03-01 is before the start date 2026-03-31.")
+    expect(page.get_by_label("To", exact=True)).to_have_attribute("aria-invalid", "true")
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-export-error-phone")
+
+    page.get_by_label("From", exact=True).fill("2026-03-01")
+    page.get_by_label("To", exact=True).fill("2026-03-31")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download").click()
+    rows = csv_rows(info.value)
+    assert sorted(int(r["gross_minor"]) for r in rows) == [2500, 10000]
