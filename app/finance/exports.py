@@ -12,6 +12,7 @@ documented in README.md ("Finance exports"), only ever added to at the end.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Callable, Iterator
@@ -348,27 +349,40 @@ def write_xlsx(flt: ExportFilter, out: IO[bytes]) -> int:
     numeric = [name in _NUMERIC for name in HEADER]
     fmt = {}
     count = 0
-    for row in iter_rows(flt, decimals=_decimal):
-        count += 1
-        if count > XLSX_MAX_ROWS:
-            raise FinanceError(f"More than {XLSX_MAX_ROWS:,} gifts: too many for one XLSX "
-                               "sheet. Export CSV, or a shorter period.")
-        currency = row[12]
-        number_format = fmt.get(currency)
-        if number_format is None:
-            digits = len(decimal_text(1, currency).partition(".")[2])
-            number_format = fmt[currency] = "0." + "0" * digits if digits else "0"
-        cells = []
-        for value, is_money in zip(row, numeric, strict=True):
-            if is_money and value != "":
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = number_format
-                cells.append(cell)
-            else:
-                cells.append(value)
-        sheet.append(cells)
+    try:
+        for row in iter_rows(flt, decimals=_decimal):
+            count += 1
+            if count > XLSX_MAX_ROWS:
+                raise FinanceError(f"More than {XLSX_MAX_ROWS:,} gifts: too many for one XLSX "
+                                   "sheet. Export CSV, or a shorter period.")
+            currency = row[12]
+            number_format = fmt.get(currency)
+            if number_format is None:
+                digits = len(decimal_text(1, currency).partition(".")[2])
+                number_format = fmt[currency] = "0." + "0" * digits if digits else "0"
+            cells = []
+            for value, is_money in zip(row, numeric, strict=True):
+                if is_money and value != "":
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.number_format = number_format
+                    cells.append(cell)
+                else:
+                    cells.append(value)
+            sheet.append(cells)
+    except BaseException:
+        _discard(sheet)
+        raise
     workbook.save(out)
     return count
+
+
+def _discard(sheet) -> None:
+    """Close and remove a write-only sheet's temporary file now, after an error: left to the
+    garbage collector, its generators close in any order and raise "I/O operation on closed
+    file" (and the file stays on disk until the process ends)."""
+    with contextlib.suppress(Exception):
+        sheet.close()
+        sheet._writer.cleanup()
 
 
 def totals(rows) -> dict[str, dict[str, int]]:

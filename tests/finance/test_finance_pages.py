@@ -190,6 +190,21 @@ def test_bad_input_is_answered_beside_its_field_and_nothing_is_downloaded(
     assert len(re.findall(r'class="field-error"', html)) == 1  # only that field
 
 
+def test_an_export_too_big_for_a_sheet_is_refused_with_no_file(client, finance, ledger_rows,
+                                                                monkeypatch):
+    from app.finance import exports
+
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 6)
+    response = client.get("/staff/finance/exports/download", query_string={
+        **MARCH, "format": "xlsx"})
+    assert response.status_code == 422 and "Content-Disposition" not in response.headers
+    html = unescape(response.get_data(as_text=True))
+    assert "More than 6 gifts: too many for one XLSX sheet. Export CSV, or a shorter period." \
+        in html
+    assert len(rows_of(client.get("/staff/finance/exports/download", query_string={
+        **MARCH, "format": "csv"}))) == 7  # CSV has no such limit
+
+
 def test_the_pages_are_for_finance_and_admin_staff(client, ledger_rows):
     """The route walk (tests/staff/test_route_access.py) covers every role on empty input;
     here the same with real data, and what each gets."""
