@@ -1,4 +1,5 @@
-"""Receipt PDFs for download: a supporter's own, and any receipt for finance staff."""
+"""Finance pages: receipt PDFs (a supporter's own; any, for finance staff), and for finance staff
+offline gifts, year-end statements, gift exports and the reconciliation of a period."""
 
 import tempfile
 import time
