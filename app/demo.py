@@ -2,19 +2,25 @@
 
 ``generate_gifts`` writes paid gifts with their ledger rows in bulk, without receipts or mail,
 fast enough for a million rows in a few minutes (benchmarks); the demo uses it for its history.
+``issue_receipts`` then numbers their receipts in bulk, in the order the gifts were paid, from
+the same gapless counter the receipts service uses; no mail is sent for any of it.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
 from app.extensions import db
+from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, Gift, GiftStatus
 from app.payments.models import Payment, PaymentKind
 
@@ -142,11 +148,17 @@ def _campaigns(now: datetime) -> list[dict]:
     ]
 
 
-def seed_demo(now: datetime, rng: random.Random | None = None) -> list[str]:
-    """Create the demo campaigns that do not exist yet, each with its history of gifts.
+def seed_demo(now: datetime, rng: random.Random | None = None,
+              zone: ZoneInfo | None = None) -> list[str]:
+    """Create the demo campaigns that do not exist yet, each with its history of gifts and
+    their receipts, and a few offline gifts (a cheque, a wire) for the finance pages.
 
     Returns the slugs created; running it again creates nothing.
     """
+    if zone is None:
+        from app.templating import org_zone
+
+        zone = org_zone()
     rng = rng or random.Random(2006)
     created = []
     for spec in _campaigns(now):
@@ -161,7 +173,83 @@ def seed_demo(now: datetime, rng: random.Random | None = None) -> list[str]:
         db.session.flush()
         generate_gifts([campaign], n_gifts, now=now, rng=rng)
         created.append(campaign.slug)
+    issue_receipts(zone)
+    seed_offline_gifts(now, zone)
     return created
+
+
+def issue_receipts(zone: ZoneInfo, *, batch: int = 20_000,
+                   progress: Callable[[int], None] | None = None) -> int:
+    """Number a receipt for every paid demo gift that has none, as the gift's payment would
+    have (``reconcile_receipt``), but in bulk: in the order the gifts were paid, each year's
+    numbers taken from its counter without gaps, issued when the gift was paid. Returns how
+    many; running it again issues none."""
+    from app.finance.receipts import receipt_year, reserve_sequences
+
+    session = db.session
+    receipted = select(Receipt.id).where(Receipt.gift_id == Gift.id).exists()
+    result = session.execute(
+        select(Gift.id, Gift.paid_at, Gift.amount, Gift.currency)
+        .where(Gift.provider == "demo", Gift.status == GiftStatus.PAID,
+               Gift.paid_at.is_not(None), ~receipted)
+        .order_by(Gift.paid_at, Gift.id).execution_options(yield_per=batch))
+    issued = 0
+    for rows in result.partitions():
+        receipts = []
+        for year, group in groupby(rows, key=lambda r: receipt_year(r.paid_at, zone)):
+            group = list(group)
+            first = reserve_sequences(year, len(group))
+            receipts.extend(
+                {"gift_id": r.id, "year": year, "sequence": first + i,
+                 "number": f"{year}-{first + i:06d}", "amount": r.amount,
+                 "currency": r.currency, "issued_at": r.paid_at,
+                 "status": ReceiptStatus.ISSUED}
+                for i, r in enumerate(group))
+        session.execute(insert(Receipt), receipts)
+        issued += len(receipts)
+        if progress is not None:
+            progress(issued)
+    if issued and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT setval(pg_get_serial_sequence('receipt', 'id'), "
+                             "(SELECT COALESCE(MAX(id), 1) FROM receipt))"))
+    return issued
+
+
+def seed_offline_gifts(now: datetime, zone: ZoneInfo) -> int:
+    """A cheque and a bank transfer, recorded through the offline gifts service (receipts and
+    audit entries included, no mail), unless their references are already there."""
+    from app.audit import Actor
+    from app.finance.offline import OfflineGift, record_offline_gift
+
+    today = now.astimezone(zone).date()
+    campaigns = {c.slug: c for c in db.session.scalars(select(Campaign))}
+    year_end = next((c for slug, c in campaigns.items() if slug.startswith("year-end-")), None)
+    entries = []
+    if "twenty-years" in campaigns:
+        entries.append(OfflineGift(
+            received_on=today - timedelta(days=3), method="cheque", reference="DEMO-004512",
+            donor_name="Yusuf Haddad", email="yusuf.haddad@example.org",
+            campaign="twenty-years", amount=50_000))
+    if year_end is not None:
+        entries.append(OfflineGift(
+            received_on=min(_day(year_end.starts_at, zone) + timedelta(days=20), today),
+            method="wire", reference="DEMO-FT-88213", donor_name="The Halabi Family Foundation",
+            email="grants@halabi-foundation.example", campaign=year_end.slug,
+            amount=2_500_000, goods_value=15_000,
+            goods_description="two seats at the twentieth-anniversary dinner"))
+    done = 0
+    for entry in entries:
+        if db.session.scalar(select(Payment.id).where(Payment.provider == entry.method,
+                                                      Payment.provider_id == entry.reference)):
+            continue
+        record_offline_gift(entry, actor=Actor(id=None, label="demo"), zone=zone, now=now,
+                            send_receipt=False)
+        done += 1
+    return done
+
+
+def _day(when: datetime, zone: ZoneInfo) -> date:
+    return when.astimezone(zone).date()
 
 
 FIRST = ["Noa", "Omar", "Leila", "David", "Sara", "Yusuf", "Hannah", "Karim", "Maya", "Ali",

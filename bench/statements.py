@@ -70,6 +70,9 @@ def populate(donors: int, year: int, rng: random.Random) -> dict:
     base_g = db.session.scalar(select(func.coalesce(func.max(Gift.id), 0)))
     base_p = db.session.scalar(select(func.coalesce(func.max(Payment.id), 0)))
     run = secrets.token_hex(3)
+    # The demo data's own receipts of the year come first: continue after them.
+    base_r = db.session.scalar(select(ReceiptCounter.last_sequence).where(
+        ReceiptCounter.year == year)) or 0
     supporters, gifts, payments, receipts = [], [], [], []
     planned = []
     for i in range(donors):
@@ -94,14 +97,14 @@ def populate(donors: int, year: int, rng: random.Random) -> dict:
                          "kind": PaymentKind.CHARGE, "amount": amount, "currency": "USD",
                          "provider": "demo", "provider_id": f"bench_{run}_{n}",
                          "occurred_at": when, "created_at": when})
-        receipts.append({"gift_id": gift_id, "year": year, "sequence": n,
-                         "number": f"{year}-{n:06d}", "amount": amount, "currency": "USD",
+        receipts.append({"gift_id": gift_id, "year": year, "sequence": base_r + n,
+                         "number": f"{year}-{base_r + n:06d}", "amount": amount, "currency": "USD",
                          "issued_at": when})
     for model, rows in ((Supporter, supporters), (Gift, gifts), (Payment, payments),
                         (Receipt, receipts)):
         for at in range(0, len(rows), 20_000):
             db.session.execute(insert(model), rows[at:at + 20_000])
-    db.session.merge(ReceiptCounter(year=year, last_sequence=len(planned)))
+    db.session.merge(ReceiptCounter(year=year, last_sequence=base_r + len(planned)))
     if db.session.get_bind().dialect.name == "postgresql":
         for table in ("supporter", "gift", "payment", "receipt"):
             db.session.execute(text(

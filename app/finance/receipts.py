@@ -21,15 +21,22 @@ def next_sequence(year: int) -> int:
     The UPDATE locks the year's row until the transaction ends, so concurrent issuers queue
     behind one another; a rollback returns the number along with the receipt.
     """
+    return reserve_sequences(year, 1)
+
+
+def reserve_sequences(year: int, count: int) -> int:
+    """Take ``count`` consecutive receipt numbers of ``year`` at once, the same way (for
+    receipts issued in bulk, such as the demo data's); returns the first."""
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
                        .on_conflict_do_nothing(index_elements=["year"]))
-    return db.session.execute(
+    last = db.session.execute(
         update(ReceiptCounter).where(ReceiptCounter.year == year)
-        .values(last_sequence=ReceiptCounter.last_sequence + 1)
+        .values(last_sequence=ReceiptCounter.last_sequence + count)
         .returning(ReceiptCounter.last_sequence)
     ).scalar_one()
+    return last - count + 1
 
 
 def receipt_year(when: datetime, zone: ZoneInfo) -> int:
