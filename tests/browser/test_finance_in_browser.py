@@ -122,3 +122,63 @@ def test_export_form_answers_a_bad_period_then_downloads(page, live_server, fina
         page.get_by_role("button", name="Download").click()
     rows = csv_rows(info.value)
     assert sorted(int(r["gross_minor"]) for r in rows) == [2500, 10000]
+
+
+# -- offline gifts (a cheque through the form, on a phone) and the statements page -----------------
+
+def test_an_offline_cheque_recorded_on_a_phone_shows_in_the_list(page, live_server,
+                                                                 finance_staff):
+    slug = live_server.create_campaign(title="Cheques by post")
+    reference = f"CHQ-{uuid.uuid4().hex[:8].upper()}"
+    sign_in(page, finance_staff)
+    page.goto("/staff/")
+    page.get_by_role("link", name="Offline gifts").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Offline gifts")
+    no_horizontal_overflow(page)
+    page.get_by_role("link", name="Record a cheque, wire or cash gift").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Record an offline gift")
+    no_horizontal_overflow(page)
+
+    page.get_by_label("Method").select_option("cheque")
+    page.get_by_label("Reference").fill(reference)
+    page.get_by_label("Campaign").select_option(slug)
+    page.get_by_label("Amount", exact=True).fill("250.505")
+    page.get_by_label("Donor's name").fill("Yusuf Haddad")
+    page.get_by_label("Donor's email").fill("yusuf.browser@example.org")
+    page.get_by_role("button", name="Record the gift").click()
+    expect(page.locator("#amount-error")).to_have_text("Use at most 2 decimal places.")
+    expect(page.get_by_label("Amount", exact=True)).to_have_attribute("aria-invalid", "true")
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-offline-error-phone")
+
+    page.get_by_label("Amount", exact=True).fill("250.50")
+    page.get_by_role("button", name="Record the gift").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Cheque {reference}")
+    expect(page.locator(".flash-success")).to_contain_text("Gift recorded with receipt")
+    expect(page.locator("[data-receipts]")).to_contain_text("Current")
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-offline-gift-phone")
+
+    page.get_by_role("link", name="Offline gifts").first.click()
+    row = page.locator("[data-offline-gifts] tbody tr", has_text=reference)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Yusuf Haddad")
+    expect(row).to_contain_text("$250.50")
+    expect(row).to_contain_text("Cheques by post")
+    no_horizontal_overflow(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-offline-list-desktop")
+
+
+def test_the_statements_page_fits_a_phone(page, live_server, finance_staff):
+    sign_in(page, finance_staff)
+    page.goto("/staff/")
+    page.get_by_role("link", name="Year-end statements").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Year-end statements")
+    no_horizontal_overflow(page)
+    page.get_by_label("Year", exact=True).first.fill("1999")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("[data-no-statements]")).to_contain_text("No receipted gifts in 1999")
+    no_horizontal_overflow(page)
+    screenshot(page, "finance-statements-phone")
