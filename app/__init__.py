@@ -39,7 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
-    limiter.init_app(app)  # before CSRF, so a flood is refused before any other work
+    limiter.init_app(app)  # limits are checked by the limited views themselves
     csrf.init_app(app)
 
     _import_models()

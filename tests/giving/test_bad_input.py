@@ -147,3 +147,21 @@ def test_giving_is_rate_limited(make_app, database_url):
     assert codes == [422, 422, 429]
     assert "Too many requests" in client.post("/campaigns/twenty/give", data=data).get_data(
         as_text=True)
+
+
+def test_only_limited_routes_pay_for_the_limiter(make_app, database_url):
+    """No limiter pass before every request; the checkout page's own limit still holds."""
+    from app.extensions import limiter
+
+    app = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_CHECKOUT="2 per minute")
+    assert limiter._check_request_limit not in app.before_request_funcs[None]
+    client = app.test_client()
+    response = submit_gift(client, "twenty", amount="5000")
+    checkout = response.headers["Location"]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                      client.get(checkout).get_data(as_text=True)).group(1)
+    card = {"csrf_token": token, "name": "Noa", "number": "4000 0000 0000 0002",
+            "expiry": "12/34", "cvc": "123"}
+    codes = [client.post(checkout, data=card).status_code for _ in range(3)]
+    assert codes == [402, 402, 429]
+    assert client.get("/healthz").status_code == 200
