@@ -24,6 +24,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     if config:
         app.config.from_mapping(config)
+    # A server's connections can go stale (a restart, a failover): test each before use. A
+    # SQLite file's cannot.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+        "pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
     # Rate limits shared by every process through Redis when there is one.
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault(
@@ -55,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app import core, errors, jobs
 
     jobs.init_app(app)
+    app.session_interface = core.SessionInterface()
     from app.accounts.views import bp as accounts_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.giving.views import bp as giving_bp

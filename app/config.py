@@ -82,7 +82,6 @@ def load_settings(instance_path: Path) -> dict:
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL")
         or f"sqlite:///{instance_path / 'newsfund.db'}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Payments: the sandbox provider unless a Stripe key is configured.
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", ""),

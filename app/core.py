@@ -1,6 +1,8 @@
-"""Routes that belong to no feature: the health check."""
+"""What belongs to no feature: the health check, the headers every response carries, and the
+session cookie's signer."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Flask, jsonify
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,10 +31,34 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
 @bp.after_app_request
 def security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    """Each header unless the view set its own."""
+    headers = response.headers
+    for name, value in SECURITY_HEADERS:
+        if name not in headers:
+            headers.add(name, value)
     return response
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its signer built once per secret key rather than
+    twice a request (reading the cookie and writing it each build one and derive the key)."""
+
+    def __init__(self) -> None:
+        self._signers: dict[tuple, object] = {}
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        signer = self._signers.get(keys)
+        if signer is None:
+            signer = self._signers[keys] = super().get_signing_serializer(app)
+        return signer

@@ -73,3 +73,31 @@ def test_behind_a_trusted_proxy_links_use_the_forwarded_scheme_and_host(make_app
     provider = proxied.extensions["payment_provider"]
     session = provider.load_session(response.headers["Location"].rsplit("/", 1)[1])
     assert session.success_url.startswith("https://donate.levantwire.example/thanks/")
+
+
+def test_sessions_survive_a_secret_key_rotation_through_the_fallbacks(make_app, database_url):
+    def cookie_from(flask_app) -> str:
+        client = flask_app.test_client()
+        with client.session_transaction() as session:
+            session["note"] = "kept"
+        return client.get_cookie("session", domain="donate.test").value
+
+    def read(flask_app, cookie: str) -> dict:
+        client = flask_app.test_client()
+        client.set_cookie("session", cookie, domain="donate.test")
+        with client.session_transaction() as session:
+            return dict(session)
+
+    old = make_app(database_url, SECRET_KEY="old-secret")
+    cookie = cookie_from(old)
+    assert read(old, cookie) == {"note": "kept"}
+    rotated = make_app(database_url, SECRET_KEY="new-secret", SECRET_KEY_FALLBACKS=["old-secret"])
+    assert read(rotated, cookie) == {"note": "kept"}
+    assert read(make_app(database_url, SECRET_KEY="new-secret"), cookie) == {}
+    # Each app signs with its own keys, though the signer is built once per key set.
+    assert read(old, cookie_from(rotated)) == {}
+
+
+def test_connections_are_pinged_before_use_only_on_a_database_server(make_app, database_url):
+    options = make_app(database_url).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is database_url.startswith("postgresql")
