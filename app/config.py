@@ -19,6 +19,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def _json(name: str, default):
     value = os.environ.get(name)
     return json.loads(value) if value not in (None, "") else default
@@ -137,6 +142,9 @@ def load_settings(instance_path: Path) -> dict:
         "ORG_ADDRESS": env("ORG_ADDRESS", "PO Box 2006, New York, NY 10163, USA"),
         "ORG_TAX_ID": env("ORG_TAX_ID", "EIN 00-0000000"),
         "ORG_TIMEZONE": env("ORG_TIMEZONE", "America/New_York"),
+        # How long a reader's campaign page may go without asking the database whether its
+        # total moved (app/campaigns/pages.py); donors' pages always ask. 0: every request.
+        "CAMPAIGN_PAGE_RECHECK_SECONDS": _float("CAMPAIGN_PAGE_RECHECK_SECONDS", 1.0),
         # The founding date: the campaign calendar counts anniversaries from it.
         "ORG_FOUNDED": env("ORG_FOUNDED", "2006-12-10"),
         "ORG_LOCALE": env("ORG_LOCALE", "en_US"),

@@ -1,5 +1,5 @@
 """The campaign page as most readers get it: rendered once per process for each state of the
-campaign and its ledger, checked against the database on every request, and finished per
+campaign and its ledger, checked against the database at most once a second, and finished per
 request with the visitor's own values (CSRF token, submission key, ``utm_*`` parameters).
 
 Rendering the page (the donation form's widgets, the letter, the progress figures) costs
@@ -7,9 +7,15 @@ milliseconds; everything in it but those values is the same for every anonymous 
 the campaign, its ledger or the clock moves on. So a page is kept, in this process only, with
 what it was rendered from, and served again only while one cheap statement
 (``campaign_page_state``: the campaign's row, its suggested amounts, its ``LedgerVersion``)
-reads exactly the same. No TTL: a gift recorded by any process changes the version, and the
-next request anywhere renders the page again, so a donor back from the thank-you page sees
-their gift counted.
+reads exactly the same. A gift recorded by any process changes the version.
+
+That statement is not run on every request: a page checked less than
+``CAMPAIGN_PAGE_RECHECK_SECONDS`` ago (1 s by default; 0 checks every time) is served as it is,
+so under a rush of readers each process asks the database about once a second rather than once
+per reader. A reader may see a total up to that long old, no more; the clock's edges (start,
+end, matching, days left) are still exact. A donor is not among them: the thank-you page marks
+their session (:func:`mark_donor`), and a marked visitor's page is always checked first, so a
+donor back from the thank-you page sees their gift counted.
 
 Nothing here is state another process needs: a worker that never saw the page renders it.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -48,6 +55,8 @@ CSRF_SLOT = "csrf_token"
 _MARK = f"slot{secrets.token_hex(8)}"
 _SLOT = re.compile(rf"{_MARK}-(\w+)-")
 CACHE_SIZE = 64
+#: In the session of a visitor who has given: their campaign pages are checked every time.
+DONOR_KEY = "gave"
 # What Flask-Login keeps in the session of a visitor who is not signed in (session protection:
 # an identifier hash and "not fresh"); signed in, it adds "_user_id".
 ANONYMOUS_SESSION_KEYS = frozenset({"_fresh", "_id"})
@@ -65,6 +74,10 @@ class CachedPage:
     valid_until: datetime
     chunks: tuple[str, ...]  # the HTML around the slots: len(slots) + 1 pieces
     slots: tuple[str, ...]  # which visitor value goes between two chunks
+    checked_at: float = 0.0  # time.monotonic() when the database last said it stands
+
+    def recently_checked(self, now: datetime, within: float) -> bool:
+        return time.monotonic() - self.checked_at < within and now < self.valid_until
 
     def serves(self, state: PageState, now: datetime) -> bool:
         return (self.version == state.version and self.content == state.content
@@ -116,8 +129,14 @@ def shared_page_applies() -> bool:
     personal can land in the shared copy."""
     csrf_key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    return (session.keys() <= {csrf_key, *ANONYMOUS_SESSION_KEYS}
+    return (session.keys() <= {csrf_key, DONOR_KEY, *ANONYMOUS_SESSION_KEYS}
             and remember not in request.cookies)
+
+
+def mark_donor() -> None:
+    """From now on this visitor's campaign pages are checked against the ledger every time."""
+    if not session.get(DONOR_KEY):
+        session[DONOR_KEY] = True
 
 
 def campaign_page(slug: str, now: datetime, render) -> str | None:
@@ -125,16 +144,20 @@ def campaign_page(slug: str, now: datetime, render) -> str | None:
     are rendered in full each time). ``render(campaign, form, now, progress)`` renders the
     template. Aborts with 404 for an unknown or unpublished campaign.
     """
-    state = campaign_page_state(slug) or abort(404)
     # Links in the page are relative to where the app is mounted.
     key = (slug, request.script_root)
     cache = page_cache()
     page = cache.get(key)
+    within = current_app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"]
+    if (page is not None and within and DONOR_KEY not in session
+            and page.recently_checked(now, within)):
+        return page.fill(_visitor_values(page.slots))
+    state = campaign_page_state(slug) or abort(404)
     if page is None or not page.serves(state, now):
         page = _refresh(slug, state, now, page, render)
         if page is None:
             return None
-        cache.put(key, page)
+    cache.put(key, replace(page, checked_at=time.monotonic()))
     return page.fill(_visitor_values(page.slots))
 
 

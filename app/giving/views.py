@@ -1,6 +1,7 @@
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from app import jobs
+from app.campaigns.pages import mark_donor
 from app.campaigns.services import get_campaign
 from app.campaigns.views import render_campaign
 from app.db import utcnow
@@ -48,4 +49,5 @@ def give(slug: str):
 @bp.get("/thanks/<public_id>")
 def thanks(public_id: str):
     gift = gift_by_public_id(public_id) or abort(404)
+    mark_donor()  # back on the campaign page, they see their gift counted at once
     return render_template("giving/thanks.html", gift=gift, campaign=gift.campaign)

@@ -371,3 +371,54 @@ def test_a_gift_committed_late_under_a_lower_id_is_not_missed(request, make_app)
             assert figures(page_of(client)) == ("$100", "1", "1")
             early.commit()
         assert figures(page_of(client)) == ("$125", "2", "2")
+
+
+class Clock:
+    """Stands in for ``time`` in app.campaigns.pages: a monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_reader_sees_a_total_at_most_the_recheck_window_old(make_app, database_url, campaign,
+                                                               renders, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(pages, "time", clock)
+    site = make_app(database_url, CAMPAIGN_PAGE_RECHECK_SECONDS=1.0)
+    statements = []
+    monkeypatch.setattr(pages, "campaign_page_state",
+                        lambda slug: statements.append(slug) or campaign_page_state(slug))
+    assert figures(page_of(site.test_client())) == ("$0", "0", "0")
+    paid_gift(campaign, "a@example.org", 2500)
+
+    clock.now += 0.9  # within the window: the page as it was, and no statement run
+    assert figures(page_of(site.test_client())) == ("$0", "0", "0")
+    assert (len(statements), len(renders)) == (1, 1)
+
+    clock.now += 0.2  # past it: checked, and rendered again
+    assert figures(page_of(site.test_client())) == ("$25", "1", "1")
+    assert (len(statements), len(renders)) == (2, 2)
+
+
+def test_a_donor_back_from_the_thank_you_page_sees_their_gift_at_once(make_app, database_url,
+                                                                       campaign, renders,
+                                                                       monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(pages, "time", clock)
+    site = make_app(database_url, CAMPAIGN_PAGE_RECHECK_SECONDS=60.0)
+    reader, donor = site.test_client(), site.test_client()
+    assert figures(page_of(reader)) == ("$0", "0", "0")
+
+    paid = give(donor, SLUG, amount="5000")
+    assert paid.status_code == 303
+    new_request()
+    assert donor.get(paid.headers["Location"]).status_code == 200  # the thank-you page
+    clock.now += 1
+    # The donor's page is checked and shows the gift; a reader's waits out the window.
+    assert figures(page_of(donor)) == ("$50", "1", "1")
+    assert figures(page_of(reader)) == ("$50", "1", "1")  # the page the donor's check renewed
+    with donor.session_transaction() as session:
+        assert session[pages.DONOR_KEY] is True
