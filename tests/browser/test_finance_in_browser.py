@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import uuid
 
 import pytest
@@ -17,23 +16,13 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from tests.finance.support import at, paid_gift, refund
-from tests.support.browser import screenshot
+from tests.support.browser import screenshot, staff_sign_in_link
+from tests.support.browser import sign_in_with_link as sign_in
 
 
 @pytest.fixture
 def finance_staff(live_server) -> str:
-    """A finance staff member made with the CLI; returns the path of their sign-in link."""
-    email = f"fin-{uuid.uuid4().hex[:8]}@levantwire.example"
-    result = live_server.app.test_cli_runner().invoke(
-        args=["users", "create", "--email", email, "--role", "finance"])
-    assert result.exit_code == 0, result.output
-    return "/account/link/" + result.output.split("/account/link/")[1].split()[0]
-
-
-def sign_in(page: Page, link: str) -> None:
-    page.goto(link)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/account/link/"))
+    return staff_sign_in_link(live_server, "finance")
 
 
 @pytest.fixture

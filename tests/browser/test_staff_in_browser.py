@@ -6,30 +6,19 @@ calendar."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from app.extensions import db
 from tests.staff.support import paid_gift
-from tests.support.browser import screenshot
+from tests.support.browser import screenshot, staff_sign_in_link
+from tests.support.browser import sign_in_with_link as sign_in
 
 
 @pytest.fixture
 def fundraiser(live_server) -> str:
-    """A fundraiser made with the CLI; returns the path of their one-time sign-in link."""
-    email = f"fr-{uuid.uuid4().hex[:8]}@levantwire.example"
-    result = live_server.app.test_cli_runner().invoke(
-        args=["users", "create", "--email", email, "--role", "fundraiser"])
-    assert result.exit_code == 0, result.output
-    return "/account/link/" + result.output.split("/account/link/")[1].split()[0]
-
-
-def sign_in(page: Page, link: str) -> None:
-    page.goto(link)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/account/link/"))
+    return staff_sign_in_link(live_server, "fundraiser")
 
 
 def give(live_server, slug: str, amount: int, email: str) -> None:

@@ -1,14 +1,16 @@
-"""Helpers for the browser tests: reading a campaign page, moving through forms by keyboard."""
+"""Helpers for the browser tests: reading a campaign page, moving through forms by keyboard,
+signing staff in."""
 
 from __future__ import annotations
 
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, expect
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,19 @@ def screenshot(page: Page, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=Path(folder) / f"{name}.png", full_page=True)
+
+
+def staff_sign_in_link(live_server, role: str) -> str:
+    """A new staff member with ``role``, made with the CLI; the path of their one-time sign-in
+    link."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@levantwire.example"
+    result = live_server.app.test_cli_runner().invoke(
+        args=["users", "create", "--email", email, "--role", role])
+    assert result.exit_code == 0, result.output
+    return "/account/link/" + result.output.split("/account/link/")[1].split()[0]
+
+
+def sign_in_with_link(page: Page, link: str) -> None:
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/account/link/"))
