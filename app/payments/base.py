@@ -59,6 +59,22 @@ class ChargeDetails:
     net: int | None
 
 
+@dataclass(frozen=True)
+class BalanceTransaction:
+    """One movement of the provider's balance that a payout paid out, in Stripe's terms."""
+
+    id: str  # txn_...
+    type: str  # charge, payment, refund, payment_refund, adjustment, stripe_fee, payout, ...
+    source_id: str | None  # the object behind it: ch_, py_, re_, pyr_, du_, po_, ...
+    amount: int  # signed minor units, in the payout's (settlement) currency
+    fee: int
+    net: int
+    currency: str  # upper case
+    reporting_category: str | None = None  # charge, refund, dispute, dispute_reversal, fee...
+    # For a charge: its payment intent, when the provider tells (the ledger may know only that).
+    payment_intent_id: str | None = None
+
+
 class PaymentProvider(ABC):
     name: str
 
@@ -97,3 +113,8 @@ class PaymentProvider(ABC):
     @abstractmethod
     def list_refunds(self, charge_id: str) -> list[RefundResult]:
         """Every refund of a charge, as the provider holds them."""
+
+    @abstractmethod
+    def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
+        """Every balance transaction an automatic payout paid out, all pages. Raises
+        ProviderError when they cannot be listed."""

@@ -28,8 +28,8 @@ from app import jobs
 from app.db import utcnow
 from app.extensions import db
 from app.giving import services as giving
-from app.payments import ledger
-from app.payments.base import PaymentProvider
+from app.payments import ledger, payouts
+from app.payments.base import PaymentProvider, ProviderError
 from app.payments.models import Payment, ProviderEvent
 from app.payments.providers import provider_named
 
@@ -312,6 +312,25 @@ def dispute_closed(provider: PaymentProvider, dispute: dict) -> None:
                               occurred_at=_when(dispute.get("created")))
 
 
+def payout_changed(provider: PaymentProvider, payout: dict) -> None:
+    """Any payout event: store or update the payout, and once its balance transactions can be
+    listed (``reconciliation_status`` completed, which ``payout.reconciliation_completed``
+    announces; it may already be so in ``payout.paid``), fetch and store them, once.
+
+    A payout paid before the charge it pays out is recorded needs no retry: its transactions
+    are joined to the ledger when read (``app.payments.payouts``). The provider unreachable
+    while listing them: RetryLater, so the event comes again and nothing half-done stays."""
+    if payout.get("object") != "payout":
+        raise Ignored(f"{payout.get('id')} is not a payout")
+    record = payouts.record_payout(provider.name, payout)
+    if payouts.needs_transactions(record):
+        try:
+            transactions = provider.payout_transactions(record.provider_id)
+        except ProviderError as exc:
+            raise RetryLater(f"balance transactions of {record.provider_id}: {exc}") from exc
+        payouts.record_transactions(record, transactions)
+
+
 HANDLERS: dict[str, Callable[[PaymentProvider, dict], None]] = {
     "checkout.session.completed": checkout_completed,
     "payment_intent.succeeded": payment_intent_succeeded,
@@ -323,4 +342,8 @@ HANDLERS: dict[str, Callable[[PaymentProvider, dict], None]] = {
     "charge.refunded": charge_refunded,
     "charge.dispute.created": dispute_created,
     "charge.dispute.closed": dispute_closed,
+    "payout.paid": payout_changed,
+    "payout.failed": payout_changed,
+    "payout.canceled": payout_changed,
+    "payout.reconciliation_completed": payout_changed,
 }

@@ -90,11 +90,17 @@ def record_dispute(charge: Payment, *, dispute_id: str, amount: int,
     return _add(charge, PaymentKind.DISPUTE, dispute_id, amount, occurred_at)
 
 
+def dispute_won_id(dispute_id: str) -> str:
+    """The provider id a won dispute's row is recorded under (its dispute has the plain id)."""
+    return f"{dispute_id}:won"
+
+
 def record_dispute_won(charge: Payment, *, dispute_id: str, amount: int,
                        occurred_at: datetime) -> bool:
     """A won dispute returns the withheld money; the dispute itself is recorded first."""
     record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=occurred_at)
-    return _add(charge, PaymentKind.DISPUTE_WON, f"{dispute_id}:won", amount, occurred_at)
+    return _add(charge, PaymentKind.DISPUTE_WON, dispute_won_id(dispute_id), amount,
+                occurred_at)
 
 
 def refresh_gift_status(gift: Gift) -> None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -94,3 +96,65 @@ class ProviderEvent(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Why an event changed nothing: not one of ours, or it disagreed with our records.
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class Payout(db.Model):
+    """Money the provider sent to the organisation's bank account, as it reports it: one row per
+    payout, updated by its events (``app.payments.payouts``). Amounts in minor units, the
+    currency in upper case like the ledger's."""
+
+    __tablename__ = "payout"
+    __table_args__ = (UniqueConstraint("provider", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(255))  # po_...
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    # pending, in_transit, paid, failed, canceled (the provider's words)
+    status: Mapped[str] = mapped_column(String(20))
+    # The day the provider expects the money in the bank (its arrival_date, a UTC midnight):
+    # reconciliation picks payouts by this day.
+    arrival_date: Mapped[date] = mapped_column(Date, index=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the provider created it.
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    # in_progress, completed or not_applicable: whether its balance transactions can be listed.
+    reconciliation_status: Mapped[str | None] = mapped_column(String(20))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    # Filled once its balance transactions are fetched (None until then): how many there were
+    # (the payout's own debit left out) and the sum of their fees.
+    transactions_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    transaction_count: Mapped[int | None] = mapped_column(Integer)
+    fee_total: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PayoutTransaction(db.Model):
+    """One balance transaction a payout paid out, keyed by the provider's id.
+
+    ``ledger_kind`` and ``ledger_ref`` say which ledger row (``Payment``) it should be: a charge
+    by its charge id (or ``payment_intent_id``), a refund or dispute by the row's own provider
+    id. The row itself is found when it is read (``app.payments.payouts.matches``), so a
+    payout reported before the charge it pays out links as soon as the charge is recorded.
+    Transactions with no ``ledger_kind`` (Stripe's own fees, adjustments of other origins) are
+    kept too: finance sees them, counted and summed, as not in the ledger.
+    """
+
+    __tablename__ = "payout_transaction"
+    __table_args__ = (UniqueConstraint("provider", "transaction_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("payout.id", ondelete="CASCADE"),
+                                           index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    transaction_id: Mapped[str] = mapped_column(String(255))  # txn_...
+    type: Mapped[str] = mapped_column(String(50))  # charge, payment, refund, adjustment, ...
+    source_id: Mapped[str | None] = mapped_column(String(255))  # ch_, py_, re_, du_, ...
+    ledger_kind: Mapped[PaymentKind | None] = mapped_column(enum_column(PaymentKind))
+    ledger_ref: Mapped[str | None] = mapped_column(String(255))
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(Integer)  # signed, as the provider reports it
+    fee: Mapped[int] = mapped_column(Integer)
+    net: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))

@@ -22,11 +22,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.giving.models import Frequency
 from app.payments.base import (
+    BalanceTransaction,
     ChargeDetails,
     Checkout,
     CheckoutRequest,
     InvalidEvent,
     PaymentProvider,
+    ProviderError,
     RefundResult,
 )
 
@@ -214,6 +216,12 @@ class SandboxProvider(PaymentProvider):
 
     def list_refunds(self, charge_id: str) -> list[RefundResult]:
         return []
+
+    def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
+        # Its money is not real, so nothing is ever paid out to a bank, and no payout event is
+        # ever sent.
+        raise ProviderError("The sandbox provider makes no payouts: there is nothing to "
+                            "reconcile against a bank account.")
 
     def load_portal(self, token: str) -> dict | None:
         try:

@@ -17,6 +17,7 @@ import stripe
 
 from app.giving.models import Frequency
 from app.payments.base import (
+    BalanceTransaction,
     ChargeDetails,
     Checkout,
     CheckoutRequest,
@@ -188,6 +189,25 @@ class StripeProvider(PaymentProvider):
         return ChargeDetails(charge_id=charge["id"], payment_intent_id=payment_intent_id,
                              fee=fee, net=net)
 
+    # -- payouts ----------------------------------------------------------------------------
+
+    def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
+        """``GET /v1/balance_transactions?payout=po_...`` (automatic payouts only), 100 a page,
+        every page (the SDK follows ``has_more`` with ``starting_after``). Each transaction's
+        source is expanded so a charge also names its payment intent: the ledger knows some
+        charges by that alone."""
+        page = self._call(self.client.v1.balance_transactions.list,
+                          {"payout": payout_id, "limit": 100, "expand": ["data.source"]})
+        found = []
+        try:
+            for txn in page.auto_paging_iter():
+                found.append(_balance_transaction(txn.to_dict()))
+        except stripe.APIConnectionError as exc:
+            raise ProviderError(UNREACHABLE) from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(REFUSED) from exc
+        return found
+
     # -- webhooks ---------------------------------------------------------------------------
 
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict:
@@ -210,3 +230,18 @@ class StripeProvider(PaymentProvider):
                         "endpoint's version", event.get("id"), event.get("api_version"),
                         API_VERSION)
         return event
+
+
+def _balance_transaction(txn: dict) -> BalanceTransaction:
+    source = txn.get("source")
+    intent = None
+    if isinstance(source, dict):  # expanded
+        if source.get("object") == "charge":
+            intent = source.get("payment_intent")
+            if isinstance(intent, dict):
+                intent = intent.get("id")
+        source = source.get("id")
+    return BalanceTransaction(
+        id=txn["id"], type=txn["type"], source_id=source, amount=txn["amount"],
+        fee=txn["fee"], net=txn["net"], currency=txn["currency"].upper(),
+        reporting_category=txn.get("reporting_category"), payment_intent_id=intent)
