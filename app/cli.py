@@ -408,12 +408,13 @@ def _period(first: str, last: str):
 @click.option("--frequency", help="Only one_time, monthly or annual gifts.")
 @click.option("--currency", metavar="CODE", help="Only amounts in this currency.")
 @click.option("--method", help="Only gifts paid this way (stripe, sandbox, cheque, wire, cash).")
+@click.option("--payout", metavar="PO_ID", help="Only the rows this provider payout paid out.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
               help="Default: from the output file's extension, else csv.")
 @click.option("--output", "-o", required=True, metavar="FILE",
               help="Where to write; '-' writes CSV to standard output.")
-def finance_export_command(first, last, campaign, status, frequency, currency, method, fmt,
-                           output) -> None:
+def finance_export_command(first, last, campaign, status, frequency, currency, method, payout,
+                           fmt, output) -> None:
     """Export the gifts on which money moved in a period, as CSV or XLSX (columns: README)."""
     import os
     import sys
@@ -425,7 +426,8 @@ def finance_export_command(first, last, campaign, status, frequency, currency, m
     fmt = fmt or ("xlsx" if output.lower().endswith(".xlsx") else "csv")
     try:
         flt = export_filter(_period(first, last), campaign=campaign, status=status,
-                            frequency=frequency, currency=currency, method=method)
+                            frequency=frequency, currency=currency, method=method,
+                            payout=payout)
         if output == "-":
             if fmt != "csv":
                 raise click.UsageError("Only CSV can be written to standard output.")
@@ -470,7 +472,7 @@ def finance_reconcile_command(first: str, last: str, campaign: str | None) -> No
     click.echo(f"Reconciliation {period}")
     if result.is_empty:
         click.echo("No money moved in this period.")
-        click.echo(result.payouts_note)
+        _echo_payouts(result)
         return
 
     def table(title: str, lines) -> None:
@@ -490,7 +492,36 @@ def finance_reconcile_command(first: str, last: str, campaign: str | None) -> No
     if result.fees_unknown:
         click.echo(f"\n{result.fees_unknown:,} charge(s) have a fee the provider has not "
                    "reported yet: counted as 0 in fees, so the net may be overstated.")
-    click.echo(f"\n{result.payouts_note}")
+    _echo_payouts(result)
+
+
+def _echo_payouts(result) -> None:
+    """The payouts arriving in the period beside our ledger's rows each paid out (the
+    reconciliation page's table); a difference other than 0 is flagged."""
+    from app.finance.common import decimal_text
+
+    if not result.payouts:
+        click.echo(f"\n{result.payouts_note}")
+        return
+    click.echo("\nPayouts (paid out by the provider; ours: the ledger rows it paid out)")
+    click.echo(f"  {'payout':<30} {'arrives':<10} {'status':<10} {'cur':<4} {'paid out':>12} "
+               f"{'our net':>12} {'not ours':>12} {'n':>4} {'difference':>12}")
+    off = 0
+    for p in result.payouts:
+        head = (f"  {p.label[:30]:<30} {p.arrival_date.isoformat():<10} {p.status:<10} "
+                f"{p.currency:<4} {decimal_text(p.amount, p.currency):>12}")
+        if not p.listed:
+            click.echo(f"{head} transactions not listed by the provider yet")
+            continue
+        flag = "" if not p.difference else "  <-- DOES NOT MATCH"
+        off += bool(p.difference)
+        click.echo(f"{head} {decimal_text(p.net, p.currency):>12} "
+                   f"{decimal_text(p.unmatched_net, p.currency):>12} {p.unmatched_count:>4} "
+                   f"{decimal_text(p.difference, p.currency):>12}{flag}")
+    if off:
+        click.echo(f"\n{off} payout(s) do not match the ledger: export its rows with "
+                   "'flask finance export --payout po_...' and compare them with the payout "
+                   "at the provider.")
 
 
 def _amount(text: str | None, currency: str, name: str):

@@ -6,6 +6,10 @@ the period, so the columns of an export add up to the reconciliation of the same
 (``app.finance.reconciliation``): a gift paid in March and refunded in April is a March row
 with its gross, and an April row with its refund.
 
+With the ``payout`` filter, only the ledger rows a payout paid out count (the provider's
+``po_...`` id; ``app.payments.payouts`` links its balance transactions to them), so the columns
+add up to that payout's line in the reconciliation.
+
 The columns (``COLUMNS``) are a contract with finance's spreadsheets and accounting imports:
 documented in README.md ("Finance exports"), only ever added to at the end.
 """
@@ -31,6 +35,7 @@ from app.finance.common import FinanceError, Period, campaign_by_slug, decimal_t
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, Gift, GiftStatus
 from app.payments.models import Payment, PaymentKind
+from app.payments.payouts import linked_payments, payout_by_id
 
 #: Rows fetched from the database at a time (a server-side cursor on PostgreSQL).
 BATCH = 2000
@@ -110,19 +115,27 @@ class ExportFilter:
     frequency: Frequency | None = None
     currency: str | None = None
     method: str | None = None
+    payout_id: int | None = None  # Payout.id: only the rows this payout paid out
 
 
 def export_filter(period: Period, *, campaign: str | None = None, status: str | None = None,
                   frequency: str | None = None, currency: str | None = None,
-                  method: str | None = None) -> ExportFilter:
+                  method: str | None = None, payout: str | None = None) -> ExportFilter:
     """Check what staff asked for and name what is wrong (an unknown campaign, say)."""
     campaign_id = campaign_by_slug(campaign).id if campaign else None
+    payout_id = None
+    if payout:
+        found = payout_by_id(payout.strip())
+        if found is None:
+            raise FinanceError(f"There is no payout {payout.strip()!r}.", field="payout")
+        payout_id = found.id
     return ExportFilter(
         period=period, campaign_id=campaign_id,
         status=_choice(GiftStatus, status, "status"),
         frequency=_choice(Frequency, frequency, "frequency"),
         currency=currency.strip().upper() if currency else None,
         method=method.strip().lower() if method else None,
+        payout_id=payout_id,
     )
 
 
@@ -165,6 +178,9 @@ def movements(flt: ExportFilter):
         query = query.where(Payment.campaign_id == flt.campaign_id)
     if flt.currency:
         query = query.where(Payment.currency == flt.currency)
+    if flt.payout_id is not None:
+        linked = linked_payments([flt.payout_id])
+        query = query.where(Payment.id.in_(select(linked.c.payment_id)))
     return query.subquery("m")
 
 

@@ -17,7 +17,7 @@ import re
 from datetime import date, timedelta
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectChoice, SelectField
+from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, StopValidation, ValidationError
 
 from app.giving.models import Frequency, GiftStatus
@@ -30,6 +30,7 @@ STATUSES = {s.value: s.value.replace("_", " ").capitalize() for s in GiftStatus
             if s is not GiftStatus.PENDING}  # a pending gift has moved no money
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _METHOD = re.compile(r"[a-z0-9_-]{1,40}")
+_PAYOUT = re.compile(r"[A-Za-z0-9_]{1,255}")
 #: ``FinanceError.field`` -> the form's attribute (the HTML names are ``from`` and ``to``).
 _FIELDS = {"from": "first", "to": "last"}
 
@@ -108,6 +109,7 @@ class ExportForm(PeriodForm):
     frequency = SelectField("Frequency", validate_choice=False)
     currency = SelectField("Currency", validate_choice=False)
     method = SelectField("Payment method", validate_choice=False)
+    payout = StringField("Payout")
     format = SelectField("Format", validate_choice=False, default="csv")
 
     def __init__(self, formdata, *, currencies: tuple[str, ...], **kwargs):
@@ -129,6 +131,11 @@ class ExportForm(PeriodForm):
         if field.data and not _METHOD.fullmatch(field.data.strip().lower()):
             raise ValidationError("Choose a payment method from the list.")
 
+    def validate_payout(self, field):
+        if field.data and not _PAYOUT.fullmatch(field.data.strip()):
+            raise ValidationError("Write the payout's id as the provider shows it "
+                                  "(e.g. po_1QHk2mXbV0aJ3c9L), or leave it empty.")
+
     def validate_format(self, field):
         if field.data not in FORMATS:
             raise ValidationError("Choose CSV or XLSX.")
@@ -136,4 +143,5 @@ class ExportForm(PeriodForm):
     def filters(self) -> dict[str, str | None]:
         """The filters as ``export_filter`` takes them (empty: not filtered)."""
         return {name: getattr(self, name).data or None
-                for name in ("campaign", "status", "frequency", "currency", "method")}
+                for name in ("campaign", "status", "frequency", "currency", "method",
+                             "payout")}

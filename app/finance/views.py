@@ -314,8 +314,9 @@ def _then(head: str, rest: Iterator[str]) -> Iterator[str]:
 @roles_required(Role.FINANCE)
 def reconciliation():
     """Gross, provider fees, refunds, disputes and net of a period (this month by default), by
-    currency, campaign and payment method. Every figure links to the download of the export
-    rows whose column sums to it, and each line to the export form prefilled the same way."""
+    currency, campaign and payment method, and per payout arriving in it. Every figure links
+    to the download of the export rows whose column sums to it, and each line to the export
+    form prefilled the same way."""
     campaigns = _campaign_titles()
     form = PeriodForm(request.args, campaigns=campaigns, today=_today())
     result = scope = None
@@ -339,10 +340,13 @@ def _day_text(day: date) -> str:
 
 def _rows_url(result: Reconciliation | None, scope: dict | None):
     """``rows_url(line, fmt="csv", form=False)``: the export of exactly the rows behind a
-    line's figures: the period, the page's campaign if one was chosen, the line's filters."""
+    line's figures: the period (a payout's: the days of its rows), the page's campaign if one
+    was chosen, the line's filters."""
 
     def rows_url(line: Line, fmt: str = "csv", form: bool = False) -> str:
-        args = {"from": result.period.first.isoformat(), "to": result.period.last.isoformat(),
+        # A payout's rows fall on the days of its own span, not the period's.
+        first, last = line.span or (result.period.first, result.period.last)
+        args = {"from": first.isoformat(), "to": last.isoformat(),
                 **scope, **line.filters, "format": fmt}
         return url_for("finance.exports" if form else "finance.export_download", **args)
 

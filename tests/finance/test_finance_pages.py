@@ -252,7 +252,7 @@ def test_reconciliation_shows_each_currency_apart_formatted_by_babel(client, fin
     assert "41,300" not in html and "413.00" not in html
     assert "1 charge has a fee the payment provider has not reported yet" in html
     assert "1 not yet known" in html
-    assert "Payouts are not reconciled here yet" in html
+    assert "No payout arrives in this period. The sandbox provider makes none" in html
     assert "Ramadan Kareem" in html  # campaigns by title
 
 
@@ -314,7 +314,7 @@ def test_reconciliation_defaults_to_this_month(client, finance, ledger_rows):
     html = client.get("/staff/finance/reconciliation").get_data(as_text=True)
     assert value_of(html, "from") == today.replace(day=1).isoformat()
     assert "No money moved in this period." in html  # the ledger rows are in 2026
-    assert "Payouts are not reconciled here yet" in html
+    assert "No payout arrives in this period. The sandbox provider makes none" in html
 
 
 @pytest.mark.parametrize(("query", "field", "message"), [

@@ -198,3 +198,52 @@ def subscription(*, sub_id="sub_test_1", status="active", amount: int, gift: str
 
 def stripe_list(data: list, url: str) -> dict:
     return {"object": "list", "data": data, "has_more": False, "url": url}
+
+
+def payout(*, payout_id="po_test_1", amount: int, status="paid", currency="usd",
+           arrival_date=NOW - NOW % 86400 + 2 * 86400, reconciliation_status="completed",
+           automatic=True, failure_message=None) -> dict:
+    """A payout as ``payout.*`` events carry it (arrival_date: a UTC midnight in Stripe)."""
+    failed = status in ("failed", "canceled")
+    return {
+        "id": payout_id, "object": "payout", "amount": amount, "application_fee": None,
+        "application_fee_amount": None, "arrival_date": arrival_date, "automatic": automatic,
+        "balance_transaction": f"txn_{payout_id}", "created": NOW, "currency": currency,
+        "description": "STRIPE PAYOUT", "destination": "ba_test_1",
+        "failure_balance_transaction": f"txn_{payout_id}_failure" if failed else None,
+        "failure_code": "account_closed" if failed else None,
+        "failure_message": failure_message, "livemode": False, "metadata": {},
+        "method": "standard", "original_payout": None, "payout_method": None,
+        "reconciliation_status": reconciliation_status, "reversed_by": None,
+        "source_type": "card", "statement_descriptor": None, "status": status,
+        "trace_id": {"status": "supported" if status == "paid" else "pending",
+                     "value": "TRACE123" if status == "paid" else None},
+        "type": "bank_account",
+    }
+
+
+#: Stripe's reporting category of each balance transaction type used here.
+CATEGORIES = {"charge": "charge", "payment": "charge", "refund": "refund",
+              "payment_refund": "refund", "stripe_fee": "fee", "payout": "payout"}
+
+
+def payout_txn(*, txn_id: str, type_: str, amount: int, source, fee: int = 0,
+               currency="usd", reporting_category: str | None = None,
+               description: str | None = None) -> dict:
+    """A balance transaction as ``GET /v1/balance_transactions?payout=...`` lists it, its
+    ``source`` an id, or the object when the request expands ``data.source``."""
+    return {
+        "id": txn_id, "object": "balance_transaction", "amount": amount,
+        "available_on": NOW + 2 * 86400, "balance_type": "payments", "created": NOW,
+        "currency": currency, "description": description, "exchange_rate": None, "fee": fee,
+        "fee_details": [{"amount": fee, "application": None, "currency": currency,
+                         "description": "Stripe processing fees", "type": "stripe_fee"}]
+        if fee else [],
+        "net": amount - fee,
+        "reporting_category": reporting_category or CATEGORIES.get(type_, "other_adjustment"),
+        "source": source, "status": "available", "type": type_,
+    }
+
+
+def stripe_page(data: list, url: str, *, has_more: bool) -> dict:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
