@@ -87,6 +87,8 @@ class PayoutLine(Line):
     provider_fees: int | None = None  # the provider's fees in them
     unmatched_count: int = 0  # transactions that are no ledger row
     unmatched_net: int = 0  # their net
+    # False for a manual payout: the provider cannot say which transactions it paid out.
+    automatic: bool = True
 
     @property
     def listed(self) -> bool:
@@ -173,7 +175,7 @@ def payout_lines(period: Period) -> list[PayoutLine]:
         filters={"payout": p.provider_id, "currency": p.currency}, provider=p.provider,
         status=p.status, arrival_date=p.arrival_date, amount=p.amount,
         transactions=p.transaction_count if p.transactions_fetched_at else None,
-        provider_fees=p.fee_total) for p in payouts}
+        provider_fees=p.fee_total, automatic=p.automatic) for p in payouts}
     ids = list(lines)
     linked = linked_payments(ids)
     charge = Payment.kind == PaymentKind.CHARGE

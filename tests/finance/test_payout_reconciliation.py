@@ -177,6 +177,10 @@ def test_a_payout_not_listed_yet_says_so(client, finance, app):
         "id": "po_wait", "object": "payout", "amount": 1000, "currency": "usd",
         "status": "paid", "arrival_date": ARRIVES, "automatic": True, "created": ARRIVES,
         "reconciliation_status": "in_progress"})
+    payouts.record_payout("stripe", {
+        "id": "po_manual", "object": "payout", "amount": 500, "currency": "usd",
+        "status": "paid", "arrival_date": ARRIVES, "automatic": False, "created": ARRIVES,
+        "reconciliation_status": "not_applicable"})
     db.session.commit()
     html = client.get("/staff/finance/reconciliation",
                       query_string={"from": "2026-03-01", "to": "2026-03-31"}).get_data(
@@ -184,6 +188,7 @@ def test_a_payout_not_listed_yet_says_so(client, finance, app):
     row = payout_rows(html)["po_wait"]
     assert "has not listed this payout's transactions yet" in row
     assert "data-figure=\"gross\"" not in row
+    assert "A manual payout" in payout_rows(html)["po_manual"]
 
 
 @pytest.mark.parametrize(("payout", "message"), [
