@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ROOT, free_port, machine
+from bench.common import ROOT, Server, machine
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -60,74 +59,6 @@ def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
                            f"{result.stdout}\n{result.stderr}")
     return result.stdout
-
-
-class Server:
-    """``gunicorn -w 2 -b 127.0.0.1:<port> <app>`` in its own process group."""
-
-    def __init__(self, app_spec: str, env: dict[str, str], log_path: Path):
-        self.app_spec = app_spec
-        self.env = env
-        self.log_path = log_path
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60) -> Server:
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS),
-               "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", self.app_spec]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        try:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn {self.app_spec} exited ({self.proc.returncode}):\n"
-                                   + self.log_tail())
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn {self.app_spec} not healthy after {timeout}s:\n"
-                           + self.log_tail())
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        # The master's process group: any worker it left behind, then the master itself.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait(timeout=10)
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -246,7 +177,8 @@ def run_backend(backend: str, bare: Server, opts: argparse.Namespace, work: Path
     print(f"  {SLUG}: {count:,} paid gifts ({time.perf_counter() - started:.1f}s)", flush=True)
 
     bare_result = measure("bare app", bare.base_url + "/", opts)
-    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log") as app_server:
+    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log",
+                workers=WORKERS) as app_server:
         page = app_server.base_url + CAMPAIGN_PATH
         check_page(page, count)
         campaign_result = measure(f"campaign page ({backend})", page, opts)
@@ -333,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
-        bare = Server("bench.bare_app:app", base_env(), work / "gunicorn-bare.log")
+        bare = Server("bench.bare_app:app", base_env(), work / "gunicorn-bare.log",
+                      workers=WORKERS)
         stack.callback(bare.stop)
         bare.start()
         for backend in opts.backends:

@@ -1,13 +1,17 @@
-"""Pieces every benchmark shares: a free loopback port and a description of the machine the
-figures were taken on (written into each results file)."""
+"""Pieces every benchmark shares: a free loopback port, a gunicorn server, the CPU a process
+tree used, and a description of the machine the figures were taken on (written into each
+results file)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +51,100 @@ def machine() -> dict:
     except (OSError, subprocess.TimeoutExpired):
         info["app_tree_modified"] = None
     return info
+
+
+def tree_cpu(root_pid: int | None) -> float | None:
+    """CPU seconds used so far by a process and its children, live or reaped (Linux ``/proc``):
+    what a server spent, whatever else the machine was doing meanwhile."""
+    if root_pid is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = int(stat.parent.name)
+            fields = stat.read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if pid == root_pid or int(fields[1]) == root_pid:
+            found = found or pid == root_pid
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / tick if found else None
+
+
+class Server:
+    """``gunicorn -w <workers> -b 127.0.0.1:<port> <app>`` in its own process group, healthy
+    once its ``/healthz`` answers 200."""
+
+    def __init__(self, app_spec: str, env: dict[str, str], log_path: Path, *, workers: int):
+        self.app_spec = app_spec
+        self.workers = workers
+        self.env = env
+        self.log_path = log_path
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> Server:
+        cmd = [sys.executable, "-m", "gunicorn", "-w", str(self.workers),
+               "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", self.app_spec]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn {self.app_spec} exited ({self.proc.returncode}):\n"
+                                   + self.log_tail())
+            if self.healthy():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn {self.app_spec} not healthy after {timeout}s:\n"
+                           + self.log_tail())
+
+    def healthy(self, timeout: float = 2) -> bool:
+        try:
+            with urllib.request.urlopen(self.base_url + "/healthz", timeout=timeout) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def cpu(self) -> float | None:
+        """CPU seconds of the gunicorn master and its workers so far."""
+        return tree_cpu(self.proc.pid if self.proc else None)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        # The master's process group: any worker it left behind, then the master itself.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(timeout=10)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

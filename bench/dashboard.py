@@ -32,15 +32,8 @@ from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from bench.campaign_page import (
-    RESULTS,
-    ROOT,
-    WRK_SCRIPT,
-    Server,
-    base_env,
-    machine,
-    run_checked,
-)
+from bench.campaign_page import RESULTS, WORKERS, WRK_SCRIPT, base_env, run_checked
+from bench.common import ROOT, Server, machine
 
 SLUG = "twenty-years"
 GOAL_MS = 100.0
@@ -148,7 +141,8 @@ def run_backend(backend: str, opts, work: Path, stack: ExitStack) -> dict:
     print(f"  ready in {time.perf_counter() - started:.0f}s", flush=True)
 
     results = {"backend": backend, "gifts": opts.gifts, "rollup_seconds": rollup_seconds}
-    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log") as server:
+    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log",
+                workers=WORKERS) as server:
         cookie = sign_in(server.base_url, link)
         for key, path in (("dashboard", f"/staff/campaigns/{SLUG}"),
                           ("figures_json", f"/staff/campaigns/{SLUG}/figures.json"),

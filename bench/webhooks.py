@@ -40,20 +40,18 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from bench.common import ROOT, free_port, machine
+from bench.common import ROOT, Server, machine, tree_cpu
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -92,101 +90,6 @@ def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
                            f"{result.stdout}\n{result.stderr}")
     return result.stdout
-
-
-def tree_cpu(root_pid: int | None) -> float | None:
-    """CPU seconds used so far by a process and its children, live or reaped (Linux ``/proc``):
-    what a server spent, whatever else the machine was doing meanwhile."""
-    if root_pid is None:
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    found = False
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            pid = int(stat.parent.name)
-            fields = stat.read_text().rpartition(")")[2].split()
-        except (OSError, ValueError):
-            continue
-        if pid == root_pid or int(fields[1]) == root_pid:
-            found = found or pid == root_pid
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return total / tick if found else None
-
-
-class Server:
-    """``gunicorn -w 1 -b 127.0.0.1:<port> <app>`` in its own process group."""
-
-    def __init__(self, app_spec: str, env: dict[str, str], log_path: Path):
-        self.app_spec = app_spec
-        self.env = env
-        self.log_path = log_path
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60) -> Server:
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS),
-               "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", self.app_spec]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        try:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn {self.app_spec} exited ({self.proc.returncode}):\n"
-                                   + self.log_tail())
-            if self.healthy():
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn {self.app_spec} not healthy after {timeout}s:\n"
-                           + self.log_tail())
-
-    def healthy(self, timeout: float = 2) -> bool:
-        try:
-            with urllib.request.urlopen(self.base_url + "/healthz", timeout=timeout) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def cpu(self) -> float | None:
-        """CPU seconds of the gunicorn master and its worker so far."""
-        return tree_cpu(self.proc.pid if self.proc else None)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        # The master's process group: any worker it left behind, then the master itself.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait(timeout=10)
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # --- Stripe: the API stub, events and signatures ----------------------------------------------
@@ -663,8 +566,8 @@ def run_backend(backend: str, jobs_mode: str, empty: Server, opts: argparse.Name
           flush=True)
     result["empty"] = load("empty", empty, shares["warmup"] + shares["run"])
 
-    with Server("app:create_app()", env, work / f"gunicorn-{backend}-{jobs_mode}.log"
-                ) as app_server:
+    with Server("app:create_app()", env, work / f"gunicorn-{backend}-{jobs_mode}.log",
+                workers=WORKERS) as app_server:
         print(f"  fresh {EVENT_TYPE}: warm-up {opts.warmup}s ({len(shares['warmup']):,} "
               f"events), then {opts.duration}s ({len(shares['run']):,} events) ...", flush=True)
         result["fresh"] = load("fresh", app_server, shares, check_fresh)
@@ -801,7 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-webhooks-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
-        empty = Server("bench.empty_app:app", base_env(), work / "gunicorn-empty.log")
+        empty = Server("bench.empty_app:app", base_env(), work / "gunicorn-empty.log",
+                       workers=WORKERS)
         stack.callback(empty.stop)
         empty.start()
         for backend in opts.backends:
