@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -70,9 +71,25 @@ def _sqlite_connect(dbapi_connection, connection_record):
     cursor.close()
 
 
+def insert(model):
+    """An INSERT for the database the session is on, PostgreSQL's or SQLite's (the two the app
+    runs on), so ``.on_conflict_do_nothing()`` or ``.on_conflict_do_update()`` can follow."""
+    from app.extensions import db
+
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
+        db.session.get_bind().dialect.name](model)
+
+
+def expect_writes() -> None:
+    """Mark this application context (a background job's, say) as one that writes, like a
+    POST request: on SQLite its transactions take the write lock up front."""
+    g.expects_writes = True
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
-    """A request that may write (POST and the like) takes SQLite's write lock up front.
+    """A request that may write (POST and the like), or a context marked by
+    :func:`expect_writes`, takes SQLite's write lock up front.
 
     A deferred transaction that reads and then writes fails at once with "database is locked"
     when another writer got in between; an immediate one waits its turn (busy_timeout). Reads
@@ -80,7 +97,8 @@ def _sqlite_begin(connection):
     """
     if connection.dialect.name != "sqlite":
         return
-    writes = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+    writes = (has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")) or (
+        has_app_context() and g.get("expects_writes", False))
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 

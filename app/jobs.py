@@ -26,6 +26,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
 
+from app.db import expect_writes
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -103,12 +104,14 @@ def commit() -> None:
 
 class AppWorker(SimpleWorker):
     """Runs each job in this process (no fork), in an application context of its own, so each
-    job has a fresh database session."""
+    job has a fresh database session; jobs write, so on SQLite they take the write lock up
+    front, as a POST request does, and wait their turn beside the web processes."""
 
     app: Flask
 
     def perform_job(self, job, queue):
         with self.app.app_context():
+            expect_writes()
             return super().perform_job(job, queue)
 
 

@@ -6,9 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db import insert
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
 from app.giving.models import Gift
@@ -27,8 +26,6 @@ def next_sequence(year: int) -> int:
 def reserve_sequences(year: int, count: int) -> int:
     """Take ``count`` consecutive receipt numbers of ``year`` at once, the same way (for
     receipts issued in bulk, such as the demo data's); returns the first."""
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
                        .on_conflict_do_nothing(index_elements=["year"]))
     last = db.session.execute(

@@ -22,10 +22,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app import jobs
-from app.db import utcnow
+from app.db import insert, utcnow
 from app.extensions import db
 from app.giving import services as giving
 from app.payments import ledger, payouts
@@ -68,10 +67,7 @@ def _store(provider_name: str, event: Mapping, payload: bytes) -> int | None:
     values = {"provider": provider_name, "event_id": str(event["id"]),
               "type": str(event["type"])[:100], "payload": payload.decode(),
               "received_at": utcnow()}
-    # PostgreSQL and SQLite (the two databases the app runs on) both skip a conflicting row.
-    make = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
-        db.session.get_bind().dialect.name]
-    statement = (make(ProviderEvent).values(values)
+    statement = (insert(ProviderEvent).values(values)
                  .on_conflict_do_nothing(index_elements=["provider", "event_id"])
                  .returning(ProviderEvent.id))
     return db.session.execute(statement).scalar()

@@ -26,10 +26,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from app.db import utcnow
+from app.db import insert, utcnow
 from app.extensions import db
 from app.payments import ledger
 from app.payments.base import BalanceTransaction
@@ -43,16 +42,10 @@ CHARGE_TYPES = frozenset({"charge", "payment"})
 REFUND_TYPES = frozenset({"refund", "payment_refund"})
 
 
-def _insert(model):
-    """An INSERT that skips a row whose unique key exists (PostgreSQL and SQLite)."""
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
-        db.session.get_bind().dialect.name](model)
-
-
 def record_payout(provider_name: str, obj: dict) -> Payout:
     """Store a payout from the provider's object, or bring the stored one up to date; locked
     for the rest of the transaction (PostgreSQL), so two workers apply its events in turn."""
-    db.session.execute(_insert(Payout).values(
+    db.session.execute(insert(Payout).values(
         provider=provider_name, provider_id=obj["id"], amount=obj["amount"],
         currency=obj["currency"].upper(), status=obj["status"],
         arrival_date=datetime.fromtimestamp(obj["arrival_date"], UTC).date(),
@@ -118,7 +111,7 @@ def record_transactions(payout: Payout, transactions: Iterable[BalanceTransactio
             "currency": txn.currency.upper(),
         })
     for start in range(0, len(rows), 500):
-        db.session.execute(_insert(PayoutTransaction).values(rows[start:start + 500])
+        db.session.execute(insert(PayoutTransaction).values(rows[start:start + 500])
                            .on_conflict_do_nothing(
                                index_elements=["provider", "transaction_id"]))
     count, fees = db.session.execute(

@@ -209,3 +209,33 @@ def test_rate_limits_are_shared_between_processes_through_redis(make_app, databa
     assert answers == [303, 303, 429]
     with Redis.from_url(redis_url) as connection:
         assert connection.keys("LIMITS*")
+
+
+def test_a_job_on_sqlite_takes_the_write_lock_up_front(request, make_app, redis_url,
+                                                        monkeypatch):
+    """Beside the web processes, a job's transaction waits its turn to write rather than fail
+    half-way with "database is locked"."""
+    import sqlite3
+
+    from rq import SimpleWorker
+
+    from tests.conftest import migrated_url
+
+    url = migrated_url(request, "sqlite", "worker-lock")
+    seen = []
+
+    def job_reading_first(worker, job, queue):  # stands in for the job AppWorker runs
+        db.session.execute(select(func.count()).select_from(ProviderEvent))
+        other = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            seen.append("free")
+        except sqlite3.OperationalError as exc:
+            seen.append(str(exc))
+        finally:
+            other.close()
+            db.session.rollback()
+
+    monkeypatch.setattr(SimpleWorker, "perform_job", job_reading_first)
+    jobs.worker(make_app(url, REDIS_URL=redis_url)).perform_job(None, None)
+    assert seen == ["database is locked"]
