@@ -101,6 +101,11 @@ def staff_context():
     return {"staff_roles": current_roles(), "Role": Role}
 
 
+# Every page's header links staff to their pages (a signed-in visitor's roles, read once per
+# request; an anonymous one costs nothing).
+bp.add_app_template_global(current_roles, "current_staff_roles")
+
+
 # -- home -------------------------------------------------------------------------------------
 
 @bp.get("/")

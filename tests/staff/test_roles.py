@@ -133,3 +133,10 @@ def test_the_cli_sign_in_link_signs_in(app, client):
     response = client.post(path, data={"csrf_token": csrf_token(client)})
     assert response.status_code in (302, 303)
     assert client.get("/staff/campaigns").status_code == 200
+
+
+@pytest.mark.parametrize("role", [None, "fundraiser", "finance", "admin"])
+def test_the_header_links_staff_and_only_staff_to_their_pages(client, as_role, role):
+    as_role(role)
+    header = client.get("/account/").get_data(as_text=True).split("</header>")[0]
+    assert ('href="/staff/">Staff</a>' in header) is (role is not None)
