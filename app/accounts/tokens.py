@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import Supporter, UsedAccountLink
@@ -118,13 +118,20 @@ class AccountLinks:
         return Link(purpose=purpose, supporter=supporter, jti=data["jti"], claims=data)
 
     def spend(self, link: Link, *, now: datetime) -> None:
-        """Mark the link used; raises LinkError("used") when another request got there first."""
+        """Mark the link used; raises LinkError("used") when another request got there first.
+
+        Used links of the same purpose past its maximum age are forgotten on the way: such a
+        link fails on its signature's age before its id is ever looked up, so the table holds
+        only the links that could still be replayed."""
         try:
             with db.session.begin_nested():
                 db.session.add(UsedAccountLink(jti=link.jti, purpose=link.purpose,
                                                supporter_id=link.supporter.id, used_at=now))
         except IntegrityError:
             raise LinkError("used") from None
+        db.session.execute(delete(UsedAccountLink).where(
+            UsedAccountLink.purpose == link.purpose,
+            UsedAccountLink.used_at < now - timedelta(seconds=self.max_ages[link.purpose])))
 
 
 def _already_used(jti: str) -> bool:

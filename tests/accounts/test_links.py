@@ -4,6 +4,7 @@ tampered, expired, replayed, superseded, meant for another purpose)."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from itsdangerous import TimestampSigner
@@ -170,3 +171,20 @@ def test_a_signed_in_supporter_following_anothers_link_becomes_that_supporter(ap
     token = AccountLinks.from_config(app.config).make(tokens.SIGNIN, other)
     post_form(client, f"/account/link/{token}")
     assert "Hello, Dana" in client.get("/account").get_data(as_text=True)
+
+
+def test_used_links_are_forgotten_once_too_old_to_be_replayed(app):
+    supporter = make_account()
+    links = AccountLinks.from_config(app.config)
+    max_age = app.config["SIGNIN_LINK_MAX_AGE"]
+    now = utcnow()
+    old, recent = (links.check(tokens.SIGNIN, links.make(tokens.SIGNIN, supporter))
+                   for _ in range(2))
+    links.spend(old, now=now - timedelta(seconds=max_age + 1))
+    links.spend(recent, now=now - timedelta(seconds=max_age - 60))
+    reset = links.check(tokens.RESET, links.make(tokens.RESET, supporter))
+    links.spend(reset, now=now - timedelta(days=400))  # another purpose: not this one's to prune
+    latest = links.check(tokens.SIGNIN, links.make(tokens.SIGNIN, supporter))
+    links.spend(latest, now=now)
+    kept = set(db.session.scalars(select(UsedAccountLink.jti)))
+    assert kept == {recent.jti, reset.jti, latest.jti}
