@@ -11,9 +11,12 @@ Two backends, chosen by ``REDIS_URL``:
   fails is logged and dropped (the sweeps below pick its work up again);
 - **RQ on Redis**: the jobs of one commit go to the queue in one pipelined round trip, and
   ``flask jobs worker`` runs them, each in an application context of its own, retrying one that
-  raises with backoff (``JOBS_RETRY_INTERVALS``). If Redis cannot be reached after the commit, the
-  work is logged as not queued; what it was for is still in the database and the sweeps finish it
-  (``flask payments process-pending`` for webhook events, ``flask mail send-pending`` for mail).
+  raises with backoff (``JOBS_RETRY_INTERVALS``). The jobs a job queues (a webhook event's
+  receipt mail and fee, say) run right after its commit in the same worker, since it is
+  already in the background; only one that fails goes to the queue, for its retries. If Redis
+  cannot be reached after the commit, the work is logged as not queued; what it was for is
+  still in the database and the sweeps finish it (``flask payments process-pending`` for
+  webhook events, ``flask mail send-pending`` for mail).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
@@ -58,6 +61,10 @@ class RQBackend:
             if retry_intervals else None
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
+        if g.get("in_worker"):
+            jobs = self._run_here(jobs)
+        if not jobs:
+            return
         try:
             with self.connection.pipeline() as pipe:
                 for func, args in jobs:
@@ -68,6 +75,21 @@ class RQBackend:
         except RedisError:  # committed already: the sweeps pick the work up
             log.exception("%d job(s) committed but not queued: %s", len(jobs),
                           ", ".join(f"{func.__qualname__}{args!r}" for func, args in jobs))
+
+
+    @staticmethod
+    def _run_here(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]:
+        """Run a job's follow-ups in this worker; returns those that failed."""
+        failed = []
+        for func, args in jobs:
+            try:
+                func(*args)
+            except Exception:
+                log.warning("job %s%r failed; queued for its retries", func.__qualname__, args,
+                            exc_info=True)
+                db.session.rollback()
+                failed.append((func, args))
+        return failed
 
 
 def init_app(app: Flask) -> None:
@@ -112,6 +134,7 @@ class AppWorker(SimpleWorker):
     def perform_job(self, job, queue):
         with self.app.app_context():
             expect_writes()
+            g.in_worker = True
             return super().perform_job(job, queue)
 
 

@@ -57,19 +57,36 @@ def gift(client, httpserver):
     return db.session.scalar(select(Gift))
 
 
-def work(flask_app) -> None:
-    """Run the queue dry in this process, as ``flask jobs worker --burst`` would."""
+def work(flask_app):
+    """Run the queue dry in this process, as ``flask jobs worker --burst`` would; returns the
+    worker."""
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    worker = jobs.worker(flask_app)
     try:
-        jobs.worker(flask_app).work(burst=True)
+        worker.work(burst=True)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     db.session.expire_all()
+    return worker
+
+
+@pytest.fixture
+def queued(queue, monkeypatch) -> list[str]:
+    """The functions put on the queue from here on, in order."""
+    names = []
+    enqueue = queue.enqueue
+
+    def recording(func, *args, **kwargs):
+        names.append(func.__qualname__)
+        return enqueue(func, *args, **kwargs)
+
+    monkeypatch.setattr(queue, "enqueue", recording)
+    return names
 
 
 def test_a_webhook_is_stored_and_acknowledged_and_the_worker_applies_it(
-        queue_app, client, gift, httpserver, queue, outbox):
+        queue_app, client, gift, httpserver, queue, queued, outbox):
     serve_charge(httpserver)
     evt = so.event("checkout.session.completed",
                    so.checkout_session(gift=gift.public_id, amount=5000))
@@ -87,6 +104,8 @@ def test_a_webhook_is_stored_and_acknowledged_and_the_worker_applies_it(
 
     work(queue_app)
 
+    # One job: the receipt's mail and the fee it queued ran in the worker after its commit.
+    assert queued == ["process_event_job"]
     charge = db.session.scalar(select(Payment))
     assert (charge.kind, charge.amount, charge.fee, charge.net) == (PaymentKind.CHARGE, 5000,
                                                                    175, 4825)
@@ -100,6 +119,28 @@ def test_a_webhook_is_stored_and_acknowledged_and_the_worker_applies_it(
     # Run again: nothing to do, nothing doubled.
     assert process_event_job(stored.id) is False
     assert count(Payment) == 1 and len(outbox()) == 1
+
+
+def test_a_follow_up_that_fails_in_the_worker_goes_to_the_queue_for_its_retries(
+        queue_app, client, gift, httpserver, queue, queued, outbox):
+    httpserver.expect_request("/v1/payment_intents/pi_test_1").respond_with_json(
+        {"error": {"type": "api_error", "message": "Stripe is having a bad day"}}, status=500)
+    evt = so.event("checkout.session.completed",
+                   so.checkout_session(gift=gift.public_id, amount=5000))
+    assert deliver(client, evt).status_code == 200
+    work(queue_app)
+
+    # The event and its receipt are done; the fee's lookup failed, was queued, and retried
+    # (at once, in these tests) until its retries ran out.
+    assert db.session.get(Gift, gift.id).status is GiftStatus.PAID
+    assert len(outbox()) == 1
+    assert db.session.scalar(select(Payment.fee)) is None
+    failed = FailedJobRegistry(queue=queue)
+    [job_id] = failed.get_job_ids()
+    assert queue.fetch_job(job_id).func_name == "app.payments.events.settle_charge_job"
+    assert queued == ["process_event_job", "settle_charge_job"]
+    # Tried in the worker after the event's commit, then as a queued job, then its retries.
+    assert len(httpserver.log) == 2 + len(queue_app.config["JOBS_RETRY_INTERVALS"])
 
 
 def test_events_in_any_order_converge_through_the_queues_retries(queue_app, client, gift,
