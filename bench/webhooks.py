@@ -663,8 +663,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--jobs", default="inline,rq",
                         help="comma-separated, of: inline (processed in the request), rq "
                              "(stored, acknowledged, applied by a worker; a Redis is started)")
-    parser.add_argument("--events", type=int, default=10_000,
-                        help="pending gifts, so fresh events, per backend (default 10000); "
+    parser.add_argument("--events", type=int, default=15_000,
+                        help="pending gifts, so fresh events, per backend (default 15000); "
                              "must outlast the warm-up and the run")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up, discarded")
