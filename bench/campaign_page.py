@@ -28,13 +28,19 @@ import tempfile
 import time
 import urllib.request
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ROOT, Server, machine
+from bench.common import (
+    ROOT,
+    Server,
+    base_env,
+    load_text,
+    measured_machine,
+    run_checked,
+    write_results,
+)
 
 BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"
 WRK_SCRIPT = BENCH / "wrk_report.lua"
 
 SLUG = "twenty-years"
@@ -46,19 +52,6 @@ BACKENDS = ("sqlite", "postgresql")
 
 # --- processes -------------------------------------------------------------------------------
 
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "FLASK_ENV")}
-    env.update(extra)
-    return env
-
-
-def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    if result.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
-                           f"{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -193,8 +186,6 @@ def run_backend(backend: str, bare: Server, opts: argparse.Namespace, work: Path
 
 
 
-def _load(loadavg) -> str:
-    return " / ".join(f"{x:.2f}" for x in loadavg)
 
 
 def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
@@ -205,8 +196,8 @@ def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
           f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s "
           f"(after {opts.warmup}s warm-up), {info.get('cpus_usable', info['cpus'])} CPU(s) "
           "shared by wrk and the servers")
-    print(f"load average before {_load(info['loadavg_before'])}, "
-          f"after {_load(info['loadavg_after'])}")
+    print(f"load average before {load_text(info['loadavg_before'])}, "
+          f"after {load_text(info['loadavg_after'])}")
     header = f"{'target':<46}{'req/s':>10}{'p50':>11}{'p99':>11}{'errors':>8}"
     print(header)
     print("-" * len(header))
@@ -256,11 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: `make bench` installs it (as root), or "
               "`apt-get install wrk`.", file=sys.stderr)
         return 2
-    info = machine()
-    cpus = info.get("cpus_usable") or info["cpus"] or 1
-    if info["loadavg_before"][0] > 0.5 * cpus:
-        print(f"warning: load average {_load(info['loadavg_before'])} on {cpus} CPU(s): other "
-              "work is running, expect noisy figures", flush=True)
+    info = measured_machine()
     results: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-"))
     with ExitStack() as stack:
@@ -274,17 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_after"] = os.getloadavg()
 
     report(results, opts, info)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"campaign_page-{stamp}.json"
-    path.write_text(json.dumps({
-        "benchmark": "campaign_page", "at": stamp, "goal_ratio": GOAL_RATIO,
-        "settings": {"workers": WORKERS, "threads": opts.threads,
-                     "connections": opts.connections, "duration_s": opts.duration,
-                     "warmup_s": opts.warmup, "gifts": opts.gifts, "path": CAMPAIGN_PATH,
-                     "recheck_seconds": opts.recheck},
-        "machine": info, "results": results,
-    }, indent=2) + "\n")
+    path = write_results(
+        "campaign_page", goal_ratio=GOAL_RATIO,
+        settings={"workers": WORKERS, "threads": opts.threads, "connections": opts.connections,
+                  "duration_s": opts.duration, "warmup_s": opts.warmup, "gifts": opts.gifts,
+                  "path": CAMPAIGN_PATH, "recheck_seconds": opts.recheck},
+        machine=info, results=results)
     print(f"\nresults: {path.relative_to(ROOT)}")
 
     if any(r[k]["error_count"] for r in results for k in ("bare", "campaign", "healthz")

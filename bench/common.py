@@ -1,9 +1,10 @@
-"""Pieces every benchmark shares: a free loopback port, a gunicorn server, the CPU a process
-tree used, and a description of the machine the figures were taken on (written into each
-results file)."""
+"""Pieces every benchmark shares: a free loopback port, the environment and commands for the
+app, a gunicorn server, the CPU a process tree used, a description of the machine the figures
+were taken on, and the results file each run writes to ``bench/results/``."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
@@ -12,15 +13,59 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """This environment for the app's processes, less what would change what is measured (the
+    debug mode, another payment provider), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FLASK_DEBUG", "FLASK_ENV") and not k.startswith("STRIPE_")}
+    env.update(extra)
+    return env
+
+
+def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
+                           f"{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def load_text(loadavg) -> str:
+    return " / ".join(f"{x:.2f}" for x in loadavg)
+
+
+def measured_machine() -> dict:
+    """``machine()``, with a warning when other work is already keeping the CPUs busy."""
+    info = machine()
+    cpus = info.get("cpus_usable") or info["cpus"] or 1
+    if info["loadavg_before"][0] > 0.5 * cpus:
+        print(f"warning: load average {load_text(info['loadavg_before'])} on {cpus} CPU(s): "
+              "other work is running, expect noisy figures", flush=True)
+    return info
+
+
+def write_results(name: str, **fields) -> Path:
+    """``bench/results/<name>-<UTC time>.json`` with the fields given; returns its path."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"{name}-{stamp}.json"
+    path.write_text(json.dumps({"benchmark": name, "at": stamp, **fields}, indent=2,
+                               default=str) + "\n")
+    return path
 
 
 def machine() -> dict:

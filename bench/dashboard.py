@@ -28,12 +28,11 @@ import time
 import urllib.parse
 import urllib.request
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from bench.campaign_page import RESULTS, WORKERS, WRK_SCRIPT, base_env, run_checked
-from bench.common import ROOT, Server, machine
+from bench.campaign_page import WORKERS, WRK_SCRIPT
+from bench.common import ROOT, Server, base_env, machine, run_checked, write_results
 
 SLUG = "twenty-years"
 GOAL_MS = 100.0
@@ -203,12 +202,7 @@ def main(argv=None) -> int:
     for r in results:
         print(f"{r['backend']}: dashboard p50 goal <= {GOAL_MS:.0f} ms: "
               f"{'met' if r['goal_met'] else 'NOT met'}")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"dashboard-{stamp}.json"
-    path.write_text(json.dumps({"benchmark": "dashboard", "at": stamp, "machine": info,
-                                "settings": vars(opts), "results": results}, indent=2,
-                               default=str) + "\n")
+    path = write_results("dashboard", machine=info, settings=vars(opts), results=results)
     print(f"results: {path.relative_to(ROOT)}")
     if any(r[k]["error_count"] for r in results for k in ("dashboard", "figures_json",
                                                            "overview")):

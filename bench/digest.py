@@ -25,7 +25,6 @@ Goal (from the issue): >= 1,000 emails/s on one process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import secrets
@@ -36,13 +35,11 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from bench.common import ROOT, free_port, machine
+from bench.common import ROOT, free_port, measured_machine, write_results
 
-RESULTS = ROOT / "bench" / "results"
 BACKENDS = ("sqlite", "postgresql")
 GOAL = 1000.0
 
@@ -291,11 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.environ.pop("DATABASE_URL", None)
-    info = machine()
-    cpus = info.get("cpus_usable") or info["cpus"] or 1
-    if info["loadavg_before"][0] > 0.5 * cpus:
-        print(f"warning: load average {info['loadavg_before'][0]:.2f} on {cpus} CPU(s): other "
-              "work is running, expect noisy figures", flush=True)
+    info = measured_machine()
     results = []
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-digest-"))
     with ExitStack() as stack:
@@ -306,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_after"] = os.getloadavg()
 
     print(f"\nDaily news email, one process, {opts.transport} transport, batches of "
-          f"{opts.batch}, {cpus} CPU(s)")
+          f"{opts.batch}, {info.get('cpus_usable') or info['cpus']} CPU(s)")
     print(f"{'backend':<12}{'subscribers':>12}{'seconds':>10}{'emails/s':>11}{'contents':>10}"
           f"{'bytes/msg':>11}  goal >= {GOAL:,.0f}/s")
     for r in results:
@@ -314,12 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['backend']:<12}{r['subscribers']:>12,}{r['seconds']:>10.1f}"
               f"{r['emails_per_second']:>11,.0f}{r['editions']:>10,}"
               f"{r['average_message_bytes']:>11,}  {verdict}")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"digest-{stamp}.json"
-    path.write_text(json.dumps({"benchmark": "digest", "at": stamp, "goal_emails_per_second": GOAL,
-                                "settings": {k: v for k, v in vars(opts).items()},
-                                "machine": info, "results": results}, indent=2) + "\n")
+    path = write_results("digest", goal_emails_per_second=GOAL, settings=vars(opts),
+                         machine=info, results=results)
     print(f"results: {path.relative_to(ROOT)}")
     if any(r["problems"] for r in results):
         print("some checks failed; the figures are not valid", file=sys.stderr)

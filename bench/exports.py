@@ -33,12 +33,10 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ROOT, machine
+from bench.common import ROOT, measured_machine, write_results
 
-RESULTS = ROOT / "bench" / "results"
 BACKENDS = ("sqlite", "postgresql")
 GOAL_RATIO = 3.0
 GOAL_MB = 200.0
@@ -254,10 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.environ.pop("DATABASE_URL", None)
-    info = machine()
-    if info["loadavg_before"][0] > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: load average {info['loadavg_before'][0]:.2f}: other work is running, "
-              "expect noisy figures", flush=True)
+    info = measured_machine()
     results = []
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-exports-"))
     with ExitStack() as stack:
@@ -282,12 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':<11}XLSX: {r['xlsx']['seconds']:.1f}s "
                   f"({r['rows'] / r['xlsx']['seconds']:,.0f} rows/s), peak "
                   f"{r['xlsx']['max_rss_kib'] / 1024:.0f} MB")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"exports-{stamp}.json"
-    path.write_text(json.dumps({"benchmark": "exports", "at": stamp, "settings": vars(opts),
-                                "machine": info, "results": results}, indent=2,
-                               default=str) + "\n")
+    path = write_results("exports", settings=vars(opts), machine=info, results=results)
     print(f"results: {path.relative_to(ROOT)}")
     for r in results:
         for problem in r["problems"]:

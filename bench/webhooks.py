@@ -51,10 +51,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from bench.common import ROOT, Server, machine, tree_cpu
+from bench.common import (
+    ROOT,
+    Server,
+    base_env,
+    load_text,
+    measured_machine,
+    run_checked,
+    tree_cpu,
+    write_results,
+)
 
 BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"
 WRK_SCRIPT = BENCH / "wrk_webhooks.lua"
 
 if str(ROOT) not in sys.path:
@@ -76,20 +84,6 @@ WEBHOOK_SECRET = "whsec_bench"
 
 # --- processes -------------------------------------------------------------------------------
 
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FLASK_DEBUG", "FLASK_ENV") and not k.startswith("STRIPE_")}
-    env.update(extra)
-    return env
-
-
-def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    if result.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
-                           f"{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 # --- Stripe: the API stub, events and signatures ----------------------------------------------
@@ -594,8 +588,6 @@ def run_backend(backend: str, jobs_mode: str, empty: Server, opts: argparse.Name
 
 
 
-def _load(loadavg) -> str:
-    return " / ".join(f"{x:.2f}" for x in loadavg)
 
 
 def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
@@ -609,8 +601,8 @@ def report(results: list[dict], opts: argparse.Namespace, info: dict) -> None:
           "the database and the Stripe stub")
     print(f"events: {EVENT_TYPE}, signed, bodies {sizes.get('min')}-{sizes.get('max')} bytes; "
           f"Stripe API stub latency {opts.api_latency_ms:g} ms")
-    print(f"load average before {_load(info['loadavg_before'])}, "
-          f"after {_load(info['loadavg_after'])}")
+    print(f"load average before {load_text(info['loadavg_before'])}, "
+          f"after {load_text(info['loadavg_after'])}")
     header = (f"{'target':<36}{'events/s':>10}{'p50':>11}{'p99':>11}{'errors':>8}"
               f"{'app CPU/ev':>12}{'db CPU/ev':>11}")
     print(header)
@@ -695,11 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: `make bench` installs it (as root), or "
               "`apt-get install wrk`.", file=sys.stderr)
         return 2
-    info = machine()
-    cpus = info.get("cpus_usable") or info["cpus"] or 1
-    if info["loadavg_before"][0] > 0.5 * cpus:
-        print(f"warning: load average {_load(info['loadavg_before'])} on {cpus} CPU(s): other "
-              "work is running, expect noisy figures", flush=True)
+    info = measured_machine()
     results: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-webhooks-"))
     with ExitStack() as stack:
@@ -719,19 +707,14 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_after"] = os.getloadavg()
 
     report(results, opts, info)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"webhooks-{stamp}.json"
-    path.write_text(json.dumps({
-        "benchmark": "webhooks", "at": stamp, "event_type": EVENT_TYPE,
-        "goals": {"fresh_events_per_s": GOAL_FRESH, "duplicate_events_per_s": GOAL_DUPLICATE,
-                  "duplicate_share": GOAL_DUPLICATE_SHARE},
-        "settings": {"workers": WORKERS, "threads": opts.threads,
-                     "connections": opts.connections, "duration_s": opts.duration,
-                     "warmup_s": opts.warmup, "events": opts.events, "path": PATH,
-                     "api_latency_ms": opts.api_latency_ms},
-        "machine": info, "results": results,
-    }, indent=2) + "\n")
+    path = write_results(
+        "webhooks", event_type=EVENT_TYPE,
+        goals={"fresh_events_per_s": GOAL_FRESH, "duplicate_events_per_s": GOAL_DUPLICATE,
+               "duplicate_share": GOAL_DUPLICATE_SHARE},
+        settings={"workers": WORKERS, "threads": opts.threads, "connections": opts.connections,
+                  "duration_s": opts.duration, "warmup_s": opts.warmup, "events": opts.events,
+                  "path": PATH, "api_latency_ms": opts.api_latency_ms, "jobs": opts.jobs},
+        machine=info, results=results)
     print(f"\nresults: {path.relative_to(ROOT)}")
 
     if not all(check["ok"] for r in results for check in r["checks"].values()) or any(
