@@ -137,6 +137,19 @@ def process_pending_command(older_than: int) -> None:
     click.echo(f"applied {applied} event(s); {waiting} still wait for an earlier event")
 
 
+@payments_cli.command("settle-fees")
+@click.option("--older-than", default=60, show_default=True, metavar="SECONDS",
+              help="Only charges recorded at least this long ago.")
+def settle_fees_command(older_than: int) -> None:
+    """Ask the payment provider again for the fee of each charge that has none yet."""
+    from datetime import timedelta
+
+    from app.payments.events import settle_pending
+
+    settled, unknown = settle_pending(occurred_before=utcnow() - timedelta(seconds=older_than))
+    click.echo(f"settled {settled} fee(s); {unknown} still unknown")
+
+
 mail_cli = AppGroup("mail", help="Outgoing mail.")
 
 

@@ -16,7 +16,8 @@ Two backends, chosen by ``REDIS_URL``:
   already in the background; only one that fails goes to the queue, for its retries. If Redis
   cannot be reached after the commit, the work is logged as not queued; what it was for is
   still in the database and the sweeps finish it (``flask payments process-pending`` for
-  webhook events, ``flask mail send-pending`` for mail).
+  webhook events, ``flask payments settle-fees`` for fees, ``flask mail send-pending`` for
+  mail).
 """
 
 from __future__ import annotations
@@ -37,16 +38,24 @@ log = logging.getLogger(__name__)
 _KEY = "after_commit_jobs"
 
 
+def _run_now(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]:
+    """Run jobs in this process, each on its own; returns those that raised (logged)."""
+    failed = []
+    for func, args in jobs:
+        try:
+            func(*args)
+        except Exception:  # a failed job must not turn a committed request into an error
+            log.exception("job %s%r failed", func.__qualname__, args)
+            db.session.rollback()
+            failed.append((func, args))
+    return failed
+
+
 class InlineBackend:
     deferred = False
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
-        for func, args in jobs:
-            try:
-                func(*args)
-            except Exception:  # a failed job must not turn a committed request into an error
-                log.exception("job %s%r failed", func.__qualname__, args)
-                db.session.rollback()
+        _run_now(jobs)  # a failed one is dropped: the sweeps pick its work up
 
 
 class RQBackend:
@@ -61,8 +70,8 @@ class RQBackend:
             if retry_intervals else None
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
-        if g.get("in_worker"):
-            jobs = self._run_here(jobs)
+        if g.get("in_worker"):  # a job's follow-ups: run here, queue only those that fail
+            jobs = _run_now(jobs)
         if not jobs:
             return
         try:
@@ -75,21 +84,6 @@ class RQBackend:
         except RedisError:  # committed already: the sweeps pick the work up
             log.exception("%d job(s) committed but not queued: %s", len(jobs),
                           ", ".join(f"{func.__qualname__}{args!r}" for func, args in jobs))
-
-
-    @staticmethod
-    def _run_here(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]:
-        """Run a job's follow-ups in this worker; returns those that failed."""
-        failed = []
-        for func, args in jobs:
-            try:
-                func(*args)
-            except Exception:
-                log.warning("job %s%r failed; queued for its retries", func.__qualname__, args,
-                            exc_info=True)
-                db.session.rollback()
-                failed.append((func, args))
-        return failed
 
 
 def init_app(app: Flask) -> None:

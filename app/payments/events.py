@@ -29,8 +29,8 @@ from app.extensions import db
 from app.giving import services as giving
 from app.payments import ledger, payouts
 from app.payments.base import PaymentProvider, ProviderError
-from app.payments.models import Payment, ProviderEvent
-from app.payments.providers import provider_named
+from app.payments.models import Payment, PaymentKind, ProviderEvent
+from app.payments.providers import current_provider, provider_named
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,29 @@ def settle_charge_job(provider_name: str, payment_id: int) -> None:
     ledger.settle_charge(charge, provider.charge_details(
         payment_intent_id=charge.payment_intent_id))
     db.session.commit()
+
+
+def settle_pending(*, occurred_before: datetime) -> tuple[int, int]:
+    """Ask the provider again for the fee of each of its charges that has none yet (the
+    lookup after the charge failed, or the provider had not settled it); returns (settled,
+    still unknown)."""
+    provider = current_provider()
+    pending = db.session.scalars(
+        select(Payment.id).where(Payment.provider == provider.name,
+                                 Payment.kind == PaymentKind.CHARGE, Payment.fee.is_(None),
+                                 Payment.occurred_at < occurred_before)
+        .order_by(Payment.id)).all()
+    db.session.rollback()
+    settled = 0
+    for payment_id in pending:
+        try:
+            settle_charge_job(provider.name, payment_id)
+        except ProviderError as exc:
+            log.warning("fee of payment %s still unknown: %s", payment_id, exc)
+            db.session.rollback()
+        settled += db.session.scalar(select(Payment.fee).where(Payment.id == payment_id)) \
+            is not None
+    return settled, len(pending) - settled
 
 
 def checkout_completed(provider: PaymentProvider, session: dict) -> None:

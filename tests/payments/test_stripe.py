@@ -216,6 +216,26 @@ def test_checkout_completed_pays_the_gift_and_records_the_fee(client, gift, http
     assert len(outbox()) == 1
 
 
+def test_a_fee_stripe_could_not_give_is_asked_for_again(stripe_app, client, gift, httpserver):
+    httpserver.expect_request("/v1/payment_intents/pi_test_1").respond_with_json(
+        {"error": {"type": "api_error", "message": "Stripe is having a bad day"}}, status=500)
+    evt = so.event("checkout.session.completed",
+                   so.checkout_session(gift=gift.public_id, amount=5000))
+    assert deliver(client, evt).status_code == 200  # the gift is recorded all the same
+    assert db.session.scalar(select(Payment.fee)) is None
+    settle = ["payments", "settle-fees", "--older-than", "0"]
+    assert "settled 0 fee(s); 1 still unknown" in stripe_app.test_cli_runner().invoke(
+        args=settle).output
+
+    httpserver.clear()
+    serve_charge(httpserver)
+    assert "settled 1 fee(s); 0 still unknown" in stripe_app.test_cli_runner().invoke(
+        args=settle).output
+    assert db.session.execute(select(Payment.fee, Payment.net)).one() == (175, 4825)
+    assert "settled 0 fee(s); 0 still unknown" in stripe_app.test_cli_runner().invoke(
+        args=settle).output
+
+
 def test_unknown_event_types_are_stored_and_acknowledged(client, gift):
     evt = so.event("customer.created", {"id": "cus_test_1", "object": "customer"})
     assert deliver(client, evt).status_code == 200
