@@ -148,6 +148,11 @@ def load_settings(instance_path: Path) -> dict:
         # The founding date: the campaign calendar counts anniversaries from it.
         "ORG_FOUNDED": env("ORG_FOUNDED", "2006-12-10"),
         "ORG_LOCALE": env("ORG_LOCALE", "en_US"),
+        # What a new campaign's form and a calendar draft start with.
+        "CAMPAIGN_SIGNATORY_NAME": env("CAMPAIGN_SIGNATORY_NAME", "Miriam Haddad"),
+        "CAMPAIGN_SIGNATORY_TITLE": env("CAMPAIGN_SIGNATORY_TITLE",
+                                        "Founder and Editor-in-Chief"),
+        "CAMPAIGN_DRAFT_GOAL_MINOR": _int("CAMPAIGN_DRAFT_GOAL_MINOR", 2_500_000),
         "TAX_STATEMENT": env(
             "TAX_STATEMENT",
             "Levant Wire News Agency, Inc. is a 501(c)(3) non-profit organisation. No goods or "

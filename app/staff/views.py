@@ -140,8 +140,8 @@ def campaign_new():
     if request.method == "GET":
         now = utcnow().astimezone(org_zone()).replace(second=0, microsecond=0, tzinfo=None)
         form.starts_at.data, form.ends_at.data = now + timedelta(days=7), now + timedelta(days=37)
-        form.signatory_name.data = "Miriam Haddad"
-        form.signatory_title.data = "Founder and Editor-in-Chief"
+        form.signatory_name.data = current_app.config["CAMPAIGN_SIGNATORY_NAME"]
+        form.signatory_title.data = current_app.config["CAMPAIGN_SIGNATORY_TITLE"]
         form.suggested_amounts.data = "25\n50\n100\n250"
     if form.validate_on_submit():
         try:
@@ -293,9 +293,6 @@ def calendar():
                            last_day=last_day, form=OccasionDraftForm())
 
 
-DRAFT_GOALS = {"USD": 2_500_000}
-
-
 @bp.post("/calendar/draft")
 @roles_required(*FUNDRAISING)
 def calendar_draft():
@@ -305,11 +302,11 @@ def calendar_draft():
     occasion = next((o for o in _occasions() if o.key == form.occasion.data), None)
     if occasion is None:
         abort(404)
-    currency = _currencies()[0]
+    config = current_app.config
     campaign, new = draft_for_occasion(
-        occasion, actor=_actor(), zone=org_zone(), currency=currency,
-        goal=DRAFT_GOALS.get(currency, 2_500_000), signatory_name="Miriam Haddad",
-        signatory_title="Founder and Editor-in-Chief")
+        occasion, actor=_actor(), zone=org_zone(), currency=_currencies()[0],
+        goal=config["CAMPAIGN_DRAFT_GOAL_MINOR"], signatory_name=config["CAMPAIGN_SIGNATORY_NAME"],
+        signatory_title=config["CAMPAIGN_SIGNATORY_TITLE"])
     jobs.commit()
     flash("Draft created: write the letter, check the dates, then publish." if new
           else "A draft for this occasion already exists.", "success")

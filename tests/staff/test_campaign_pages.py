@@ -146,12 +146,28 @@ def test_calendar_turns_an_occasion_into_a_draft_once(client):
     campaign = db.session.scalar(select(Campaign).where(Campaign.slug == key))
     assert not campaign.published and campaign.suggested_amounts
     assert campaign.starts_at < campaign.ends_at
+    assert (campaign.goal_amount, campaign.signatory_name, campaign.signatory_title) == (
+        2_500_000, "Miriam Haddad", "Founder and Editor-in-Chief")
     client.post("/staff/calendar/draft", data={"csrf_token": csrf_token(client),
                                                "occasion": key})
     assert actions(campaign.id) == ["campaign.create"]
     assert "Open the draft" in client.get("/staff/calendar").get_data(as_text=True)
     assert client.post("/staff/calendar/draft", data={"csrf_token": csrf_token(client),
                                                       "occasion": "nope"}).status_code == 404
+
+
+def test_drafts_and_new_campaigns_start_from_the_configured_signatory_and_goal(app, client):
+    app.config.update(CAMPAIGN_SIGNATORY_NAME="Dana Azar", CAMPAIGN_SIGNATORY_TITLE="Publisher",
+                      CAMPAIGN_DRAFT_GOAL_MINOR=4_000_000)
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    form = client.get("/staff/campaigns/new").get_data(as_text=True)
+    assert 'value="Dana Azar"' in form and 'value="Publisher"' in form
+    page = client.get("/staff/calendar").get_data(as_text=True)
+    key = page.split('name="occasion" value="')[1].split('"')[0]
+    client.post("/staff/calendar/draft", data={"csrf_token": csrf_token(client), "occasion": key})
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == key))
+    assert (campaign.goal_amount, campaign.signatory_name, campaign.signatory_title) == (
+        4_000_000, "Dana Azar", "Publisher")
 
 
 def test_dashboard_page_and_figures(client, app):
