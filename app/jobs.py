@@ -54,6 +54,10 @@ def _run_now(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]
 class InlineBackend:
     deferred = False
 
+    def health(self) -> str | None:
+        """The queue's state for /healthz: there is none."""
+        return None
+
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
         _run_now(jobs)  # a failed one is dropped: the sweeps pick its work up
 
@@ -68,6 +72,13 @@ class RQBackend:
         self.queue = Queue(queue_name, connection=self.connection)
         self.retry = Retry(max=len(retry_intervals), interval=retry_intervals) \
             if retry_intervals else None
+
+    def health(self) -> str:
+        try:
+            self.connection.ping()
+        except RedisError:
+            return "unreachable"
+        return "ok"
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
         if g.get("in_worker"):  # a job's follow-ups: run here, queue only those that fail

@@ -101,3 +101,14 @@ def test_sessions_survive_a_secret_key_rotation_through_the_fallbacks(make_app, 
 def test_connections_are_pinged_before_use_only_on_a_database_server(make_app, database_url):
     options = make_app(database_url).config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_pre_ping"] is database_url.startswith("postgresql")
+
+
+def test_healthz_reports_the_job_queue_when_there_is_one(make_app, database_url, redis_url):
+    answer = make_app(database_url, REDIS_URL=redis_url).test_client().get("/healthz")
+    assert (answer.status_code, answer.get_json()) == (
+        200, {"status": "ok", "database": "ok", "queue": "ok"})
+    # Redis down: gifts and webhook events are still taken, so degraded rather than down.
+    down = make_app(database_url, REDIS_URL="redis://127.0.0.1:1/0")  # nothing on port 1
+    answer = down.test_client().get("/healthz")
+    assert (answer.status_code, answer.get_json()) == (
+        200, {"status": "degraded", "database": "ok", "queue": "unreachable"})
