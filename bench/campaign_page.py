@@ -31,12 +31,15 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.common import (
+    BACKENDS,
     ROOT,
     Server,
     base_env,
+    check_backends,
     load_text,
     measured_machine,
     run_checked,
+    scratch_database,
     write_results,
 )
 
@@ -47,7 +50,6 @@ SLUG = "twenty-years"
 CAMPAIGN_PATH = f"/campaigns/{SLUG}"
 WORKERS = 2
 GOAL_RATIO = 0.5
-BACKENDS = ("sqlite", "postgresql")
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -151,17 +153,7 @@ def check_page(url: str, count: int) -> None:
 def run_backend(backend: str, bare: Server, opts: argparse.Namespace, work: Path,
                 stack: ExitStack) -> dict:
     print(f"\n[{backend}] preparing the database ...", flush=True)
-    if backend == "sqlite":
-        url = f"sqlite:///{work / 'bench.db'}"
-    else:
-        if str(ROOT) not in sys.path:
-            sys.path.insert(0, str(ROOT))
-        from tests.support.pgcluster import PgCluster
-
-        cluster = PgCluster()
-        stack.callback(cluster.stop)
-        cluster.start()
-        url = cluster.create_database("bench")
+    url, _ = scratch_database(backend, work, "bench", stack)
     recheck = {} if opts.recheck is None else {"CAMPAIGN_PAGE_RECHECK_SECONDS": opts.recheck}
     env = base_env(**recheck, DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
                    MAIL_OUTBOX_DIR=str(work / f"outbox-{backend}"))
@@ -234,10 +226,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a backend misses the 50%% goal")
     opts = parser.parse_args(argv)
-    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
-    unknown = set(opts.backends) - set(BACKENDS)
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    check_backends(parser, opts)
     return opts
 
 

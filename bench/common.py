@@ -18,12 +18,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+BACKENDS = ("sqlite", "postgresql")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_backends(parser, opts) -> None:
+    """Turn ``opts.backends`` ("sqlite,postgresql") into a list, refusing an unknown one."""
+    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
+    unknown = set(opts.backends) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+
+
+def scratch_database(backend: str, work: Path, name: str, stack):
+    """A new, empty database: a SQLite file in ``work``, or a database in a throwaway
+    PostgreSQL cluster (tests/support/pgcluster.py) that ``stack`` stops. Returns its URL and
+    the cluster (None for SQLite)."""
+    if backend == "sqlite":
+        return f"sqlite:///{work / f'{name}.db'}", None
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.support.pgcluster import PgCluster
+
+    cluster = PgCluster()
+    stack.callback(cluster.stop)
+    cluster.start()
+    return cluster.create_database(name), cluster
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -32,11 +32,20 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 from bench.campaign_page import WORKERS, WRK_SCRIPT
-from bench.common import ROOT, Server, base_env, machine, run_checked, write_results
+from bench.common import (
+    BACKENDS,
+    ROOT,
+    Server,
+    base_env,
+    check_backends,
+    machine,
+    run_checked,
+    scratch_database,
+    write_results,
+)
 
 SLUG = "twenty-years"
 GOAL_MS = 100.0
-BACKENDS = ("sqlite", "postgresql")
 RAW_SQL = ("SELECT COALESCE(SUM(CASE kind WHEN 'charge' THEN amount WHEN 'dispute_won' "
            "THEN amount ELSE -amount END), 0) FROM payment WHERE campaign_id = {id}")
 
@@ -108,17 +117,7 @@ def raw_query_times(url: str, runs: int) -> tuple[dict, int]:
 
 def run_backend(backend: str, opts, work: Path, stack: ExitStack) -> dict:
     print(f"\n[{backend}] preparing a database with {opts.gifts:,} gifts ...", flush=True)
-    if backend == "sqlite":
-        url = f"sqlite:///{work / 'dashboard.db'}"
-    else:
-        if str(ROOT) not in sys.path:
-            sys.path.insert(0, str(ROOT))
-        from tests.support.pgcluster import PgCluster
-
-        cluster = PgCluster()
-        stack.callback(cluster.stop)
-        cluster.start()
-        url = cluster.create_database("dashboard")
+    url, _ = scratch_database(backend, work, "dashboard", stack)
     env = base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
                    MAIL_OUTBOX_DIR=str(work / f"outbox-{backend}"),
                    SIGNIN_LINK_MAX_AGE="36000")
@@ -170,7 +169,7 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--strict", action="store_true", help="exit 1 when the goal is missed")
     opts, _ = parser.parse_known_args(argv)
-    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
+    check_backends(parser, opts)
     return opts
 
 

@@ -38,9 +38,16 @@ from contextlib import ExitStack
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from bench.common import ROOT, free_port, measured_machine, write_results
+from bench.common import (
+    BACKENDS,
+    ROOT,
+    check_backends,
+    free_port,
+    measured_machine,
+    scratch_database,
+    write_results,
+)
 
-BACKENDS = ("sqlite", "postgresql")
 GOAL = 1000.0
 
 
@@ -172,15 +179,7 @@ def run_backend(backend: str, opts: argparse.Namespace, work: Path, stack: ExitS
     from app.news.services import Signer
 
     print(f"\n[{backend}] preparing {opts.subscribers:,} subscribers ...", flush=True)
-    if backend == "sqlite":
-        url = f"sqlite:///{work / 'bench.db'}"
-    else:
-        from tests.support.pgcluster import PgCluster
-
-        cluster = PgCluster()
-        stack.callback(cluster.stop)
-        cluster.start()
-        url = cluster.create_database("bench_digest")
+    url, _ = scratch_database(backend, work, "bench_digest", stack)
     outbox = work / f"outbox-{backend}"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32),
                       "MAIL_OUTBOX_DIR": str(outbox),
@@ -276,10 +275,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # The other benchmarks' options are accepted and ignored (``python -m bench`` passes the
     # same arguments to every benchmark).
     opts, _ = parser.parse_known_args(argv)
-    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
-    unknown = set(opts.backends) - set(BACKENDS)
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    check_backends(parser, opts)
     return opts
 
 

@@ -35,9 +35,16 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.common import ROOT, measured_machine, write_results
+from bench.common import (
+    BACKENDS,
+    ROOT,
+    base_env,
+    check_backends,
+    measured_machine,
+    scratch_database,
+    write_results,
+)
 
-BACKENDS = ("sqlite", "postgresql")
 GOAL_RATIO = 3.0
 GOAL_MB = 200.0
 
@@ -107,20 +114,10 @@ def run_backend(backend: str, opts: argparse.Namespace, work: Path, stack: ExitS
     from app.templating import org_zone
 
     print(f"\n[{backend}] preparing {opts.gifts:,} gifts ...", flush=True)
-    cluster = None
-    if backend == "sqlite":
-        db_path = work / "bench.db"
-        url = f"sqlite:///{db_path}"
-    else:
-        from tests.support.pgcluster import PgCluster
-
-        cluster = PgCluster()
-        stack.callback(cluster.stop)
-        cluster.start()
-        url = cluster.create_database("bench_exports")
-    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "FLASK_ENV")}
-    env.update(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(16),
-               MAIL_OUTBOX_DIR=str(work / "outbox"))
+    url, cluster = scratch_database(backend, work, "bench_exports", stack)
+    db_path = url.removeprefix("sqlite:///")
+    env = base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(16),
+                   MAIL_OUTBOX_DIR=str(work / "outbox"))
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": env["SECRET_KEY"]})
     with app.app_context():
         upgrade()
@@ -240,10 +237,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     # The other benchmarks' options are accepted and ignored.
     opts, _ = parser.parse_known_args(argv)
-    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
-    unknown = set(opts.backends) - set(BACKENDS)
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    check_backends(parser, opts)
     return opts
 
 

@@ -35,9 +35,16 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from bench.common import ROOT, measured_machine, write_results
+from bench.common import (
+    BACKENDS,
+    ROOT,
+    base_env,
+    check_backends,
+    measured_machine,
+    scratch_database,
+    write_results,
+)
 
-BACKENDS = ("sqlite", "postgresql")
 GOAL_SECONDS = 60.0
 OTHER_SCRIPTS = ["נועה לוי", "יוסף מזרחי", "رنا الحلبي", "عمر الخطيب", "שרה כהן", "ليلى ناصر"]
 
@@ -143,18 +150,9 @@ def run_backend(backend: str, opts: argparse.Namespace, work: Path, stack: ExitS
     from app.mail import OutboundEmail
 
     print(f"\n[{backend}] preparing {opts.donors:,} donors ...", flush=True)
-    if backend == "sqlite":
-        url = f"sqlite:///{work / 'bench.db'}"
-    else:
-        from tests.support.pgcluster import PgCluster
-
-        cluster = PgCluster()
-        stack.callback(cluster.stop)
-        cluster.start()
-        url = cluster.create_database("bench_statements")
+    url, _ = scratch_database(backend, work, "bench_statements", stack)
     outbox = work / f"outbox-{backend}"
-    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "FLASK_ENV")}
-    env.update(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(16), MAIL_OUTBOX_DIR=str(outbox))
+    env = base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(16), MAIL_OUTBOX_DIR=str(outbox))
     env.pop("MAIL_URL", None)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": env["SECRET_KEY"]})
     with app.app_context():
@@ -224,10 +222,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="the command's --workers (default 0: one per CPU)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the goal is missed")
     opts, _ = parser.parse_known_args(argv)  # the other benchmarks' options are ignored
-    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
-    unknown = set(opts.backends) - set(BACKENDS)
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    check_backends(parser, opts)
     return opts
 
 

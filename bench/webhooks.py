@@ -52,12 +52,15 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from bench.common import (
+    BACKENDS,
     ROOT,
     Server,
     base_env,
+    check_backends,
     load_text,
     measured_machine,
     run_checked,
+    scratch_database,
     tree_cpu,
     write_results,
 )
@@ -77,7 +80,6 @@ GOAL_FRESH = 500.0
 #: (400/s); the share of the empty 200 is reported beside it, as the other possible reading.
 GOAL_DUPLICATE_SHARE = 0.8
 GOAL_DUPLICATE = GOAL_DUPLICATE_SHARE * GOAL_FRESH
-BACKENDS = ("sqlite", "postgresql")
 SECRET_KEY = "sk_test_bench"
 WEBHOOK_SECRET = "whsec_bench"
 
@@ -467,17 +469,8 @@ def run_backend(backend: str, jobs_mode: str, empty: Server, opts: argparse.Name
                 work: Path, stack: ExitStack) -> dict:
     label = f"{backend}, jobs {jobs_mode}"
     print(f"\n[{label}] preparing the database ...", flush=True)
-    db_pid = None
-    if backend == "sqlite":
-        url = f"sqlite:///{work / 'bench.db'}"
-    else:
-        from tests.support.pgcluster import PgCluster
-
-        cluster = PgCluster()
-        stack.callback(cluster.stop)
-        cluster.start()
-        url = cluster.create_database("bench")
-        db_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    url, cluster = scratch_database(backend, work, "bench", stack)
+    db_pid = int((cluster.data / "postmaster.pid").read_text().split()[0]) if cluster else None
 
     stub = StripeStub(latency=opts.api_latency_ms / 1000)
     stack.callback(stub.stop)
@@ -667,13 +660,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when PostgreSQL misses a goal")
     opts, _ = parser.parse_known_args(argv)  # the other benchmarks' options are ignored
-    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
+    check_backends(parser, opts)
     opts.jobs = [j.strip() for j in opts.jobs.split(",") if j.strip()]
     if set(opts.jobs) - {"inline", "rq"}:
         parser.error("--jobs takes inline and/or rq")
-    unknown = set(opts.backends) - set(BACKENDS)
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     if opts.duration + opts.warmup > 250:
         parser.error("each run must end within Stripe's 300 s signature tolerance")
     if opts.connections < opts.threads:

@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import webhooks as wh
+from bench.common import base_env, scratch_database
 
 #: (label, module, attribute path): the steps of a fresh event, nested by indentation.
 STEPS = [
@@ -118,19 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="newsfund-bench-profile-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
-        if opts.backend == "sqlite":
-            url = f"sqlite:///{work / 'bench.db'}"
-        else:
-            from tests.support.pgcluster import PgCluster
-
-            cluster = PgCluster()
-            stack.callback(cluster.stop)
-            cluster.start()
-            url = cluster.create_database("bench")
+        url, _ = scratch_database(opts.backend, work, "bench", stack)
         stub = wh.StripeStub()
         stack.callback(stub.stop)
         stub.start()
-        env = wh.base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
+        env = base_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
                           MAIL_OUTBOX_DIR=str(work / "outbox"),
                           STRIPE_SECRET_KEY=wh.SECRET_KEY,
                           STRIPE_WEBHOOK_SECRET=wh.WEBHOOK_SECRET, STRIPE_API_BASE=stub.url)
