@@ -6,19 +6,23 @@ as a full year at its current amount in place of its own past payments. Amounts 
 currencies are not added together: the level is the highest one reached in any one currency.
 
 Whether someone has a perk is decided here and only here: :func:`has_perk` for code,
-:func:`requires_perk` for views.
+:func:`requires_perk` for views, :func:`supporters_with_perk` for many supporters at once (the
+daily email asks it for each batch of subscribers, in three queries a batch; ``has_perk`` is
+the same rule for one).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import wraps
 
 from flask import current_app, render_template
 from flask_login import current_user
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import aliased
 
 from app.accounts.models import Supporter
 from app.db import utcnow
@@ -94,50 +98,105 @@ def levels_from_config(config) -> tuple[Level, ...]:
 
 def giving_totals(supporter_id: int, *, now: datetime) -> dict[str, int]:
     """What counts towards a level, per currency (see the module's docstring)."""
-    totals: dict[str, int] = defaultdict(int)
-    plans = db.session.execute(
-        select(RecurringPlan.id, RecurringPlan.frequency, RecurringPlan.amount,
-               RecurringPlan.fee_covered, RecurringPlan.currency)
-        .where(RecurringPlan.supporter_id == supporter_id,
-               RecurringPlan.status.in_(ACTIVE_PLAN))
-    ).all()
-    active_ids = [p.id for p in plans]
-    for plan in plans:
-        per_year = 12 if plan.frequency is Frequency.MONTHLY else 1
-        totals[plan.currency] += (plan.amount + plan.fee_covered) * per_year
+    return giving_totals_of([supporter_id], now=now).get(supporter_id, {})
 
+
+def giving_totals_of(supporter_ids: Iterable[int], *,
+                     now: datetime) -> dict[int, dict[str, int]]:
+    """:func:`giving_totals` for many supporters, in two queries per 500; a supporter with
+    nothing that counts is left out."""
+    totals: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     signed = case(*((Payment.kind == kind, Payment.amount * sign) for kind, sign in SIGN.items()),
                   else_=0)
-    query = (
-        select(Payment.currency, func.coalesce(func.sum(signed), 0))
-        .join(Gift, Gift.id == Payment.gift_id)
-        .where(Gift.supporter_id == supporter_id, Payment.occurred_at >= now - WINDOW)
-        .group_by(Payment.currency)
-    )
-    if active_ids:
-        query = query.where((Gift.plan_id.is_(None)) | (Gift.plan_id.not_in(active_ids)))
-    for currency, amount in db.session.execute(query):
-        totals[currency] += int(amount)
-    return {currency: amount for currency, amount in totals.items() if amount > 0}
+    active_plan = aliased(RecurringPlan)
+    for chunk in _chunks(sorted(set(supporter_ids)), 500):
+        for plan in db.session.execute(
+                select(RecurringPlan.supporter_id, RecurringPlan.frequency,
+                       RecurringPlan.amount, RecurringPlan.fee_covered, RecurringPlan.currency)
+                .where(RecurringPlan.supporter_id.in_(chunk),
+                       RecurringPlan.status.in_(ACTIVE_PLAN))):
+            per_year = 12 if plan.frequency is Frequency.MONTHLY else 1
+            totals[plan.supporter_id][plan.currency] += (
+                (plan.amount + plan.fee_covered) * per_year)
+        # The window's payments, less those of the supporter's own active plans (counted for a
+        # full year above).
+        query = (
+            select(Gift.supporter_id, Payment.currency, func.coalesce(func.sum(signed), 0))
+            .join(Gift, Gift.id == Payment.gift_id)
+            .outerjoin(active_plan, and_(active_plan.id == Gift.plan_id,
+                                         active_plan.supporter_id == Gift.supporter_id,
+                                         active_plan.status.in_(ACTIVE_PLAN)))
+            .where(Gift.supporter_id.in_(chunk), Payment.occurred_at >= now - WINDOW,
+                   active_plan.id.is_(None))
+            .group_by(Gift.supporter_id, Payment.currency)
+        )
+        for supporter_id, currency, amount in db.session.execute(query):
+            totals[supporter_id][currency] += int(amount)
+    result = {}
+    for supporter_id, per_currency in totals.items():
+        counted = {currency: amount for currency, amount in per_currency.items() if amount > 0}
+        if counted:
+            result[supporter_id] = counted
+    return result
 
 
-def membership_for(supporter: Supporter, *, levels: tuple[Level, ...],
-                   now: datetime) -> Membership:
-    totals = giving_totals(supporter.id, now=now)
+def membership_from(totals: dict[str, int], levels: tuple[Level, ...]) -> Membership:
+    """The level reached by these totals (from :func:`giving_totals`), and the next one."""
     reached = [level for level in levels if level.reached_by(totals)]
     level = reached[-1] if reached else None
     above = levels[levels.index(level) + 1:] if level else levels
     return Membership(level=level, totals=totals, next_level=above[0] if above else None)
 
 
+def membership_for(supporter: Supporter, *, levels: tuple[Level, ...],
+                   now: datetime) -> Membership:
+    return membership_from(giving_totals(supporter.id, now=now), levels)
+
+
+def level_granting(perk: str, levels: tuple[Level, ...]) -> Level | None:
+    """The lowest level with ``perk``, or None: levels are configurable, and a configuration
+    may offer a perk at no level."""
+    return next((level for level in levels if any(p.key == perk for p in level.perks)), None)
+
+
 def has_perk(supporter: Supporter | None, perk: str, *, levels: tuple[Level, ...],
              now: datetime) -> bool:
     """The one check of a perk. A perk nobody can have is a mistake, not a "no"."""
-    if not any(p.key == perk for level in levels for p in level.perks):
-        raise MembershipConfigError(f"no level grants the perk {perk!r}")
+    _offered(perk, levels)
     if supporter is None or supporter.erased_at is not None:
         return False
-    return membership_for(supporter, levels=levels, now=now).has_perk(perk)
+    return bool(_holders([supporter.id], perk, levels=levels, now=now))
+
+
+def supporters_with_perk(supporter_ids: Iterable[int], perk: str, *,
+                         levels: tuple[Level, ...], now: datetime) -> set[int]:
+    """Which of these supporters have ``perk``: :func:`has_perk` for many at once, in three
+    queries per 500 supporters rather than two per supporter. Erased supporters have none.
+
+    Raises :class:`MembershipConfigError` when no level grants ``perk``, as ``has_perk`` does.
+    """
+    _offered(perk, levels)
+    present: set[int] = set()
+    for chunk in _chunks(sorted(set(supporter_ids)), 500):
+        present.update(db.session.scalars(
+            select(Supporter.id).where(Supporter.id.in_(chunk), Supporter.erased_at.is_(None))))
+    return _holders(present, perk, levels=levels, now=now)
+
+
+def _offered(perk: str, levels: tuple[Level, ...]) -> None:
+    if level_granting(perk, levels) is None:
+        raise MembershipConfigError(f"no level grants the perk {perk!r}")
+
+
+def _holders(supporter_ids: Iterable[int], perk: str, *, levels: tuple[Level, ...],
+             now: datetime) -> set[int]:
+    return {supporter_id for supporter_id, totals in giving_totals_of(supporter_ids, now=now)
+            .items() if membership_from(totals, levels).has_perk(perk)}
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 # -- in requests ------------------------------------------------------------------------------
@@ -163,8 +222,7 @@ def requires_perk(perk: str):
                 return login_manager.unauthorized()
             levels = current_levels()
             if not has_perk(current_user, perk, levels=levels, now=utcnow()):
-                needed = next(level for level in levels if any(p.key == perk
-                                                               for p in level.perks))
+                needed = level_granting(perk, levels)
                 return render_template("accounts/perk_locked.html", level=needed,
                                        membership=current_membership()), 403
             return view(*args, **kwargs)
