@@ -1,7 +1,11 @@
 """Error pages: a clear sentence and a way back, never a stack trace."""
 
+import math
+
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+
+from app.extensions import limiter
 
 MESSAGES = {
     400: ("This request could not be read", "Something in the request was malformed."),
@@ -18,6 +22,15 @@ MESSAGES = {
 }
 
 
+def wait_phrase(seconds: float) -> str:
+    """How long to wait, rounded up so that trying again after it works: "1 minute",
+    "14 minutes", up to 90 minutes in minutes, then "3 hours"."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes <= 90:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{math.ceil(minutes / 60)} hours"
+
+
 def register(app: Flask) -> None:
     def render(code: int, detail: str | None = None):
         title, message = MESSAGES[code]
@@ -29,5 +42,17 @@ def register(app: Flask) -> None:
         return render(400, "This form has expired or was sent without its security token. "
                            "Go back, reload the page and submit it again. Nothing was charged.")
 
+    @app.errorhandler(429)
+    def too_many(error):
+        """Say how long the limit holds, on the page and in ``Retry-After``, when the limiter
+        refused the request (otherwise the general wording)."""
+        seconds = limiter.retry_after()
+        if seconds is None:
+            return render(429)
+        body, status = render(429, "Too many requests in a short time. Try again in "
+                                   f"{wait_phrase(seconds)}.")
+        return body, status, {"Retry-After": str(max(1, math.ceil(seconds)))}
+
     for code in MESSAGES:
-        app.register_error_handler(code, lambda error, code=code: render(code))
+        if code != 429:
+            app.register_error_handler(code, lambda error, code=code: render(code))

@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and bound to the app in ``create_app``."""
 
+import time
+
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -32,6 +34,27 @@ class RouteLimiter(Limiter):
         if self._check_request_limit in hooks and not (
                 limits._default_limits or limits._application_limits or limits._blueprint_limits):
             hooks.remove(self._check_request_limit)
+
+    def retry_after(self) -> float | None:
+        """Seconds until the limits that refused this request let the next one through: the
+        latest reset among those checked here that are used up (the one that refused it, and
+        any other this request just used up). None when no limit was checked (a 429 not of the
+        limiter's making) or the limits' storage cannot be read.
+
+        Flask-Limiter stops at the first limit broken, checking the shortest windows first, so a
+        longer limit that is also used up but was not reached is not counted: the next attempt
+        after this wait then gets a 429 of its own, naming that longer wait.
+        """
+        resets = []
+        try:
+            for checked in self.current_limits:
+                reset, remaining = checked.window
+                if checked.breached or remaining <= 0:
+                    resets.append(reset)
+        except Exception:  # storage unreachable: the page falls back to its general wording
+            self.logger.warning("Could not read the rate limits' reset time", exc_info=True)
+            return None
+        return max(0.0, max(resets) - time.time()) if resets else None
 
 
 limiter = RouteLimiter(key_func=get_remote_address, default_limits=[])

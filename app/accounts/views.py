@@ -114,17 +114,28 @@ def _failed(response: Response) -> bool:
     return response.status_code != 303
 
 
+def _accepted(response: Response) -> bool:
+    """The form went through (its redirect): a mail went out, or, to an address with no
+    account, would have. A refused form (a weak password, a wrong current password, a
+    malformed address) sent nothing and is not counted against the address. Accepted requests
+    for unknown addresses count too, so that the limit cannot tell which addresses have
+    accounts."""
+    return response.status_code == 303
+
+
 signin_limits = [
     limiter.limit(_config("RATELIMIT_SIGNIN"), methods=["POST"]),
     limiter.limit(_config("RATELIMIT_SIGNIN_ACCOUNT"), key_func=_email_key, methods=["POST"],
                   deduct_when=_failed),
 ]
-# Shared by every form that emails someone: per client address and per email address.
+# Shared by every form that emails someone: per client address, every POST; per email
+# address, only the requests accepted (so a donor who fumbles the sign-up password can still
+# have a sign-in link sent).
 mail_limits = [
     limiter.shared_limit(_config("RATELIMIT_ACCOUNT_MAIL"), scope="account-mail",
                          methods=["POST"]),
     limiter.shared_limit(_config("RATELIMIT_ACCOUNT_MAIL_PER_EMAIL"), scope="account-mail-email",
-                         key_func=_email_key, methods=["POST"]),
+                         key_func=_email_key, methods=["POST"], deduct_when=_accepted),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.errors import wait_phrase
 from tests.support.accounts import PASSWORD, make_account, post_form
 
 
@@ -98,3 +99,61 @@ def test_looking_at_the_forms_is_never_limited(limited):
     for _ in range(3):
         assert client.get("/account/signin").status_code == 200
         assert client.get("/account/reset").status_code == 200
+
+
+def test_refused_sign_ups_do_not_use_up_the_mail_limit(limited, outbox):
+    """A donor who fumbles the sign-up password (refused: nothing is mailed) can still have a
+    sign-in link sent to the same address."""
+    make_account(password=None)  # a guest donor's account
+    client = limited(RATELIMIT_ACCOUNT_MAIL_PER_EMAIL="3 per 15 minutes")
+    refused = [post_form(client, "/account/signup", email="noa@example.org", password=weak,
+                         name="Noa").status_code
+               for weak in ("password", "short", "123456789")]
+    assert refused == [422, 422, 422]
+    assert outbox() == []
+    assert post_form(client, "/account/signin/link", email="noa@example.org").status_code == 303
+    assert [m["Subject"] for m in outbox()] == ["Your sign-in link"]
+
+
+def test_refused_forms_still_count_per_client_address(limited):
+    client = limited(RATELIMIT_ACCOUNT_MAIL="2 per minute")
+    for _ in range(2):
+        assert post_form(client, "/account/signup", email="noa@example.org",
+                         password="password", name="Noa").status_code == 422
+    assert post_form(client, "/account/signin/link",
+                     email="dana@example.org").status_code == 429
+
+
+def test_the_mail_limit_bites_once_mails_were_sent_and_says_how_long(limited, outbox):
+    make_account()
+    client = limited(RATELIMIT_ACCOUNT_MAIL_PER_EMAIL="3 per 15 minutes")
+    sent = [post_form(client, "/account/signin/link", email="noa@example.org").status_code
+            for _ in range(3)]
+    assert sent == [303, 303, 303] and len(outbox()) == 3
+    limited_answer = post_form(client, "/account/signup", email="noa@example.org",
+                               password=PASSWORD, name="Noa")
+    assert limited_answer.status_code == 429
+    assert "Try again in 15 minutes." in limited_answer.get_data(as_text=True)
+    assert 14 * 60 < int(limited_answer.headers["Retry-After"]) <= 15 * 60
+    assert len(outbox()) == 3
+    # Unknown addresses count like known ones: the limit does not tell them apart.
+    for _ in range(3):
+        post_form(client, "/account/signin/link", email="nobody@example.org")
+    unknown = post_form(client, "/account/signin/link", email="nobody@example.org")
+    assert unknown.status_code == 429
+
+
+def test_the_limited_page_names_the_longest_wait(limited):
+    client = limited(RATELIMIT_ACCOUNT_MAIL="1 per day")
+    assert post_form(client, "/account/reset", email="noa@example.org").status_code == 303
+    answer = post_form(client, "/account/reset", email="noa@example.org")
+    assert answer.status_code == 429
+    assert "Try again in 24 hours." in answer.get_data(as_text=True)
+    assert 23 * 3600 < int(answer.headers["Retry-After"]) <= 24 * 3600
+
+
+@pytest.mark.parametrize(("seconds", "phrase"), [
+    (0.2, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (14 * 60 + 5, "15 minutes"),
+    (90 * 60, "90 minutes"), (90 * 60 + 1, "2 hours"), (86399, "24 hours")])
+def test_the_wait_is_rounded_up(seconds, phrase):
+    assert wait_phrase(seconds) == phrase
