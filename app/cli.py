@@ -15,21 +15,37 @@ from app.db import utcnow
 from app.extensions import db
 
 
+def _utc(text: str | None) -> datetime:
+    """A ``--now`` option's time in UTC (read as UTC when it names no zone); now without one."""
+    if not text:
+        return utcnow()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 date and time, e.g. "
+                                 "2026-12-31T23:30:00-05:00", param_hint="'--now'") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 @click.command("seed-demo")
 @click.option("--gifts", type=click.IntRange(min=0), default=0,
               help="Also add this many paid gifts spread over the live campaigns (benchmarks).")
-def seed_demo_command(gifts: int) -> None:
-    """Load the demo campaigns and their history (idempotent)."""
+@click.option("--now", "now_text", metavar="ISO-DATETIME",
+              help="Load the demo as it would be at this time (UTC unless it names a zone).")
+def seed_demo_command(gifts: int, now_text: str | None) -> None:
+    """Load the demo campaigns and their history (idempotent): the occasions of the calendar
+    around now, ended, live and scheduled, with their gifts so far."""
     from app.campaigns.models import Campaign
     from app.demo import generate_gifts, seed_demo
+    from app.news.demo import seed_news
+    from app.templating import org_zone
 
-    now = utcnow()
-    created = seed_demo(now)
+    now = _utc(now_text)
+    zone = org_zone()
+    created = seed_demo(now, zone=zone)
     jobs.commit()
     click.echo(f"demo campaigns created: {', '.join(created) or 'none (already there)'}")
-    from app.news.demo import seed_news
-
-    categories, stories = seed_news(now)
+    categories, stories = seed_news(now, zone)
     jobs.commit()
     click.echo(f"news categories created: {len(categories)}; sample feed: {stories.new} new "
                f"stories, {stories.unchanged + stories.updated} already there")
@@ -82,10 +98,7 @@ def renew_command(now_text: str | None) -> None:
     provider = provider_named("sandbox")
     if provider is None:
         raise click.ClickException("The sandbox is not the payment provider here.")
-    now = utcnow()
-    if now_text:
-        now = datetime.fromisoformat(now_text)
-        now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    now = _utc(now_text)
     renewed = 0
     # A plan several periods behind catches up one period per pass.
     while plans := due_plans("sandbox", now):
@@ -167,11 +180,6 @@ def send_pending_command() -> None:
 news_cli = AppGroup("news", help="News: feed ingest, categories, the daily email.")
 
 
-def _utc(text: str | None) -> datetime:
-    if not text:
-        return utcnow()
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @news_cli.command("ingest")
@@ -181,7 +189,8 @@ def news_ingest_command(source: str) -> None:
     from app.news.ingest import FeedError, ingest_feed
 
     try:
-        result = ingest_feed(source, now=utcnow())
+        result = ingest_feed(source, now=utcnow(),
+                             analysis_terms=current_app.config["NEWS_ANALYSIS_TERMS"])
     except FeedError as exc:
         raise click.ClickException(str(exc)) from None
     jobs.commit()
@@ -211,8 +220,8 @@ def news_send_digest_command(now_text: str | None, batch: int, reclaim_after: in
     from app.mail import transport_from_config
     from app.news.digest import DigestAborted, DigestSettings, send_digest
     from app.news.views import signer
+    from app.urls import external_url as url
 
-    url = _public_url_builder()
     last = [0]
 
     def progress(report) -> None:
@@ -228,6 +237,7 @@ def news_send_digest_command(now_text: str | None, batch: int, reclaim_after: in
             signer=signer(), settings=DigestSettings.from_config(current_app.config),
             unsubscribe_url=lambda token: url("news.unsubscribe_page", token=token),
             manage_url=url("news.my_news"), subscribe_url=url("news.subscribe_page"),
+            give_url=url("campaigns.home"),
             batch_size=batch, reclaim_after=timedelta(minutes=reclaim_after),
             progress=progress)
     except DigestAborted as exc:
@@ -249,16 +259,6 @@ def news_send_digest_command(now_text: str | None, batch: int, reclaim_after: in
                    f"crashed: a run after {reclaim_after} minutes retries them")
     if report.failed:
         raise SystemExit(1)
-
-
-def _public_url_builder():
-    """Links for mail sent from the command line, on PUBLIC_URL (there is no request)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/",
-                                       url_scheme=parts.scheme or "https")
-    return lambda endpoint, **values: adapter.build(endpoint, values, force_external=True)
 
 
 categories_cli = AppGroup("categories", help="The regions and topics readers follow.")

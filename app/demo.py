@@ -1,5 +1,15 @@
 """Demo data: the organisation's campaigns and a history of gifts, loaded idempotently.
 
+The demo is a function of the moment it is loaded (``seed-demo --now``), anchored on the real
+occasions of the calendar module: every Rosh Hashanah, Ramadan, year-end and founding
+anniversary whose campaign window ended in the last :data:`HISTORY_MONTHS` months is an ended
+campaign with its gifts, the ones whose window holds ``now`` are live with the gifts of the days
+gone so far, and the next of each is scheduled. A year-round membership appeal per calendar year
+keeps a campaign live on every day. So whatever the day, the campaigns agree with the calendar,
+a live campaign's progress matches how far it has run, and the reports have content: gifts last
+year and the years before (lapsed donors, last year's statements, year-over-year dashboards).
+
+Donors come from one pool of demo supporters, so many give again, in other campaigns and years.
 ``generate_gifts`` writes paid gifts with their ledger rows in bulk, without receipts or mail,
 fast enough for a million rows in a few minutes (benchmarks); the demo uses it for its history.
 ``issue_receipts`` then numbers their receipts in bulk, in the order the gifts were paid, from
@@ -13,11 +23,13 @@ import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from itertools import groupby
+from statistics import fmean
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
 from app.accounts.models import Supporter
+from app.campaigns.calendar import Occasion, local_midnight, occasions_between, ordinal
 from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
@@ -25,11 +37,15 @@ from app.giving.models import Frequency, Gift, GiftStatus
 from app.payments.models import Payment, PaymentKind
 
 FOUNDER = ("Miriam Haddad", "Founder and Editor-in-Chief")
+# Ended campaigns are kept this far back: always beyond 1 January of last year, so that the
+# donors of the year before last (SYBUNT) and last year's statements exist on any day.
+HISTORY_MONTHS = 30
+DONOR_POOL = 450
 
 ANNIVERSARY_LETTER = """\
 Dear friend,
 
-Twenty years ago I rented a room above a bakery, bought two second-hand laptops and promised a
+{Years} years ago I rented a room above a bakery, bought two second-hand laptops and promised a
 handful of colleagues that we would report the Middle East as it is lived: from Gaza and Sderot,
 from Aleppo and Erbil, from Kabul and Dubai, in the words of the people who live there.
 
@@ -41,8 +57,8 @@ else would, they sat with families on both sides of every border, and they check
 twice before we published it. That work is slow, dangerous and expensive. **It is also the only
 way to deserve your trust.**
 
-For our 20th anniversary, I am asking you to help us begin the next twenty years. Until the end
-of the campaign, the Halabi Family Foundation will match every gift, up to $100,000.
+For our {nth} anniversary, I am asking you to help us begin the next {years} years. Until the
+end of the campaign, the Halabi Family Foundation will match every gift, up to {match}.
 
 With gratitude, and with hope,
 """
@@ -88,80 +104,213 @@ coverage with confidence.
 Warmly,
 """
 
+MEMBERSHIP_LETTER = """\
+Dear friend,
 
-def _campaigns(now: datetime) -> list[dict]:
-    last_year = now.year - 1 if now.month < 12 else now.year
-    year_end_start = now.replace(year=last_year, month=12, day=1, hour=5, minute=0, second=0,
-                                 microsecond=0)
-    day = timedelta(days=1)
-    return [
-        dict(slug="twenty-years", kind=CampaignKind.ANNIVERSARY,
-             title="Twenty years of independent reporting",
-             summary="Help us begin our next twenty years: every gift matched, up to $100,000.",
-             appeal_markdown=ANNIVERSARY_LETTER, starts_at=now - 25 * day,
-             ends_at=now + 36 * day, goal_amount=25_000_000, currency="USD",
-             default_frequency=Frequency.ONE_TIME, match_amount=10_000_000,
-             match_sponsor="the Halabi Family Foundation",
-             thank_you_message="Thank you for standing with us as we turn twenty. Your gift "
-                               "will be doubled, and it starts our next twenty years.",
-             amounts=[(2500, "pays a local fixer for half a day in the field"),
-                      (5000, "covers a reporter's safety equipment check"),
-                      (10000, "funds a week of translation from Arabic, Hebrew and Dari"),
-                      (25000, "sends a reporter to a story no one else will cover"),
-                      (100000, "keeps a bureau's lights on for a month")],
-             gifts=320),
-        dict(slug="shana-tova", kind=CampaignKind.HOLIDAY,
-             title="Shana tova: a sweet new year for honest news",
-             summary="For the Jewish New Year, help us report the next year from every side.",
-             appeal_markdown=SHANA_TOVA_LETTER, starts_at=now - 10 * day,
-             ends_at=now + 20 * day, goal_amount=3_600_000, currency="USD",
-             default_frequency=Frequency.MONTHLY,
-             thank_you_message="Shana tova u'metuka: may your year be good and sweet. Thank "
-                               "you for helping us begin ours.",
-             amounts=[(1800, "chai: a day of fact-checking"),
-                      (3600, "a verified source interview, translated"),
-                      (7200, "a reporter's travel to the south for a day"),
-                      (18000, "a week of our Jerusalem bureau")],
-             gifts=90),
-        dict(slug="ramadan-kareem", kind=CampaignKind.HOLIDAY,
-             title="Ramadan Kareem: light for the stories that need it",
-             summary="This Ramadan, support reporters working through the fast in Gaza, "
-                     "Syria and Afghanistan.",
-             appeal_markdown=RAMADAN_LETTER, starts_at=now - 5 * day, ends_at=now + 25 * day,
-             goal_amount=5_000_000, currency="USD", default_frequency=Frequency.ONE_TIME,
-             thank_you_message="Ramadan Kareem. Thank you for your generosity in this holy "
-                               "month.",
-             amounts=[(3000, "one dollar for each day of Ramadan"),
-                      (6000, "a day's pay for a local reporter in Gaza"),
-                      (12000, "a satellite data plan for a month"),
-                      (30000, "a month of safe transport for our Kabul team")],
-             gifts=70),
-        dict(slug=f"year-end-{last_year}", kind=CampaignKind.YEAR_END,
-             title=f"Year-end {last_year}: stand with independent journalism",
-             summary="Our year-end appeal, now closed. Thank you to everyone who gave.",
-             appeal_markdown=YEAR_END_LETTER, starts_at=year_end_start,
-             ends_at=year_end_start + 31 * day, goal_amount=5_000_000, currency="USD",
-             default_frequency=Frequency.ONE_TIME,
-             thank_you_message="Thank you for closing the year with us.",
-             amounts=[(5000, ""), (10000, ""), (25000, ""), (50000, "")],
-             gifts=400),
-    ]
+Levant Wire has no paywall, no advertisers and no owner but its readers. Every story we publish,
+from Gaza to Kabul, is free for anyone to read, because members like you pay for it.
+
+A monthly gift is the most useful one we receive: it lets us promise a local reporter a year of
+work, not a week. Members get our correspondents' analysis in their daily email, and our thanks
+every single day.
+
+Thank you for keeping us independent,
+"""
+
+_UNITS = ["", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen"]
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 
-def seed_demo(now: datetime, rng: random.Random | None = None,
-              zone: ZoneInfo | None = None) -> list[str]:
+def number_words(n: int) -> str:
+    """1 to 99 in English words: 20 is "twenty", 21 "twenty-one" (anniversary slugs, letters)."""
+    if not 0 < n < 100:
+        raise ValueError(f"{n} is outside 1..99")
+    if n < 20:
+        return _UNITS[n]
+    return _TENS[n // 10] + (f"-{_UNITS[n % 10]}" if n % 10 else "")
+
+
+def _dollars(minor: int) -> str:
+    return f"${minor // 100:,}"
+
+
+def _anniversary(occasion: Occasion) -> dict:
+    years = int(occasion.key.rsplit("-", 1)[1])
+    words = number_words(years)
+    match = 10_000_000 if years % 5 == 0 else 2_500_000
+    return dict(
+        slug=f"{words}-years", kind=CampaignKind.ANNIVERSARY,
+        title=f"{words.capitalize()} years of independent reporting",
+        summary=f"Help us begin our next {words} years: every gift matched, up to "
+                f"{_dollars(match)}.",
+        appeal_markdown=ANNIVERSARY_LETTER.format(Years=words.capitalize(), years=words,
+                                                  nth=ordinal(years), match=_dollars(match)),
+        default_frequency=Frequency.ONE_TIME, match_amount=match,
+        match_sponsor="the Halabi Family Foundation",
+        thank_you_message=f"Thank you for standing with us as we turn {words}. Your gift will "
+                          f"be doubled, and it starts our next {words} years.",
+        amounts=[(2500, "pays a local fixer for half a day in the field"),
+                 (5000, "covers a reporter's safety equipment check"),
+                 (10000, "funds a week of translation from Arabic, Hebrew and Dari"),
+                 (25000, "sends a reporter to a story no one else will cover"),
+                 (100000, "keeps a bureau's lights on for a month")],
+        gifts=260 if years % 5 == 0 else 120)
+
+
+def _rosh_hashanah(occasion: Occasion) -> dict:
+    year = occasion.key.rsplit("-", 1)[1]
+    return dict(
+        slug=f"rosh-hashanah-{year}", kind=CampaignKind.HOLIDAY,
+        title=f"Shana tova {year}: a sweet new year for honest news",
+        summary="For the Jewish New Year, help us report the next year from every side.",
+        appeal_markdown=SHANA_TOVA_LETTER, default_frequency=Frequency.MONTHLY,
+        thank_you_message="Shana tova u'metuka: may your year be good and sweet. Thank you "
+                          "for helping us begin ours.",
+        amounts=[(1800, "chai: a day of fact-checking"),
+                 (3600, "a verified source interview, translated"),
+                 (7200, "a reporter's travel to the south for a day"),
+                 (18000, "a week of our Jerusalem bureau")],
+        gifts=80)
+
+
+def _ramadan(occasion: Occasion) -> dict:
+    year = occasion.key.rsplit("-", 1)[1]
+    return dict(
+        slug=f"ramadan-{year}", kind=CampaignKind.HOLIDAY,
+        title=f"Ramadan Kareem {year} AH: light for the stories that need it",
+        summary="This Ramadan, support reporters working through the fast in Gaza, Syria and "
+                "Afghanistan.",
+        appeal_markdown=RAMADAN_LETTER, default_frequency=Frequency.ONE_TIME,
+        thank_you_message="Ramadan Kareem. Thank you for your generosity in this holy month.",
+        amounts=[(3000, "one dollar for each day of Ramadan"),
+                 (6000, "a day's pay for a local reporter in Gaza"),
+                 (12000, "a satellite data plan for a month"),
+                 (30000, "a month of safe transport for our Kabul team")],
+        gifts=90)
+
+
+def _year_end(occasion: Occasion) -> dict:
+    year = occasion.key.rsplit("-", 1)[1]
+    return dict(
+        slug=f"year-end-{year}", kind=CampaignKind.YEAR_END,
+        title=f"Year-end {year}: stand with independent journalism",
+        summary=f"Our year-end appeal: a gift before December 31 counts for {year}'s taxes.",
+        appeal_markdown=YEAR_END_LETTER, default_frequency=Frequency.ONE_TIME,
+        thank_you_message="Thank you for closing the year with us.",
+        amounts=[(5000, ""), (10000, ""), (25000, ""), (50000, "")],
+        gifts=170)
+
+
+# The occasions the demo appeals around, by their key's prefix in the calendar module.
+OCCASIONS: dict[str, Callable[[Occasion], dict]] = {
+    "anniversary": _anniversary, "rosh-hashanah": _rosh_hashanah, "ramadan": _ramadan,
+    "year-end": _year_end,
+}
+
+
+def _membership(year: int, zone: ZoneInfo) -> dict:
+    return dict(
+        slug=f"membership-{year}", kind=CampaignKind.GENERAL,
+        title=f"Become a member in {year}: keep our reporting free for everyone",
+        summary="Our year-round appeal: a monthly gift keeps a local reporter working.",
+        appeal_markdown=MEMBERSHIP_LETTER, default_frequency=Frequency.MONTHLY,
+        thank_you_message="Welcome, and thank you: you keep our reporting free for everyone.",
+        amounts=[(1000, "a month of our daily email for a hundred readers"),
+                 (2500, "a translated interview"), (5000, "a day of local reporting"),
+                 (10000, "a reporter's safety training")],
+        gifts=150, starts_at=local_midnight(date(year, 1, 1), zone),
+        ends_at=local_midnight(date(year + 1, 1, 1), zone))
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def demo_campaigns(now: datetime, zone: ZoneInfo, founded: date) -> list[dict]:
+    """The demo's campaigns at ``now``: each a dict of Campaign fields plus ``amounts`` (the
+    suggested amounts with their impact) and ``gifts`` (how many gifts it has had by ``now``),
+    in the order they start."""
+    today = now.astimezone(zone).date()
+    since = _months_before(today, HISTORY_MONTHS)
+    specs = []
+    upcoming: set[str] = set()
+    for occasion in occasions_between(since, today + timedelta(days=400), founded=founded):
+        family = occasion.key.rsplit("-", 1)[0]
+        if family not in OCCASIONS:
+            continue
+        starts_at = local_midnight(occasion.starts, zone)
+        ends_at = local_midnight(occasion.ends, zone)
+        if ends_at.date() < since:
+            continue
+        if starts_at > now:  # only the next of each is scheduled already
+            if family in upcoming:
+                continue
+            upcoming.add(family)
+        specs.append({**OCCASIONS[family](occasion), "starts_at": starts_at,
+                      "ends_at": ends_at})
+    specs.extend(_membership(year, zone) for year in range(since.year, today.year + 1))
+    for spec in specs:
+        _size(spec, now)
+    return sorted(specs, key=lambda s: (s["starts_at"], s["slug"]))
+
+
+def _size(spec: dict, now: datetime) -> None:
+    """The goal and the gifts so far: a full window's gifts raise about the goal (70-125% of
+    it, drawn per campaign), a live campaign has had its share of them for the time gone."""
+    rng = random.Random(f"goal:{spec['slug']}")
+    amounts = [a for a, _ in spec["amounts"]]
+    # generate_gifts: a suggested amount 80% of the time, else $10-$499.
+    expected = spec["gifts"] * (0.8 * fmean(amounts) + 0.2 * 25_450)
+    goal = expected / rng.uniform(0.7, 1.25)
+    step = 100_000 if goal >= 1_000_000 else 50_000
+    spec["goal_amount"] = max(step, round(goal / step) * step)
+    span = (spec["ends_at"] - spec["starts_at"]).total_seconds()
+    done = min(1.0, max(0.0, (now - spec["starts_at"]).total_seconds() / span))
+    spec["gifts"] = 0 if done == 0 else max(3, round(spec["gifts"] * done))
+    spec["currency"] = "USD"
+
+
+def _demo_donors(since: datetime) -> list[tuple[int, str]]:
+    """The pool of demo donors (created once), as (supporter id, name)."""
+    rng = random.Random(2006)
+    wanted = {}
+    for i in range(DONOR_POOL):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        wanted[f"{first}.{last}.{i}@example.org".lower()] = f"{first} {last}"
+    found = dict(db.session.execute(
+        select(Supporter.email, Supporter.id).where(Supporter.email.in_(wanted))).all())
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        db.session.execute(insert(Supporter), [
+            {"email": e, "name": wanted[e], "created_at": since} for e in missing])
+        found = dict(db.session.execute(
+            select(Supporter.email, Supporter.id).where(Supporter.email.in_(wanted))).all())
+    return [(found[e], wanted[e]) for e in wanted]
+
+
+def seed_demo(now: datetime, rng: random.Random | None = None, zone: ZoneInfo | None = None,
+              founded: date | None = None) -> list[str]:
     """Create the demo campaigns that do not exist yet, each with its history of gifts and
     their receipts, and a few offline gifts (a cheque, a wire) for the finance pages.
 
-    Returns the slugs created; running it again creates nothing.
+    Returns the slugs created; running it again at the same ``now`` creates nothing (a later
+    ``now`` adds the campaigns that its calendar has and the database has not yet).
     """
-    if zone is None:
+    if zone is None or founded is None:
+        from flask import current_app
+
         from app.templating import org_zone
 
-        zone = org_zone()
-    rng = rng or random.Random(2006)
+        zone = zone or org_zone()
+        founded = founded or date.fromisoformat(current_app.config["ORG_FOUNDED"])
+    specs = demo_campaigns(now, zone, founded)
+    since = local_midnight(_months_before(now.astimezone(zone).date(), HISTORY_MONTHS), zone)
+    donors = _demo_donors(since)
     created = []
-    for spec in _campaigns(now):
+    for spec in specs:
         spec = dict(spec)
         if db.session.scalar(select(Campaign.id).where(Campaign.slug == spec["slug"])):
             continue
@@ -171,7 +320,8 @@ def seed_demo(now: datetime, rng: random.Random | None = None,
                                       for i, (a, t) in enumerate(amounts)]
         db.session.add(campaign)
         db.session.flush()
-        generate_gifts([campaign], n_gifts, now=now, rng=rng)
+        generate_gifts([campaign], n_gifts, now=now, donors=donors,
+                       rng=rng or random.Random(f"gifts:{campaign.slug}"))
         created.append(campaign.slug)
     issue_receipts(zone)
     seed_offline_gifts(now, zone)
@@ -217,26 +367,35 @@ def issue_receipts(zone: ZoneInfo, *, batch: int = 20_000,
 
 def seed_offline_gifts(now: datetime, zone: ZoneInfo) -> int:
     """A cheque and a bank transfer, recorded through the offline gifts service (receipts and
-    audit entries included, no mail), unless their references are already there."""
+    audit entries included, no mail), unless their references are already there: the cheque
+    came three days ago for the campaign then live (the anniversary if it was), the wire
+    during the last year-end appeal that has ended."""
     from app.audit import Actor
     from app.finance.offline import OfflineGift, record_offline_gift
 
     today = now.astimezone(zone).date()
-    campaigns = {c.slug: c for c in db.session.scalars(select(Campaign))}
-    year_end = next((c for slug, c in campaigns.items() if slug.startswith("year-end-")), None)
+    cheque_day = today - timedelta(days=3)
+    cheque_at = local_midnight(cheque_day, zone) + timedelta(hours=12)
+    campaigns = list(db.session.scalars(select(Campaign).order_by(Campaign.starts_at)))
+    live_then = [c for c in campaigns if c.starts_at <= cheque_at < c.ends_at]
+    cheque_for = next((c for c in live_then if c.kind == CampaignKind.ANNIVERSARY),
+                      live_then[-1] if live_then else None)
+    year_ends = [c for c in campaigns
+                 if c.kind == CampaignKind.YEAR_END and c.has_ended(now)]
     entries = []
-    if "twenty-years" in campaigns:
+    if cheque_for is not None:
         entries.append(OfflineGift(
-            received_on=today - timedelta(days=3), method="cheque", reference="DEMO-004512",
+            received_on=cheque_day, method="cheque", reference="DEMO-004512",
             donor_name="Yusuf Haddad", email="yusuf.haddad@example.org",
-            campaign="twenty-years", amount=50_000))
-    if year_end is not None:
+            campaign=cheque_for.slug, amount=50_000))
+    if year_ends:
+        year_end = year_ends[-1]
         entries.append(OfflineGift(
-            received_on=min(_day(year_end.starts_at, zone) + timedelta(days=20), today),
+            received_on=_day(year_end.starts_at, zone) + timedelta(days=20),
             method="wire", reference="DEMO-FT-88213", donor_name="The Halabi Family Foundation",
             email="grants@halabi-foundation.example", campaign=year_end.slug,
-            amount=2_500_000, goods_value=15_000,
-            goods_description="two seats at the twentieth-anniversary dinner"))
+            amount=1_000_000, goods_value=15_000,
+            goods_description="two seats at the anniversary dinner"))
     done = 0
     for entry in entries:
         if db.session.scalar(select(Payment.id).where(Payment.provider == entry.method,
@@ -259,10 +418,13 @@ LAST = ["Cohen", "Haddad", "Levi", "Nasser", "Mizrahi", "Khoury", "Friedman", "R
 
 
 def generate_gifts(campaigns: list[Campaign], n: int, *, now: datetime,
-                   rng: random.Random | None = None, batch: int = 20_000) -> int:
-    """Insert ``n`` paid one-time gifts spread over the campaigns' open days, with their charges.
+                   rng: random.Random | None = None, batch: int = 20_000,
+                   donors: list[tuple[int, str]] | None = None) -> int:
+    """Insert ``n`` paid one-time gifts spread over the campaigns' open days up to ``now``,
+    with their charges.
 
-    Donors come from a pool of about n/3 new supporters, so some give more than once.
+    Donors are drawn from ``donors`` (supporter id, name), or else from a pool of about n/3
+    new supporters, so some give more than once.
     """
     rng = rng or random.Random()
     if n <= 0 or not campaigns:
@@ -272,14 +434,16 @@ def generate_gifts(campaigns: list[Campaign], n: int, *, now: datetime,
     base_supporter = session.scalar(select(func.coalesce(func.max(Supporter.id), 0)))
     base_gift = session.scalar(select(func.coalesce(func.max(Gift.id), 0)))
     base_payment = session.scalar(select(func.coalesce(func.max(Payment.id), 0)))
-    n_supporters = max(1, n // 3)
-    names = [f"{rng.choice(FIRST)} {rng.choice(LAST)}" for _ in range(n_supporters)]
-    for start in range(0, n_supporters, batch):
-        session.execute(insert(Supporter), [
-            {"id": base_supporter + i + 1, "email": f"donor-{run}-{i}@example.org",
-             "name": names[i], "created_at": now}
-            for i in range(start, min(n_supporters, start + batch))
-        ])
+    if donors is None:
+        n_supporters = max(1, n // 3)
+        names = [f"{rng.choice(FIRST)} {rng.choice(LAST)}" for _ in range(n_supporters)]
+        for start in range(0, n_supporters, batch):
+            session.execute(insert(Supporter), [
+                {"id": base_supporter + i + 1, "email": f"donor-{run}-{i}@example.org",
+                 "name": names[i], "created_at": now}
+                for i in range(start, min(n_supporters, start + batch))
+            ])
+        donors = [(base_supporter + i + 1, name) for i, name in enumerate(names)]
     windows = []
     for c in campaigns:
         amounts = [s.amount for s in c.suggested_amounts] or [2500, 5000, 10000]
@@ -291,14 +455,14 @@ def generate_gifts(campaigns: list[Campaign], n: int, *, now: datetime,
             campaign, amounts, opened, span = windows[i % len(windows)]
             when = opened + timedelta(seconds=rng.randrange(span))
             amount = rng.choice(amounts) if rng.random() < 0.8 else rng.randrange(10, 500) * 100
-            donor = rng.randrange(n_supporters)
+            donor_id, donor_name = donors[rng.randrange(len(donors))]
             gift_id = base_gift + i + 1
             gifts.append({
                 "id": gift_id, "public_id": secrets.token_urlsafe(16),
-                "campaign_id": campaign.id, "supporter_id": base_supporter + donor + 1,
+                "campaign_id": campaign.id, "supporter_id": donor_id,
                 "frequency": Frequency.ONE_TIME, "amount": amount, "fee_covered": 0,
                 "currency": campaign.currency, "status": GiftStatus.PAID,
-                "donor_name": names[donor], "anonymous": rng.random() < 0.1,
+                "donor_name": donor_name, "anonymous": rng.random() < 0.1,
                 "provider": "demo", "created_at": when, "paid_at": when,
                 "utm_source": rng.choice([None, "newsletter", "facebook", "site-banner"]),
             })

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from bench.common import (
     BACKENDS,
+    DEMO_NOW,
+    DEMO_SLUG,
     ROOT,
     Server,
     base_env,
@@ -46,7 +48,7 @@ from bench.common import (
 BENCH = ROOT / "bench"
 WRK_SCRIPT = BENCH / "wrk_report.lua"
 
-SLUG = "twenty-years"
+SLUG = DEMO_SLUG
 CAMPAIGN_PATH = f"/campaigns/{SLUG}"
 WORKERS = 2
 GOAL_RATIO = 0.5
@@ -129,7 +131,7 @@ def prepare_database(env: dict[str, str], gifts: int) -> int:
     """Migrate, seed the demo and top the campaign up; returns its verified paid-gift count."""
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     run_checked([*flask, "db", "upgrade"], env, timeout=300)
-    run_checked([*flask, "seed-demo"], env, timeout=300)
+    run_checked([*flask, "seed-demo", "--now", DEMO_NOW], env, timeout=300)
     out = run_checked([sys.executable, "-c", TOP_UP, SLUG, str(gifts)], env, timeout=600)
     count = int(next(line.split()[1] for line in out.splitlines()
                      if line.startswith("PAID_GIFTS ")))

@@ -34,6 +34,8 @@ from pathlib import Path
 from bench.campaign_page import WORKERS, WRK_SCRIPT
 from bench.common import (
     BACKENDS,
+    DEMO_NOW,
+    DEMO_SLUG,
     ROOT,
     Server,
     base_env,
@@ -44,7 +46,7 @@ from bench.common import (
     write_results,
 )
 
-SLUG = "twenty-years"
+SLUG = DEMO_SLUG
 GOAL_MS = 100.0
 RAW_SQL = ("SELECT COALESCE(SUM(CASE kind WHEN 'charge' THEN amount WHEN 'dispute_won' "
            "THEN amount ELSE -amount END), 0) FROM payment WHERE campaign_id = {id}")
@@ -124,7 +126,8 @@ def run_backend(backend: str, opts, work: Path, stack: ExitStack) -> dict:
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     started = time.perf_counter()
     run_checked([*flask, "db", "upgrade"], env, timeout=300)
-    run_checked([*flask, "seed-demo", "--gifts", str(opts.gifts)], env, timeout=7200)
+    run_checked([*flask, "seed-demo", "--now", DEMO_NOW, "--gifts", str(opts.gifts)], env,
+                timeout=7200)
     if backend == "postgresql":
         run_checked([sys.executable, "-c", "import psycopg,sys; c=psycopg.connect(sys.argv[1], "
                      "autocommit=True); c.execute('VACUUM ANALYZE')",

@@ -126,9 +126,10 @@ def populate(n: int, *, rng: random.Random) -> dict:
     from app.extensions import db
     from app.news.demo import seed_news
     from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
+    from app.templating import org_zone
 
     now = utcnow()
-    seed_news(now)
+    seed_news(now, org_zone())
     jobs.commit()
     categories = list(db.session.scalars(select(Category.id)))
     # Popular categories are followed more often, as in life.

@@ -53,6 +53,8 @@ from urllib.parse import parse_qs
 
 from bench.common import (
     BACKENDS,
+    DEMO_NOW,
+    DEMO_SLUG,
     ROOT,
     Server,
     base_env,
@@ -71,7 +73,7 @@ WRK_SCRIPT = BENCH / "wrk_webhooks.lua"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-SLUG = "twenty-years"
+SLUG = DEMO_SLUG
 PATH = "/webhooks/stripe"
 EVENT_TYPE = "payment_intent.succeeded"
 WORKERS = 1
@@ -290,7 +292,7 @@ def prepare_database(env: dict[str, str], events: int, work: Path) -> list[tuple
     """Migrate, seed the demo and add ``events`` pending one-time gifts; returns them."""
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     run_checked([*flask, "db", "upgrade"], env, timeout=300)
-    run_checked([*flask, "seed-demo"], env, timeout=300)
+    run_checked([*flask, "seed-demo", "--now", DEMO_NOW], env, timeout=300)
     out = work / "gifts.jsonl"
     run_checked([sys.executable, "-c", PREPARE, SLUG, str(events), str(out)], env, timeout=1800)
     gifts = [tuple(json.loads(line)) for line in out.read_text().splitlines()]

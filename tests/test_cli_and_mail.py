@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from app.campaigns.models import Campaign
 from app.campaigns.services import campaign_progress
-from app.db import utcnow
 from app.extensions import db
 from app.giving.models import Gift
 from app.mail import OutboundEmail
@@ -23,25 +24,34 @@ def count(model) -> int:
 
 
 def test_seed_demo_is_idempotent_and_shows_progress(app):
+    # 2 December 2026, 10:00 in New York: the twentieth anniversary is eight days away.
+    now = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["seed-demo"])
+    first = runner.invoke(args=["seed-demo", "--now", now.isoformat()])
     assert first.exit_code == 0, first.output
     assert "twenty-years" in first.output
     gifts = count(Gift)
     assert gifts > 500
-    second = runner.invoke(args=["seed-demo"])
+    second = runner.invoke(args=["seed-demo", "--now", now.isoformat()])
     assert "none (already there)" in second.output
     assert count(Gift) == gifts
 
-    now = utcnow()
     campaigns = {c.slug: c for c in db.session.scalars(select(Campaign))}
-    assert {"twenty-years", "shana-tova", "ramadan-kareem"} <= set(campaigns)
-    live = [c for c in campaigns.values() if c.is_live(now)]
-    ended = [c for c in campaigns.values() if c.has_ended(now)]
-    assert len(live) == 3 and len(ended) == 1
-    for campaign in campaigns.values():
+    live = {slug for slug, c in campaigns.items() if c.is_live(now)}
+    assert live == {"twenty-years", "year-end-2026", "membership-2026"}
+    assert campaigns["rosh-hashanah-5787"].has_ended(now)  # September 2026
+    assert campaigns["ramadan-1447"].has_ended(now)  # February and March 2026
+    assert campaigns["ramadan-1448"].starts_at > now  # scheduled: February 2027
+    assert campaigns["year-end-2025"].has_ended(now)
+    for slug, campaign in campaigns.items():
         progress = campaign_progress(campaign, now)
-        assert 0 < progress.raised and progress.donors > 10
+        if campaign.starts_at < now:
+            assert 0 < progress.raised and progress.donors > 5, slug
+        else:
+            assert progress.raised == 0, slug
+    # A day and a half into its 31: a few percent of its goal, not over it.
+    year_end = campaign_progress(campaigns["year-end-2026"], now)
+    assert 0 < year_end.raised < year_end.goal * 0.5
     # Totals come from the ledger: the sum of charges equals the sum of paid gifts.
     assert db.session.scalar(select(func.sum(Payment.amount))) == db.session.scalar(
         select(func.sum(Gift.amount)))
