@@ -422,3 +422,15 @@ def test_a_donor_back_from_the_thank_you_page_sees_their_gift_at_once(make_app, 
     assert figures(page_of(reader)) == ("$50", "1", "1")  # the page the donor's check renewed
     with donor.session_transaction() as session:
         assert session[pages.DONOR_KEY] is True
+
+
+def test_home_lists_the_six_latest_past_campaigns(app):
+    for n in range(8):  # ended 1 to 8 days ago
+        make_campaign(f"past-{n}", title=f"Past appeal {n}", started_days_ago=40,
+                      days_left=-(n + 1))
+    make_campaign("running", title="The running appeal")
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert "The running appeal" in page
+    shown = [n for n in range(8) if f"Past appeal {n}<" in page]
+    assert shown == [0, 1, 2, 3, 4, 5]
+    assert app.test_client().get("/campaigns/past-7").status_code == 200
