@@ -7,7 +7,13 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import nh3
-from babel.dates import format_date, format_datetime
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_time,
+    get_datetime_format,
+    get_timezone_name,
+)
 from flask import Flask, current_app
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -40,10 +46,27 @@ def _datetime(value: datetime, fmt: str = "medium") -> str:
     return format_datetime(value, fmt, tzinfo=org_zone(), locale=current_app.config["ORG_LOCALE"])
 
 
+def format_moment(value: datetime, *, zone: ZoneInfo, locale: str) -> str:
+    """A moment to the minute in ``zone``, and the zone's name: "Nov 25, 2026, 9:03 AM EST" in
+    en_US. Babel's medium date and short time (no seconds) joined by the locale's own pattern.
+    Staff pages show times this way (the ``moment`` filter), and the dashboard's live refresh
+    gets the same text from the server, so the browser's own zone never shows through."""
+    local = value.astimezone(zone)
+    when = (get_datetime_format("medium", locale=locale).replace("'", "")
+            .replace("{0}", format_time(local, "short", tzinfo=zone, locale=locale))
+            .replace("{1}", format_date(local, "medium", locale=locale)))
+    return f"{when} {get_timezone_name(local, 'short', locale=locale)}"
+
+
+def _moment(value: datetime) -> str:
+    return format_moment(value, zone=org_zone(), locale=current_app.config["ORG_LOCALE"])
+
+
 def register_filters(app: Flask) -> None:
     app.add_template_filter(_money, "money")
     app.add_template_filter(_date, "date")
     app.add_template_filter(_datetime, "datetime")
+    app.add_template_filter(_moment, "moment")
     app.add_template_filter(render_markdown, "markdown")
 
     @app.context_processor

@@ -8,6 +8,7 @@ import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 
 import click
+from babel.dates import format_date, format_skeleton
 from flask import (
     Blueprint,
     Response,
@@ -42,7 +43,7 @@ from app.campaigns.services import (
 )
 from app.db import utcnow
 from app.extensions import db
-from app.money import to_decimal
+from app.money import minor_digits, to_decimal
 from app.staff import charts
 from app.staff.dashboards import campaign_dashboard, campaign_state, overview, year_over_year
 from app.staff.forms import AuditFilterForm, ButtonForm, CampaignForm, OccasionDraftForm, RoleForm
@@ -65,7 +66,7 @@ from app.staff.roles import (
     roles_required,
     staff_members,
 )
-from app.templating import org_zone
+from app.templating import format_moment, org_zone
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -90,6 +91,19 @@ def _money(currency: str):
     from app.money import format_money
 
     return lambda minor: format_money(minor, currency, locale, whole=True)
+
+
+def _chart_text(currency: str) -> dict:
+    """How a chart writes amounts (whole units of ``currency``, its axis in steps of one) and
+    days, through Babel in the organisation's locale: ``charts.daily_chart``'s keywords."""
+    locale = current_app.config["ORG_LOCALE"]
+    return {"money": _money(currency), "unit": 10 ** minor_digits(currency),
+            "day_label": lambda day: format_skeleton("MMMd", day, locale=locale),
+            "long_day": lambda day: format_date(day, "long", locale=locale)}
+
+
+def _moment_text(when: datetime) -> str:
+    return format_moment(when, zone=org_zone(), locale=current_app.config["ORG_LOCALE"])
 
 
 def _campaign(slug: str):
@@ -121,12 +135,15 @@ def index():
 def campaigns():
     now = utcnow()
     rows = overview(now=now, zone=org_zone())
+    charted = [r for r in rows if r.state in ("live", "ended", "paused")][:12]
+    # One chart per currency: bars of dollars and shekels on one scale would mislead.
+    currencies = sorted({r.campaign.currency for r in charted})
+    chart_list = [charts.bar_chart(
+        [(r.campaign.title, r.raised) for r in charted if r.campaign.currency == currency],
+        money=_money(currency), title=f"Net raised by campaign, in {currency}",
+        chart_id=f"overview-chart-{currency.lower()}") for currency in currencies]
     return render_template("staff/campaigns.html", rows=rows, pairs=year_over_year(rows),
-                           now=now, chart=charts.bar_chart(
-                               [(r.campaign.title, r.raised) for r in rows
-                                if r.state in ("live", "ended", "paused")][:12],
-                               money=lambda minor: f"{to_decimal(minor, 'USD'):,.0f}",
-                               title="Net raised by campaign", chart_id="overview-chart"))
+                           now=now, charts=chart_list)
 
 
 def _campaign_form(**kwargs) -> CampaignForm:
@@ -243,15 +260,18 @@ def dashboard(slug: str):
     campaign = _campaign(slug)
     now = utcnow()
     dash = campaign_dashboard(campaign, now=now, zone=org_zone())
-    money = _money(campaign.currency)
+    text = _chart_text(campaign.currency)
     points = [charts.Point(d.day, d.raised, d.cumulative) for d in dash.days]
     return render_template(
         "staff/dashboard.html", dash=dash, campaign=campaign, state=campaign_state(campaign, now),
         now=now, button=ButtonForm(),
-        raised_chart=charts.raised_chart(points, goal=campaign.goal_amount, money=money,
-                                         title=f"Money raised per day: {campaign.title}"),
+        daily_chart=charts.daily_chart(points, title=f"Money raised each day: {campaign.title}",
+                                       **text),
+        total_chart=charts.total_chart(points, goal=campaign.goal_amount,
+                                       title=f"Running total and goal: {campaign.title}",
+                                       **text),
         source_chart=charts.bar_chart([(s.source, s.raised) for s in dash.sources[:8]],
-                                      money=money, title="Net raised by source",
+                                      money=text["money"], title="Net raised by source",
                                       chart_id="source-chart"))
 
 
@@ -271,6 +291,9 @@ def dashboard_figures(slug: str):
     data["text"].update({key: f"{data[key]:,}" for key in (
         "gifts", "donors", "new_donors", "returning_donors")})
     data["text"]["percent"] = f"{data['percent']}%"
+    # Written here as the page writes it (the organisation's zone, its date): the script
+    # inserts it as is.
+    data["text"]["as_of"] = _moment_text(dash.as_of)
     return jsonify(data)
 
 

@@ -2,6 +2,9 @@
  * Staff pages: refresh a live campaign's dashboard figures without reloading the page.
  * The page is complete without this script; it only keeps [data-figure] values current from
  * the JSON endpoint named by data-figures-url, every 30 seconds while the tab is visible.
+ * Every text comes written by the server (money in the campaign's currency, "as of" in the
+ * organisation's zone with its date) and is inserted as is: the browser's own zone and locale
+ * never show through.
  */
 (function () {
   "use strict";
@@ -11,7 +14,8 @@
     return;
   }
   var url = dashboard.getAttribute("data-figures-url");
-  var status = dashboard.querySelector("[data-refresh-status]");
+  var problem = dashboard.querySelector("[data-refresh-problem]");
+  var asOf = dashboard.querySelector('time[data-figure="as_of"]');
   var PERIOD_MS = (parseInt(dashboard.getAttribute("data-refresh-seconds"), 10) || 30) * 1000;
 
   function show(data) {
@@ -22,10 +26,11 @@
         fields[i].textContent = data.text[key];
       }
     }
-    if (status) {
-      var when = new Date(data.as_of);
-      status.textContent = "Figures as of " + when.toLocaleTimeString() +
-        "; they refresh while the campaign is live.";
+    if (asOf) {
+      asOf.setAttribute("datetime", data.as_of);
+    }
+    if (problem) {
+      problem.hidden = true;
     }
   }
 
@@ -42,8 +47,8 @@
       })
       .then(show)
       .catch(function () {
-        if (status) {
-          status.textContent = "The figures could not be refreshed; reload the page to see the latest.";
+        if (problem) {
+          problem.hidden = false;
         }
       });
   }

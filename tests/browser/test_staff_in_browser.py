@@ -6,11 +6,16 @@ calendar."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
+from app.db import utcnow
 from app.extensions import db
+from tests.browser.conftest import TIMEOUT_MS
 from tests.staff.support import paid_gift
 from tests.support.browser import screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
@@ -39,7 +44,7 @@ def test_dashboard_on_a_phone_refreshes_without_a_reload(page, live_server, fund
         expect(page.get_by_role("heading", level=1)).to_have_text("A test appeal")
         expect(page.locator('[data-figure="raised"]')).to_have_text("$50")
         expect(page.locator('[data-figure="gifts"]')).to_have_text("1")
-        chart = page.get_by_role("img", name=re.compile("Money raised per day"))
+        chart = page.get_by_role("img", name=re.compile("Money raised each day"))
         expect(chart).to_be_visible()
         box = chart.bounding_box()
         assert box and box["width"] <= 390 and box["x"] >= 0  # fits the phone's width
@@ -54,6 +59,121 @@ def test_dashboard_on_a_phone_refreshes_without_a_reload(page, live_server, fund
         expect(page.locator('[data-figure="gifts"]')).to_have_text("2", timeout=8000)
         expect(page.locator('[data-figure="raised"]')).to_have_text("$75")
         assert page.evaluate("window.__notReloaded") is True  # no full reload
+    finally:
+        live_server.app.config.pop("STAFF_REFRESH_SECONDS", None)
+
+
+@contextmanager
+def browser_page(browser, live_server, *, width: int, timezone_id: str | None = None):
+    """A page in a context of its own (the ``page`` fixture's, at another width or in another
+    time zone); uncaught JavaScript errors fail the test."""
+    context = browser.new_context(viewport={"width": width, "height": 900},
+                                  base_url=live_server.url, locale="en-US",
+                                  timezone_id=timezone_id)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+# Each <text> of each chart, where the browser drew it: inside its chart's viewBox (SVG units,
+# getBBox) and inside the chart's box on the screen; and each daily bar's height on screen.
+CHART_GEOMETRY = """() => Array.from(document.querySelectorAll("svg.chart")).map(svg => {
+    const box = svg.getBoundingClientRect();
+    const view = svg.viewBox.baseVal;
+    return {
+        id: svg.id,
+        texts: Array.from(svg.querySelectorAll("text")).map(t => {
+            const b = t.getBBox(), r = t.getBoundingClientRect();
+            return {text: t.textContent, x: b.x, right: b.x + b.width, viewWidth: view.width,
+                    left: r.left - box.left, screenRight: r.right - box.left,
+                    width: box.width};
+        }),
+        bars: Array.from(svg.querySelectorAll("rect.bar-day"))
+            .map(r => r.getBoundingClientRect().height),
+    };
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_dashboard_charts_fit_the_screen_with_every_label_whole(browser, live_server, fundraiser,
+                                                                width):
+    """A $250,000 goal and days of a few hundred dollars: every axis label whole ("$250,000"
+    with its "$"), long source names wrapped or cut inside the chart, daily bars tall enough to
+    see, and nothing wider than the screen."""
+    slug = live_server.create_campaign(goal=25_000_000)
+    with live_server.app.app_context():
+        from app.campaigns.services import campaign_by_slug
+
+        campaign = campaign_by_slug(slug)
+        now = utcnow()
+        for i, amount in enumerate([40_000, 15_000, 22_500]):
+            paid_gift(live_server.app, campaign, amount=amount, email=f"d{i}@example.org",
+                      when=now - timedelta(days=3 - i), utm={
+                          "utm_source": "newsletter-of-the-jerusalem-bureau-weekly-edition"})
+        db.session.commit()
+    with browser_page(browser, live_server, width=width) as page:
+        sign_in(page, fundraiser)
+        page.goto(f"/staff/campaigns/{slug}")
+        expect(page.get_by_role("img", name=re.compile("Money raised each day"))).to_be_visible()
+        expect(page.get_by_role("img", name=re.compile("Running total"))).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        charts = {c["id"]: c for c in page.evaluate(CHART_GEOMETRY)}
+        assert {"daily-chart", "total-chart", "source-chart"} <= set(charts)
+        for chart in charts.values():
+            for t in chart["texts"]:
+                assert t["x"] >= 0 and t["right"] <= t["viewWidth"], (chart["id"], t)
+                assert t["left"] >= 0 and t["screenRight"] <= t["width"] + 0.5, (chart["id"], t)
+        labels = [t["text"] for t in charts["total-chart"]["texts"]]
+        assert "$300,000" in labels and "Goal $250,000" in labels
+        bars = charts["daily-chart"]["bars"]
+        assert len(bars) >= 3 and min(bars) >= 20, bars  # visible, not slivers of the goal
+        source = page.locator("#source-chart g.bar-row").first
+        assert "newsletter-of-the-jerusalem-bureau-weekly-edition" in (
+            source.locator("title").text_content())
+        screenshot(page, f"staff-dashboard-{width}")
+
+
+def test_refreshed_time_keeps_the_organisations_zone_and_date(browser, live_server,
+                                                             fundraiser):
+    """A staff member in Tokyo watching a New York organisation's dashboard: after the live
+    refresh the time still reads in New York, with its date and zone, to the minute."""
+    from app.templating import format_moment
+
+    slug = live_server.create_campaign(goal=100_000)
+    give(live_server, slug, 5000, "a@example.org")
+    zone = ZoneInfo(live_server.app.config["ORG_TIMEZONE"])
+    locale = live_server.app.config["ORG_LOCALE"]
+    live_server.app.config["STAFF_REFRESH_SECONDS"] = 1
+    try:
+        with browser_page(browser, live_server, width=390, timezone_id="Asia/Tokyo") as page:
+            assert page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == \
+                "Asia/Tokyo"
+            sign_in(page, fundraiser)
+            page.goto(f"/staff/campaigns/{slug}")
+            stamp = page.locator('[data-refresh-status] time')
+            first = stamp.get_attribute("datetime")
+            give(live_server, slug, 2500, "b@example.org")
+            expect(page.locator('[data-figure="gifts"]')).to_have_text("2", timeout=8000)
+            expect(stamp).not_to_have_attribute("datetime", first)
+            refreshed = datetime.fromisoformat(stamp.get_attribute("datetime"))
+            expected = format_moment(refreshed, zone=zone, locale=locale)
+            expect(stamp).to_have_text(expected)
+            ny = refreshed.astimezone(zone)
+            text = stamp.text_content()
+            assert str(ny.year) in text and ny.strftime("%b") in text  # the date is kept
+            assert re.search(r"\b(EST|EDT)$", text), text  # and the zone named
+            assert re.search(r"\d:\d\d\s[AP]M", text) and not re.search(r":\d\d:\d\d", text)
+            tokyo = refreshed.astimezone(ZoneInfo("Asia/Tokyo"))
+            if tokyo.hour != ny.hour:
+                assert tokyo.strftime("%-I:%M") not in text
+            expect(page.locator("[data-refresh-status]")).to_contain_text(
+                "they refresh every 1 second while the campaign is live")
     finally:
         live_server.app.config.pop("STAFF_REFRESH_SECONDS", None)
 
