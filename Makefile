@@ -2,6 +2,9 @@
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
+# The address links in mail and from the command line lead to (app/urls.py); requests naming
+# another host are refused. Set it to serve behind another name (a proxy, https).
+PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 export FLASK_APP := app
 
 .PHONY: run test bench lint clean
@@ -18,9 +21,17 @@ instance/secret_key:
 	mkdir -p instance
 	umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' > $@
 
+run: export PUBLIC_URL := $(PUBLIC_URL)
 run: $(VENV)/.installed instance/secret_key
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
+	@echo
+	@echo "newsfund: open $(PUBLIC_URL)/ (served on 127.0.0.1:$(PORT); stop with Ctrl-C)."
+	@echo "To become staff, in another terminal (prints a one-time sign-in link):"
+	@echo "  PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask --app app users create --email you@example.org --role admin"
+	@echo "  (roles: fundraiser, finance, admin; repeat --role for several)"
+	@echo "Mail goes to instance/outbox/ as .eml files unless MAIL_URL is set."
+	@echo
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed

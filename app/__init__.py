@@ -35,6 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
         hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),
     )
 
+    from app import urls
+
+    urls.init_app(app)  # PUBLIC_URL checked, the hosts requests may name
+
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

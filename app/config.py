@@ -181,8 +181,13 @@ def load_settings(instance_path: Path) -> dict:
                                   "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
         "PDF_PAGE_FORMAT": env("PDF_PAGE_FORMAT", "letter"),
         # News: the daily email, its consent text and the links it carries.
-        # Links in mail sent from the command line (no request to take the host from).
+        # The site's canonical address: every link that leaves the app (mail, the command
+        # line, the payment provider's return addresses) is built on it (app/urls.py), never
+        # on a request's Host header.
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Hosts requests may name besides PUBLIC_URL's (comma-separated; ".example.org" admits
+        # its subdomains); any other is refused with 400.
+        "TRUSTED_HOSTS": env("TRUSTED_HOSTS", ""),
         "NEWS_MAIL_FROM": env("NEWS_MAIL_FROM", "Levant Wire News <news@levantwire.example>"),
         # Bump the version whenever the text (or the terms it points to) changes: each
         # subscriber's row keeps the version they agreed to.

@@ -2,8 +2,9 @@
 
 import math
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import SecurityError
 
 from app.extensions import limiter
 
@@ -52,6 +53,14 @@ def register(app: Flask) -> None:
         body, status = render(429, "Too many requests in a short time. Try again in "
                                    f"{wait_phrase(seconds)}.")
         return body, status, {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # A request for a host we do not serve (app/urls.py). Rendered without the site's
+        # layout: its links and the signed-in user would be looked up for that host.
+        page = current_app.jinja_env.get_template("errors/untrusted_host.html")
+        return page.render(public_url=current_app.config["PUBLIC_URL"],
+                           org_name=current_app.config["ORG_NAME"]), 400
 
     for code in MESSAGES:
         if code != 429:

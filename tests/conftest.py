@@ -20,6 +20,8 @@ BASE_CONFIG = {
     "TESTING": True,
     "SECRET_KEY": "test-secret-key",
     "SERVER_NAME": "donate.test",
+    # Links that leave the app are built on PUBLIC_URL; its host is the one requests may name.
+    "PUBLIC_URL": "http://donate.test",
     "RATELIMIT_ENABLED": False,
     # Pages read the ledger on every request; the recheck window has tests of its own.
     "CAMPAIGN_PAGE_RECHECK_SECONDS": 0,

@@ -57,13 +57,14 @@ def test_pages_load_nothing_from_other_hosts(client):
         assert assets and all(a.startswith("/static/") for a in assets)
 
 
-def test_behind_a_trusted_proxy_links_use_the_forwarded_scheme_and_host(make_app,
-                                                                       database_url, app):
+def test_behind_a_trusted_proxy_the_forwarded_host_is_checked_and_links_use_public_url(
+        make_app, database_url, app):
     from tests.factories import make_campaign
     from tests.support.flow import submit_gift
 
     make_campaign("twenty")
-    proxied = make_app(database_url, TRUSTED_PROXIES=1, SERVER_NAME=None)
+    proxied = make_app(database_url, TRUSTED_PROXIES=1, SERVER_NAME=None,
+                       PUBLIC_URL="https://donate.levantwire.example")
     client = proxied.test_client()
     client.environ_base.update(
         HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_HOST="donate.levantwire.example",
@@ -73,6 +74,12 @@ def test_behind_a_trusted_proxy_links_use_the_forwarded_scheme_and_host(make_app
     provider = proxied.extensions["payment_provider"]
     session = provider.load_session(response.headers["Location"].rsplit("/", 1)[1])
     assert session.success_url.startswith("https://donate.levantwire.example/thanks/")
+
+    # A host the proxy passes on that is not ours is refused, whatever the page.
+    client.environ_base["HTTP_X_FORWARDED_HOST"] = "evil.example"
+    refused = client.get("/campaigns/twenty")
+    assert refused.status_code == 400
+    assert "not one of ours" in refused.get_data(as_text=True)
 
 
 def test_sessions_survive_a_secret_key_rotation_through_the_fallbacks(make_app, database_url):

@@ -85,6 +85,7 @@ from app.giving.services import (
 from app.money import AmountError, parse_amount, to_decimal
 from app.payments.base import ProviderError
 from app.payments.providers import current_provider
+from app.urls import external_url
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
 
@@ -436,7 +437,7 @@ def update_card(plan_id: int):
     try:
         url = current_provider().billing_portal_url(
             customer_id=plan.provider_customer_id,
-            return_url=url_for("accounts.plan", plan_id=plan.id, _external=True))
+            return_url=external_url("accounts.plan", plan_id=plan.id))
     except ProviderError as exc:
         flash(str(exc), "error")
         return redirect(url_for("accounts.plan", plan_id=plan.id), 303)
@@ -454,8 +455,8 @@ def restart(plan_id: int):
                                 now=utcnow(), submission_key=form.submission_key.data)
             url = begin_checkout(
                 gift, current_provider(),
-                success_url=url_for("giving.thanks", public_id=gift.public_id, _external=True),
-                cancel_url=url_for("accounts.plan", plan_id=plan.id, _external=True))
+                success_url=external_url("giving.thanks", public_id=gift.public_id),
+                cancel_url=external_url("accounts.plan", plan_id=plan.id))
         except (GiftError, ProviderError) as exc:
             db.session.rollback()
             form.form_errors.append(getattr(exc, "message", str(exc)))

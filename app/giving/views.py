@@ -1,4 +1,4 @@
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request
 
 from app import jobs
 from app.campaigns.pages import mark_donor
@@ -16,6 +16,7 @@ from app.giving.services import (
 )
 from app.payments.base import ProviderError
 from app.payments.providers import current_provider
+from app.urls import external_url
 
 bp = Blueprint("giving", __name__)
 
@@ -31,8 +32,8 @@ def give(slug: str):
                               rules=GivingRules.from_config(current_app.config), now=utcnow())
             url = begin_checkout(
                 gift, current_provider(),
-                success_url=url_for("giving.thanks", public_id=gift.public_id, _external=True),
-                cancel_url=url_for("campaigns.campaign", slug=slug, _external=True),
+                success_url=external_url("giving.thanks", public_id=gift.public_id),
+                cancel_url=external_url("campaigns.campaign", slug=slug),
             )
         except GiftError as exc:
             db.session.rollback()

@@ -41,6 +41,7 @@ from app.news.services import (
     subscriber_for_unsubscribe,
     unsubscribe,
 )
+from app.urls import external_url
 
 bp = Blueprint("news", __name__, url_prefix="/news")
 
@@ -130,9 +131,8 @@ def subscribe_page():
         form.email.data,
         Consent(version=config["NEWS_CONSENT_VERSION"], source=SOURCES[form.source.data], at=now),
         signer=signer(),
-        confirm_url=lambda token: url_for("news.confirm", token=token, _external=True),
-        unsubscribe_url=lambda token: url_for("news.unsubscribe_page", token=token,
-                                              _external=True),
+        confirm_url=lambda token: external_url("news.confirm", token=token),
+        unsubscribe_url=lambda token: external_url("news.unsubscribe_page", token=token),
         mail_from=config["NEWS_MAIL_FROM"],
         confirm_days=config["NEWS_CONFIRM_MAX_AGE_SECONDS"] // 86400,
         resend_after=timedelta(seconds=config["NEWS_CONFIRM_RESEND_SECONDS"]),

@@ -1,7 +1,7 @@
 """Webhook endpoints (``POST /webhooks/stripe``, ``/webhooks/sandbox``) and the signed
 card-update link sent when a renewal fails."""
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app import jobs
@@ -10,6 +10,7 @@ from app.giving.models import PlanStatus, RecurringPlan
 from app.payments.base import InvalidEvent, ProviderError
 from app.payments.events import RetryLater, receive_event
 from app.payments.providers import current_provider, provider_named
+from app.urls import external_url
 
 bp = Blueprint("payments", __name__)
 
@@ -41,7 +42,9 @@ def _card_links() -> URLSafeTimedSerializer:
 
 @bp.app_template_global()
 def card_update_url(plan_id: int) -> str:
-    return url_for("payments.update_card", token=_card_links().dumps(plan_id), _external=True)
+    """The signed link, valid two weeks, to the provider's card-update page for a plan (in
+    the mail of a failed renewal, which a webhook job builds: on PUBLIC_URL)."""
+    return external_url("payments.update_card", token=_card_links().dumps(plan_id))
 
 
 @bp.get("/billing/card/<token>")
@@ -60,7 +63,7 @@ def update_card(token: str):
     try:
         url = current_provider().billing_portal_url(
             customer_id=plan.provider_customer_id,
-            return_url=url_for("campaigns.home", _external=True))
+            return_url=external_url("campaigns.home"))
     except ProviderError:
         abort(503)
     return redirect(url, 303)

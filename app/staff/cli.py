@@ -3,8 +3,6 @@ them a role in the browser)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -13,16 +11,9 @@ from sqlalchemy import select
 from app import jobs
 from app.audit import Actor
 from app.extensions import db
+from app.urls import external_url
 
 users_cli = AppGroup("users", help="Staff accounts and their roles.")
-
-
-def _signin_url(token: str) -> str:
-    """The one-time sign-in link, on PUBLIC_URL (there is no request to take the host from)."""
-    parts = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/",
-                                       url_scheme=parts.scheme or "https")
-    return adapter.build("accounts.follow_signin_link", {"token": token}, force_external=True)
 
 
 @users_cli.command("create")
@@ -61,7 +52,8 @@ def users_create_command(email: str, roles: tuple[str, ...], name: str, send_mai
     click.echo(f"{supporter.email}: {held}" + (f" (granted now: {', '.join(granted)})"
                                                if granted else " (already held)"))
     minutes = links.max_ages[tokens.SIGNIN] // 60
-    click.echo(f"one-time sign-in link, valid {minutes} minutes:\n  {_signin_url(token)}")
+    link = external_url("accounts.follow_signin_link", token=token)
+    click.echo(f"one-time sign-in link, valid {minutes} minutes:\n  {link}")
     if send_mail:
         click.echo("a sign-in link was also emailed to them")
 

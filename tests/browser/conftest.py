@@ -74,11 +74,13 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
     })
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True,
                                          request_handler=_QuietHandler)
+    # Links in mail and from the CLI lead to this server: its port is known only now.
+    app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name=f"live-server-{request.param}",
                               daemon=True)
     thread.start()
     try:
-        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}",
+        yield LiveServer(app=app, url=app.config["PUBLIC_URL"],
                          backend=request.param, outbox=outbox)
     finally:
         server.shutdown()

@@ -1,0 +1,1 @@
+"""Security tests: each one a way an attacker would try it (issue 11)."""
