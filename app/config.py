@@ -204,6 +204,12 @@ def load_settings(instance_path: Path) -> dict:
         "NEWS_CONFIRM_RESEND_SECONDS": _int("NEWS_CONFIRM_RESEND_SECONDS", 600),
         "NEWS_DIGEST_MAX_ARTICLES": _int("NEWS_DIGEST_MAX_ARTICLES", 12),
         "NEWS_DIGEST_TOP_STORIES": _int("NEWS_DIGEST_TOP_STORIES", 8),
+        # Feed category terms marking a correspondent's analysis (comma-separated, any letter
+        # case): such stories make the daily email's analysis section, the daily_digest_plus
+        # perk, and at most NEWS_DIGEST_ANALYSIS_STORIES of them a day.
+        "NEWS_ANALYSIS_TERMS": tuple(t.strip() for t in env("NEWS_ANALYSIS_TERMS", "analysis")
+                                     .split(",") if t.strip()),
+        "NEWS_DIGEST_ANALYSIS_STORIES": _int("NEWS_DIGEST_ANALYSIS_STORIES", 5),
         "RATELIMIT_SUBSCRIBE": env("RATELIMIT_SUBSCRIBE", "10 per minute;50 per hour"),
         # Giving rules. Amounts are in minor units of each currency.
         "CURRENCIES": tuple(env("CURRENCIES", "USD,EUR,GBP,ILS").split(",")),

@@ -14,11 +14,20 @@ How "once" holds:
   doubled). Those messages may then arrive twice; each carries a Message-ID derived from the
   day and the subscriber, the same on both, which mail clients use to collapse duplicates.
 
-Speed: the stories each subscriber gets depend only on the categories they follow, so the text
-and HTML are rendered once per distinct set of follows; per subscriber only the signed
-unsubscribe link changes. Messages are assembled as MIME by hand around the stdlib's own
-header encoding, because ``EmailMessage`` costs about a millisecond a message; the tests parse
-the result with the stdlib parser. They are handed to the same transports as all mail
+What each subscriber gets: the window's news in the categories their supporter account follows
+(or, when it follows none or those are quiet, the top stories). Stories the feed marks as
+analysis (``Article.is_analysis``) are not news items: they make the section "Analysis from our
+correspondents", the day's analysis whatever its categories, which only subscribers whose level
+has the ``daily_digest_plus`` perk get (decided by ``app.accounts.membership``, asked once per
+batch, not per subscriber). Everyone else gets, on a day with analysis, one line saying what the
+members of that level get, linking to giving. When no level offers the perk (the levels are
+configurable), analysis is news like any other story.
+
+Speed: the stories each subscriber gets depend only on the categories they follow and whether
+they have the perk, so the text and HTML are rendered once per distinct pair; per subscriber
+only the signed unsubscribe link changes. Messages are assembled as MIME by hand around the
+stdlib's own header encoding, because ``EmailMessage`` costs about a millisecond a message; the
+tests parse the result with the stdlib parser. They are handed to the same transports as all mail
 (``OutboxTransport`` or ``SMTPTransport``, one SMTP session per batch).
 """
 
@@ -40,6 +49,12 @@ from flask import render_template
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.membership import (
+    Level,
+    level_granting,
+    levels_from_config,
+    supporters_with_perk,
+)
 from app.accounts.models import Supporter
 from app.extensions import db
 from app.mail import LONG_HEADERS
@@ -58,6 +73,8 @@ from app.news.services import Signer, list_unsubscribe_headers
 
 WINDOW = timedelta(days=1)
 SUBJECT = "Your daily news from {org}: {date}"
+# The membership perk that adds the analysis section.
+ANALYSIS_PERK = "daily_digest_plus"
 
 
 @dataclass(frozen=True)
@@ -68,13 +85,18 @@ class DigestSettings:
     mail_from: str
     max_articles: int = 12
     top_stories: int = 8
+    analysis_stories: int = 5
+    # The membership levels (MEMBERSHIP_LEVELS): who has the analysis perk.
+    levels: tuple[Level, ...] = ()
 
     @classmethod
     def from_config(cls, config) -> DigestSettings:
         return cls(org_name=config["ORG_NAME"], org_address=config["ORG_ADDRESS"],
                    org_zone=config["ORG_TIMEZONE"], mail_from=config["NEWS_MAIL_FROM"],
                    max_articles=config["NEWS_DIGEST_MAX_ARTICLES"],
-                   top_stories=config["NEWS_DIGEST_TOP_STORIES"])
+                   top_stories=config["NEWS_DIGEST_TOP_STORIES"],
+                   analysis_stories=config["NEWS_DIGEST_ANALYSIS_STORIES"],
+                   levels=levels_from_config(config))
 
 
 @dataclass
@@ -129,6 +151,8 @@ class Story:
     link: str
     published_at: datetime
     is_top: bool
+    is_analysis: bool
+    author: str
     category_ids: frozenset[int]
     category_names: tuple[str, ...]
     # For the plain-text part, wrapped once here rather than in every edition.
@@ -176,7 +200,8 @@ def load_stories(start: datetime, end: datetime) -> list[Story]:
                 .where(article_category.c.article_id.in_([a.id for a in articles]))):
             tags.setdefault(article_id, []).append(category_id)
     return [Story(id=a.id, title=a.title, summary=a.summary, link=a.link,
-                  published_at=a.published_at, is_top=a.is_top,
+                  published_at=a.published_at, is_top=a.is_top, is_analysis=a.is_analysis,
+                  author=a.author,
                   category_ids=frozenset(tags.get(a.id, ())),
                   category_names=tuple(sorted(names[c] for c in tags.get(a.id, ()))),
                   title_lines="\n".join(textwrap.wrap(a.title, 72)),
@@ -191,6 +216,11 @@ def top_stories(stories: list[Story], limit: int) -> list[Story]:
 
 def stories_for(follows: frozenset[int], stories: list[Story], limit: int) -> list[Story]:
     return [s for s in stories if s.category_ids & follows][:limit]
+
+
+def analysis_for_the_day(stories: list[Story], limit: int) -> list[Story]:
+    """The analysis section: the window's analysis, newest first, whatever its categories."""
+    return [s for s in stories if s.is_analysis][:limit]
 
 
 # ------------------------------------------------------------------ building the messages
@@ -248,18 +278,26 @@ class DigestBuilder:
 
     def __init__(self, *, day: date, stories: list[Story], settings: DigestSettings,
                  signer: Signer, unsubscribe_url: Callable[[str], str], manage_url: str,
-                 subscribe_url: str, now: datetime):
+                 subscribe_url: str, now: datetime, give_url: str | None = None):
         self.day = day
-        self.stories = stories
         self.settings = settings
+        self.give_url = give_url
+        # The level that brings the analysis. When the levels configured offer it at none,
+        # analysis is news like any other story.
+        self.perk_level = level_granting(ANALYSIS_PERK, settings.levels)
+        if self.perk_level is None:
+            self.stories, self.analysis = stories, []
+        else:
+            self.stories = [s for s in stories if not s.is_analysis]
+            self.analysis = analysis_for_the_day(stories, settings.analysis_stories)
         self.signer = signer
         self.unsubscribe_url = unsubscribe_url
         self.manage_url = manage_url
         self.subscribe_url = subscribe_url
         self.names = dict(db.session.execute(select(Category.id, Category.name)).all())
         self.placeholder = f"unsubscribe-link-{secrets.token_hex(8)}"
-        self.editions: dict[frozenset[int] | None, Edition] = {}
-        self.top = top_stories(stories, settings.top_stories)
+        self.editions: dict[tuple[frozenset[int] | None, bool], Edition] = {}
+        self.top = top_stories(self.stories, settings.top_stories)
         self.subject = SUBJECT.format(org=settings.org_name, date=_long_date(day))
         self.domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"
         self.boundary = f"==digest-{secrets.token_hex(12)}=="
@@ -280,22 +318,37 @@ class DigestBuilder:
         self.html_open = ("\r\n" + part.format(b=self.boundary, sub="html")).encode()
         self.close = f"\r\n--{self.boundary}--\r\n".encode()
 
-    def edition(self, follows: frozenset[int]) -> Edition:
-        key = follows or None
+    def with_analysis(self, supporter_ids: Iterable[int], now: datetime) -> set[int]:
+        """Which of these supporters get the analysis section (one membership check for a
+        whole batch)."""
+        if not self.analysis:
+            return set()
+        return supporters_with_perk(supporter_ids, ANALYSIS_PERK, levels=self.settings.levels,
+                                    now=now)
+
+    def edition(self, follows: frozenset[int], extended: bool = False) -> Edition:
+        """The content for these follows, with the analysis section when ``extended``."""
+        key = (follows or None, extended and bool(self.analysis))
         edition = self.editions.get(key)
         if edition is None:
             chosen = stories_for(follows, self.stories, self.settings.max_articles) \
                 if follows else []
             followed = sorted(self.names[c] for c in follows if c in self.names)
+            analysis = self.analysis if key[1] else []
             context = dict(
                 day=self.day, date_text=_long_date(self.day), personal=bool(chosen),
                 followed=followed, stories=chosen or self.top, org_name=self.settings.org_name,
                 org_address=self.settings.org_address, unsubscribe_url=self.placeholder,
                 manage_url=self.manage_url, subscribe_url=self.subscribe_url,
+                analysis=analysis,
+                # What the others miss, said once, on a day there is analysis to miss.
+                analysis_offer=None if key[1] or not self.analysis or not self.give_url
+                else {"level": self.perk_level.name, "count": len(self.analysis),
+                      "give_url": self.give_url},
             )
             edition = Edition(render_template("email/news_digest.txt", **context),
                               render_template("email/news_digest.html", **context),
-                              self.placeholder, len(chosen or self.top))
+                              self.placeholder, len(chosen or self.top) + len(analysis))
             self.editions[key] = edition
         return edition
 
@@ -303,8 +356,9 @@ class DigestBuilder:
         # The same for every attempt at this day's email to this subscriber (see the module doc).
         return f"<news-digest.{self.day.isoformat()}.{subscriber_id}@{self.domain}>"
 
-    def build(self, recipient: Recipient, follows: frozenset[int]) -> tuple[bytes, int]:
-        edition = self.edition(follows)
+    def build(self, recipient: Recipient, follows: frozenset[int],
+              extended: bool = False) -> tuple[bytes, int]:
+        edition = self.edition(follows, extended)
         url = self.unsubscribe_url(
             self.signer.unsubscribe_token(recipient.subscriber_id, recipient.email))
         if not recipient.email.isascii() or not url.isascii():
@@ -465,14 +519,16 @@ def _count(day: date, status: SendStatus) -> int:
 
 def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSettings,
                 unsubscribe_url: Callable[[str], str], manage_url: str, subscribe_url: str,
-                batch_size: int = 500, reclaim_after: timedelta = timedelta(minutes=30),
+                give_url: str | None = None, batch_size: int = 500,
+                reclaim_after: timedelta = timedelta(minutes=30),
                 max_attempts: int = 3, max_consecutive_refusals: int = 50,
                 progress: Callable[[DigestReport], None] | None = None,
                 clock: Callable[[], float] = time.perf_counter) -> DigestReport:
     """Send today's email to every confirmed subscriber who has not had it yet.
 
     Commits as it goes (a batch at a time): it is a command's whole work, not part of a request.
-    Raises :class:`DigestAborted` when the transport stops accepting mail.
+    Raises :class:`DigestAborted` when the transport stops accepting mail. ``give_url``: where
+    the line offering the analysis to non-members links (no line without it).
     """
     started = clock()
     day = digest_date_for(now, settings.org_zone)
@@ -488,7 +544,7 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
     report.sent_before = _count(day, SendStatus.SENT)
     builder = DigestBuilder(day=day, stories=stories, settings=settings, signer=signer,
                             unsubscribe_url=unsubscribe_url, manage_url=manage_url,
-                            subscribe_url=subscribe_url, now=now)
+                            subscribe_url=subscribe_url, now=now, give_url=give_url)
     stale_before = now - reclaim_after
     refusals = 0
 
@@ -501,6 +557,8 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
                 return
             after = recipients[-1].subscriber_id
             follows = _follows(r.supporter_id for r in recipients if r.supporter_id)
+            extended = builder.with_analysis(
+                (r.supporter_id for r in recipients if r.supporter_id), now)
             _end_read()
             claimed = claim([r.subscriber_id for r in recipients])
             db.session.commit()
@@ -514,7 +572,8 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
                 with transport.connection() as connection:
                     for recipient in batch:
                         message, count = builder.build(
-                            recipient, follows.get(recipient.supporter_id, frozenset()))
+                            recipient, follows.get(recipient.supporter_id, frozenset()),
+                            recipient.supporter_id in extended)
                         try:
                             connection.send(recipient.email, message)
                         except MESSAGE_ERRORS as exc:

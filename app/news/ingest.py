@@ -5,6 +5,13 @@ XML real feeds contain). An entry is keyed by its ``<id>``/``<guid>``, else its 
 are unique in the database, so ingesting the same feed again, or a feed that repeats an entry,
 stores nothing twice. Its ``<category>`` terms are matched to our categories by slug or name,
 case-insensitively; unknown terms are ignored (and reported).
+
+Two kinds of term are marks, not categories (none is created for them, and readers cannot
+follow them): a top-story term marks the newsroom's picks (``is_top``), and an analysis term
+(``analysis`` unless the caller passes others: ``NEWS_ANALYSIS_TERMS``) marks a correspondent's
+analysis (``is_analysis``), which the daily email gives its own section for the members whose
+level has that perk. Terms are compared by their slug ("Analysis", "analysis" and " ANALYSIS "
+are the same). A story's marks, like its categories, are those of its first ingest.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ MAX_FEED_BYTES = 10 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 20
 # Feed category terms that mark the newsroom's top stories.
 TOP_STORY_TERMS = {"top-story", "top-stories", "top"}
+# Feed category terms that mark a correspondent's analysis, unless configured otherwise.
+ANALYSIS_TERMS = ("analysis",)
 USER_AGENT = "newsfund-ingest/1.0 (+https://levantwire.example)"
 
 
@@ -126,13 +135,16 @@ def parse_feed(data: bytes, *, now: datetime) -> tuple[list[FeedEntry], str | No
 
 
 def ingest_entries(entries: Iterable[FeedEntry | None], *, now: datetime,
-                   shift: timedelta = timedelta(0)) -> IngestResult:
+                   shift: timedelta = timedelta(0),
+                   analysis_terms: Iterable[str] = ANALYSIS_TERMS) -> IngestResult:
     """Store the entries not stored yet; correct the title and summary of those that are.
 
     ``shift`` moves every publication time by the same amount (the demo uses it to make the
-    shipped feed's fixed dates recent). Adds and flushes; the caller commits.
+    shipped feed's fixed dates recent). ``analysis_terms``: the category terms that mark an
+    analysis. Adds and flushes; the caller commits.
     """
     result = IngestResult()
+    analysis = {slugify(term) for term in analysis_terms} - {""}
     entries = list(entries)
     usable = [e for e in entries if e is not None]
     result.skipped = len(entries) - len(usable)
@@ -150,11 +162,14 @@ def ingest_entries(entries: Iterable[FeedEntry | None], *, now: datetime,
 
     for entry in usable:
         matched: dict[int, Category] = {}
-        is_top = False
+        is_top = is_analysis = False
         for term in entry.terms:
             slug = slugify(term)
             if slug in TOP_STORY_TERMS:
                 is_top = True
+                continue
+            if slug in analysis:
+                is_analysis = True
                 continue
             category = by_term.get(slug) or by_term.get(term.strip().casefold())
             if category is None:
@@ -171,6 +186,7 @@ def ingest_entries(entries: Iterable[FeedEntry | None], *, now: datetime,
             continue
         article = Article(guid=entry.guid, link=entry.link, title=entry.title,
                           summary=entry.summary, author=entry.author, is_top=is_top,
+                          is_analysis=is_analysis,
                           published_at=entry.published_at + shift, ingested_at=now,
                           categories=list(matched.values()))
         db.session.add(article)
@@ -180,7 +196,8 @@ def ingest_entries(entries: Iterable[FeedEntry | None], *, now: datetime,
     return result
 
 
-def ingest_feed(source: str, *, now: datetime, rebase_to: datetime | None = None) -> IngestResult:
+def ingest_feed(source: str, *, now: datetime, rebase_to: datetime | None = None,
+                analysis_terms: Iterable[str] = ANALYSIS_TERMS) -> IngestResult:
     """Fetch, parse and store a feed. With ``rebase_to``, the entries' times are moved so that
     the newest is published at that time (demo data from a feed with fixed dates)."""
     entries, warning = parse_feed(fetch_feed(source), now=now)
@@ -188,7 +205,7 @@ def ingest_feed(source: str, *, now: datetime, rebase_to: datetime | None = None
     dated = [e.published_at for e in entries if e is not None]
     if rebase_to is not None and dated:
         shift = rebase_to - max(dated)
-    result = ingest_entries(entries, now=now, shift=shift)
+    result = ingest_entries(entries, now=now, shift=shift, analysis_terms=analysis_terms)
     result.warning = warning
     return result
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -85,6 +86,9 @@ class Article(db.Model):
     author: Mapped[str] = mapped_column(String(200), default="")
     # The newsroom's pick for readers who follow nothing (a "top-story" category in the feed).
     is_top: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A correspondent's analysis (an "analysis" category term in the feed, NEWS_ANALYSIS_TERMS):
+    # it goes to the daily email's analysis section, a Sustainer perk, not to its news list.
+    is_analysis: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

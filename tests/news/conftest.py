@@ -22,5 +22,5 @@ def categories(app):
 def stories(categories):
     result = ingest_feed(str(SAMPLE_FEED), now=DIGEST_NOW)
     db.session.commit()
-    assert result.new == 30
+    assert result.new == 33
     return result

@@ -347,7 +347,7 @@ def test_cli_reports_progress_and_the_summary(app, stories):
     result = runner.invoke(args=["news", "send-digest", "--now", DIGEST_NOW.isoformat(),
                                  "--batch", "2", "--progress-every", "2"])
     assert result.exit_code == 0, result.output
-    assert "digest 2026-11-24: 19 stories from 2026-11-23 11:30 to 2026-11-24 11:30 UTC" \
+    assert "digest 2026-11-24: 22 stories from 2026-11-23 11:30 to 2026-11-24 11:30 UTC" \
         in result.output
     assert "  2 sent, 0 failed" in result.output and "  4 sent, 0 failed" in result.output
     assert "sent 5, failed 0, already sent earlier 0" in result.output

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.news.ingest import SAMPLE_FEED, FeedError, ingest_feed
-from app.news.models import Article
+from app.news.models import Article, Category
 from tests.support.news import DIGEST_NOW, FEED_NEWEST
 
 NOW = DIGEST_NOW
@@ -46,7 +46,7 @@ def write(tmp_path, text: str, name: str = "feed.xml"):
 
 
 def test_sample_feed_is_stored_and_tagged(categories, stories):
-    assert count() == 30
+    assert count() == 33
     stored = articles()
     cairo = stored["Truce talks resume in Cairo as mediators table a phased plan"]
     # Terms matched by name ("Diplomacy"), slug ("gaza-and-the-...") and any letter case.
@@ -60,13 +60,25 @@ def test_sample_feed_is_stored_and_tagged(categories, stories):
     dubai = stored["Dubai's property boom draws buyers from Russia and Iran"]
     assert {c.slug for c in dubai.categories} == {"the-gulf-and-the-uae", "economy"}
     # Unknown terms are ignored and reported, not stored as categories.
-    assert stories.unknown_terms == {"energy", "Human rights", "Analysis", "Podcast"}
+    assert stories.unknown_terms == {"energy", "Human rights", "Podcast"}
+    # "Analysis" (any letter case) marks a correspondent's analysis; it is no category.
+    assert dubai.is_analysis and not dubai.is_top and not cairo.is_analysis
+    assert sorted(a.title for a in stored.values() if a.is_analysis) == [
+        "Dubai's property boom draws buyers from Russia and Iran",
+        "Price caps will not hold the rial, and Tehran's economists know it",
+        "Who may return to Aleppo is now the question that decides its rebuilding",
+        "Why the second stage of the Cairo plan is the hard one",
+    ]
+    assert {c.slug for c in stored["Why the second stage of the Cairo plan is the hard one"]
+            .categories} == {"diplomacy", "egypt", "gaza-and-the-palestinian-territories",
+                             "israel"}
+    assert "analysis" not in {c.slug for c in db.session.scalars(select(Category))}
 
 
 def test_ingesting_again_stores_nothing_twice(categories, stories):
     again = ingest_feed(str(SAMPLE_FEED), now=NOW)
-    assert (again.new, again.unchanged) == (0, 30)
-    assert count() == 30
+    assert (again.new, again.unchanged) == (0, 33)
+    assert count() == 33
 
 
 def test_same_story_under_a_new_guid_or_without_one_is_matched_by_link(categories, tmp_path):
@@ -128,6 +140,31 @@ def test_rebase_moves_the_newest_story_to_the_given_time(categories):
     assert newest - oldest == timedelta(hours=52)  # the spacing is kept
 
 
+def test_analysis_terms_are_configurable_and_never_categories(app, categories, tmp_path,
+                                                              monkeypatch):
+    from app.config import load_settings
+
+    monkeypatch.setenv("NEWS_ANALYSIS_TERMS", " Commentary , News Analysis ,")
+    terms = load_settings(tmp_path)["NEWS_ANALYSIS_TERMS"]
+    assert terms == ("Commentary", "News Analysis")
+    app.config["NEWS_ANALYSIS_TERMS"] = terms
+    feed = write(tmp_path, rss(
+        item("Reading the truce", "https://levantwire.example/r", "r1", "Syria", "commentary"),
+        item("Reading the budget", "https://levantwire.example/b", "b1", "news-analysis"),
+        item("Plain news", "https://levantwire.example/n", "n1", "Syria", "Analysis")))
+    result = app.test_cli_runner().invoke(args=["news", "ingest", feed])
+    assert result.exit_code == 0, result.output
+    stored = articles()
+    assert stored["Reading the truce"].is_analysis and stored["Reading the budget"].is_analysis
+    # "Analysis" is not among the configured terms here: an unknown term, ignored.
+    assert not stored["Plain news"].is_analysis
+    assert "categories not known here (ignored): Analysis" in result.output
+    assert [c.slug for c in stored["Reading the truce"].categories] == ["syria"]
+    assert stored["Reading the budget"].categories == []
+    assert not {"commentary", "news-analysis", "analysis"} & {
+        c.slug for c in db.session.scalars(select(Category))}
+
+
 @pytest.mark.parametrize("content, message", [
     ("this is not a feed at all", "not a readable RSS or Atom feed"),
     ("<html><body><p>Hello</p></body></html>", "not a"),
@@ -185,11 +222,11 @@ def test_cli_ingests_a_url_and_reports(app, categories, feed_server):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["news", "ingest", f"{feed_server}/feed.atom"])
     assert result.exit_code == 0, result.output
-    assert "30 new, 0 updated, 0 already there, 0 skipped" in result.output
-    assert "ignored): Analysis, energy, Human rights, Podcast" in result.output
+    assert "33 new, 0 updated, 0 already there, 0 skipped" in result.output
+    assert "ignored): energy, Human rights, Podcast" in result.output
     again = runner.invoke(args=["news", "ingest", f"{feed_server}/feed.atom"])
-    assert "0 new, 0 updated, 30 already there" in again.output
+    assert "0 new, 0 updated, 33 already there" in again.output
     missing = runner.invoke(args=["news", "ingest", f"{feed_server}/nope"])
     assert missing.exit_code == 1
     assert "could not fetch" in missing.output and "404" in missing.output
-    assert count() == 30
+    assert count() == 33

@@ -51,9 +51,10 @@ def confirmed_subscriber(email: str, supporter: Supporter | None = None) -> News
 
 
 def public_link():
-    from app.cli import _public_url_builder
+    """Absolute links on PUBLIC_URL, as the command line builds them (``app.urls``)."""
+    from app.urls import external_url
 
-    return _public_url_builder()
+    return external_url
 
 
 def digest(*, now: datetime = DIGEST_NOW, transport=None, **kwargs):
@@ -64,7 +65,8 @@ def digest(*, now: datetime = DIGEST_NOW, transport=None, **kwargs):
         now=now, transport=transport or transport_from_config(config),
         signer=Signer(config["SECRET_KEY"]), settings=DigestSettings.from_config(config),
         unsubscribe_url=lambda token: link("news.unsubscribe_page", token=token),
-        manage_url=link("news.my_news"), subscribe_url=link("news.subscribe_page"), **kwargs)
+        manage_url=link("news.my_news"), subscribe_url=link("news.subscribe_page"),
+        give_url=link("campaigns.home"), **kwargs)
 
 
 def body(message: EmailMessage, kind: str = "plain") -> str:
