@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -38,8 +38,11 @@ def _money(minor: int, currency: str, whole: bool = False) -> str:
     return format_money(minor, currency, current_app.config["ORG_LOCALE"], whole=whole)
 
 
-def _date(value: datetime, fmt: str = "long") -> str:
-    return format_date(value.astimezone(org_zone()), fmt, locale=current_app.config["ORG_LOCALE"])
+def _date(value: datetime | date, fmt: str = "long") -> str:
+    """A moment's date in the organisation's zone; a calendar day (a ``date``) as it is."""
+    if isinstance(value, datetime):
+        value = value.astimezone(org_zone())
+    return format_date(value, fmt, locale=current_app.config["ORG_LOCALE"])
 
 
 def _datetime(value: datetime, fmt: str = "medium") -> str:

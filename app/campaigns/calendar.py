@@ -5,11 +5,16 @@ Christmas, Giving Tuesday, the calendar year-end, and the organisation's foundin
 Each occasion comes with a suggested campaign window, so one click can turn it into a draft.
 Jewish and Islamic days begin at sunset; the dates here are the first full civil day, as
 published calendars list them.
+
+A suggested window can start before today (Rosh Hashanah's starts three weeks before the day):
+a draft made then starts today instead (``draft_start``), and the calendar says so beforehand
+(``CalendarEntry.late``), as it does for a draft whose start date has passed while it waited.
 """
 
 from __future__ import annotations
 
 import calendar as gregorian
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +22,7 @@ from zoneinfo import ZoneInfo
 from hijridate import Gregorian, Hijri
 from pyluach import dates as hebrew
 
-from app.campaigns.models import CampaignKind
+from app.campaigns.models import Campaign, CampaignKind
 
 # pyluach numbers Hebrew months from Nisan.
 NISAN, TISHREI, KISLEV = 1, 7, 9
@@ -37,6 +42,11 @@ class Occasion:
     @property
     def days_before(self) -> int:
         return (self.day - self.starts).days
+
+    @property
+    def last_day(self) -> date:
+        """The suggested campaign's last day (``ends`` is the day after)."""
+        return self.ends - timedelta(days=1)
 
 
 def ordinal(n: int) -> str:
@@ -131,3 +141,46 @@ def upcoming_occasions(today: date, *, founded: date, months: int = 24) -> list[
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The start of ``day`` in the organisation's zone, as an aware datetime."""
     return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def start_passed(occasion: Occasion, today: date) -> bool:
+    """Whether the suggested campaign should have started before ``today``."""
+    return occasion.starts < today
+
+
+def draft_start(occasion: Occasion, today: date) -> date:
+    """The first day of a draft made ``today`` for ``occasion``: the suggested one, or today
+    when that has passed (a draft is not made to open in the past)."""
+    return today if start_passed(occasion, today) else occasion.starts
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """An occasion on the staff calendar, with the campaign made from it (its slug is the
+    occasion's key) if there is one."""
+
+    occasion: Occasion
+    campaign: Campaign | None
+    state: str | None  # the campaign's (``Campaign.state``); None without a campaign
+    starts: date  # the first day of a draft made today (``draft_start``)
+    # Without a campaign: the suggested start has passed, so a draft made now starts today.
+    # A draft: its start date has passed, so publishing it opens it at once.
+    late: bool
+
+
+def calendar_entries(occasions: Sequence[Occasion], campaigns: Mapping[str, Campaign], *,
+                     now: datetime, zone: ZoneInfo) -> list[CalendarEntry]:
+    """Each occasion with its campaign (``campaigns`` by slug) and what the calendar must warn
+    about, as of ``now`` in the organisation's ``zone``."""
+    today = now.astimezone(zone).date()
+    entries = []
+    for occasion in occasions:
+        campaign = campaigns.get(occasion.key)
+        state = campaign.state(now) if campaign is not None else None
+        if campaign is None:
+            late = start_passed(occasion, today)
+        else:
+            late = state == "draft" and campaign.starts_at <= now
+        entries.append(CalendarEntry(occasion=occasion, campaign=campaign, state=state,
+                                     starts=draft_start(occasion, today), late=late))
+    return entries

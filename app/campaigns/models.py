@@ -71,6 +71,17 @@ class Campaign(db.Model):
     def has_ended(self, now: datetime) -> bool:
         return now >= self.ends_at
 
+    def state(self, now: datetime) -> str:
+        """draft, scheduled, live, paused or ended: what staff call the stages of a campaign
+        (the dashboards, the calendar, the preview)."""
+        if self.has_ended(now):
+            return "ended"
+        if self.paused_at is not None:
+            return "paused"
+        if not self.published:
+            return "draft"
+        return "live" if self.starts_at <= now else "scheduled"
+
     def __repr__(self) -> str:
         return f"<Campaign {self.slug}>"
 

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,14 @@ from sqlalchemy import Engine, Text, bindparam, case, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from app.audit import Actor, AuditEntry, record_change
-from app.campaigns.calendar import Occasion, local_midnight
+from app.campaigns.calendar import (
+    CalendarEntry,
+    Occasion,
+    calendar_entries,
+    draft_start,
+    local_midnight,
+    upcoming_occasions,
+)
 from app.campaigns.models import Campaign, SuggestedAmount
 from app.extensions import db
 from app.giving.models import Gift, GiftStatus
@@ -236,11 +243,12 @@ DRAFT_AMOUNTS = {"Jewish": (18, 36, 72, 180), "Muslim": (30, 60, 120, 300)}
 DEFAULT_DRAFT_AMOUNTS = (25, 50, 100, 250)
 
 
-def draft_from_occasion(occasion: Occasion, *, zone: ZoneInfo, currency: str, goal: int,
-                        signatory_name: str, signatory_title: str) -> Campaign:
+def draft_from_occasion(occasion: Occasion, *, zone: ZoneInfo, today: date, currency: str,
+                        goal: int, signatory_name: str, signatory_title: str) -> Campaign:
     """An unpublished campaign for an occasion, with its suggested dates (midnight to midnight
-    in the organisation's zone), ready for staff to write the letter and publish. Creating the
-    same occasion's draft twice returns the first."""
+    in the organisation's zone), ready for staff to write the letter and publish; when the
+    suggested start is before ``today`` (in that zone), it starts today (``draft_start``).
+    Creating the same occasion's draft twice returns the first."""
     existing = db.session.scalar(select(Campaign).where(Campaign.slug == occasion.key))
     if existing is not None:
         return existing
@@ -252,7 +260,7 @@ def draft_from_occasion(occasion: Occasion, *, zone: ZoneInfo, currency: str, go
         appeal_markdown="Dear friend,\n\n(Write the appeal letter here.)\n",
         signatory_name=signatory_name, signatory_title=signatory_title,
         thank_you_message="Thank you for your gift.",
-        starts_at=local_midnight(occasion.starts, zone).astimezone(UTC),
+        starts_at=local_midnight(draft_start(occasion, today), zone).astimezone(UTC),
         ends_at=local_midnight(occasion.ends, zone).astimezone(UTC),
         goal_amount=goal, currency=currency, published=False,
     )
@@ -466,13 +474,23 @@ def end_campaign(campaign: Campaign, *, actor: Actor, now: datetime) -> None:
     _transition(campaign, "campaign.end", actor, change)
 
 
-def draft_for_occasion(occasion: Occasion, *, actor: Actor, zone: ZoneInfo, currency: str,
-                       goal: int, signatory_name: str, signatory_title: str
+def occasion_calendar(*, now: datetime, zone: ZoneInfo, founded: date,
+                      months: int = 24) -> list[CalendarEntry]:
+    """The staff calendar: the occasions of the next ``months`` (from today in ``zone``), each
+    with the campaign made from it, if any, and its state (``calendar_entries``)."""
+    occasions = upcoming_occasions(now.astimezone(zone).date(), founded=founded, months=months)
+    made = db.session.scalars(select(Campaign).where(
+        Campaign.slug.in_([o.key for o in occasions])))
+    return calendar_entries(occasions, {c.slug: c for c in made}, now=now, zone=zone)
+
+
+def draft_for_occasion(occasion: Occasion, *, actor: Actor, zone: ZoneInfo, today: date,
+                       currency: str, goal: int, signatory_name: str, signatory_title: str
                        ) -> tuple[Campaign, bool]:
     """:func:`draft_from_occasion`, audited; (the draft, whether it is new)."""
     existed = db.session.scalar(select(Campaign.id).where(Campaign.slug == occasion.key))
-    campaign = draft_from_occasion(occasion, zone=zone, currency=currency, goal=goal,
-                                   signatory_name=signatory_name,
+    campaign = draft_from_occasion(occasion, zone=zone, today=today, currency=currency,
+                                   goal=goal, signatory_name=signatory_name,
                                    signatory_title=signatory_title)
     if existed is None:
         record_change(actor, "campaign.create", "campaign", campaign.id,

@@ -376,14 +376,8 @@ class OverviewRow:
 
 
 def campaign_state(campaign: Campaign, now: datetime) -> str:
-    """draft, scheduled, live, paused or ended: what staff call the stages of a campaign."""
-    if campaign.has_ended(now):
-        return "ended"
-    if getattr(campaign, "paused_at", None) is not None:
-        return "paused"
-    if not campaign.published:
-        return "draft"
-    return "live" if campaign.starts_at <= now else "scheduled"
+    """``Campaign.state``: draft, scheduled, live, paused or ended."""
+    return campaign.state(now)
 
 
 def overview(*, now: datetime, zone: ZoneInfo) -> list[OverviewRow]:

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from app import jobs
 from app.accounts.models import Supporter
 from app.audit import Actor, find_entries
-from app.campaigns.calendar import upcoming_occasions
+from app.campaigns.calendar import start_passed, upcoming_occasions
 from app.campaigns.models import Campaign
 from app.campaigns.services import (
     CampaignError,
@@ -36,6 +36,7 @@ from app.campaigns.services import (
     create_campaign,
     draft_for_occasion,
     end_campaign,
+    occasion_calendar,
     pause_campaign,
     publish_campaign,
     resume_campaign,
@@ -299,21 +300,15 @@ def dashboard_figures(slug: str):
 
 # -- calendar ---------------------------------------------------------------------------------
 
-def _occasions():
-    founded = date.fromisoformat(current_app.config["ORG_FOUNDED"])
-    today = utcnow().astimezone(org_zone()).date()
-    return upcoming_occasions(today, founded=founded, months=24)
+def _founded() -> date:
+    return date.fromisoformat(current_app.config["ORG_FOUNDED"])
 
 
 @bp.get("/calendar")
 @roles_required(*FUNDRAISING)
 def calendar():
-    occasions = _occasions()
-    existing = set(db.session.scalars(select(Campaign.slug).where(
-        Campaign.slug.in_([o.key for o in occasions]))))
-    last_day = {o.key: o.ends - timedelta(days=1) for o in occasions}
-    return render_template("staff/calendar.html", occasions=occasions, existing=existing,
-                           last_day=last_day, form=OccasionDraftForm())
+    entries = occasion_calendar(now=utcnow(), zone=org_zone(), founded=_founded())
+    return render_template("staff/calendar.html", entries=entries, form=OccasionDraftForm())
 
 
 @bp.post("/calendar/draft")
@@ -322,17 +317,30 @@ def calendar_draft():
     form = OccasionDraftForm()
     if not form.validate_on_submit():
         abort(400)
-    occasion = next((o for o in _occasions() if o.key == form.occasion.data), None)
+    zone = org_zone()
+    today = utcnow().astimezone(zone).date()
+    occasion = next((o for o in upcoming_occasions(today, founded=_founded(), months=24)
+                     if o.key == form.occasion.data), None)
     if occasion is None:
         abort(404)
     config = current_app.config
     campaign, new = draft_for_occasion(
-        occasion, actor=_actor(), zone=org_zone(), currency=_currencies()[0],
+        occasion, actor=_actor(), zone=zone, today=today, currency=_currencies()[0],
         goal=config["CAMPAIGN_DRAFT_GOAL_MINOR"], signatory_name=config["CAMPAIGN_SIGNATORY_NAME"],
         signatory_title=config["CAMPAIGN_SIGNATORY_TITLE"])
     jobs.commit()
-    flash("Draft created: write the letter, check the dates, then publish." if new
-          else "A draft for this occasion already exists.", "success")
+    if not new:
+        flash("A campaign for this occasion already exists.", "success")
+        if campaign.published:
+            return redirect(url_for("staff.dashboard", slug=campaign.slug), 303)
+    elif start_passed(occasion, today):
+        locale = config["ORG_LOCALE"]
+        flash(f"Draft created. Its suggested start, {format_date(occasion.starts, 'long', locale)}"
+              f", has passed, so it starts today, {format_date(today, 'long', locale)}: "
+              "publishing it opens it to gifts at once. Check the dates and write the letter "
+              "first.", "warning")
+    else:
+        flash("Draft created: write the letter, check the dates, then publish.", "success")
     return redirect(url_for("staff.campaign_edit", slug=campaign.slug), 303)
 
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.campaigns.calendar import giving_tuesday, occasions_between, ordinal, upcoming_occasions
-from app.campaigns.models import CampaignKind
+from app.campaigns.calendar import (
+    calendar_entries,
+    draft_start,
+    giving_tuesday,
+    occasions_between,
+    ordinal,
+    start_passed,
+    upcoming_occasions,
+)
+from app.campaigns.models import Campaign, CampaignKind
 from app.campaigns.services import draft_from_occasion
 
 FOUNDED = date(2006, 12, 10)
+NY = ZoneInfo("America/New_York")
 
 
 ALL = occasions_between(date(2023, 1, 1), date(2029, 12, 31), founded=FOUNDED)
@@ -73,12 +82,70 @@ def test_a_suggestion_becomes_an_unpublished_draft_with_its_dates(app):
     [rosh] = [o for o in upcoming_occasions(date(2027, 8, 1), founded=FOUNDED, months=3)
               if o.key.startswith("rosh-hashanah")]
     zone = ZoneInfo("America/New_York")
-    draft = draft_from_occasion(rosh, zone=zone, currency="USD", goal=5_000_000,
-                                signatory_name="Miriam Haddad", signatory_title="Founder")
+    draft = draft_from_occasion(rosh, zone=zone, today=date(2027, 8, 1), currency="USD",
+                                goal=5_000_000, signatory_name="Miriam Haddad",
+                                signatory_title="Founder")
     assert draft.published is False and draft.slug == "rosh-hashanah-5788"
     assert draft.starts_at == datetime(2027, 9, 11, 4, 0, tzinfo=UTC)  # midnight in New York
     assert draft.ends_at == datetime(2027, 10, 12, 4, 0, tzinfo=UTC)
     assert [s.amount for s in draft.suggested_amounts] == [1800, 3600, 7200, 18000]
-    again = draft_from_occasion(rosh, zone=zone, currency="USD", goal=1,
-                                signatory_name="x", signatory_title="y")
+    again = draft_from_occasion(rosh, zone=zone, today=date(2027, 8, 1), currency="USD",
+                                goal=1, signatory_name="x", signatory_title="y")
     assert again.id == draft.id
+
+
+def test_a_draft_whose_suggested_start_has_passed_starts_today(app):
+    """Rosh Hashanah 5788 (2 October 2027) suggests a campaign from 11 September; drafted on
+    20 September, it starts that day (midnight in New York), not in the past."""
+    [rosh] = [o for o in upcoming_occasions(date(2027, 9, 20), founded=FOUNDED, months=3)
+              if o.key.startswith("rosh-hashanah")]
+    assert rosh.starts == date(2027, 9, 11) and start_passed(rosh, date(2027, 9, 20))
+    assert draft_start(rosh, date(2027, 9, 20)) == date(2027, 9, 20)
+    assert draft_start(rosh, date(2027, 9, 11)) == date(2027, 9, 11)  # on the day: on time
+    assert not start_passed(rosh, date(2027, 9, 11))
+    draft = draft_from_occasion(rosh, zone=NY, today=date(2027, 9, 20), currency="USD",
+                                goal=5_000_000, signatory_name="Miriam Haddad",
+                                signatory_title="Founder")
+    assert draft.starts_at == datetime(2027, 9, 20, 4, 0, tzinfo=UTC)
+    assert draft.ends_at == datetime(2027, 10, 12, 4, 0, tzinfo=UTC)  # the end is kept
+
+
+def campaign_for(key: str, *, starts: datetime, ends: datetime, published: bool = True,
+                 paused: datetime | None = None) -> Campaign:
+    """A campaign made from an occasion (its slug is the occasion's key); not stored."""
+    return Campaign(slug=key, title=key, kind=CampaignKind.HOLIDAY, signatory_name="M",
+                    starts_at=starts, ends_at=ends, goal_amount=100, currency="USD",
+                    published=published, paused_at=paused)
+
+
+def test_calendar_entries_know_each_campaigns_state_and_what_is_late():
+    now = datetime(2027, 9, 20, 16, 0, tzinfo=UTC)  # noon in New York
+    occasions = upcoming_occasions(date(2027, 9, 20), founded=FOUNDED, months=9)
+    keys = {o.key for o in occasions}
+    assert {"rosh-hashanah-5788", "giving-tuesday-2027", "year-end-2027", "christmas-2027",
+            "anniversary-21", "hanukkah-5788", "passover-5788"} <= keys
+    day = timedelta(days=1)
+    made = {c.slug: c for c in [
+        campaign_for("giving-tuesday-2027", starts=now + 60 * day, ends=now + 70 * day,
+                     published=False),
+        campaign_for("year-end-2027", starts=now - day, ends=now + 100 * day, published=False),
+        campaign_for("christmas-2027", starts=now + 70 * day, ends=now + 90 * day),
+        campaign_for("anniversary-21", starts=now - 2 * day, ends=now + 90 * day),
+        campaign_for("hanukkah-5788", starts=now - 9 * day, ends=now - day),
+        campaign_for("passover-5788", starts=now - 3 * day, ends=now + 200 * day,
+                     paused=now - day),
+    ]}
+    entries = {e.occasion.key: e for e in calendar_entries(occasions, made, now=now, zone=NY)}
+    assert {key: (e.state, e.late) for key, e in entries.items() if e.campaign} == {
+        "giving-tuesday-2027": ("draft", False),
+        "year-end-2027": ("draft", True),  # a draft whose start date has passed
+        "christmas-2027": ("scheduled", False),
+        "anniversary-21": ("live", False),
+        "hanukkah-5788": ("ended", False),
+        "passover-5788": ("paused", False),
+    }
+    rosh = entries["rosh-hashanah-5788"]
+    assert (rosh.campaign, rosh.state, rosh.late, rosh.starts) == (
+        None, None, True, date(2027, 9, 20))
+    on_time = [e for e in entries.values() if e.campaign is None and not e.late]
+    assert on_time and all(e.starts == e.occasion.starts > date(2027, 9, 20) for e in on_time)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -188,3 +188,130 @@ def test_dashboard_page_and_figures(client, app):
     assert figures["text"]["raised"] == "$105"
     overview = client.get("/staff/campaigns").get_data(as_text=True)
     assert "watched" in overview and "$105" in overview
+
+
+# -- the calendar and the preview under a fixed clock -----------------------------------------
+
+CALENDAR_NOW = datetime(2027, 9, 20, 16, 0, tzinfo=UTC)  # noon in New York
+
+
+@pytest.fixture
+def calendar_clock(monkeypatch):
+    """The staff pages' clock at ``CALENDAR_NOW``: Rosh Hashanah 5788 (2 October 2027) is 12
+    days away and its suggested campaign began on 11 September."""
+    import app.staff.views as staff_views
+
+    monkeypatch.setattr(staff_views, "utcnow", lambda: CALENDAR_NOW)
+    return CALENDAR_NOW
+
+
+def occasion_campaign(slug: str, *, starts: datetime, ends: datetime, published: bool = True,
+                      paused: datetime | None = None) -> Campaign:
+    campaign = make_campaign(slug, title=slug.replace("-", " ").title(), published=published)
+    campaign.starts_at, campaign.ends_at, campaign.paused_at = starts, ends, paused
+    db.session.commit()
+    return campaign
+
+
+def calendar_item(page: str, key: str) -> str:
+    """The calendar's list item for one occasion."""
+    return page.split(f'data-occasion="{key}"', 1)[1].split("</li>", 1)[0]
+
+
+def form_token(page: str) -> str:
+    """The CSRF token the page's form carries, as a browser would send it back."""
+    return page.split('name="csrf_token" type="hidden" value="', 1)[1].split('"', 1)[0]
+
+
+def test_calendar_labels_each_campaign_by_its_state_with_the_right_link(client, calendar_clock):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    now, day = calendar_clock, timedelta(days=1)
+    occasion_campaign("giving-tuesday-2027", starts=now + 60 * day, ends=now + 70 * day,
+                      published=False)
+    occasion_campaign("year-end-2027", starts=now - day, ends=now + 100 * day, published=False)
+    occasion_campaign("christmas-2027", starts=now + 70 * day, ends=now + 90 * day)
+    occasion_campaign("anniversary-21", starts=now - 2 * day, ends=now + 90 * day)
+    occasion_campaign("hanukkah-5788", starts=now - 9 * day, ends=now - day)
+    page = client.get("/staff/calendar").get_data(as_text=True)
+
+    draft = calendar_item(page, "giving-tuesday-2027")
+    assert 'data-campaign-state="draft"' in draft and ">Draft<" in draft
+    assert 'href="/staff/campaigns/giving-tuesday-2027/edit">Open the draft' in draft
+    assert "data-late" not in draft
+    late = calendar_item(page, "year-end-2027")
+    assert "Open the draft" in late
+    assert "This draft's start date, September 19, 2027, has passed" in late
+    for key, state in [("christmas-2027", "scheduled"), ("anniversary-21", "live"),
+                       ("hanukkah-5788", "ended")]:
+        item = calendar_item(page, key)
+        assert f'data-campaign-state="{state}"' in item and f">{state.title()}<" in item
+        assert f'href="/staff/campaigns/{key}">Open the {state} campaign' in item, item
+        assert "Open the draft" not in item and "Draft a campaign" not in item
+        assert "data-late" not in item
+
+    rosh = calendar_item(page, "rosh-hashanah-5788")
+    assert "Draft a campaign" in rosh and "data-campaign-state" not in rosh
+    assert ("The suggested start, September 11, 2027, has passed: a draft made now starts "
+            "today, September 20, 2027") in rosh
+    passover = calendar_item(page, "passover-5788")  # suggested for March 2028: on time
+    assert "Draft a campaign" in passover and "data-late" not in passover
+
+
+def test_drafting_an_occasion_whose_start_has_passed_warns_and_starts_today(client,
+                                                                            calendar_clock):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    page = client.get("/staff/calendar").get_data(as_text=True)
+    response = client.post("/staff/calendar/draft", data={
+        "csrf_token": form_token(page), "occasion": "rosh-hashanah-5788"})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/staff/campaigns/rosh-hashanah-5788/edit")
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "rosh-hashanah-5788"))
+    assert campaign.starts_at == datetime(2027, 9, 20, 4, 0, tzinfo=UTC)  # today, New York
+    assert not campaign.published
+    edit = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'class="flash flash-warning"' in edit
+    assert ("Its suggested start, September 11, 2027, has passed, so it starts today, "
+            "September 20, 2027") in edit
+    assert 'value="2027-09-20T00:00"' in edit  # the form shows the new start
+
+    # On time: no warning, the suggested dates.
+    page = client.get("/staff/calendar").get_data(as_text=True)
+    response = client.post("/staff/calendar/draft", data={
+        "csrf_token": form_token(page), "occasion": "passover-5788"})
+    edit = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "flash-warning" not in edit and "Draft created" in edit
+    # The calendar now offers the draft, and warns about the late one.
+    page = client.get("/staff/calendar").get_data(as_text=True)
+    assert "This draft's start date, September 20, 2027, has passed" in calendar_item(
+        page, "rosh-hashanah-5788")
+    # Asking again for a published campaign leads to its dashboard.
+    campaign.published = True
+    db.session.commit()
+    response = client.post("/staff/calendar/draft", data={
+        "csrf_token": form_token(page), "occasion": "rosh-hashanah-5788"})
+    assert response.headers["Location"].endswith("/staff/campaigns/rosh-hashanah-5788")
+
+
+@pytest.mark.parametrize("starts, ends, published, paused, says, never", [
+    (10, 40, False, False, "It opens on September 30, 2027 if published by then.", "has passed"),
+    (-3, 40, False, False, "Its start date, September 17, 2027, has passed: it opens to gifts "
+     "as soon as it is published.", "opens on"),
+    (10, 40, True, False, "It opens on September 30, 2027.", "Live since"),
+    (-3, 40, True, False, "Live since September 17, 2027.", "opens on"),
+    (-3, 40, True, True, "It opened on September 17, 2027; gifts are paused.", "opens on"),
+    (-30, -2, True, False, "It ended on September 18, 2027.", "opens on"),
+])
+def test_the_preview_says_opens_on_only_for_a_date_to_come(client, calendar_clock, starts, ends,
+                                                           published, paused, says, never):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    now, day = calendar_clock, timedelta(days=1)
+    occasion_campaign("previewed", starts=now + starts * day, ends=now + ends * day,
+                      published=published, paused=now - day if paused else None)
+    page = client.get("/staff/campaigns/previewed/preview").get_data(as_text=True)
+    banner = " ".join(page.split("data-preview-dates>", 1)[1].split("</p>", 1)[0].split())
+    assert says in banner, banner
+    assert never not in page
+    if starts < 0 and not published:
+        assert "This campaign is not open yet" in page
+        dashboard = client.get("/staff/campaigns/previewed").get_data(as_text=True)
+        assert "This draft's start date, September 17, 2027, has passed" in dashboard
