@@ -1,7 +1,7 @@
-"""What belongs to no feature: the health check, the headers every response carries, and the
-session cookie's signer."""
+"""What belongs to no feature: the health check, the favicon, the headers every response
+carries, and the session cookie's signer."""
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, current_app, jsonify, send_from_directory
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +31,15 @@ def healthz():
         if queue != "ok":
             body["status"] = "degraded"
     return jsonify(body)
+
+
+@bp.get("/favicon.ico")
+@limiter.exempt
+def favicon():
+    """The site icon, where browsers and feed readers look for it when a page names none (ours
+    name it with ``<link rel="icon">``). Caches may keep it a day."""
+    return send_from_directory(current_app.static_folder, "favicon.ico",
+                               mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
 # Scripts and styles only from this app (no CDN); inline style attributes are allowed for the

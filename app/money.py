@@ -79,6 +79,12 @@ def to_decimal(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-minor_digits(currency))
 
 
+def amount_text(minor: int, currency: str) -> str:
+    """The amount as a person types it into a form, and as ``parse_amount`` reads it back:
+    "50.00", "1234.50" (no symbol, no separators); for a prefilled field or a link's amount."""
+    return format(to_decimal(minor, currency), "f")
+
+
 @lru_cache(maxsize=4096, typed=True)
 def format_money(minor: int, currency: str, locale: str = "en_US", *, whole: bool = False) -> str:
     """Format for people through Babel; ``whole`` drops ``.00`` from round amounts.

@@ -2,7 +2,14 @@ from decimal import Decimal
 
 import pytest
 
-from app.money import AmountError, cover_fee, format_money, parse_amount, to_decimal
+from app.money import (
+    AmountError,
+    amount_text,
+    cover_fee,
+    format_money,
+    parse_amount,
+    to_decimal,
+)
 
 
 @pytest.mark.parametrize("text, currency, minor", [
@@ -40,3 +47,12 @@ def test_format_money_goes_through_babel():
     assert format_money(250000, "USD", whole=True) == "$2,500"
     assert format_money(250050, "USD", whole=True) == "$2,500.50"
     assert format_money(250000, "EUR", "de_DE") == "2.500,00\xa0€"
+
+
+@pytest.mark.parametrize(("minor", "currency", "text"), [
+    (5000, "USD", "50.00"), (123450, "EUR", "1234.50"), (1, "USD", "0.01"),
+    (5000, "JPY", "5000"), (12345, "KWD", "12.345"), (500_000_000, "USD", "5000000.00"),
+])
+def test_amount_text_is_what_parse_amount_reads_back(minor, currency, text):
+    assert amount_text(minor, currency) == text
+    assert parse_amount(text, currency) == minor

@@ -44,8 +44,9 @@ from app.campaigns.services import (
     campaign_progress_versioned,
     get_campaign,
 )
-from app.giving.forms import donation_form
+from app.giving.forms import FORM_PARAMETERS, donation_form
 from app.giving.services import UTM_FIELDS
+from app.giving.started import STARTED_KEY
 
 #: The form fields whose values differ per visitor; everything else on the page is shared.
 VISITOR_FIELDS = ("submission_key", *UTM_FIELDS)
@@ -123,14 +124,16 @@ def page_cache() -> PageCache:
 
 def shared_page_applies() -> bool:
     """Whether this visitor gets the shared page: an anonymous reader with nothing waiting for
-    them. Their session may hold a CSRF token (theirs is filled in) and Flask-Login's notes on
-    an anonymous session; anything else (signed in, a flashed message, a remember-me cookie,
-    whatever a future feature keeps there) gets a page rendered for them alone, so nothing
-    personal can land in the shared copy."""
+    them. Their session may hold a CSRF token (theirs is filled in), Flask-Login's notes on
+    an anonymous session and the gifts it started (used only by a link's ``gift`` parameter);
+    anything else (signed in, a flashed message, a remember-me cookie, whatever a future
+    feature keeps there) gets a page rendered for them alone, so nothing personal can land in
+    the shared copy. So does a link that chooses on the form (``FORM_PARAMETERS``)."""
     csrf_key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    return (session.keys() <= {csrf_key, DONOR_KEY, *ANONYMOUS_SESSION_KEYS}
-            and remember not in request.cookies)
+    return (session.keys() <= {csrf_key, DONOR_KEY, STARTED_KEY, *ANONYMOUS_SESSION_KEYS}
+            and remember not in request.cookies
+            and not any(name in request.args for name in FORM_PARAMETERS))
 
 
 def mark_donor() -> None:

@@ -68,6 +68,13 @@ def list_campaigns(now: datetime) -> tuple[list[Campaign], list[Campaign], list[
     return live, upcoming, ended
 
 
+def main_appeal(now: datetime) -> Campaign | None:
+    """The campaign the site's "Give" links lead to: the live campaign that ends soonest (the
+    first on the home page), or None when no campaign is live."""
+    live = list_campaigns(now)[0]
+    return live[0] if live else None
+
+
 @dataclass(frozen=True)
 class LedgerVersion:
     """Which state of the ledger a campaign's figures were read from, told apart by index

@@ -18,11 +18,15 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from app.giving.models import Dedication, Frequency
+from app.giving.models import Dedication, Frequency, Gift, GiftStatus
 from app.giving.services import UTM_FIELDS, GiftRequest
-from app.money import AmountError, parse_amount
+from app.money import AmountError, amount_text, parse_amount
 
 OTHER = "other"
+#: Link parameters that choose on the form (``?amount=25&frequency=monthly``, the thank-you
+#: page's offer), and the gift to fill it from (``?gift=``, see ``refill``). A page with any of
+#: them is rendered for its visitor, never the shared copy (``campaigns.pages``).
+FORM_PARAMETERS = ("amount", "frequency", "gift")
 
 
 class DonationForm(FlaskForm):
@@ -57,6 +61,8 @@ class DonationForm(FlaskForm):
     utm_campaign = HiddenField(validators=[Length(max=100)])
     utm_term = HiddenField(validators=[Length(max=100)])
     utm_content = HiddenField(validators=[Length(max=100)])
+    #: Filled again from a gift the donor left at the checkout page (the page says so).
+    resumed = False
 
     def validate_other_amount(self, field):
         if self.amount_choice.data != OTHER:
@@ -100,9 +106,11 @@ class DonationForm(FlaskForm):
         )
 
 
-def donation_form(campaign, formdata=None) -> DonationForm:
+def donation_form(campaign, formdata=None, *, gift: Gift | None = None) -> DonationForm:
     """The form for a campaign: its suggested amounts, currency and default frequency, and on a
-    fresh page the ``utm_*`` parameters of the link that brought the reader here."""
+    fresh page what the link that brought the reader here asks for (the ``amount`` and
+    ``frequency`` to start from, its ``utm_*`` parameters), then ``gift``'s values (``refill``).
+    """
     if formdata is None:
         form = DonationForm(formdata=None, frequency=campaign.default_frequency.value,
                             currency=campaign.currency, submission_key=uuid.uuid4().hex,
@@ -113,8 +121,63 @@ def donation_form(campaign, formdata=None) -> DonationForm:
             form.amount_choice.data = str(middle.amount)
         else:
             form.amount_choice.data = OTHER
+        _apply_link_choices(form, campaign)
+        if gift is not None:
+            refill(form, campaign, gift)
     else:
         form = DonationForm(formdata=formdata)
     form.amount_choice.choices = [SelectChoice(str(s.amount)) for s in campaign.suggested_amounts]
     form.amount_choice.choices.append(SelectChoice(OTHER, "Other"))
     return form
+
+
+def _apply_link_choices(form: DonationForm, campaign) -> None:
+    """``?frequency=monthly&amount=25``: a link may choose for the reader. Anything the form
+    would not take is ignored (the amount's limits are checked when the form is sent)."""
+    frequency = request.args.get("frequency", "")
+    if frequency in {f.value for f in Frequency}:
+        form.frequency.data = frequency
+    amount = request.args.get("amount", "")
+    if amount and len(amount) <= 20:
+        try:
+            _choose_amount(form, campaign, parse_amount(amount, campaign.currency))
+        except (AmountError, ValueError):
+            pass
+
+
+def _choose_amount(form: DonationForm, campaign, amount: int) -> None:
+    """Select ``amount``'s tile when it is one of the suggested amounts, otherwise "Other" with
+    the amount typed in."""
+    if any(s.amount == amount for s in campaign.suggested_amounts):
+        form.amount_choice.data = str(amount)
+        form.other_amount.data = ""
+    else:
+        form.amount_choice.data = OTHER
+        form.other_amount.data = amount_text(amount, campaign.currency)
+        form.parsed_amount = amount
+
+
+def refill(form: DonationForm, campaign, gift: Gift) -> None:
+    """Fill a fresh form from a gift this browser started (``giving.services.gift_to_refill``).
+
+    A gift not paid yet (the donor left the checkout page) comes back whole, as they filled it
+    in: amount, frequency, fee choice, name, email, dedication, anonymity, note and the link's
+    ``utm_*`` values. The form keeps its new submission key, so that sending it again, changed
+    or not, starts a new gift at a new checkout. Once paid, only who gave comes back (name,
+    email, the fee and anonymity choices): its amount, dedication and note were that gift's.
+    """
+    form.name.data = gift.donor_name
+    form.email.data = gift.supporter.email
+    form.cover_fee.data = gift.fee_covered > 0
+    form.anonymous.data = gift.anonymous
+    if gift.status is not GiftStatus.PENDING:
+        return
+    form.resumed = True
+    form.frequency.data = gift.frequency.value
+    _choose_amount(form, campaign, gift.amount)
+    form.dedication.data = gift.dedication.value if gift.dedication else ""
+    form.dedication_name.data = gift.dedication_name or ""
+    form.dedication_email.data = gift.dedication_email or ""
+    form.comment.data = gift.comment or ""
+    for name in UTM_FIELDS:
+        getattr(form, name).data = getattr(gift, name) or ""

@@ -7,8 +7,9 @@ Services take plain arguments, add and flush, and never commit: the caller owns 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,12 +18,12 @@ from app.accounts.services import get_or_create_supporter
 from app.campaigns.models import Campaign
 from app.db import utcnow
 from app.extensions import db
-from app.finance.receipts import reconcile_receipt
+from app.finance.receipts import mail_receipt, reconcile_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import queue_email
 from app.money import cover_fee, format_money
 from app.payments import ledger
-from app.payments.base import CheckoutRequest, PaymentProvider
+from app.payments.base import Card, CheckoutRequest, PaymentProvider
 from app.payments.models import Payment, PaymentKind
 from app.templating import org_zone
 
@@ -173,6 +174,36 @@ def gift_by_public_id(public_id: str) -> Gift | None:
     return db.session.scalar(select(Gift).where(Gift.public_id == public_id))
 
 
+#: How long after it was started a gift can fill the form again: as long as a checkout session
+#: lasts at the provider (Stripe's: 24 hours).
+REFILL_WITHIN = timedelta(hours=24)
+
+
+def gift_to_refill(campaign: Campaign, public_id: str, *, started: Collection[str],
+                   now: datetime) -> Gift | None:
+    """The gift whose details may fill ``campaign``'s donation form again, or None.
+
+    ``started`` are the public ids of the gifts the asking browser session started
+    (``giving.started``): the id alone is in links anyone may hold, so only a gift among them,
+    of this campaign and started within ``REFILL_WITHIN``, comes back. What of it fills the form
+    is the form's rule (``giving.forms.refill``): all of it while unpaid, only who gave once paid.
+    """
+    if public_id not in started:
+        return None
+    gift = gift_by_public_id(public_id)
+    if gift is None or gift.campaign_id != campaign.id or now - gift.created_at > REFILL_WITHIN:
+        return None
+    return gift
+
+
+def offers_monthly(gift: Gift, now: datetime) -> bool:
+    """Whether the thank-you page offers to make ``gift`` monthly: a paid one-time gift to a
+    campaign still taking gifts. The offer is a link to the donation form, filled in; the monthly
+    gift is made there and paid through the checkout like any other."""
+    return (gift.status is GiftStatus.PAID and gift.frequency is Frequency.ONE_TIME
+            and gift.campaign.is_live(now))
+
+
 def _locked_gift(gift_id: int) -> Gift:
     """Re-read the gift under a row lock (PostgreSQL), so two deliveries confirming the same
     gift at once run one after the other. SQLite serialises writers anyway."""
@@ -189,12 +220,13 @@ def _charge_row(provider: str, provider_id: str) -> Payment | None:
 
 def _add_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, currency: str,
                 occurred_at: datetime, payment_intent_id: str | None = None,
-                charge_id: str | None = None) -> Payment | None:
+                charge_id: str | None = None, card: Card | None = None) -> Payment | None:
     """Insert the charge row, or return None when another delivery recorded it meanwhile."""
     charge = Payment(
         gift_id=gift.id, campaign_id=gift.campaign_id, kind=PaymentKind.CHARGE,
         amount=amount, currency=currency, provider=provider, provider_id=provider_id,
         payment_intent_id=payment_intent_id, charge_id=charge_id, occurred_at=occurred_at,
+        card_brand=card.brand if card else None, card_last4=card.last4 if card else None,
     )
     try:
         with db.session.begin_nested():
@@ -207,11 +239,11 @@ def _add_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, cur
 def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: int,
                         currency: str, occurred_at: datetime,
                         payment_intent_id: str | None = None,
-                        charge_id: str | None = None) -> Payment:
+                        charge_id: str | None = None, card: Card | None = None) -> Payment:
     """Record the charge that pays ``gift``: once, whatever the number of deliveries.
 
     Checks amount and currency against the gift first. Returns the charge's ledger row, new or
-    already there.
+    already there. ``card``, when the provider has told it, goes on the charge and the receipt.
     """
     gift = _locked_gift(gift.id)
     if amount != gift.total or currency.upper() != gift.currency:
@@ -224,7 +256,7 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
         return existing
     charge = _add_charge(gift, provider=provider, provider_id=provider_id, amount=amount,
                          currency=gift.currency, occurred_at=occurred_at,
-                         payment_intent_id=payment_intent_id, charge_id=charge_id)
+                         payment_intent_id=payment_intent_id, charge_id=charge_id, card=card)
     if charge is None:
         return _charge_row(provider, provider_id)
     if gift.status is GiftStatus.PENDING:
@@ -264,7 +296,8 @@ def plan_by_subscription(provider: str, subscription_id: str) -> RecurringPlan |
 
 
 def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, currency: str,
-                   occurred_at: datetime, payment_intent_id: str | None = None) -> Payment:
+                   occurred_at: datetime, payment_intent_id: str | None = None,
+                   card: Card | None = None) -> Payment:
     """A later period's payment of a plan: a new paid gift with its charge, recorded once.
 
     Returns the charge's ledger row, new or already there.
@@ -292,7 +325,7 @@ def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, curren
     db.session.flush()
     charge = _add_charge(gift, provider=plan.provider, provider_id=provider_id, amount=amount,
                          currency=plan.currency, occurred_at=occurred_at,
-                         payment_intent_id=payment_intent_id)
+                         payment_intent_id=payment_intent_id, card=card)
     if charge is None:  # recorded concurrently by another delivery
         db.session.delete(gift)
         return _charge_row(plan.provider, provider_id)
@@ -432,16 +465,7 @@ def _queue_receipt(gift: Gift) -> None:
     """Number the gift's receipt and mail it with our thanks; for a dedicated gift with an
     address, a note to the person it honours (which names the donor, unless anonymous, but
     never the amount)."""
-    receipt = reconcile_receipt(gift, zone=org_zone(), now=utcnow())
-    queue_email(
-        to=gift.supporter.email,
-        subject=f"Thank you for your gift to {gift.campaign.title}",
-        template="receipt",
-        dedupe_key=f"receipt:{gift.id}",
-        gift=gift,
-        campaign=gift.campaign,
-        receipt=receipt,
-    )
+    mail_receipt(gift, reconcile_receipt(gift, zone=org_zone(), now=utcnow()))
     if gift.dedication and gift.dedication_email:
         queue_email(
             to=gift.dedication_email,

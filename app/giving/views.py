@@ -1,4 +1,4 @@
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from app import jobs
 from app.campaigns.pages import mark_donor
@@ -12,8 +12,12 @@ from app.giving.services import (
     GivingRules,
     begin_checkout,
     gift_by_public_id,
+    offers_monthly,
     start_gift,
 )
+from app.giving.sharing import share_links
+from app.giving.started import remember_started_gift
+from app.money import amount_text
 from app.payments.base import ProviderError
 from app.payments.providers import current_provider
 from app.urls import external_url
@@ -33,7 +37,8 @@ def give(slug: str):
             url = begin_checkout(
                 gift, current_provider(),
                 success_url=external_url("giving.thanks", public_id=gift.public_id),
-                cancel_url=external_url("campaigns.campaign", slug=slug),
+                # Back on the campaign page, this browser finds the form as it was filled in.
+                cancel_url=external_url("campaigns.campaign", slug=slug, gift=gift.public_id),
             )
         except GiftError as exc:
             db.session.rollback()
@@ -43,6 +48,7 @@ def give(slug: str):
             form.add_error(None, str(exc))
         else:
             jobs.commit()
+            remember_started_gift(gift.public_id)
             return redirect(url, 303)
     return render_campaign(campaign, form, status=422)
 
@@ -51,4 +57,18 @@ def give(slug: str):
 def thanks(public_id: str):
     gift = gift_by_public_id(public_id) or abort(404)
     mark_donor()  # back on the campaign page, they see their gift counted at once
-    return render_template("giving/thanks.html", gift=gift, campaign=gift.campaign)
+    campaign = gift.campaign
+    campaign_url = external_url("campaigns.campaign", slug=campaign.slug)
+    monthly_url = None
+    if offers_monthly(gift, utcnow()):
+        # The donation form, filled in for a monthly gift of the same amount (and, in this
+        # browser, with the donor's details); the offer's gifts show as its own source.
+        monthly_url = url_for("campaigns.campaign", slug=campaign.slug, frequency="monthly",
+                              amount=amount_text(gift.amount, gift.currency),
+                              gift=gift.public_id, utm_source="thank-you",
+                              utm_medium="monthly-offer")
+    return render_template(
+        "giving/thanks.html", gift=gift, campaign=campaign, campaign_url=campaign_url,
+        share=share_links(campaign_url, title=campaign.title,
+                          org_name=current_app.config["ORG_NAME"]),
+        monthly_url=monthly_url)

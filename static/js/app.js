@@ -2,17 +2,21 @@
  * Levant Wire: progressive enhancement for the public pages. Every page works without it.
  *
  * - The donation form keeps the processing-fee figure and the submit button's wording in step
- *   with the chosen amount and frequency. The fee is computed exactly as the server computes it
- *   (app/money.py cover_fee), in integer minor units: no floating point near money.
+ *   with the chosen amount, fee choice and frequency: the button names what the card will be
+ *   charged ("Give $51.81 monthly"). The fee is computed exactly as the server computes it
+ *   (app/money.py cover_fee), by one function here, in integer minor units: no floating point
+ *   near money. Without this script the button says "Give".
  * - Any form with a [data-submit] button disables it once submitted, against double gifts.
  * - A server-side error summary is focused on load, so it is announced and in view.
+ * - The thank-you page's "Copy link" button copies the campaign's link (the link stays on the
+ *   page, selectable, without this script).
  */
 (function () {
   "use strict";
 
   var HAS_BIGINT = typeof BigInt === "function";
   var PROCESSING = "Processing\u2026";
-  var FREQUENCY_WORDS = { one_time: "now", monthly: "monthly", annual: "yearly" };
+  var FREQUENCY_WORDS = { one_time: "", monthly: " monthly", annual: " yearly" };
   var KNOWN_DIGITS = { USD: 2, EUR: 2, GBP: 2, ILS: 2 };
 
   // ---------------------------------------------------------------- money helpers
@@ -86,6 +90,13 @@
     return String(q - n);
   }
 
+  /** The sum of two amounts in minor units (digit strings), or null if it cannot be exact. */
+  function addMinor(a, b) {
+    if (HAS_BIGINT) return (BigInt(a) + BigInt(b)).toString();
+    var sum = Number(a) + Number(b);
+    return Number.isSafeInteger && Number.isSafeInteger(sum) ? String(sum) : null;
+  }
+
   /** "2550" with 2 digits -> "25.50"; exact, as a decimal string. */
   function toDecimalString(minor, digits) {
     if (digits === 0) return minor;
@@ -123,6 +134,7 @@
 
     var feeEl = form.querySelector("[data-fee-amount]");
     var submit = form.querySelector("[data-submit]");
+    var coverBox = form.querySelector('input[name="cover_fee"]');
     var other = form.querySelector('[name="other_amount"]');
     var otherRadio = form.querySelector('input[name="amount_choice"][value="other"]');
 
@@ -149,17 +161,22 @@
 
     function update() {
       var amount = selectedAmount();
+      var fee = amount !== null && feeKnown ? coverFee(amount, bp, fixed) : null;
 
       if (feeEl) {
-        var fee = amount !== null && feeKnown ? coverFee(amount, bp, fixed) : null;
         feeEl.textContent = fee !== null ? formatMoney(fee, currency, locale, digits, false)
                                          : originalFee;
       }
 
       if (submit && !submit.disabled) {
+        // What the card will be charged: the gift, plus the fee when the donor covers it.
+        var total = amount;
+        if (amount !== null && coverBox && coverBox.checked) {
+          total = fee !== null ? addMinor(amount, fee) : null;
+        }
         var word = FREQUENCY_WORDS[checked("frequency")];
-        submit.textContent = amount !== null && word
-          ? "Give " + formatMoney(amount, currency, locale, digits, true) + " " + word
+        submit.textContent = total !== null && word !== undefined
+          ? "Give " + formatMoney(total, currency, locale, digits, false) + word
           : originalSubmit;
       }
     }
@@ -301,6 +318,44 @@
     }
   }
 
+  // ---------------------------------------------------------------- copy a link
+
+  function enhanceCopyLink(box) {
+    var source = box.querySelector("[data-copy-source]");
+    var button = box.querySelector("[data-copy-button]");
+    var status = box.querySelector("[data-copy-status]");
+    if (!source || !button) return;
+
+    function say(text) {
+      if (status) status.textContent = text;
+    }
+
+    // The old way, where the Clipboard API is missing or refused (a page not on https).
+    function copyBySelection() {
+      source.focus();
+      source.select();
+      var copied = false;
+      try {
+        copied = document.execCommand("copy");
+      } catch (e) {
+        copied = false;
+      }
+      say(copied ? "Link copied." : "The link is selected: copy it from there.");
+    }
+
+    button.addEventListener("click", function () {
+      say("");
+      if (navigator.clipboard && typeof navigator.clipboard.writeText === "function") {
+        navigator.clipboard.writeText(source.value).then(function () {
+          say("Link copied.");
+        }, copyBySelection);
+      } else {
+        copyBySelection();
+      }
+    });
+    button.hidden = false;
+  }
+
   // ---------------------------------------------------------------- start
 
   function init() {
@@ -308,6 +363,7 @@
                                  enhanceDonationForm);
     Array.prototype.forEach.call(document.querySelectorAll("form"), guardSubmit);
     Array.prototype.forEach.call(document.querySelectorAll(".give-panel"), fitStickyPanel);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-copy-link]"), enhanceCopyLink);
     var summary = document.querySelector("[data-error-summary]");
     if (summary) enhanceErrorSummary(summary);
   }

@@ -28,7 +28,9 @@ PERK = ("signin", "403", "403", "403", "403")
 ACCESS: dict[str, tuple[str, ...]] = {
     "static": PUBLIC,
     "core.healthz": PUBLIC,
+    "core.favicon": PUBLIC,
     "campaigns.home": PUBLIC,
+    "campaigns.give_now": PUBLIC,
     "campaigns.campaign": PUBLIC,
     "giving.give": PUBLIC,
     "giving.thanks": PUBLIC,

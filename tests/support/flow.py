@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 
@@ -11,6 +12,67 @@ def hidden_value(html: str, name: str) -> str:
         rf'id="{name}" name="{name}" type="hidden" value="([^"]*)"', html)
     assert match, f"no hidden field {name}"
     return match.group(1)
+
+
+class _FormReader(HTMLParser):
+    """What a browser would send from the page's donation form: each control's current value
+    (a checked radio's or checkbox's, a textarea's text, a select's chosen option)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.values: dict[str, str] = {}
+        self._in_form = False
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and "donation-form" in (a.get("class") or ""):
+            self._in_form = True
+        if not self._in_form:
+            return
+        name = a.get("name")
+        if tag == "input" and name:
+            kind = a.get("type", "text")
+            if kind in ("radio", "checkbox"):
+                if "checked" in a:
+                    self.values[name] = a.get("value", "on")
+            else:
+                self.values[name] = a.get("value") or ""
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.values[name] = ""
+        elif tag == "select" and name:
+            self._select = name
+            self.values.setdefault(name, "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.values[self._select] = a.get("value") or ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.values[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._in_form = False
+        elif tag == "textarea" and self._textarea:
+            # A newline right after <textarea> is not part of its text (HTML's parsing rule).
+            text = self.values[self._textarea]
+            for newline in ("\r\n", "\n"):
+                if text.startswith(newline):
+                    text = text[len(newline):]
+                    break
+            self.values[self._textarea] = text
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+def form_values(html: str) -> dict[str, str]:
+    """The donation form's values as the page renders them (an unchecked box is absent)."""
+    reader = _FormReader()
+    reader.feed(html)
+    return reader.values
 
 
 def donation_form(client, slug: str, query: str = "") -> dict:
