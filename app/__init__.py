@@ -64,6 +64,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     jobs.init_app(app)
     app.session_interface = core.SessionInterface()
+    # Before any route is added: ids in URLs within the database's range, and forms whose
+    # bytes that are not UTF-8 can be told apart from text (both in app/core.py).
+    app.url_map.converters["int"] = core.IdConverter
+    app.request_class = core.Request
     from app.accounts.views import bp as accounts_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.giving.views import bp as giving_bp

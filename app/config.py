@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 
@@ -126,6 +127,17 @@ def load_settings(instance_path: Path) -> dict:
         # Behind https (production), cookies are sent over https only.
         "SESSION_COOKIE_SECURE": bool(_int("SECURE_COOKIES", 0)),
         "REMEMBER_COOKIE_SECURE": bool(_int("SECURE_COOKIES", 0)),
+        # ... and browsers are told to use https only, for this long (Strict-Transport-Security;
+        # 0: not sent), on this host and its subdomains unless HSTS_INCLUDE_SUBDOMAINS=0.
+        "HSTS_MAX_AGE": _int("HSTS_MAX_AGE", 365 * 24 * 3600),
+        "HSTS_INCLUDE_SUBDOMAINS": bool(_int("HSTS_INCLUDE_SUBDOMAINS", 1)),
+        # The largest request body taken, in bytes, refused with 413 before it is read: every
+        # form (the longest, a campaign's 20,000-character letter, is ~120 kB in Hebrew or
+        # Arabic), and each text field of a multipart form; webhooks have their own (Stripe's
+        # events are at most a few hundred kB).
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
+        "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 128 * 1024),
+        "WEBHOOK_MAX_BYTES": _int("WEBHOOK_MAX_BYTES", 1024 * 1024),
         # Sign-in attempts: per address, and failed attempts per account (email).
         "RATELIMIT_SIGNIN": env("RATELIMIT_SIGNIN", "20 per minute;200 per hour"),
         "RATELIMIT_SIGNIN_ACCOUNT": env("RATELIMIT_SIGNIN_ACCOUNT", "10 per 15 minutes"),
@@ -215,6 +227,10 @@ def load_settings(instance_path: Path) -> dict:
         "CURRENCIES": tuple(env("CURRENCIES", "USD,EUR,GBP,ILS").split(",")),
         "GIFT_MIN_MINOR": _int("GIFT_MIN_MINOR", 100),
         "GIFT_MAX_MINOR": _int("GIFT_MAX_MINOR", 5_000_000),
+        # Where a gift above GIFT_MAX_MINOR is arranged instead (named by the form's refusal);
+        # by default the address receipts come from (MAIL_FROM's).
+        "MAJOR_GIFTS_EMAIL": env("MAJOR_GIFTS_EMAIL", "")
+        or parseaddr(env("MAIL_FROM", "Levant Wire <giving@levantwire.example>"))[1],
         # The processing fee a donor may choose to cover: percent (in basis points) plus fixed.
         "FEE_PERCENT_BP": _int("FEE_PERCENT_BP", 290),
         "FEE_FIXED_MINOR": _int("FEE_FIXED_MINOR", 30),

@@ -1,10 +1,20 @@
 """What belongs to no feature: the health check, the favicon, the headers every response
-carries, and the session cookie's signer."""
+carries, the session cookie's signer, and how a request's URL and form are read (ids within the
+database's range, text that is not UTF-8 refused)."""
 
-from flask import Blueprint, Flask, current_app, jsonify, send_from_directory
+from urllib.parse import parse_qsl
+
+import flask
+from flask import Blueprint, Flask, current_app, jsonify, request, send_from_directory
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug import formparser
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
+from wtforms.validators import StopValidation
 
 from app import jobs
 from app.extensions import csrf, db, limiter
@@ -42,10 +52,11 @@ def favicon():
                                mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
-# Scripts and styles only from this app (no CDN); inline style attributes are allowed for the
-# progress bar's width. Forms may redirect to the provider's hosted checkout, so no form-action.
+# Scripts and styles only from this app's files (no CDN, no inline script, style element or
+# style attribute: a progress bar is a <progress> element). Forms may redirect to the
+# provider's hosted checkout, so no form-action.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 )
 
@@ -60,12 +71,126 @@ SECURITY_HEADERS = (
 
 @bp.after_app_request
 def security_headers(response):
-    """Each header unless the view set its own."""
+    """Each header unless the view set its own. Served over https (``SECURE_COOKIES``), also
+    HSTS: browsers then use https only for ``HSTS_MAX_AGE`` seconds (0 sends none)."""
     headers = response.headers
     for name, value in SECURITY_HEADERS:
         if name not in headers:
             headers.add(name, value)
+    config = current_app.config
+    if (config["SESSION_COOKIE_SECURE"] and config["HSTS_MAX_AGE"] > 0
+            and "Strict-Transport-Security" not in headers):
+        value = f"max-age={config['HSTS_MAX_AGE']}"
+        if config["HSTS_INCLUDE_SUBDOMAINS"]:
+            value += "; includeSubDomains"
+        headers["Strict-Transport-Security"] = value
     return response
+
+
+# -- reading the request -----------------------------------------------------------------------
+
+#: The largest id a route takes: ids are INTEGER columns, 32 bits on PostgreSQL (SQLite's would
+#: hold 64, but no id outgrows PostgreSQL's).
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route (the app's ``int`` converter): a row id, so a number above
+    :data:`MAX_ID` is a 404 like any id that does not exist, rather than an overflow in the
+    database driver (a 500)."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = MAX_ID, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+#: What werkzeug puts in place of bytes that are not UTF-8 (and, here, so does a urlencoded
+#: form): such text was garbled on the way and is refused, never stored.
+UNREADABLE = "\ufffd"
+UNREADABLE_MESSAGE = ("We could not read some of the characters in this. Please type it "
+                      "again.")
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+class FormDataParser(formparser.FormDataParser):
+    """Werkzeug's, except that in a urlencoded form (what browsers send) bytes that are not
+    UTF-8 become U+FFFD, as werkzeug already does in a multipart one, rather than their %XX
+    escape as if it had been typed: ``%ff%fe%80abc`` would be stored as the text
+    "%FF%FE%80abc". U+FFFD can then be refused (:func:`refuse_unreadable_forms`,
+    :class:`Readable`)."""
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        if mimetype != "application/x-www-form-urlencoded":
+            return super().parse(stream, mimetype, content_length, options)
+        # The stream is already limited to MAX_CONTENT_LENGTH (413 beyond it).
+        body = stream.read().decode("utf-8", "replace")
+        fields = parse_qsl(body, keep_blank_values=True, encoding="utf-8", errors="replace")
+        return stream, self.cls(fields), self.cls()
+
+
+class _WholeBodyStream(LimitedStream):
+    """A body sent in chunks (no Content-Length), read up to ``limit``: one longer is a 413,
+    where werkzeug's stream would stop at the limit and hand on what it read, cut short."""
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted and self._stream.read(1):
+            raise RequestEntityTooLarge()
+        return data
+
+
+class Request(flask.Request):
+    form_data_parser_class = FormDataParser
+
+    @cached_property
+    def stream(self):
+        """The body, limited to ``max_content_length`` (MAX_CONTENT_LENGTH, or the view's):
+        413 on a Content-Length above it before anything is read, or, for a body sent in
+        chunks, once more than that has arrived."""
+        limit = self.max_content_length
+        if (limit is not None and self.content_length is None and not self.shallow
+                and "wsgi.input_terminated" in self.environ):
+            return _WholeBodyStream(self.environ["wsgi.input"], limit, is_max=True)
+        return super().stream
+
+
+class UnreadableText(BadRequest):
+    """A form sent text that is not UTF-8 to a view that does not check it itself."""
+
+    description = ("Some of the text in the form could not be read: it was not sent as UTF-8. "
+                   "Go back, type it again and send the form again. Nothing was saved.")
+
+
+def checks_unreadable_text(view):
+    """Mark a view whose form refuses text that is not UTF-8 beside each field (with
+    :class:`Readable`), so that :func:`refuse_unreadable_forms` lets its requests through."""
+    view.checks_unreadable_text = True
+    return view
+
+
+@bp.before_app_request
+def refuse_unreadable_forms():
+    """A form with text that is not UTF-8 gets a 400 page saying so, with nothing saved, unless
+    its view shows that beside the fields (:func:`checks_unreadable_text`)."""
+    if request.mimetype not in FORM_TYPES:
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    if view is None or getattr(view, "checks_unreadable_text", False):
+        return
+    if any(UNREADABLE in value for _, value in request.form.items(multi=True)):
+        raise UnreadableText()
+
+
+class Readable:
+    """A form field's first validator: refuse text that arrived as bytes that are not UTF-8
+    (see :class:`FormDataParser`), with a message beside the field."""
+
+    def __init__(self, message: str = UNREADABLE_MESSAGE) -> None:
+        self.message = message
+
+    def __call__(self, form, field) -> None:
+        if isinstance(field.data, str) and UNREADABLE in field.data:
+            raise StopValidation(self.message)
 
 
 class SessionInterface(SecureCookieSessionInterface):

@@ -2,10 +2,11 @@
 
 import math
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import SecurityError
 
+from app.core import UnreadableText
 from app.extensions import limiter
 
 MESSAGES = {
@@ -15,6 +16,8 @@ MESSAGES = {
     405: ("Not allowed", "That action is not available here."),
     410: ("This link has expired", "Links like this one last a limited time. Ask us for a new "
           "one, or start again from the home page."),
+    413: ("Too much was sent", "This request was larger than we accept. Go back, shorten what "
+          "you typed and send it again. Nothing was saved."),
     429: ("Too many attempts", "Too many requests in a short time. Wait a minute and try again."),
     503: ("Temporarily unavailable", "A service we depend on did not answer. Nothing was "
           "charged; please try again in a few minutes."),
@@ -43,6 +46,20 @@ def register(app: Flask) -> None:
         return render(400, "This form has expired or was sent without its security token. "
                            "Go back, reload the page and submit it again. Nothing was charged.")
 
+    @app.errorhandler(UnreadableText)
+    def unreadable_text(error):
+        return render(400, error.description)
+
+    @app.errorhandler(413)
+    def too_large(error):
+        """Say how much is accepted, when a limit was set (MAX_CONTENT_LENGTH, or the view's)."""
+        limit = request.max_content_length
+        if not limit:
+            return render(413)
+        return render(413, f"This request was larger than the {limit // 1024:,} kB we accept "
+                           "here. Go back, shorten what you typed and send it again. Nothing "
+                           "was saved.")
+
     @app.errorhandler(429)
     def too_many(error):
         """Say how long the limit holds, on the page and in ``Retry-After``, when the limiter
@@ -63,5 +80,5 @@ def register(app: Flask) -> None:
                            org_name=current_app.config["ORG_NAME"]), 400
 
     for code in MESSAGES:
-        if code != 429:
+        if code not in (413, 429):
             app.register_error_handler(code, lambda error, code=code: render(code))

@@ -7,6 +7,7 @@ handlers serves every provider.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,32 @@ class ProviderError(Exception):
 
 class InvalidEvent(Exception):
     """A webhook whose signature, timestamp or body does not check out."""
+
+
+#: How deep an event's JSON may nest. Stripe's events, expanded objects and all, stay far
+#: below it; code that walks a stored event (the erasure of personal data) recurses.
+MAX_EVENT_DEPTH = 32
+
+
+def decode_event(payload: bytes) -> dict:
+    """The JSON object of a verified webhook body, as plain dicts and lists. Raises
+    InvalidEvent when it is not UTF-8 JSON, not an object, or nested deeper than
+    :data:`MAX_EVENT_DEPTH` (a JSON nesting too deep for the parser is refused the same)."""
+    try:
+        event = json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8 (UnicodeDecodeError) or not JSON
+        raise InvalidEvent("body is not JSON") from None
+    if not isinstance(event, dict):
+        raise InvalidEvent("body is not a JSON object")
+    stack = [(event, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_EVENT_DEPTH:
+            raise InvalidEvent(f"body nests deeper than {MAX_EVENT_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return event
 
 
 @dataclass(frozen=True)
@@ -50,13 +77,47 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class Card:
+    """The card a charge was paid with, as the provider reports it (never more than this)."""
+
+    brand: str | None  # Stripe's word: visa, mastercard, amex, discover, ...
+    last4: str
+
+    #: How each brand is named to the donor ("Visa card ending 4242").
+    NAMES = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
+             "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
+             "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires"}
+
+    @classmethod
+    def from_details(cls, details) -> Card | None:
+        """The card in a Stripe-shaped ``payment_method_details`` (``{"type": "card", "card":
+        {"brand": ..., "last4": ...}}``), or None when there is none or it is not one."""
+        card = details.get("card") if isinstance(details, Mapping) else None
+        if not isinstance(card, Mapping):
+            return None
+        brand, last4 = card.get("brand"), card.get("last4")
+        if not (isinstance(last4, str) and len(last4) == 4 and last4.isdigit()):
+            return None
+        if not (isinstance(brand, str) and 0 < len(brand) <= 20):
+            brand = None
+        return cls(brand=brand.lower() if brand else None, last4=last4)
+
+    @property
+    def label(self) -> str:
+        name = self.NAMES.get(self.brand or "")
+        return f"{name} card ending {self.last4}" if name else f"Card ending {self.last4}"
+
+
+@dataclass(frozen=True)
 class ChargeDetails:
-    """What the provider knows of a charge once it settles: its ids, its fee and the net."""
+    """What the provider knows of a charge once it settles: its ids, its fee and the net, and
+    the card it was paid with."""
 
     charge_id: str | None
     payment_intent_id: str | None
     fee: int | None
     net: int | None
+    card: Card | None = None
 
 
 @dataclass(frozen=True)
@@ -102,8 +163,11 @@ class PaymentProvider(ABC):
         """Give back ``amount`` of a charge (all or part of it)."""
 
     @abstractmethod
-    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
-        """A page of the provider's where the donor updates their card, then comes back."""
+    def billing_portal_url(self, *, customer_id: str, return_url: str,
+                           updated_url: str | None = None) -> str:
+        """A page of the provider's where the donor updates their card, then comes back: to
+        ``updated_url`` once a new card is saved (the provider's word that it changed), to
+        ``return_url`` when they leave without saving one (``updated_url`` defaults to it)."""
 
     @abstractmethod
     def charge_details(self, *, payment_intent_id: str | None = None,

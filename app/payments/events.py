@@ -28,9 +28,10 @@ from app.db import insert, utcnow
 from app.extensions import db
 from app.giving import services as giving
 from app.payments import ledger, payouts
-from app.payments.base import PaymentProvider, ProviderError
+from app.payments.base import Card, ChargeDetails, PaymentProvider, ProviderError
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider, provider_named
+from app.payments.shapes import check_event
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,12 @@ def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[st
     """Verify and store one event, and apply it now or queue it (``defer``, by default when
     jobs go to a queue). Returns False for a duplicate, which changes nothing.
 
-    Raises ``InvalidEvent`` (nothing stored) or, applied now, ``RetryLater``; the caller commits
-    with ``jobs.commit()``.
+    Raises ``InvalidEvent`` (nothing stored: a bad signature, or a body that is not the
+    shape its handler reads, ``app.payments.shapes``) or, applied now, ``RetryLater``; the
+    caller commits with ``jobs.commit()``.
     """
     event = provider.parse_event(payload, headers)
+    check_event(event)  # before storing: a malformed event is refused, not failed on later
     event_pk = _store(provider.name, event, payload)
     if event_pk is None:
         return False
@@ -182,6 +185,40 @@ def settle_pending(*, occurred_before: datetime) -> tuple[int, int]:
     return settled, len(pending) - settled
 
 
+def _card(obj: Mapping, details: ChargeDetails | None) -> Card | None:
+    """The card a payment was made with: from the provider's charge (``charge_details``,
+    Stripe), or from the event's own ``payment_method_details`` (the sandbox's, which keeps no
+    state to be asked later)."""
+    if details is not None and details.card is not None:
+        return details.card
+    return Card.from_details(obj.get("payment_method_details"))
+
+
+def _details_now(provider: PaymentProvider, payment_intent_id: str) -> ChargeDetails | None:
+    """The charge behind a one-time gift's payment intent, asked before its receipt is mailed
+    so that the receipt names the card; None when the provider cannot say just now (the fee
+    is then asked again after the commit, and the receipt names no card)."""
+    if ledger.find_charge(provider.name, payment_intent_id=payment_intent_id) is not None:
+        return None  # recorded already: this delivery changes nothing
+    try:
+        return provider.charge_details(payment_intent_id=payment_intent_id)
+    except ProviderError as exc:
+        log.warning("charge of %s not known yet: %s", payment_intent_id, exc)
+        return None
+
+
+def _one_time_payment(provider: PaymentProvider, gift, obj: Mapping, *, intent_id: str,
+                      amount: int, currency: str, when: datetime,
+                      charge_id: str | None = None) -> None:
+    details = _details_now(provider, intent_id)
+    charge = giving.record_gift_payment(
+        gift, provider=provider.name, provider_id=intent_id, payment_intent_id=intent_id,
+        charge_id=charge_id, amount=amount, currency=currency, occurred_at=when,
+        card=_card(obj, details))
+    ledger.settle_charge(charge, details)
+    _settle_later(provider, charge)
+
+
 def checkout_completed(provider: PaymentProvider, session: dict) -> None:
     if session.get("payment_status") != "paid":
         raise Ignored(f"checkout session {session['id']} is not paid yet")
@@ -191,14 +228,11 @@ def checkout_completed(provider: PaymentProvider, session: dict) -> None:
         giving.ensure_plan(gift, provider=provider.name, subscription_id=session["subscription"],
                            customer_id=session.get("customer"), started_at=gift.created_at)
         # A subscription's first charge is its first invoice, which invoice.paid names too.
-        _first_invoice(provider, gift, session["invoice"], session["amount_total"],
+        _first_invoice(provider, gift, session, session["invoice"], session["amount_total"],
                        session["currency"], when)
         return
-    charge = giving.record_gift_payment(
-        gift, provider=provider.name, provider_id=session["payment_intent"],
-        payment_intent_id=session["payment_intent"], amount=session["amount_total"],
-        currency=session["currency"], occurred_at=when)
-    _settle_later(provider, charge)
+    _one_time_payment(provider, gift, session, intent_id=session["payment_intent"],
+                      amount=session["amount_total"], currency=session["currency"], when=when)
 
 
 def payment_intent_succeeded(provider: PaymentProvider, intent: dict) -> None:
@@ -206,12 +240,11 @@ def payment_intent_succeeded(provider: PaymentProvider, intent: dict) -> None:
     if not (intent.get("metadata") or {}).get("gift"):
         raise Ignored(f"payment intent {intent['id']} is not a one-time gift of ours")
     gift = _gift_named(intent["metadata"])
-    charge = giving.record_gift_payment(
-        gift, provider=provider.name, provider_id=intent["id"], payment_intent_id=intent["id"],
+    _one_time_payment(
+        provider, gift, intent, intent_id=intent["id"], amount=intent["amount_received"],
+        currency=intent["currency"], when=_when(intent.get("created")),
         charge_id=intent.get("latest_charge") if isinstance(intent.get("latest_charge"), str)
-        else None, amount=intent["amount_received"], currency=intent["currency"],
-        occurred_at=_when(intent.get("created")))
-    _settle_later(provider, charge)
+        else None)
 
 
 def payment_intent_failed(provider: PaymentProvider, intent: dict) -> None:
@@ -224,12 +257,13 @@ def _subscription_of(invoice: dict) -> tuple[str | None, dict]:
     return details.get("subscription"), details.get("metadata") or {}
 
 
-def _first_invoice(provider: PaymentProvider, gift, invoice_id: str, amount: int,
-                   currency: str, when: datetime) -> None:
+def _first_invoice(provider: PaymentProvider, gift, obj: Mapping, invoice_id: str,
+                   amount: int, currency: str, when: datetime) -> None:
     details = provider.charge_details(invoice_id=invoice_id)
     charge = giving.record_gift_payment(
         gift, provider=provider.name, provider_id=invoice_id, amount=amount, currency=currency,
-        occurred_at=when, payment_intent_id=details.payment_intent_id if details else None)
+        occurred_at=when, payment_intent_id=details.payment_intent_id if details else None,
+        card=_card(obj, details))
     ledger.settle_charge(charge, details)
 
 
@@ -242,7 +276,7 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
         gift = _gift_named(metadata)
         giving.ensure_plan(gift, provider=provider.name, subscription_id=subscription_id,
                            customer_id=invoice.get("customer"), started_at=gift.created_at)
-        _first_invoice(provider, gift, invoice["id"], invoice["amount_paid"],
+        _first_invoice(provider, gift, invoice, invoice["id"], invoice["amount_paid"],
                        invoice["currency"], when)
         return
     plan = giving.plan_by_subscription(provider.name, subscription_id)
@@ -252,7 +286,8 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
     charge = giving.record_renewal(
         plan, provider_id=invoice["id"], amount=invoice["amount_paid"],
         currency=invoice["currency"], occurred_at=when,
-        payment_intent_id=details.payment_intent_id if details else None)
+        payment_intent_id=details.payment_intent_id if details else None,
+        card=_card(invoice, details))
     ledger.settle_charge(charge, details)
 
 

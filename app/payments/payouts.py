@@ -52,7 +52,7 @@ def record_payout(provider_name: str, obj: dict) -> Payout:
         automatic=bool(obj.get("automatic", True)),
         created=datetime.fromtimestamp(obj["created"], UTC),
         reconciliation_status=obj.get("reconciliation_status"),
-        failure_message=(obj.get("failure_message") or None), updated_at=utcnow(),
+        failure_message=(obj.get("failure_message") or "")[:500] or None, updated_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["provider", "provider_id"]))
     payout = db.session.execute(
         select(Payout).where(Payout.provider == provider_name, Payout.provider_id == obj["id"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.giving.models import Frequency
 from app.payments.base import (
     BalanceTransaction,
+    Card,
     ChargeDetails,
     Checkout,
     CheckoutRequest,
@@ -30,9 +32,12 @@ from app.payments.base import (
     PaymentProvider,
     ProviderError,
     RefundResult,
+    decode_event,
 )
 
 SIGNATURE_HEADER = "Sandbox-Signature"
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(r"[0-9a-f]{64}")
 CHECKOUT_MAX_AGE = 24 * 3600
 
 # Stripe's published test cards: number -> None (succeeds) or (decline code, message).
@@ -69,6 +74,30 @@ def luhn_ok(number: str) -> bool:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d
     return total % 10 == 0
+
+
+#: Card brands by number prefix, in Stripe's words (longest prefixes first).
+BRAND_PREFIXES = (("6011", "discover"), ("34", "amex"), ("37", "amex"), ("36", "diners"),
+                  ("35", "jcb"), ("62", "unionpay"), ("65", "discover"), ("2", "mastercard"),
+                  ("5", "mastercard"), ("4", "visa"))
+
+
+def card_of(number: str) -> Card:
+    """What Stripe would report of a card number: its brand and last four digits (all that is
+    kept of it)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    brand = next((b for prefix, b in BRAND_PREFIXES if digits.startswith(prefix)), None)
+    return Card(brand=brand, last4=digits[-4:])
+
+
+def _payment_method(card: Card | None) -> dict:
+    """The card in Stripe's ``payment_method_details`` shape. Stripe reports it on the charge,
+    which the app asks for (``charge_details``); the sandbox keeps no state to answer that, so
+    it puts it on the event's object instead."""
+    if card is None:
+        return {}
+    return {"payment_method_details": {"type": "card", "card": {
+        "brand": card.brand, "last4": card.last4}}}
 
 
 def check_card(number: str, exp_month: int, exp_year: int, cvc: str, now: datetime) -> None:
@@ -140,10 +169,12 @@ class SandboxProvider(PaymentProvider):
         data["frequency"] = Frequency(data["frequency"])
         return SandboxSession(**data)
 
-    def completion_events(self, session: SandboxSession, *, name: str, now: float) -> list[dict]:
+    def completion_events(self, session: SandboxSession, *, name: str, now: float,
+                          card: Card | None = None) -> list[dict]:
         """What Stripe would send once this session is paid: the completed session and, for a
-        subscription, its first paid invoice. Ids derive from the session's, so paying the same
-        session twice produces the same events, which the pipeline stores once."""
+        subscription, its first paid invoice, each naming the ``card`` paid with. Ids derive
+        from the session's, so paying the same session twice produces the same events, which
+        the pipeline stores once."""
         s = session.suffix
         recurring = session.frequency.is_recurring
         customer = "cus_sbx_" + hashlib.sha256(session.email.encode()).hexdigest()[:20]
@@ -157,19 +188,21 @@ class SandboxProvider(PaymentProvider):
             "payment_intent": None if recurring else f"pi_sbx_{s}",
             "subscription": f"sub_sbx_{s}" if recurring else None,
             "invoice": f"in_sbx_{s}_1" if recurring else None,
-            "metadata": session.metadata, "created": int(now),
+            "metadata": session.metadata, "created": int(now), **_payment_method(card),
         }
         events = [self._event(f"evt_sbx_{s}_completed", "checkout.session.completed", obj, now)]
         if recurring:
             events.append(self.invoice_paid_event(
                 subscription_id=f"sub_sbx_{s}", customer=customer, period=1,
                 amount=session.amount, currency=session.currency,
-                metadata=session.metadata, now=now))
+                metadata=session.metadata, now=now, card=card))
         return events
 
     def invoice_paid_event(self, *, subscription_id: str, customer: str | None, period: int,
-                           amount: int, currency: str, metadata: dict, now: float) -> dict:
-        """``invoice.paid`` for the subscription's ``period``-th invoice (1 is the first)."""
+                           amount: int, currency: str, metadata: dict, now: float,
+                           card: Card | None = None) -> dict:
+        """``invoice.paid`` for the subscription's ``period``-th invoice (1 is the first),
+        charged to ``card``."""
         s = subscription_id.removeprefix("sub_sbx_")
         obj = {
             "id": f"in_sbx_{s}_{period}", "object": "invoice", "status": "paid",
@@ -178,7 +211,7 @@ class SandboxProvider(PaymentProvider):
             "status_transitions": {"paid_at": int(now)},
             "parent": {"type": "subscription_details", "subscription_details": {
                 "subscription": subscription_id, "metadata": metadata}},
-            "created": int(now),
+            "created": int(now), **_payment_method(card),
         }
         return self._event(f"evt_sbx_{s}_in{period}", "invoice.paid", obj, now)
 
@@ -205,8 +238,10 @@ class SandboxProvider(PaymentProvider):
         digest = hmac.new(self.secret, idempotency_key.encode(), hashlib.sha256).hexdigest()
         return RefundResult(id=f"re_sbx_{digest[:24]}", amount=amount, status="succeeded")
 
-    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
-        token = self._portal_tokens.dumps({"customer": customer_id, "return_url": return_url})
+    def billing_portal_url(self, *, customer_id: str, return_url: str,
+                           updated_url: str | None = None) -> str:
+        token = self._portal_tokens.dumps({"customer": customer_id, "return_url": return_url,
+                                           "updated_url": updated_url or return_url})
         return f"/sandbox/portal/{token}"
 
     def charge_details(self, *, payment_intent_id: str | None = None,
@@ -247,9 +282,11 @@ class SandboxProvider(PaymentProvider):
         timestamp, signatures = None, []
         for part in header.split(","):
             key, _, value = part.strip().partition("=")
-            if key == "t" and value.isdigit():
+            # Only what this scheme can hold: a hostile 5,000-digit time or a signature that
+            # is not hex is malformed, not a crash further on.
+            if key == "t" and TIMESTAMP.fullmatch(value):
                 timestamp = int(value)
-            elif key == "v1":
+            elif key == "v1" and SIGNATURE.fullmatch(value):
                 signatures.append(value)
         if timestamp is None or not signatures:
             raise InvalidEvent("malformed signature header")
@@ -259,10 +296,7 @@ class SandboxProvider(PaymentProvider):
                             hashlib.sha256).hexdigest()
         if not any(hmac.compare_digest(expected, sig) for sig in signatures):
             raise InvalidEvent("signature does not match")
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            raise InvalidEvent("body is not JSON") from None
-        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        event = decode_event(payload)
+        if not event.get("id") or not event.get("type"):
             raise InvalidEvent("event without id or type")
         return event

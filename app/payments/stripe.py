@@ -9,7 +9,6 @@ checkout that could not be opened.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 
@@ -18,6 +17,7 @@ import stripe
 from app.giving.models import Frequency
 from app.payments.base import (
     BalanceTransaction,
+    Card,
     ChargeDetails,
     Checkout,
     CheckoutRequest,
@@ -25,6 +25,7 @@ from app.payments.base import (
     PaymentProvider,
     ProviderError,
     RefundResult,
+    decode_event,
 )
 
 log = logging.getLogger(__name__)
@@ -137,9 +138,16 @@ class StripeProvider(PaymentProvider):
             idempotency_key=idempotency_key,
         )
 
-    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
-        session = self._call(self.client.v1.billing_portal.sessions.create,
-                             {"customer": customer_id, "return_url": return_url})
+    def billing_portal_url(self, *, customer_id: str, return_url: str,
+                           updated_url: str | None = None) -> str:
+        # Straight to the portal's card-update flow; Stripe sends the donor to the
+        # after-completion address only once the new card is saved, and to return_url from
+        # the portal's way back.
+        session = self._call(self.client.v1.billing_portal.sessions.create, {
+            "customer": customer_id, "return_url": return_url,
+            "flow_data": {"type": "payment_method_update", "after_completion": {
+                "type": "redirect", "redirect": {"return_url": updated_url or return_url}}},
+        })
         return session.url
 
     # -- money after the fact ---------------------------------------------------------------
@@ -187,7 +195,8 @@ class StripeProvider(PaymentProvider):
         if txn and not isinstance(txn, str):
             fee, net = txn["fee"], txn["net"]
         return ChargeDetails(charge_id=charge["id"], payment_intent_id=payment_intent_id,
-                             fee=fee, net=net)
+                             fee=fee, net=net,
+                             card=Card.from_details(charge.get("payment_method_details")))
 
     # -- payouts ----------------------------------------------------------------------------
 
@@ -214,16 +223,19 @@ class StripeProvider(PaymentProvider):
         """Verify ``Stripe-Signature`` with the SDK's own check (the one
         ``stripe.Webhook.construct_event`` makes), then parse the JSON once into plain dicts:
         building the SDK's StripeObject tree as well would cost most of a fresh event's time."""
+        header = headers.get(SIGNATURE_HEADER)
+        if header is not None and not header.isascii():
+            # The SDK's comparison raises TypeError on text that is not ASCII.
+            raise InvalidEvent("signature: malformed header")
         try:
             stripe.WebhookSignature.verify_header(
-                payload.decode(), headers.get(SIGNATURE_HEADER), self.webhook_secret,
-                tolerance=self.tolerance)
-            event = json.loads(payload)
+                payload.decode(), header, self.webhook_secret, tolerance=self.tolerance)
         except stripe.SignatureVerificationError as exc:
             raise InvalidEvent(f"signature: {exc.user_message or exc}") from None
-        except ValueError:  # not UTF-8, or not JSON
+        except ValueError:  # not UTF-8
             raise InvalidEvent("body is not JSON") from None
-        if not isinstance(event, dict) or not {"id", "type", "data"} <= event.keys():
+        event = decode_event(payload)
+        if not {"id", "type", "data"} <= event.keys():
             raise InvalidEvent("body is not a Stripe event")
         if event.get("api_version") not in (None, API_VERSION):
             log.warning("Stripe event %s is in API version %s, not %s; check the webhook "

@@ -18,7 +18,7 @@ class PageProgress:
     """The progress figures a reader sees on a campaign page."""
 
     raised: int  # minor units, parsed from the "raised" figure
-    bar: int  # the progress bar's aria-valuenow (whole percent, 0-100)
+    bar: int  # the progress bar's value (whole percent, 0-100)
     donors: int
     gifts: int
 
@@ -33,7 +33,7 @@ def dollars_to_cents(text: str) -> int:
 def read_progress(page: Page) -> PageProgress:
     progress = page.locator("[data-progress]").first
     raised = progress.locator(".raised strong").text_content() or ""
-    bar = progress.locator(".bar").get_attribute("aria-valuenow")
+    bar = progress.locator("progress.bar").get_attribute("value")
     text = " ".join((progress.text_content() or "").split())
     donors = re.search(r"([\d,]+)\s+donors?\b", text, re.I)
     gifts = re.search(r"([\d,]+)\s+gifts?\b", text, re.I)
