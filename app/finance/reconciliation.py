@@ -59,6 +59,12 @@ class Line:
     def net(self) -> int:
         return self.gross - self.fees - self.refunds - self.disputes
 
+    @property
+    def raised(self) -> int:
+        """Gross less refunds and disputes, before the provider's fees: what the campaign
+        dashboards call raised."""
+        return self.gross - self.refunds - self.disputes
+
     def add(self, kind: PaymentKind, count: int, amount: int, fees: int, unknown: int) -> None:
         if kind is PaymentKind.CHARGE:
             self.charges += count

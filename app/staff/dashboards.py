@@ -22,6 +22,8 @@ from sqlalchemy.orm import aliased
 from app.campaigns.models import Campaign
 from app.campaigns.services import Progress, campaign_progress
 from app.extensions import db
+from app.finance.common import Period
+from app.finance.reconciliation import Line, reconcile
 from app.giving.models import Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.payments.models import SIGN, Payment, PaymentKind
 
@@ -406,6 +408,48 @@ def direct_overview(*, now: datetime) -> list[OverviewRow]:
     return [OverviewRow(campaign=c, state=campaign_state(c, now), raised=int(raised.get(c.id, 0)),
                         gifts=gifts.get(c.id, 0), donors=donors.get(c.id, 0))
             for c in campaigns]
+
+
+# -- the staff home ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiveCampaign:
+    campaign: Campaign
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class StaffHome:
+    """What the staff home page (/staff/) shows."""
+
+    today: date  # in the organisation's zone
+    # Today's ledger rows, one line per currency (amounts in different currencies are never
+    # added together): the reconciliation of today, so the figures are the finance page's.
+    money: list[Line]
+    live: list[LiveCampaign] | None  # None when not asked for
+
+
+def live_campaigns(*, now: datetime, zone: ZoneInfo) -> list[LiveCampaign]:
+    """The campaigns taking gifts now (``Campaign.is_live``), the one ending soonest first,
+    each with its progress from its rollup: equal to ``campaign_progress`` from the ledger."""
+    found = db.session.scalars(select(Campaign).where(
+        Campaign.published, Campaign.paused_at.is_(None), Campaign.starts_at <= now,
+        Campaign.ends_at > now).order_by(Campaign.ends_at, Campaign.id)).all()
+    live = []
+    for campaign in found:
+        f = current_figures(campaign, zone=zone, now=now)
+        raised = sum(amount * SIGN[PaymentKind(k)] for k, amount in f["kinds"].items())
+        live.append(LiveCampaign(campaign, _progress(campaign, now, raised, f["gifts"],
+                                                     f["donors"])))
+    return live
+
+
+def staff_home(*, now: datetime, zone: ZoneInfo, campaigns: bool) -> StaffHome:
+    """Today's gifts and money per currency (today in ``zone``) and, when ``campaigns``, the
+    live campaigns with their progress."""
+    today = now.astimezone(zone).date()
+    return StaffHome(today=today, money=reconcile(Period(today, today, zone)).by_currency,
+                     live=live_campaigns(now=now, zone=zone) if campaigns else None)
 
 
 _YEARS = re.compile(r"-(\d{4})$")

@@ -8,7 +8,7 @@ import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 
 import click
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_date, format_skeleton, get_timezone_location
 from flask import (
     Blueprint,
     Response,
@@ -46,7 +46,13 @@ from app.db import utcnow
 from app.extensions import db
 from app.money import minor_digits, to_decimal
 from app.staff import charts
-from app.staff.dashboards import campaign_dashboard, campaign_state, overview, year_over_year
+from app.staff.dashboards import (
+    campaign_dashboard,
+    campaign_state,
+    overview,
+    staff_home,
+    year_over_year,
+)
 from app.staff.forms import AuditFilterForm, ButtonForm, CampaignForm, OccasionDraftForm, RoleForm
 from app.staff.models import Role, StaffRole
 from app.staff.reports import (
@@ -61,6 +67,7 @@ from app.staff.roles import (
     ALL_STAFF,
     FUNDRAISING,
     RoleError,
+    allows,
     current_roles,
     grant_role,
     revoke_role,
@@ -126,7 +133,13 @@ bp.add_app_template_global(current_roles, "current_staff_roles")
 @bp.get("/")
 @roles_required(*ALL_STAFF)
 def index():
-    return render_template("staff/index.html")
+    """Today's gifts and money, the live campaigns (for fundraising staff), and the pages the
+    roles may open."""
+    zone = org_zone()
+    home = staff_home(now=utcnow(), zone=zone,
+                      campaigns=allows(current_roles(), FUNDRAISING))
+    return render_template("staff/index.html", home=home, zone_city=get_timezone_location(
+        zone, current_app.config["ORG_LOCALE"], return_city=True))
 
 
 # -- campaigns --------------------------------------------------------------------------------

@@ -178,6 +178,28 @@ def test_refreshed_time_keeps_the_organisations_zone_and_date(browser, live_serv
         live_server.app.config.pop("STAFF_REFRESH_SECONDS", None)
 
 
+def test_staff_home_on_a_phone_shows_todays_money_and_live_campaigns(page, live_server):
+    """An admin sees it all on a phone: today's card per currency (fees too), each live
+    campaign's progress linking to its dashboard, the pages; nothing wider than the screen."""
+    slug = live_server.create_campaign(goal=100_000, title="A home-page appeal")
+    give(live_server, slug, 4200, "home@example.org")
+    sign_in(page, staff_sign_in_link(live_server, "admin"))
+    page.goto("/staff/")
+    expect(page.get_by_role("heading", name=re.compile(r"^Today, "))).to_be_visible()
+    usd = page.locator('.currency-day[data-currency="USD"]')
+    expect(usd.get_by_role("heading", name="USD")).to_be_visible()
+    expect(usd.locator('[data-figure="net"]')).to_be_visible()
+    item = page.locator(f'.live-campaign[data-campaign="{slug}"]')
+    expect(item.get_by_role("link", name="A home-page appeal")).to_be_visible()
+    expect(item.locator(".raised")).to_contain_text("$42 raised of $1,000")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for box in (usd.bounding_box(), item.bounding_box()):
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    screenshot(page, "staff-home-phone")
+    item.get_by_role("link", name="A home-page appeal").click()
+    expect(page).to_have_url(re.compile(f"/staff/campaigns/{slug}$"))
+
+
 def test_calendar_to_draft_to_preview(page, live_server, fundraiser):
     sign_in(page, fundraiser)
     page.goto("/staff/calendar")
