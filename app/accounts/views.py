@@ -75,6 +75,7 @@ from app.accounts.tokens import LinkError
 from app.db import utcnow
 from app.extensions import db, limiter
 from app.finance.receipts import current_receipt
+from app.giving.models import PlanStatus
 from app.giving.services import (
     GiftError,
     GivingRules,
@@ -361,14 +362,13 @@ def briefings():
 
 # -- plans ------------------------------------------------------------------------------------
 
-def _plan_page(plan, *, amount_form=None, cancel_form=None, restart_form=None, status=200):
+def _plan_page(plan, *, amount_form=None, restart_form=None, status=200):
     if amount_form is None:
         amount_form = ChangeAmountForm(formdata=None, amount=str(
             to_decimal(plan.amount, plan.currency)))
     restart_form = restart_form or RestartPlanForm(formdata=None,
                                                    submission_key=uuid.uuid4().hex)
     return render_template("accounts/plan.html", plan=plan, amount_form=amount_form,
-                           cancel_form=cancel_form or CancelPlanForm(formdata=None),
                            card_form=ButtonForm(formdata=None), restart_form=restart_form,
                            ), status
 
@@ -377,10 +377,21 @@ def _own_plan(plan_id: int):
     return plan_for(current_user, plan_id) or abort(404)
 
 
+# The provider sends the donor back with this marker only once a new card is saved (the
+# sandbox portal's save, Stripe's card-update flow completed); its plain way back carries none.
+# Anyone can type it, but it only ever speaks to the person who did.
+CARD_UPDATED = "updated"
+
+
 @bp.get("/plans/<int:plan_id>")
 @login_required
 def plan(plan_id: int):
-    return _plan_page(_own_plan(plan_id))
+    plan = _own_plan(plan_id)
+    if request.args.get("card") == CARD_UPDATED:
+        flash("Your card is updated: your next payments are charged to the new card.",
+              "success")
+        return redirect(url_for("accounts.plan", plan_id=plan.id), 303)
+    return _plan_page(plan)
 
 
 @bp.post("/plans/<int:plan_id>/amount")
@@ -406,10 +417,14 @@ def change_amount(plan_id: int):
     return _plan_page(plan, amount_form=form, status=422)
 
 
-@bp.post("/plans/<int:plan_id>/cancel")
+@bp.route("/plans/<int:plan_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel(plan_id: int):
+    """Are you sure? The plan page's cancel button opens this page (GET); its "Yes, cancel"
+    button cancels (POST)."""
     plan = _own_plan(plan_id)
+    if plan.status is PlanStatus.CANCELED:
+        return redirect(url_for("accounts.plan", plan_id=plan.id), 303)
     form = CancelPlanForm()
     if form.validate_on_submit():
         try:
@@ -422,7 +437,7 @@ def cancel(plan_id: int):
             flash("Your gift is cancelled: there will be no further payments. Thank you for "
                   "your support.", "success")
             return redirect(url_for("accounts.plan", plan_id=plan.id), 303)
-    return _plan_page(plan, cancel_form=form, status=422)
+    return _render("accounts/cancel_plan.html", form, plan=plan)
 
 
 @bp.post("/plans/<int:plan_id>/card")
@@ -437,7 +452,8 @@ def update_card(plan_id: int):
     try:
         url = current_provider().billing_portal_url(
             customer_id=plan.provider_customer_id,
-            return_url=external_url("accounts.plan", plan_id=plan.id))
+            return_url=external_url("accounts.plan", plan_id=plan.id),
+            updated_url=external_url("accounts.plan", plan_id=plan.id, card=CARD_UPDATED))
     except ProviderError as exc:
         flash(str(exc), "error")
         return redirect(url_for("accounts.plan", plan_id=plan.id), 303)

@@ -74,7 +74,9 @@ def checkout(token: str):
 @bp.route("/portal/<token>", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"], methods=["POST"])
 def portal(token: str):
-    """The stand-in for Stripe's customer portal: replace the card on file, then go back."""
+    """The stand-in for Stripe's customer portal: replace the card on file, then go back (to
+    the address for a saved card, as Stripe's card-update flow does; "Cancel and go back" to
+    the plain return address)."""
     portal = current_provider().load_portal(token)
     if portal is None:
         abort(404)
@@ -83,7 +85,7 @@ def portal(token: str):
     if form.validate_on_submit():
         error = _decline_reason(form)
         if error is None:
-            return redirect(portal["return_url"], 303)
+            return redirect(portal.get("updated_url") or portal["return_url"], 303)
     return render_template("sandbox/portal.html", portal=portal, form=_blank_card(form),
                            error=error), _status(form, error)
 

@@ -98,9 +98,11 @@ def test_cancel_without_a_reason(client, plan):
 
 
 def test_a_reason_that_is_too_long_is_refused(client, plan):
-    response = post_form(client, page(plan) + "/cancel", page=page(plan), reason="x" * 501)
+    response = post_form(client, page(plan) + "/cancel", reason="x" * 501)
     assert response.status_code == 422
-    assert "Keep the reason under 500 characters." in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "Keep the reason under 500 characters." in html
+    assert "Yes, cancel my monthly gift</button>" in html  # the question, asked again
     db.session.refresh(plan)
     assert plan.status is PlanStatus.ACTIVE
 
@@ -110,8 +112,40 @@ def test_update_card_goes_to_the_providers_page_and_back(app, client, plan):
     assert response.status_code == 303
     portal = response.headers["Location"]
     assert portal.startswith("/sandbox/portal/")
+    # Leaving the card page without saving one: back to the plan, and nothing claimed.
+    html = client.get(portal).get_data(as_text=True)
+    assert f'href="http://donate.test{page(plan)}">Cancel and go back' in html
+    assert flashes(client.get(page(plan))) == ""
     saved = pay(client, portal)  # the portal takes a card like the checkout
-    assert saved.headers["Location"] == f"http://donate.test{page(plan)}"
+    assert saved.headers["Location"] == f"http://donate.test{page(plan)}?card=updated"
+    back = client.get(saved.headers["Location"])
+    assert (back.status_code, back.headers["Location"]) == (303, page(plan))
+    assert "Your card is updated" in flashes(client.get(page(plan)))
+    # Said once: a reload of the plan page does not say it again.
+    assert flashes(client.get(page(plan))) == ""
+
+
+def test_cancelling_asks_first(client, plan):
+    html = client.get(page(plan)).get_data(as_text=True)
+    # The plan page's button only leads to the question; no form there cancels.
+    assert f'href="{page(plan)}/cancel">Cancel my monthly gift</a>' in html
+    assert f'action="{page(plan)}/cancel"' not in html
+    question = client.get(page(plan) + "/cancel")
+    assert question.status_code == 200
+    html = question.get_data(as_text=True)
+    assert "<h1>Cancel your monthly gift?</h1>" in html
+    assert f'href="{page(plan)}">Keep my gift</a>' in html
+    assert "Yes, cancel my monthly gift</button>" in html
+    db.session.refresh(plan)
+    assert plan.status is PlanStatus.ACTIVE
+
+    yes = post_form(client, page(plan) + "/cancel", reason="Moving abroad")
+    assert (yes.status_code, yes.headers["Location"]) == (303, page(plan))
+    db.session.refresh(plan)
+    assert (plan.status, plan.cancel_reason) == (PlanStatus.CANCELED, "Moving abroad")
+    # Asking again about a cancelled gift goes back to it.
+    again = client.get(page(plan) + "/cancel")
+    assert (again.status_code, again.headers["Location"]) == (303, page(plan))
 
 
 def test_restart_a_cancelled_plan_through_the_checkout(app, client, plan):

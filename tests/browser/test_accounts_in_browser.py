@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from itsdangerous import TimestampSigner
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from app.accounts import tokens
 from app.accounts.models import Supporter
 from app.accounts.tokens import AccountLinks
 from app.extensions import db
+from tests.browser.conftest import PHONE, TIMEOUT_MS
 from tests.support.accounts import make_account
 from tests.support.browser import screenshot
 
@@ -251,14 +252,63 @@ def test_manage_a_monthly_gift(page, live_server, account):
     expect(page.get_by_role("heading", level=1)).to_have_text("Update the card for your gifts")
     page.get_by_role("link", name="Cancel and go back").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your monthly gift")
+    expect(page.locator(".flash")).to_have_count(0)  # no card saved, nothing claimed
+    page.get_by_role("button", name="Update card").click()
+    page.locator("#name").fill("Noa Levi")
+    page.locator("#number").fill("5555 5555 5555 4444")
+    page.locator("#expiry").fill("12 / 34")
+    page.locator("#cvc").fill("123")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your monthly gift")
+    expect(page.get_by_role("status").first).to_contain_text("Your card is updated")
 
+    page.get_by_role("link", name="Cancel my monthly gift").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cancel your monthly gift?")
     page.locator("#reason").fill("Moving abroad")
-    page.get_by_role("button", name="Cancel my monthly gift").click()
+    page.get_by_role("button", name="Yes, cancel my monthly gift").click()
     expect(page.locator("[data-plan-status]")).to_have_text("Cancelled")
     expect(page.get_by_role("button", name="Restart my monthly gift")).to_be_visible()
     page.get_by_role("button", name="Restart my monthly gift").click()
     expect(page).to_have_url(re.compile(r"/sandbox/checkout/"))
     expect(page.locator("[data-checkout-amount]")).to_have_text("$35.00 monthly")
+
+
+def test_cancelling_a_monthly_gift_asks_first_without_javascript(
+        browser: Browser, page, live_server, account):
+    """The cancel button leads to a question, answered by a button or a link: no script."""
+    slug = live_server.create_campaign(title="Twenty years of reporting")
+    give_monthly(page, slug, account)
+    context = browser.new_context(viewport=PHONE, base_url=live_server.url, locale="en-US",
+                                  java_script_enabled=False)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        plain = context.new_page()
+        plain.goto("/account/signin")
+        fill_sign_in(plain, account, PASSWORD)
+        plain.locator("[data-plan]").get_by_role("link", name=re.compile("^Manage")).click()
+        plain.get_by_role("link", name="Cancel my monthly gift").click()
+        expect(plain.get_by_role("heading", level=1)).to_have_text("Cancel your monthly gift?")
+        yes = plain.get_by_role("button", name="Yes, cancel my monthly gift")
+        keep = plain.get_by_role("link", name="Keep my gift")
+        # On a phone both answers are full width, one above the other, and within reach.
+        yes_box, keep_box = yes.bounding_box(), keep.bounding_box()
+        assert keep_box["y"] >= yes_box["y"] + yes_box["height"]
+        assert yes_box["width"] == keep_box["width"] and min(
+            yes_box["height"], keep_box["height"]) >= 44
+        no_sideways_scroll(plain)
+        screenshot(plain, "account-cancel-question-phone")
+
+        keep.click()
+        expect(plain.get_by_role("heading", level=1)).to_have_text("Your monthly gift")
+        expect(plain.locator("[data-plan-status]")).to_have_text("Active")
+
+        plain.get_by_role("link", name="Cancel my monthly gift").click()
+        plain.locator("#reason").fill("Moving abroad")
+        plain.get_by_role("button", name="Yes, cancel my monthly gift").click()
+        expect(plain.locator("[data-plan-status]")).to_have_text("Cancelled")
+        expect(plain.get_by_role("status").first).to_contain_text("Your gift is cancelled")
+    finally:
+        context.close()
 
 
 def test_profile_on_a_phone(page, live_server, account):

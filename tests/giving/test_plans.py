@@ -13,7 +13,7 @@ from app.giving.models import PlanStatus, RecurringPlan
 from app.giving.services import GiftError, GivingRules, cancel_plan, change_plan_amount
 from app.payments.providers import current_provider
 from tests.factories import make_campaign
-from tests.support.flow import give, hidden_value
+from tests.support.flow import give, hidden_value, pay
 
 
 @pytest.fixture
@@ -90,3 +90,34 @@ def test_sandbox_refunds_are_idempotent(app):
     again = provider.refund(payment_intent_id="pi_1", charge_id=None, amount=500,
                             idempotency_key="refund-1")
     assert first == again and re.fullmatch(r"re_sbx_\w{24}", first.id)
+
+
+def test_sandbox_card_update_page_sends_a_saved_card_to_its_own_address(app, client, plan):
+    """Only a saved card goes to ``updated_url``: that is how the account knows to say so."""
+    url = current_provider().billing_portal_url(
+        customer_id=plan.provider_customer_id, return_url="http://donate.test/account",
+        updated_url="http://donate.test/account?card=updated")
+    html = client.get(url).get_data(as_text=True)
+    assert 'href="http://donate.test/account">Cancel and go back' in html
+    declined = pay(client, url, card="4000 0000 0000 0002")
+    assert declined.status_code == 402
+    saved = pay(client, url)
+    assert saved.headers["Location"] == "http://donate.test/account?card=updated"
+
+
+def test_the_emailed_card_link_ends_on_a_page_saying_the_card_is_updated(app, client, plan):
+    with app.test_request_context():
+        link = app.jinja_env.globals["card_update_url"](plan.id)
+    path = link.replace("http://donate.test", "")
+    portal = client.get(path)
+    assert portal.status_code == 303
+    html = client.get(portal.headers["Location"]).get_data(as_text=True)
+    assert 'href="http://donate.test/">Cancel and go back' in html  # nothing claimed
+    saved = pay(client, portal.headers["Location"])
+    assert saved.headers["Location"] == f"{link}/updated"
+    done = client.get(f"{path}/updated")
+    assert done.status_code == 200
+    html = done.get_data(as_text=True)
+    assert "<h1>Your card is updated</h1>" in html
+    assert "monthly gift of $25.00" in html
+    assert client.get(f"{path}x/updated").status_code == 404

@@ -452,7 +452,17 @@ def test_failed_renewal_flags_the_plan_and_mails_a_card_link(stripe_app, client,
     response = client.get(link.replace("http://donate.test", ""))
     assert response.status_code == 303
     assert response.headers["Location"] == "https://billing.stripe.test/p/session/bps_test_1"
-    assert form(httpserver.log[-1][0])["customer"] == "cus_test_1"
+    sent = form(httpserver.log[-1][0])
+    assert sent["customer"] == "cus_test_1"
+    # Straight to the card-update flow: Stripe comes back to the "updated" page only once the
+    # new card is saved, and to the home page from its way back.
+    assert sent["return_url"] == "http://donate.test/"
+    assert sent["flow_data[type]"] == "payment_method_update"
+    assert sent["flow_data[after_completion][type]"] == "redirect"
+    assert sent["flow_data[after_completion][redirect][return_url]"] == f"{link}/updated"
+    updated = client.get(link.replace("http://donate.test", "") + "/updated")
+    assert updated.status_code == 200
+    assert "<h1>Your card is updated</h1>" in updated.get_data(as_text=True)
     assert client.get(link.replace("http://donate.test", "") + "x").status_code == 404
 
     # The provider's retry succeeds: the plan is active again.

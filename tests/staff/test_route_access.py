@@ -36,6 +36,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "giving.thanks": PUBLIC,
     "payments.webhook": PUBLIC,
     "payments.update_card": PUBLIC,
+    "payments.card_updated": PUBLIC,
     "sandbox.checkout": PUBLIC,
     "sandbox.portal": PUBLIC,
     # Accounts: the forms and emailed links are for everyone; the account itself signed in.
