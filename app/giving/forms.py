@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from app.core import Readable
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
 from app.giving.services import UTM_FIELDS, GiftRequest
 from app.money import AmountError, amount_text, parse_amount
@@ -34,33 +35,36 @@ class DonationForm(FlaskForm):
                            validators=[DataRequired("Choose how often to give.")])
     amount_choice = RadioField("Amount", validate_choice=True,
                                validators=[DataRequired("Choose an amount.")])
-    other_amount = StringField("Other amount", validators=[Length(max=20)])
-    currency = HiddenField(validators=[DataRequired()])
+    # Readable() first on every text field: text that arrived as bytes that are not UTF-8 is
+    # refused beside its field (app.core), before any other check of it.
+    other_amount = StringField("Other amount", validators=[Readable(), Length(max=20)])
+    currency = HiddenField(validators=[Readable(), DataRequired()])
     cover_fee = BooleanField("Cover the processing fee")
     name = StringField("Full name", validators=[
-        DataRequired("Enter your name."), Length(max=200, message="Use at most 200 characters."),
+        Readable(), DataRequired("Enter your name."),
+        Length(max=200, message="Use at most 200 characters."),
     ])
     email = EmailField("Email", validators=[
-        DataRequired("Enter your email address."),
+        Readable(), DataRequired("Enter your email address."),
         Email("Enter an email address like name@example.com.", check_deliverability=False),
         Length(max=254),
     ])
     dedication = SelectField("Dedicate this gift", choices=[
         SelectChoice("", "No dedication"), *(SelectChoice(d.value, d.label) for d in Dedication)],
         default="")
-    dedication_name = StringField("Their name", validators=[Length(max=200)])
+    dedication_name = StringField("Their name", validators=[Readable(), Length(max=200)])
     dedication_email = EmailField("Email them to say so (optional)", validators=[
-        Optional(), Email("Enter an email address like name@example.com.",
+        Readable(), Optional(), Email("Enter an email address like name@example.com.",
                           check_deliverability=False), Length(max=254)])
     anonymous = BooleanField("Give anonymously (your name is not shown publicly)")
     comment = TextAreaField("A note for the newsroom (optional)", validators=[
-        Length(max=1000, message="Keep the note under 1,000 characters.")])
-    submission_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
-    utm_source = HiddenField(validators=[Length(max=100)])
-    utm_medium = HiddenField(validators=[Length(max=100)])
-    utm_campaign = HiddenField(validators=[Length(max=100)])
-    utm_term = HiddenField(validators=[Length(max=100)])
-    utm_content = HiddenField(validators=[Length(max=100)])
+        Readable(), Length(max=1000, message="Keep the note under 1,000 characters.")])
+    submission_key = HiddenField(validators=[Readable(), DataRequired(), Length(min=16, max=64)])
+    utm_source = HiddenField(validators=[Readable(), Length(max=100)])
+    utm_medium = HiddenField(validators=[Readable(), Length(max=100)])
+    utm_campaign = HiddenField(validators=[Readable(), Length(max=100)])
+    utm_term = HiddenField(validators=[Readable(), Length(max=100)])
+    utm_content = HiddenField(validators=[Readable(), Length(max=100)])
     #: Filled again from a gift the donor left at the checkout page (the page says so).
     resumed = False
 

@@ -4,6 +4,7 @@ from app import jobs
 from app.campaigns.pages import mark_donor
 from app.campaigns.services import get_campaign
 from app.campaigns.views import render_campaign
+from app.core import checks_unreadable_text
 from app.db import utcnow
 from app.extensions import db, limiter
 from app.giving.forms import donation_form
@@ -26,6 +27,7 @@ bp = Blueprint("giving", __name__)
 
 
 @bp.post("/campaigns/<slug>/give")
+@checks_unreadable_text  # the form says so beside the field (app.core.Readable)
 @limiter.limit(lambda: current_app.config["RATELIMIT_GIVE"])
 def give(slug: str):
     campaign = get_campaign(slug) or abort(404)
