@@ -33,6 +33,7 @@ from app.finance.common import FinanceError, campaign_by_slug
 from app.finance.models import Receipt, ReceiptStatus
 from app.finance.receipts import current_receipt, reconcile_receipt, reissue_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
+from app.money import to_decimal
 from app.mail import queue_email
 from app.payments import ledger
 from app.payments.models import Payment, PaymentKind
@@ -94,6 +95,13 @@ def _check(entry: OfflineGift, campaign: Campaign, *, zone: ZoneInfo, now: datet
         if entry.goods_value < 0:
             raise FinanceError("The value of goods or services cannot be negative.",
                                field="goods_value")
+        if entry.goods_value > entry.amount:
+            # A receipt would show more received than given, and nothing deductible.
+            raise FinanceError(
+                f"The goods or services cannot be worth more than the gift: "
+                f"{to_decimal(entry.goods_value, currency)} {currency} received for "
+                f"{to_decimal(entry.amount, currency)} {currency} given. Enter their "
+                "fair-market value, at most the amount.", field="goods_value")
         if entry.goods_value and not (entry.goods_description or "").strip():
             raise FinanceError("Describe the goods or services the donor received.",
                                field="goods_description")

@@ -93,6 +93,12 @@ def test_offline_gift_record_correct_reverse(app, outbox):
                  "--reference", "W1", "--name", "X", "--email", "x@example.org",
                  "--campaign", "appeal", "--amount", "five")
     assert bad.exit_code == 2 and "Enter the amount as a number" in bad.output
+    too_much = invoke(app, "offline-gift", "record", "--date", "2026-03-06", "--method", "wire",
+                      "--reference", "W2", "--name", "X", "--email", "x@example.org",
+                      "--campaign", "appeal", "--amount", "50", "--goods-value", "60",
+                      "--goods-description", "a dinner")
+    assert too_much.exit_code == 1
+    assert "cannot be worth more than the gift" in too_much.output
 
     fixed = invoke(app, "offline-gift", "correct", str(gift.id), "--amount", "150",
                    "--reason", "misread the cheque")

@@ -119,6 +119,8 @@ def test_cash_gets_a_reference_and_wires_need_one(app, record):
     ({"dedication": Dedication.HONOUR}, "honours or remembers"),
     ({"goods_value": 5000}, "Describe the goods"),
     ({"goods_value": -1, "goods_description": "x"}, "negative"),
+    ({"goods_value": 25001, "goods_description": "a gala dinner"},
+     "cannot be worth more than the gift: 250.01 USD received for 250.00 USD given"),
 ])
 def test_bad_input_is_refused(app, record, fields, message):
     with pytest.raises(FinanceError, match=message):
@@ -210,3 +212,16 @@ def test_goods_in_return_change_the_statement(app, record):
     assert "two gala dinner tickets" in doc.statement
     assert "$150.00" in doc.statement and "$100.00" in doc.statement
     assert doc.method == "Cheque no. 001234" and doc.reference == "001234"
+
+
+def test_goods_worth_the_whole_gift_are_taken_but_not_more(app, record):
+    """A receipt may say nothing is deductible (the donor bought a ticket at its price); it
+    never shows more received than given, even after a correction lowers the amount."""
+    gift = record(goods_value=25000, goods_description="a gala table")
+    assert gift.goods_value == 25000
+    with pytest.raises(FinanceError, match="cannot be worth more than the gift") as refused:
+        correct_offline_gift(gift.id, {"amount": 20000}, reason="misread", actor=CLERK,
+                             zone=NY, now=record.now)
+    assert refused.value.field == "goods_value"
+    db.session.refresh(gift)
+    assert (gift.amount, len(receipts_of(gift))) == (25000, 1)

@@ -154,6 +154,9 @@ def test_no_receipt_email_when_unticked_and_the_extras_are_kept(client, clerk, o
     ({"reference": ""}, "reference", "Give the cheque&#39;s reference"),
     ({"goods_value": "-5"}, "goods_value", "The amount must be more than zero."),
     ({"goods_value": "30"}, "goods_description", "Describe the goods or services"),
+    ({"goods_value": "300", "goods_description": "a gala table"}, "goods_value",
+     "The goods or services cannot be worth more than the gift: 300.00 USD received for "
+     "250.00 USD given."),
     ({"dedication": "honour"}, "dedication_name", "Name whom the gift honours or remembers."),
 ])
 def test_bad_input_is_answered_beside_its_field_and_nothing_is_written(
@@ -284,6 +287,19 @@ def test_a_correction_to_another_gifts_cheque_number_is_refused(client, clerk):
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert f"(gift {other.id})" in html[html.find('id="correct-reference-error"'):][:300]
+    assert everything() == before
+
+
+def test_a_correction_below_the_goods_value_is_refused_beside_the_field(client, clerk):
+    gift = record(client, goods_value="100", goods_description="a gala dinner")
+    before = everything()
+    response = client.post(f"/staff/finance/offline/{gift.id}/correct",
+                           data=correction(client, gift, amount="80", goods_value="100",
+                                           goods_description="a gala dinner", reason="typo"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    error = html[html.find('id="correct-goods_value-error"'):][:300]
+    assert "cannot be worth more than the gift: 100.00 USD received for 80.00 USD" in error
     assert everything() == before
 
 
