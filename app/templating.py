@@ -1,4 +1,5 @@
-"""Jinja filters: money, dates in the organisation's zone, and safe Markdown."""
+"""Jinja filters: money, dates in the organisation's zone, and safe Markdown; strict templates
+under tests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from babel.dates import (
     get_timezone_name,
 )
 from flask import Flask, current_app
+from jinja2 import StrictUndefined
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -66,6 +68,11 @@ def _moment(value: datetime) -> str:
 
 
 def register_filters(app: Flask) -> None:
+    if app.testing:
+        # Templates fail loudly under tests: a misspelt or missing name, or an attribute of the
+        # wrong object (a form's csrf_token on a macro), raises instead of rendering as nothing.
+        # Production keeps Jinja's forgiving default, so a slip shows a gap, never a 500.
+        app.jinja_env.undefined = StrictUndefined
     app.add_template_filter(_money, "money")
     app.add_template_filter(_date, "date")
     app.add_template_filter(_datetime, "datetime")

@@ -32,6 +32,20 @@ BASE_CONFIG = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def templates_fail_loudly():
+    """Every template any test renders is checked for names that hide its context's variables
+    (``tests.support.templates``); the apps themselves render with ``StrictUndefined`` under
+    ``TESTING`` (``app.templating``)."""
+    from flask import before_render_template
+
+    from tests.support.templates import check_render
+
+    before_render_template.connect(check_render)
+    yield
+    before_render_template.disconnect(check_render)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     cluster = PgCluster().start()

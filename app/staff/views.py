@@ -278,7 +278,7 @@ def dashboard(slug: str):
     points = [charts.Point(d.day, d.raised, d.cumulative) for d in dash.days]
     return render_template(
         "staff/dashboard.html", dash=dash, campaign=campaign, state=campaign_state(campaign, now),
-        now=now, button=ButtonForm(),
+        now=now, button_form=ButtonForm(),
         daily_chart=charts.daily_chart(points, title=f"Money raised each day: {campaign.title}",
                                        **text),
         total_chart=charts.total_chart(points, goal=campaign.goal_amount,
@@ -434,7 +434,7 @@ def roles():
                 return redirect(url_for("staff.roles"), 303)
     status = 422 if form.errors else 200
     return render_template("staff/roles.html", form=form, members=staff_members(),
-                           button=ButtonForm()), status
+                           button_form=ButtonForm()), status
 
 
 @bp.post("/roles/<int:grant_id>/revoke")
