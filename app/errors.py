@@ -26,6 +26,11 @@ MESSAGES = {
 }
 
 
+# The blueprints whose forms move money (the donation form, the sandbox's card pages): a refused
+# one must say that nothing was charged.
+PAYMENT_BLUEPRINTS = frozenset({"giving", "sandbox", "payments"})
+
+
 def wait_phrase(seconds: float) -> str:
     """How long to wait, rounded up so that trying again after it works: "1 minute",
     "14 minutes", up to 90 minutes in minutes, then "3 hours"."""
@@ -43,8 +48,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
+        """Say what did not happen, for the form that was sent: a gift or a card form took no
+        money; any other (staff, account, news) changed nothing."""
+        outcome = ("Nothing was charged." if request.blueprint in PAYMENT_BLUEPRINTS
+                   else "The change was not saved.")
         return render(400, "This form has expired or was sent without its security token. "
-                           "Go back, reload the page and submit it again. Nothing was charged.")
+                           f"{outcome} Go back, reload the page and submit it again.")
 
     @app.errorhandler(UnreadableText)
     def unreadable_text(error):
