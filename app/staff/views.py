@@ -262,6 +262,8 @@ def campaign_state_change(slug: str, action: str):
         message = STATE_MESSAGES[action]
         if action == "publish" and campaign.starts_at > now:
             message = "Scheduled: it goes live on its start date."
+        elif action == "end" and not campaign.published:  # end_campaign: it never started
+            message = "It had not started, so it is a draft again, off the site."
         flash(message, "success")
     return redirect(url_for("staff.dashboard", slug=slug), 303)
 
