@@ -706,10 +706,12 @@ def finance_receipt_command(number: str, output: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.accounts.cli import members_cli
     from app.staff.cli import users_cli
 
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(users_cli)
+    app.cli.add_command(members_cli)
     app.cli.add_command(sandbox_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(jobs_cli)

@@ -183,6 +183,26 @@ def supporters_with_perk(supporter_ids: Iterable[int], perk: str, *,
     return _holders(present, perk, levels=levels, now=now)
 
 
+def members_with_perk(perk: str, *, levels: tuple[Level, ...],
+                      now: datetime) -> list[tuple[Supporter, Level]]:
+    """Every supporter who has ``perk`` now, with their level, by name: the list staff deliver
+    the perks the app does not (the supporters' letter, the founder's call, the annual report's
+    thanks) from. Only supporters with a payment in the window or an active plan can have one,
+    so only those are counted."""
+    candidates = set(db.session.scalars(
+        select(Gift.supporter_id).join(Payment, Payment.gift_id == Gift.id)
+        .where(Payment.occurred_at >= now - WINDOW).distinct()))
+    candidates.update(db.session.scalars(
+        select(RecurringPlan.supporter_id).where(RecurringPlan.status.in_(ACTIVE_PLAN))))
+    holders = supporters_with_perk(candidates, perk, levels=levels, now=now)
+    totals = giving_totals_of(holders, now=now)
+    members = []
+    for chunk in _chunks(sorted(holders), 500):
+        for supporter in db.session.scalars(select(Supporter).where(Supporter.id.in_(chunk))):
+            members.append((supporter, membership_from(totals[supporter.id], levels).level))
+    return sorted(members, key=lambda m: (m[0].name.casefold(), m[0].email))
+
+
 def _offered(perk: str, levels: tuple[Level, ...]) -> None:
     if level_granting(perk, levels) is None:
         raise MembershipConfigError(f"no level grants the perk {perk!r}")

@@ -4,7 +4,6 @@ per day" through reruns, crashes, transport failures and a concurrent run."""
 from __future__ import annotations
 
 import smtplib
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 
@@ -25,6 +24,7 @@ from app.news.models import (
 )
 from tests.support.news import (
     DIGEST_NOW,
+    Recorder,
     body,
     confirmed_subscriber,
     digest,
@@ -33,33 +33,6 @@ from tests.support.news import (
 )
 
 DAY = date(2026, 11, 24)  # DIGEST_NOW in New York
-
-
-class Recorder:
-    """A transport that keeps what it is handed; ``fail`` decides per message what to raise."""
-
-    def __init__(self, fail=None):
-        self.sent: list[tuple[str, bytes]] = []
-        self.sessions = 0
-        self.fail = fail
-
-    @contextmanager
-    def connection(self):
-        self.sessions += 1
-        yield self
-
-    def send(self, recipient: str, message: bytes) -> None:
-        if self.fail:
-            error = self.fail(recipient, len(self.sent))
-            if error:
-                raise error
-        self.sent.append((recipient, message))
-
-    def messages(self):
-        return [message_from_bytes(raw, policy=policy.default) for _, raw in self.sent]
-
-    def recipients(self) -> list[str]:
-        return [r for r, _ in self.sent]
 
 
 def follow(supporter, *slugs: str) -> None:

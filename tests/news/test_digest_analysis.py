@@ -15,9 +15,14 @@ from app.extensions import db
 from app.news.models import Article, Category, Digest, DigestSend, Follow
 from tests.factories import make_campaign
 from tests.support.accounts import paid_gift
-from tests.support.news import DIGEST_NOW, body, confirmed_subscriber, digest, verified_supporter
-
-from .test_digest import Recorder
+from tests.support.news import (
+    DIGEST_NOW,
+    Recorder,
+    body,
+    confirmed_subscriber,
+    digest,
+    verified_supporter,
+)
 
 # Gifts count for a year: these were made a month before the day's email.
 GIFT_DAY = DIGEST_NOW - timedelta(days=30)

@@ -1,9 +1,12 @@
-"""Helpers for the news tests: a signed-in supporter, subscribers, the digest run, mail links."""
+"""Helpers for the news tests: a signed-in supporter, subscribers, the digest run and a transport
+that records it, mail links."""
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from flask import current_app
@@ -89,3 +92,30 @@ def unsubscribe_link(message: EmailMessage) -> str:
     header = message["List-Unsubscribe"]
     assert header.startswith("<") and header.endswith(">"), header
     return path_of(header[1:-1])
+
+
+class Recorder:
+    """A transport that keeps what it is handed; ``fail`` decides per message what to raise."""
+
+    def __init__(self, fail=None):
+        self.sent: list[tuple[str, bytes]] = []
+        self.sessions = 0
+        self.fail = fail
+
+    @contextmanager
+    def connection(self):
+        self.sessions += 1
+        yield self
+
+    def send(self, recipient: str, message: bytes) -> None:
+        if self.fail:
+            error = self.fail(recipient, len(self.sent))
+            if error:
+                raise error
+        self.sent.append((recipient, message))
+
+    def messages(self):
+        return [message_from_bytes(raw, policy=policy.default) for _, raw in self.sent]
+
+    def recipients(self) -> list[str]:
+        return [r for r, _ in self.sent]
