@@ -92,6 +92,7 @@ sandbox_cli = AppGroup("sandbox", help="The sandbox payment provider.")
 def renew_command(now_text: str | None) -> None:
     """Charge every sandbox plan that is due, as its monthly or yearly renewal."""
     from app.giving.services import due_plans
+    from app.payments.ledger import last_card
     from app.payments.providers import provider_named
     from app.payments.sandbox_views import deliver
 
@@ -108,7 +109,8 @@ def renew_command(now_text: str | None) -> None:
                 subscription_id=plan.provider_subscription_id,
                 customer=plan.provider_customer_id, period=plan.periods_paid + 1,
                 amount=plan.total, currency=plan.currency,
-                metadata={"campaign": plan.campaign.slug}, now=time.time())
+                metadata={"campaign": plan.campaign.slug}, now=time.time(),
+                card=last_card(plan.id))
             deliver(provider, event, defer=False)  # applied now, even with a job queue
             if db.session.get(type(plan), plan.id).periods_paid == period:
                 raise click.ClickException(

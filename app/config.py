@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
 
 
@@ -228,9 +227,8 @@ def load_settings(instance_path: Path) -> dict:
         "GIFT_MIN_MINOR": _int("GIFT_MIN_MINOR", 100),
         "GIFT_MAX_MINOR": _int("GIFT_MAX_MINOR", 5_000_000),
         # Where a gift above GIFT_MAX_MINOR is arranged instead (named by the form's refusal);
-        # by default the address receipts come from (MAIL_FROM's).
-        "MAJOR_GIFTS_EMAIL": env("MAJOR_GIFTS_EMAIL", "")
-        or parseaddr(env("MAIL_FROM", "Levant Wire <giving@levantwire.example>"))[1],
+        # empty: the address receipts come from (MAIL_FROM's).
+        "MAJOR_GIFTS_EMAIL": env("MAJOR_GIFTS_EMAIL", ""),
         # The processing fee a donor may choose to cover: percent (in basis points) plus fixed.
         "FEE_PERCENT_BP": _int("FEE_PERCENT_BP", 290),
         "FEE_FIXED_MINOR": _int("FEE_FIXED_MINOR", 30),

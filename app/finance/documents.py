@@ -14,18 +14,9 @@ from app.extensions import db
 from app.finance.common import FinanceError
 from app.finance.models import Receipt, ReceiptStatus
 from app.finance.pdf import Organisation, PdfSettings, ReceiptDocument, render_receipt
+from app.finance.receipts import gift_charge, payment_method
 from app.giving.models import Gift
 from app.money import format_money
-from app.payments.models import Payment, PaymentKind
-
-METHOD_LABELS = {
-    "stripe": "Card, online",
-    "sandbox": "Card, online (test payment)",
-    "demo": "Online",
-    "cheque": "Cheque",
-    "wire": "Bank transfer",
-    "cash": "Cash",
-}
 
 
 @dataclass(frozen=True)
@@ -81,14 +72,9 @@ def get_receipt(number: str, *, supporter_id: int | None = None) -> Receipt:
 
 def receipt_document(receipt: Receipt, settings: DocumentSettings) -> ReceiptDocument:
     gift = receipt.gift
-    charge = db.session.scalar(select(Payment).where(
-        Payment.gift_id == gift.id, Payment.kind == PaymentKind.CHARGE).order_by(Payment.id)
-        .limit(1))
+    charge = gift_charge(gift)
     method = charge.provider if charge is not None else gift.provider
-    label = METHOD_LABELS.get(method, method.title() or "Online")
     offline = method in ("cheque", "wire", "cash")
-    if method == "cheque" and charge is not None:
-        label = f"Cheque no. {charge.provider_id}"
     statement = (settings.goods_statement(gift, receipt.amount) if gift.goods_value
                  else settings.tax_statement)
     return ReceiptDocument(
@@ -99,7 +85,7 @@ def receipt_document(receipt: Receipt, settings: DocumentSettings) -> ReceiptDoc
         amount=settings.money(receipt.amount, receipt.currency),
         currency=receipt.currency,
         campaign=gift.campaign.title,
-        method=label,
+        method=payment_method(gift, charge),
         reference=charge.provider_id if offline and charge is not None else gift.public_id,
         statement=statement,
         dedication=(f"{gift.dedication.label} {gift.dedication_name}"

@@ -31,10 +31,9 @@ from app.campaigns.models import Campaign
 from app.extensions import db
 from app.finance.common import FinanceError, campaign_by_slug
 from app.finance.models import Receipt, ReceiptStatus
-from app.finance.receipts import current_receipt, reconcile_receipt, reissue_receipt
+from app.finance.receipts import current_receipt, mail_receipt, reconcile_receipt, reissue_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
 from app.money import to_decimal
-from app.mail import queue_email
 from app.payments import ledger
 from app.payments.models import Payment, PaymentKind
 
@@ -176,9 +175,7 @@ def record_offline_gift(entry: OfflineGift, *, actor: Actor, zone: ZoneInfo, now
                  target_type="gift", target_id=gift.id, now=now,
                  after={**_snapshot(gift, charge), "receipt": receipt.number})
     if send_receipt:
-        queue_email(to=supporter.email, subject=f"Thank you for your gift to {campaign.title}",
-                    template="receipt", dedupe_key=f"receipt:{gift.id}", gift=gift,
-                    campaign=campaign, receipt=receipt)
+        mail_receipt(gift, receipt)
     return gift
 
 
@@ -270,10 +267,7 @@ def correct_offline_gift(gift_id: int, changes: dict, *, reason: str, actor: Act
         receipt = reissue_receipt(gift, reason=f"corrected ({', '.join(changed)}): {reason}",
                                   zone=zone, now=now)
         if send_receipt and receipt is not None:
-            queue_email(to=gift.supporter.email,
-                        subject=f"Your corrected receipt {receipt.number}",
-                        template="receipt", dedupe_key=f"receipt:{gift.id}:{receipt.number}",
-                        gift=gift, campaign=gift.campaign, receipt=receipt)
+            mail_receipt(gift, receipt, corrected=True)
     audit.record(actor_id=actor.id, actor_label=actor.label, action="offline_gift.correct",
                  target_type="gift", target_id=gift.id, now=now,
                  before=before, after={**after, "reason": reason.strip(),

@@ -1,4 +1,5 @@
-"""Issuing, voiding and reissuing receipts, numbered without gaps per year."""
+"""Issuing, voiding and reissuing receipts, numbered without gaps per year, and mailing them
+(:func:`mail_receipt`, the one place a receipt email is made)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,19 @@ from app.db import insert
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
 from app.giving.models import Gift
+from app.mail import queue_email
+from app.payments.base import Card
 from app.payments.models import SIGN, Payment, PaymentKind
+
+#: How a gift was paid, by the provider of its charge, when no card is known.
+METHOD_LABELS = {
+    "stripe": "Card, online",
+    "sandbox": "Card, online (test payment)",
+    "demo": "Online",
+    "cheque": "Cheque",
+    "wire": "Bank transfer",
+    "cash": "Cash",
+}
 
 
 def next_sequence(year: int) -> int:
@@ -103,3 +116,39 @@ def reissue_receipt(gift: Gift, *, reason: str, zone: ZoneInfo, now: datetime) -
     if amount <= 0:
         return None
     return issue_receipt(gift, amount=amount, zone=zone, now=now, replaces=receipt)
+
+
+def gift_charge(gift: Gift) -> Payment | None:
+    """The charge that paid ``gift`` (its first, should there be more)."""
+    return db.session.scalar(select(Payment).where(
+        Payment.gift_id == gift.id, Payment.kind == PaymentKind.CHARGE)
+        .order_by(Payment.id).limit(1))
+
+
+def payment_method(gift: Gift, charge: Payment | None) -> str:
+    """How a gift was paid, on its receipt (mail and PDF): "Visa card ending 4242" (the card
+    the provider reported; "... (test payment)" in the sandbox), "Card, online" when it
+    reported none, "Cheque no. 001234", "Bank transfer", "Cash"."""
+    method = charge.provider if charge is not None else gift.provider
+    if charge is not None and charge.card_last4:
+        label = Card(brand=charge.card_brand, last4=charge.card_last4).label
+        return f"{label} (test payment)" if method == "sandbox" else label
+    if method == "cheque" and charge is not None:
+        return f"Cheque no. {charge.provider_id}"
+    return METHOD_LABELS.get(method, method.title() or "Online")
+
+
+def mail_receipt(gift: Gift, receipt: Receipt | None, *, corrected: bool = False) -> bool:
+    """Queue the receipt email for ``gift`` (sent after the commit): our thanks and the receipt
+    with how and how often the donor gives, and links (on PUBLIC_URL) to the receipt's PDF and
+    to the gift in their account. ``corrected``: a new receipt replacing a void one (after a
+    refund or a correction), mailed once per receipt number; otherwise the first receipt,
+    mailed once per gift. Returns False when that mail was queued already."""
+    if corrected:
+        subject, key = f"Your corrected receipt {receipt.number}", \
+            f"receipt:{gift.id}:{receipt.number}"
+    else:
+        subject, key = f"Thank you for your gift to {gift.campaign.title}", f"receipt:{gift.id}"
+    return queue_email(to=gift.supporter.email, subject=subject, template="receipt",
+                       dedupe_key=key, gift=gift, campaign=gift.campaign, receipt=receipt,
+                       payment_method=payment_method(gift, gift_charge(gift)))

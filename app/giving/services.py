@@ -10,6 +10,7 @@ import calendar
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +49,8 @@ class GivingRules:
     max_amount: int
     fee_percent_bp: int
     fee_fixed: int
+    # Named in the refusal of a gift above max_amount: where to arrange it instead.
+    major_gifts_email: str = ""
 
     @classmethod
     def from_config(cls, config) -> GivingRules:
@@ -57,6 +60,8 @@ class GivingRules:
             max_amount=config["GIFT_MAX_MINOR"],
             fee_percent_bp=config["FEE_PERCENT_BP"],
             fee_fixed=config["FEE_FIXED_MINOR"],
+            major_gifts_email=(config.get("MAJOR_GIFTS_EMAIL")
+                               or parseaddr(config["MAIL_FROM"])[1]),
         )
 
     def fee_for(self, amount: int) -> int:
@@ -136,8 +141,9 @@ def _check_amount(amount: int, currency: str, rules: GivingRules) -> None:
         raise GiftError("amount", f"The smallest gift we can take is {low}.")
     if amount > rules.max_amount:
         high = format_money(rules.max_amount, currency)
+        to = f"us at {rules.major_gifts_email}" if rules.major_gifts_email else "us"
         raise GiftError("amount", f"Gifts above {high} cannot be made online; please write to "
-                                  "us and we will arrange a transfer.")
+                                  f"{to} and we will arrange a transfer.")
 
 
 def gift_for_submission(submission_key: str) -> Gift | None:

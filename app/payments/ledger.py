@@ -10,10 +10,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.finance.receipts import reconcile_receipt
+from app.finance.receipts import mail_receipt, reconcile_receipt
 from app.giving.models import Gift, GiftStatus
-from app.mail import queue_email
-from app.payments.base import ChargeDetails
+from app.payments.base import Card, ChargeDetails
 from app.payments.models import Payment, PaymentKind
 from app.templating import org_zone
 
@@ -34,13 +33,27 @@ def find_charge(provider: str, *, payment_intent_id: str | None = None,
 
 
 def settle_charge(charge: Payment, details: ChargeDetails | None) -> None:
-    """Fill in the ids, fee and net the provider reported; never overwrite what is known."""
+    """Fill in the ids, fee and net, and the card, the provider reported; never overwrite what
+    is known."""
     if details is None:
         return
     charge.charge_id = charge.charge_id or details.charge_id
     charge.payment_intent_id = charge.payment_intent_id or details.payment_intent_id
+    if charge.card_last4 is None and details.card is not None:
+        charge.card_brand, charge.card_last4 = details.card.brand, details.card.last4
     if charge.fee is None and details.fee is not None:
         charge.fee, charge.net = details.fee, details.net
+
+
+def last_card(plan_id: int) -> Card | None:
+    """The card of a recurring plan's latest charge that names one (the sandbox charges its
+    renewals to it, as Stripe charges a subscription's card on file)."""
+    row = db.session.execute(
+        select(Payment.card_brand, Payment.card_last4).join(Gift, Gift.id == Payment.gift_id)
+        .where(Gift.plan_id == plan_id, Payment.kind == PaymentKind.CHARGE,
+               Payment.card_last4.is_not(None))
+        .order_by(Payment.id.desc()).limit(1)).first()
+    return Card(brand=row.card_brand, last4=row.card_last4) if row else None
 
 
 def _add(charge: Payment, kind: PaymentKind, provider_id: str, amount: int,
@@ -69,10 +82,7 @@ def _correct_receipt(gift: Gift, when: datetime) -> None:
     """A refund voids the receipt; what is left of the gift gets a corrected one, mailed."""
     receipt = reconcile_receipt(gift, zone=org_zone(), now=when)
     if receipt is not None and receipt.replaces_id is not None:
-        queue_email(to=gift.supporter.email,
-                    subject=f"Your corrected receipt {receipt.number}",
-                    template="receipt", dedupe_key=f"receipt:{gift.id}:{receipt.number}",
-                    gift=gift, campaign=gift.campaign, receipt=receipt)
+        mail_receipt(gift, receipt, corrected=True)
 
 
 def refunded_amount(charge: Payment) -> int:

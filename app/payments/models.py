@@ -74,6 +74,10 @@ class Payment(db.Model):
     # unknown (None) until the provider reports it.
     fee: Mapped[int | None] = mapped_column(Integer)
     net: Mapped[int | None] = mapped_column(Integer)
+    # A charge's card as the provider reports it (brand, last four digits), for the receipt's
+    # "Visa card ending 4242"; None for other movements, offline gifts, or when not reported.
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
     # Finance reads the ledger by period (reconciliation, exports).
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

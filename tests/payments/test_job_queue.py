@@ -139,8 +139,9 @@ def test_a_follow_up_that_fails_in_the_worker_goes_to_the_queue_for_its_retries(
     [job_id] = failed.get_job_ids()
     assert queue.fetch_job(job_id).func_name == "app.payments.events.settle_charge_job"
     assert queued == ["process_event_job", "settle_charge_job"]
-    # Tried in the worker after the event's commit, then as a queued job, then its retries.
-    assert len(httpserver.log) == 2 + len(queue_app.config["JOBS_RETRY_INTERVALS"])
+    # Asked while the event was applied (for the receipt's card), tried again in the worker
+    # after the event's commit, then as a queued job, then its retries.
+    assert len(httpserver.log) == 3 + len(queue_app.config["JOBS_RETRY_INTERVALS"])
 
 
 def test_events_in_any_order_converge_through_the_queues_retries(queue_app, client, gift,

@@ -116,6 +116,9 @@ def charge(*, charge_id="ch_test_1", intent="pi_test_1", amount: int, refunded=0
                     "risk_level": "normal", "seller_message": "Payment complete.",
                     "type": "authorized"},
         "paid": True, "payment_intent": intent, "payment_method": "pm_test_1",
+        "payment_method_details": {"type": "card", "card": {
+            "brand": "visa", "country": "US", "exp_month": 12, "exp_year": 2034,
+            "funding": "credit", "last4": "4242", "network": "visa"}},
         "receipt_email": None, "refunded": refunded >= amount, "status": "succeeded",
     }
 

@@ -1,0 +1,243 @@
+"""What our emails say (issue 10's polish): the organisation's name at the top of every one,
+and the receipt's payment method, frequency and links (on PUBLIC_URL) to its PDF and to the
+gift in the donor's account; the refusal of a gift above the online maximum names where to
+write. Mail is read from the outbox, and once through a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from app import jobs
+from app.audit import Actor
+from app.db import utcnow
+from app.extensions import db
+from app.finance.offline import OfflineGift, record_offline_gift
+from app.giving.models import Gift, RecurringPlan
+from app.giving.services import refund_gift
+from app.payments.models import Payment, PaymentKind
+from app.payments.providers import current_provider
+from app.templating import org_zone
+from tests.factories import make_campaign
+from tests.payments.test_stripe import deliver, serve_charge, stripe_config
+from tests.support import stripe_objects as so
+from tests.support.accounts import html_of, make_account, post_form, sign_in, text_of
+from tests.support.flow import give, submit_gift
+from tests.support.pgcluster import free_port
+
+PUBLIC_URL = "https://donate.levantwire.example"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
+
+
+@pytest.fixture
+def public(app):
+    """Links must name PUBLIC_URL, not the host the test client's requests name."""
+    app.config["PUBLIC_URL"] = PUBLIC_URL
+    app.config["TRUSTED_HOSTS"] = [*app.config["TRUSTED_HOSTS"], "donate.levantwire.example"]
+    make_campaign("twenty", title="Twenty years of reporting")
+    return app
+
+
+def receipts(outbox) -> list[EmailMessage]:
+    return [m for m in outbox() if m["Subject"].startswith(("Thank you for your gift",
+                                                            "Your corrected receipt"))]
+
+
+def field(message: EmailMessage, name: str) -> str:
+    """A line of the text receipt's table: ``  Paid with:     Visa card ending 4242``."""
+    match = re.search(rf"^  {name}:[ \t]+([^\r\n]+)", text_of(message), re.M)
+    assert match, (name, text_of(message))
+    return match.group(1).strip()
+
+
+def links(message: EmailMessage) -> set[str]:
+    return set(re.findall(r"https?://[^\s\"'<>]+", text_of(message) + html_of(message)))
+
+
+def assert_org_header(message: EmailMessage, org_name: str) -> None:
+    """The organisation's name is the text part's first line and the first text of the HTML
+    body."""
+    assert text_of(message).splitlines()[0] == org_name, text_of(message)[:200]
+    body = html_of(message).split("<body", 1)[1].split(">", 1)[1]
+    first_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()
+    assert first_text.startswith(org_name), first_text[:200]
+
+
+# -- the receipt ------------------------------------------------------------------------------
+
+def test_a_one_time_receipt_names_the_card_the_frequency_and_links_on_public_url(public, client,
+                                                                                outbox):
+    give(client, "twenty", amount="5000", card="4242 4242 4242 4242")
+    [receipt] = receipts(outbox)
+    assert_org_header(receipt, "Levant Wire")
+    assert field(receipt, "Paid with") == "Visa card ending 4242 (test payment)"
+    assert field(receipt, "Frequency") == "One time"
+    assert "Visa card ending 4242" in html_of(receipt)
+    assert re.search(r">Frequency</td><td>One time<", html_of(receipt))
+    number = re.search(r"receipt, number (\d{4}-\d{6})", text_of(receipt)).group(1)
+    assert links(receipt) == {f"{PUBLIC_URL}/account/receipts/{number}.pdf",
+                              f"{PUBLIC_URL}/account/gifts"}
+    # Only the brand and the last four digits were kept, on the ledger's charge.
+    charge = db.session.scalar(select(Payment).where(Payment.kind == PaymentKind.CHARGE))
+    assert (charge.card_brand, charge.card_last4) == ("visa", "4242")
+
+
+def test_the_receipts_pdf_link_opens_the_pdf_once_signed_in(public, client, outbox):
+    give(client, "twenty", amount="5000")
+    [receipt] = receipts(outbox)
+    pdf_link = next(link for link in links(receipt) if link.endswith(".pdf"))
+    path = pdf_link.removeprefix(PUBLIC_URL)
+    assert client.get(path).status_code in (302, 303)  # to sign in first
+    make_account("noa@example.org")
+    sign_in(client)
+    response = client.get(path)
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")
+
+
+def test_a_monthly_receipt_links_to_the_plan_and_its_renewal_names_the_same_card(
+        public, client, outbox):
+    give(client, "twenty", amount="2500", frequency="monthly", card="5555 5555 5555 4444")
+    plan = db.session.scalar(select(RecurringPlan))
+    [first] = receipts(outbox)
+    assert field(first, "Frequency") == "Monthly"
+    assert field(first, "Paid with") == "Mastercard card ending 4444 (test payment)"
+    assert f"{PUBLIC_URL}/account/plans/{plan.id}" in links(first)
+    assert "Manage your monthly gift" in html_of(first)
+
+    result = public.test_cli_runner().invoke(
+        args=["sandbox", "renew", "--now", plan.next_charge_at.isoformat()])
+    assert "renewed 1 plan period(s)" in result.output, result.output
+    renewal = receipts(outbox)[-1]
+    assert renewal is not first and field(renewal, "Frequency") == "Monthly"
+    assert field(renewal, "Paid with") == "Mastercard card ending 4444 (test payment)"
+    assert f"{PUBLIC_URL}/account/plans/{plan.id}" in links(renewal)
+
+
+def test_a_corrected_receipt_after_a_refund_still_names_the_card(public, client, outbox):
+    give(client, "twenty", amount="5000", card="6011 1111 1111 1117")
+    gift = db.session.scalar(select(Gift))
+    refund_gift(gift, current_provider(), now=utcnow(), amount=1000)
+    jobs.commit()
+    corrected = receipts(outbox)[-1]
+    assert corrected["Subject"].startswith("Your corrected receipt")
+    assert field(corrected, "Paid with") == "Discover card ending 1117 (test payment)"
+    assert field(corrected, "Receipted").startswith("$40.00")
+
+
+def test_a_cheques_receipt_names_the_cheque(public, outbox):
+    record_offline_gift(OfflineGift(
+        received_on=date(2026, 3, 5), method="cheque", reference="001234",
+        donor_name="Yusuf Haddad", email="yusuf@example.org", campaign="twenty", amount=25000),
+        actor=Actor(id=None, label="clerk"), zone=org_zone(), now=utcnow())
+    jobs.commit()
+    [receipt] = receipts(outbox)
+    assert field(receipt, "Paid with") == "Cheque no. 001234"
+    assert field(receipt, "Frequency") == "One time"
+    assert_org_header(receipt, "Levant Wire")
+
+
+def test_the_stripe_card_comes_from_the_charge(make_app, database_url, app, httpserver, outbox):
+    """With Stripe, the card is on the charge, not the event: asked for before the receipt is
+    mailed (the same request that reports the fee)."""
+    stripe_app = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")))
+    with stripe_app.app_context():
+        make_campaign("twenty")
+        client = stripe_app.test_client()
+        httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
+            {**so.checkout_session(gift="x", amount=5000), "url": "https://checkout.stripe.test/x"})
+        submit_gift(client, "twenty", amount="5000")
+        httpserver.clear()
+        gift = db.session.scalar(select(Gift))
+        serve_charge(httpserver)
+        deliver(client, so.event("checkout.session.completed",
+                                 so.checkout_session(gift=gift.public_id, amount=5000)))
+        [receipt] = receipts(outbox)
+        assert field(receipt, "Paid with") == "Visa card ending 4242"
+        charge = db.session.scalar(select(Payment))
+        assert (charge.card_last4, charge.fee) == ("4242", 175)
+        # One request to Stripe for card and fee alike.
+        assert [r.path for r, _ in httpserver.log] == ["/v1/payment_intents/pi_test_1"]
+
+
+# -- the organisation's name on every email ---------------------------------------------------
+
+def test_every_email_starts_with_the_organisations_name(public, client, outbox):
+    public.config["ORG_NAME"] = "Levant Wire Giving"
+    give(client, "twenty", amount="5000", dedication="honour", dedication_name="Rivka",
+         dedication_email="rivka@example.org")
+    post_form(client, "/account/signin/link", email="noa@example.org")
+    post_form(client, "/news/subscribe", email="reader@example.org", consent="y",
+              source="subscribe")
+    messages = outbox()
+    subjects = {m["Subject"] for m in messages}
+    assert len(messages) >= 4, subjects  # receipt, dedication, sign-in link, news confirmation
+    for message in messages:
+        assert_org_header(message, "Levant Wire Giving")
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(TEMPLATES).as_posix()
+                                        for p in TEMPLATES.rglob("*.*")
+                                        if not p.name.startswith("_")))
+def test_every_email_template_has_the_layout_with_the_header(path):
+    """Each message extends the layout that puts the name first (the daily news email opens
+    with its own header: "Levant Wire daily" and "Levant Wire: the news for ...")."""
+    source = (TEMPLATES / path).read_text()
+    if path.startswith("news_digest."):
+        first = "{{ org_name }}" if path.endswith(".html") else "{{ org_name }}: the news"
+        assert first in source
+        return
+    layout = "_layout.html" if path.endswith(".html") else "_layout.txt"
+    assert source.startswith(f'{{% extends "email/{layout}" %}}'), path
+
+
+# -- through a real SMTP server ---------------------------------------------------------------
+
+class Inbox:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+def test_the_receipt_through_smtp(make_app, database_url, app):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp_app = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{controller.port}",
+                            PUBLIC_URL=PUBLIC_URL, TRUSTED_HOSTS="donate.test")
+        with smtp_app.app_context():
+            make_campaign("twenty")
+            give(smtp_app.test_client(), "twenty", amount="5000")
+    finally:
+        controller.stop()
+    [envelope] = inbox.envelopes
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert_org_header(message, "Levant Wire")
+    assert field(message, "Paid with") == "Visa card ending 4242 (test payment)"
+    assert all(link.startswith(f"{PUBLIC_URL}/account/") for link in links(message))
+
+
+# -- the online maximum ---------------------------------------------------------------------
+
+def test_a_gift_above_the_online_maximum_names_where_to_write(public, client, make_app,
+                                                              database_url):
+    refused = submit_gift(client, "twenty", amount="other", other="60000")
+    assert refused.status_code == 422
+    assert ("Gifts above $50,000.00 cannot be made online; please write to us at "
+            "giving@levantwire.example and we will arrange a transfer.") in \
+        refused.get_data(as_text=True)
+
+    own = make_app(database_url, MAJOR_GIFTS_EMAIL="major.gifts@levantwire.example")
+    refused = submit_gift(own.test_client(), "twenty", amount="other", other="60000")
+    assert "write to us at major.gifts@levantwire.example" in refused.get_data(as_text=True)
