@@ -31,12 +31,13 @@ def give_now():
     """Where every page's "Give" links go (the header's, the phone's bottom bar): the main
     appeal (``main_appeal``), or the home page when no campaign is live. A redirect, so that
     pages carry one fixed link, need no query for it and never point at an appeal that has
-    ended; a link's ``utm_*`` parameters go along."""
+    ended; a link's ``utm_*`` parameters, and the amount and frequency it chooses, go along."""
     campaign = main_appeal(utcnow())
     if campaign is None:
         return redirect(url_for("campaigns.home"))
-    utm = {name: request.args[name] for name in UTM_FIELDS if request.args.get(name)}
-    return redirect(url_for("campaigns.campaign", slug=campaign.slug, **utm))
+    passed = {name: request.args[name] for name in (*UTM_FIELDS, "amount", "frequency")
+              if request.args.get(name)}
+    return redirect(url_for("campaigns.campaign", slug=campaign.slug, **passed))
 
 
 @bp.get("/campaigns/<slug>")

@@ -44,10 +44,11 @@ def test_give_leads_to_the_live_campaign_that_ends_soonest(client):
     response = client.get("/give")
     assert response.status_code == 302
     assert response.headers["Location"] == "/campaigns/sooner"
-    # A link's utm_* parameters go along (others do not).
-    tagged = client.get("/give?utm_source=newsletter&utm_medium=email&foo=bar")
-    assert tagged.headers["Location"] == (
-        "/campaigns/sooner?utm_source=newsletter&utm_medium=email")
+    # A link's utm_* parameters and its choice of amount and frequency go along (nothing else).
+    tagged = client.get("/give?utm_source=newsletter&utm_medium=email&foo=bar&amount=25"
+                        "&frequency=monthly&gift=abc")
+    assert tagged.headers["Location"] == ("/campaigns/sooner?utm_source=newsletter"
+                                          "&utm_medium=email&amount=25&frequency=monthly")
 
 
 def test_give_leads_home_when_no_campaign_is_live(client):
