@@ -90,7 +90,8 @@ def test_digest_over_smtp_one_session_per_batch(smtp_app, smtp, stories):
     assert inbox.sessions == 3  # batches of 2, 2 and 1
     for message in inbox.parsed():
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:5000/news/unsubscribe/")
+        assert message["List-Unsubscribe"].startswith(
+            f"<{smtp_app.config['PUBLIC_URL']}/news/unsubscribe/")
         assert "Unsubscribe with one click" in message.get_body(("plain",)).get_content()
 
 
