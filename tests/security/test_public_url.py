@@ -193,6 +193,8 @@ def test_extra_trusted_hosts_from_the_setting(make_app, database_url, app, monke
         assert client.get("/account/signin", base_url=f"https://{host}").status_code == 200
     assert client.get("/account/signin", base_url="https://levantwire.example"
                       ).status_code == 400
+    with served.app_context():
+        db.engine.dispose()
 
 
 # -- every link in mail and from the CLI on PUBLIC_URL ------------------------------------------
