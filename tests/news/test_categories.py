@@ -50,12 +50,12 @@ def test_seed_demo_loads_categories_and_recent_stories_once(app):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
-    assert "news categories created: 17; sample feed: 30 new stories" in first.output
+    assert "news categories created: 17; sample feed: 33 new stories" in first.output
     newest = db.session.scalar(select(func.max(Article.published_at)))
     from app.db import utcnow
 
     assert 0 < (utcnow() - newest).total_seconds() < 3600  # the demo's news is today's
     second = runner.invoke(args=["seed-demo"])
-    assert "news categories created: 0; sample feed: 0 new stories, 30 already there" \
+    assert "news categories created: 0; sample feed: 0 new stories, 33 already there" \
         in second.output
-    assert count(Article) == 30 and count(Category) == 17
+    assert count(Article) == 33 and count(Category) == 17
