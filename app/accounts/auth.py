@@ -1,18 +1,21 @@
 """Flask-Login wiring: how a session or "remember me" cookie becomes a supporter.
 
-A session names ``"<id>:<session_version>"``; a reset or email change raises the version, so
-every other session and remember cookie of the account stops working at once. Only a proven,
+A cookie names ``"<id>:<key>"``, one sign-in kept on the server (``app.accounts.sessions``):
+it works while that sign-in is open, and signing out, or out everywhere, ends it. Only a proven,
 not erased address can be signed in as (``Supporter.is_active``).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, redirect, request, url_for
+from flask import Flask, current_app, flash, redirect, request, url_for
 
 from app.accounts.models import Supporter
-from app.extensions import db, login_manager
+from app.accounts.sessions import session_supporter
+from app.db import utcnow
+from app.extensions import login_manager
 
 
 def init_login(app: Flask) -> None:
@@ -27,13 +30,14 @@ def init_login(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_supporter(user_id: str) -> Supporter | None:
-    supporter_id, _, version = user_id.partition(":")
-    if not supporter_id.isdigit() or not version.isdigit():
-        return None
-    supporter = db.session.get(Supporter, int(supporter_id))
-    if supporter is None or not supporter.is_active or supporter.session_version != int(version):
-        return None
-    return supporter
+    return session_supporter(user_id, now=utcnow(), max_age=session_max_age(current_app.config))
+
+
+def session_max_age(config) -> timedelta:
+    """How long a sign-in lasts on the server, remembered or not: as long as the remember
+    cookie (``REMEMBER_DAYS``)."""
+    duration = config["REMEMBER_COOKIE_DURATION"]
+    return duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
 
 
 @login_manager.needs_refresh_handler

@@ -33,8 +33,8 @@ class Supporter(db.Model):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A new address waiting for its owner to follow the confirmation link sent to it.
     pending_email: Mapped[str | None] = mapped_column(String(254))
-    # Part of the id in every session and "remember me" cookie: raising it (password reset,
-    # email change) signs the account out everywhere.
+    # Raised whenever every sign-in of the account ends (``sessions.end_all_sessions``: sign out
+    # everywhere, a reset, a password or address change, erasure); the links we email carry it.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -70,8 +70,14 @@ class Supporter(db.Model):
     def is_anonymous(self) -> bool:
         return False
 
+    # The key of the sign-in this object was signed in or loaded under (``app.accounts.sessions``
+    # sets it; not a column): Flask-Login keeps ``get_id()`` in the session and remember cookies.
+    session_key = None
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        if self.session_key is None:
+            raise RuntimeError("no sign-in opened for this supporter: sessions.open_session first")
+        return f"{self.id}:{self.session_key}"
 
     @property
     def postal_address(self) -> list[str]:
@@ -82,6 +88,22 @@ class Supporter(db.Model):
 
     def __repr__(self) -> str:
         return f"<Supporter {self.id}>"
+
+
+class AccountSession(db.Model):
+    """One sign-in, in one browser: the server's half of its session and "remember me" cookies.
+
+    The cookies carry a random key; only its SHA-256 is stored, so this table alone cannot be
+    turned back into a cookie. Deleting the row signs that browser out, whatever copies of its
+    cookies exist (``app.accounts.sessions``).
+    """
+
+    __tablename__ = "account_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporter.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class UsedAccountLink(db.Model):

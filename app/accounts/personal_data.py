@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 
 from app.accounts.models import Supporter, UsedAccountLink
+from app.accounts.sessions import end_all_sessions
 from app.extensions import db
 from app.giving.models import Gift, PlanStatus, RecurringPlan
 from app.giving.services import cancel_plan
@@ -178,7 +179,7 @@ def erase_supporter(supporter: Supporter, provider: PaymentProvider, *, now: dat
     supporter.last_login_at = None
     supporter.address_line1 = supporter.address_line2 = None
     supporter.city = supporter.region = supporter.postal_code = supporter.country = None
-    supporter.session_version += 1
+    end_all_sessions(supporter)
     supporter.erased_at = now
     db.session.flush()
 

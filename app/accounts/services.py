@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from app.accounts import tokens
 from app.accounts.models import Supporter
 from app.accounts.passwords import Hasher, PasswordPolicy, WeakPassword
+from app.accounts.sessions import end_all_sessions
 from app.accounts.tokens import AccountLinks
 from app.extensions import db
 from app.mail import OutboundEmail, queue_email
@@ -225,7 +226,7 @@ def change_password(supporter: Supporter, *, current: str, new: str,
 def _set_password(supporter: Supporter, password: str, hasher: Hasher) -> None:
     had_password = bool(supporter.password_hash)
     supporter.password_hash = hasher.hash(password)
-    supporter.session_version += 1
+    end_all_sessions(supporter)
     _mail(supporter, "password_changed",
           "Your password was changed" if had_password else "Your password was set",
           first=not had_password)
@@ -289,7 +290,7 @@ def confirm_email_change(token: str, *, links: AccountLinks, now: datetime) -> S
     supporter.email = new_email
     supporter.pending_email = None
     supporter.email_verified_at = now
-    supporter.session_version += 1
+    end_all_sessions(supporter)
     try:
         db.session.flush()
     except IntegrityError:  # the same address claimed by a concurrent request

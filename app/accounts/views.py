@@ -27,7 +27,7 @@ from flask_login import current_user, fresh_login_required, login_required, logi
 
 from app import jobs
 from app.accounts import tokens
-from app.accounts.auth import safe_next
+from app.accounts.auth import safe_next, session_max_age
 from app.accounts.forms import (
     ButtonForm,
     CancelPlanForm,
@@ -71,6 +71,7 @@ from app.accounts.services import (
     update_profile,
     verify_email,
 )
+from app.accounts.sessions import end_all_sessions, end_session, open_session
 from app.accounts.tokens import LinkError
 from app.db import utcnow
 from app.extensions import db, limiter
@@ -170,11 +171,18 @@ def _render(template: str, form=None, **context):
 
 
 def _sign_in(supporter, *, remember: bool) -> None:
+    """Sign this browser in under a new sign-in kept on the server; the browser's previous one,
+    if any, ends."""
+    end_session(session.get("_user_id"))
+    open_session(supporter, now=utcnow(), max_age=session_max_age(current_app.config))
     login_user(supporter, remember=remember)
 
 
 def _sign_out() -> None:
-    """Forget the supporter in this browser: the session's sign-in and the remember cookie."""
+    """End this browser's sign-in on the server, so that no copy of its session or remember
+    cookie works any more, and forget it here. The caller commits."""
+    if current_user.is_authenticated:  # loads the sign-in from the remember cookie if need be
+        end_session(session.get("_user_id"))
     logout_user()
     session.pop("inbox", None)
 
@@ -288,8 +296,23 @@ def signout():
     if not form.validate_on_submit():
         abort(400)
     _sign_out()
+    jobs.commit()
     flash("You are signed out.", "success")
     return redirect(url_for("campaigns.home"), 303)
+
+
+@bp.post("/signout/everywhere")
+@login_required
+def signout_everywhere():
+    """End every sign-in of the account, this browser's included (the page says so)."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    end_all_sessions(current_user._get_current_object())
+    _sign_out()
+    jobs.commit()
+    flash("You are signed out everywhere: on every device and browser, this one included. "
+          "Sign in again to continue.", "success")
+    return redirect(url_for("accounts.signin"), 303)
 
 
 # -- password reset ---------------------------------------------------------------------------
@@ -631,8 +654,8 @@ def delete():
             form.form_errors.append(f"We could not cancel your monthly gift, so nothing was "
                                     f"deleted: {exc}")
         else:
-            jobs.commit()
             _sign_out()
+            jobs.commit()
             return redirect(url_for("accounts.deleted"), 303)
     return render_template("accounts/data.html", export_form=ButtonForm(formdata=None),
                            delete_form=form, plans=supporter_plans(current_user)), 422

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.news.demo import seed_categories
 from app.news.ingest import SAMPLE_FEED, ingest_feed
 from tests.browser.conftest import PHONE, TIMEOUT_MS
+from tests.support.accounts import open_sign_in
 from tests.support.browser import screenshot, tab_to
 from tests.support.news import DIGEST_NOW, verified_supporter
 
@@ -43,7 +44,7 @@ def sign_in(context, live_server, email: str) -> None:
     with app.app_context():
         supporter = verified_supporter(email)
         cookie = app.session_interface.get_signing_serializer(app).dumps(
-            {"_user_id": supporter.get_id(), "_fresh": True})
+            {"_user_id": open_sign_in(supporter), "_fresh": True})
     context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
                           "url": live_server.url}])
 

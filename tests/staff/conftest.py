@@ -42,14 +42,17 @@ def make_person(email: str, *, roles: tuple[Role, ...] = (), name: str = "Staff 
 
 
 def sign_in_as(client, person) -> None:
-    """What a successful sign-in leaves in the session (the sign-in itself is tested in
-    tests/accounts)."""
+    """What a successful sign-in leaves in the session and on the server (the sign-in itself is
+    tested in tests/accounts)."""
     from flask_login.utils import _create_identifier
+
+    from tests.support.accounts import open_sign_in
 
     with client.application.test_request_context(environ_base=client.environ_base):
         identifier = _create_identifier()  # the same address and browser as the client's
+    login_id = open_sign_in(person)
     with client.session_transaction() as session:
-        session["_user_id"] = person.get_id()
+        session["_user_id"] = login_id
         session["_fresh"] = True
         session["_id"] = identifier
 

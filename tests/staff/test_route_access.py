@@ -50,6 +50,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "accounts.reset_request": PUBLIC,
     "accounts.reset_with_link": PUBLIC,
     "accounts.signout": PUBLIC,
+    "accounts.signout_everywhere": SIGNED_IN,
     "accounts.deleted": PUBLIC,
     "accounts.overview": SIGNED_IN,
     "accounts.gifts": SIGNED_IN,

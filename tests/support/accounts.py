@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from app.accounts.auth import session_max_age
 from app.accounts.passwords import Hasher
 from app.accounts.services import get_or_create_supporter
+from app.accounts.sessions import open_session
 from app.db import utcnow
 from app.extensions import db
 from app.giving.models import Gift
@@ -33,6 +35,14 @@ def make_account(email: str = "noa@example.org", *, password: str | None = PASSW
     supporter.email_verified_at = utcnow() if verified else None
     db.session.commit()
     return supporter
+
+
+def open_sign_in(supporter) -> str:
+    """A sign-in opened on the server for ``supporter``, committed, as signing in opens one:
+    the id Flask-Login keeps in the session cookie (for tests that skip the sign-in page)."""
+    login_id = open_session(supporter, now=utcnow(), max_age=session_max_age(current_app.config))
+    db.session.commit()
+    return login_id
 
 
 def paid_gift(campaign, email: str = "noa@example.org", *, amount: int = 2500,

@@ -19,6 +19,7 @@ from app.mail import transport_from_config
 from app.news.digest import DigestSettings, send_digest
 from app.news.models import NewsSubscriber, SubscriberStatus
 from app.news.services import Signer
+from tests.support.accounts import open_sign_in
 
 # The shipped sample feed's newest story; the digest tests pretend it is two hours later.
 FEED_NEWEST = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -35,10 +36,11 @@ def verified_supporter(email: str = "reader@example.org", name: str = "Noa Levi"
 
 
 def sign_in(client, supporter: Supporter) -> None:
-    """Flask-Login's session keys, set as its own ``login_user`` would: the next request from
-    this client is the supporter's."""
+    """Flask-Login's session keys, set as its own ``login_user`` would, and the sign-in opened on
+    the server: the next request from this client is the supporter's."""
+    login_id = open_sign_in(supporter)
     with client.session_transaction() as session:
-        session["_user_id"] = supporter.get_id()
+        session["_user_id"] = login_id
         session["_fresh"] = True
 
 
