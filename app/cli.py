@@ -199,7 +199,8 @@ def news_ingest_command(source: str) -> None:
     if result.warning:
         click.echo(f"warning: the feed is malformed but was read: {result.warning}", err=True)
     click.echo(f"{result.new} new, {result.updated} updated, {result.unchanged} already there, "
-               f"{result.skipped} skipped (no title or link)")
+               f"{result.skipped} skipped (no title or link), "
+               f"{result.refused} refused (a link that is no http(s) address)")
     if result.unknown_terms:
         click.echo("categories not known here (ignored): "
                    + ", ".join(sorted(result.unknown_terms, key=str.casefold)))

@@ -11,6 +11,7 @@ from app.news.ingest import (
     SAMPLE_FEED,
     FeedEntry,
     IngestResult,
+    Unusable,
     fetch_feed,
     ingest_entries,
     parse_feed,
@@ -37,17 +38,17 @@ def seed_categories() -> list[str]:
     return created
 
 
-def rebase_entries(entries: list[FeedEntry | None], newest: datetime,
-                   zone: ZoneInfo) -> list[FeedEntry | None]:
+def rebase_entries(entries: list[FeedEntry | Unusable], newest: datetime,
+                   zone: ZoneInfo) -> list[FeedEntry | Unusable]:
     """The feed's stories moved in time together, the newest published at ``newest``, each
     address's day moved with it (the day in the organisation's zone)."""
-    dated = [e.published_at for e in entries if e is not None]
+    dated = [e.published_at for e in entries if isinstance(e, FeedEntry)]
     if not dated:
         return entries
     shift = newest - max(dated)
     moved = []
     for entry in entries:
-        if entry is not None:
+        if isinstance(entry, FeedEntry):
             when = entry.published_at + shift
             day = when.astimezone(zone).strftime("/%Y/%m/%d/")
             entry = replace(entry, published_at=when,
@@ -61,6 +62,7 @@ def seed_news(now: datetime, zone: ZoneInfo) -> tuple[list[str], IngestResult]:
     so that the daily email has a day of news to send. Idempotent: the feed's stories are
     stored once, with the times of the first run."""
     created = seed_categories()
-    entries, _ = parse_feed(fetch_feed(str(SAMPLE_FEED)), now=now)
+    data, address = fetch_feed(str(SAMPLE_FEED))
+    entries, _ = parse_feed(data, now=now, address=address)
     result = ingest_entries(rebase_entries(entries, now - timedelta(minutes=10), zone), now=now)
     return created, result

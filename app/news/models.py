@@ -76,11 +76,17 @@ class Article(db.Model):
     """One story from the newsroom's feed, stored once under its feed id (or its link)."""
 
     __tablename__ = "news_article"
+    __table_args__ = (
+        # The link is the story's href on My news and in the daily email: a web address only,
+        # never javascript: or data: (app.news.ingest.web_link stores the scheme in lower case).
+        CheckConstraint("link LIKE 'http://%' OR link LIKE 'https://%'", name="link_http"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The entry's <id>/<guid>, or its link when the feed gives none: what makes ingest idempotent.
     guid: Mapped[str] = mapped_column(String(500), unique=True)
-    link: Mapped[str] = mapped_column(String(2000), unique=True)
+    # Not unique: entries with distinct ids may share a link (a live page updated all day).
+    link: Mapped[str] = mapped_column(String(2000))
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text, default="")  # plain text, tags stripped
     author: Mapped[str] = mapped_column(String(200), default="")

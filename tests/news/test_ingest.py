@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.news.ingest import SAMPLE_FEED, FeedError, ingest_feed
 from app.news.models import Article, Category
+from tests.support.feeds import item, rss, serving, write
 from tests.support.news import DIGEST_NOW, FEED_NEWEST
 
 NOW = DIGEST_NOW
@@ -23,26 +22,6 @@ def articles() -> dict[str, Article]:
 
 def count() -> int:
     return db.session.scalar(select(func.count()).select_from(Article))
-
-
-def rss(*items: str) -> str:
-    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
-            '<link>https://levantwire.example/</link><description>d</description>'
-            + "".join(items) + "</channel></rss>")
-
-
-def item(title: str, link: str, guid: str | None = None, *cats: str,
-         date: str = "Tue, 24 Nov 2026 08:00:00 GMT", summary: str = "A summary.") -> str:
-    return ("<item>" + f"<title>{title}</title><link>{link}</link>"
-            + (f"<guid isPermaLink=\"false\">{guid}</guid>" if guid else "")
-            + "".join(f"<category>{c}</category>" for c in cats)
-            + f"<pubDate>{date}</pubDate><description>{summary}</description></item>")
-
-
-def write(tmp_path, text: str, name: str = "feed.xml"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 def test_sample_feed_is_stored_and_tagged(categories, stories):
@@ -81,17 +60,19 @@ def test_ingesting_again_stores_nothing_twice(categories, stories):
     assert count() == 33
 
 
-def test_same_story_under_a_new_guid_or_without_one_is_matched_by_link(categories, tmp_path):
+def test_a_story_is_its_id_and_its_link_only_without_one(categories, tmp_path):
     first = write(tmp_path, rss(item("Story", "https://levantwire.example/a", "id-1", "Syria")))
     assert ingest_feed(first, now=NOW).new == 1
-    # The same link under another guid, and an entry with no guid at all (keyed by its link).
+    # Another id with the same link is another story; an entry with no id is keyed by its link,
+    # and its repeat in the same feed is the same story.
     second = write(tmp_path, rss(
-        item("Story", "https://levantwire.example/a", "id-2"),
+        item("Story, later", "https://levantwire.example/a", "id-2"),
         item("No guid", "https://levantwire.example/b"),
         item("No guid", "https://levantwire.example/b")), "second.xml")
     result = ingest_feed(second, now=NOW)
-    assert (result.new, result.unchanged) == (1, 2)  # the repeat in the same feed too
-    assert count() == 2
+    assert (result.new, result.updated, result.unchanged) == (2, 0, 1)
+    assert count() == 3
+    assert articles()["Story"].guid == "id-1"
     assert articles()["No guid"].guid == "https://levantwire.example/b"
 
 
@@ -129,15 +110,6 @@ def test_dates_are_utc_and_a_missing_date_is_the_ingest_time(categories, tmp_pat
     stored = articles()
     assert stored["Dated"].published_at == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     assert stored["Undated"].published_at == NOW
-
-
-def test_rebase_moves_the_newest_story_to_the_given_time(categories):
-    target = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-    ingest_feed(str(SAMPLE_FEED), now=target, rebase_to=target)
-    newest = db.session.scalar(select(func.max(Article.published_at)))
-    oldest = db.session.scalar(select(func.min(Article.published_at)))
-    assert newest == target
-    assert newest - oldest == timedelta(hours=52)  # the spacing is kept
 
 
 def test_analysis_terms_are_configurable_and_never_categories(app, categories, tmp_path,
@@ -193,36 +165,17 @@ def test_missing_file_and_unknown_scheme(categories, tmp_path):
 
 @pytest.fixture
 def feed_server():
-    """A local HTTP server that serves the sample feed, and a 404 elsewhere."""
-    data = SAMPLE_FEED.read_bytes()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the stdlib's name
-            if self.path == "/feed.atom":
-                self.send_response(200)
-                self.send_header("Content-Type", "application/atom+xml")
-                self.end_headers()
-                self.wfile.write(data)
-            else:
-                self.send_error(404)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    """A local HTTP server that serves the sample feed at /feed.atom, and a 404 elsewhere."""
+    with serving({"/feed.atom": SAMPLE_FEED.read_bytes()}) as url:
+        yield url
 
 
 def test_cli_ingests_a_url_and_reports(app, categories, feed_server):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["news", "ingest", f"{feed_server}/feed.atom"])
     assert result.exit_code == 0, result.output
-    assert "33 new, 0 updated, 0 already there, 0 skipped" in result.output
+    assert ("33 new, 0 updated, 0 already there, 0 skipped (no title or link), 0 refused"
+            in result.output)
     assert "ignored): energy, Human rights, Podcast" in result.output
     again = runner.invoke(args=["news", "ingest", f"{feed_server}/feed.atom"])
     assert "0 new, 0 updated, 33 already there" in again.output
