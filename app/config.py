@@ -153,6 +153,9 @@ def load_settings(instance_path: Path) -> dict:
         "ORG_ADDRESS": env("ORG_ADDRESS", "PO Box 2006, New York, NY 10163, USA"),
         "ORG_TAX_ID": env("ORG_TAX_ID", "EIN 00-0000000"),
         "ORG_TIMEZONE": env("ORG_TIMEZONE", "America/New_York"),
+        # Where readers write, named in mail a stranger may have asked us to send them (a
+        # dedication's note) to report it; empty: the address receipts come from (MAIL_FROM's).
+        "ORG_CONTACT_EMAIL": env("ORG_CONTACT_EMAIL", ""),
         # How long a reader's campaign page may go without asking the database whether its
         # total moved (app/campaigns/pages.py); donors' pages always ask. 0: every request.
         "CAMPAIGN_PAGE_RECHECK_SECONDS": _float("CAMPAIGN_PAGE_RECHECK_SECONDS", 1.0),

@@ -72,6 +72,13 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
                        deliver_after_commit=deliver_after_commit)
 
 
+def contact_address() -> str:
+    """Where a reader writes to the organisation (named in mail they may not have asked for):
+    ``ORG_CONTACT_EMAIL``, else the address mail comes from (``MAIL_FROM``'s)."""
+    config = current_app.config
+    return config.get("ORG_CONTACT_EMAIL") or parseaddr(config["MAIL_FROM"])[1]
+
+
 def build_message(*, sender: str, to: str, subject: str, text: str, html: str,
                   headers: Mapping[str, str] | None = None,
                   attachments: Sequence[tuple[str, str, bytes]] = ()) -> str:

@@ -20,7 +20,12 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from app.core import Readable
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
-from app.giving.services import UTM_FIELDS, GiftRequest
+from app.giving.services import (
+    DEDICATION_NAME_MAX,
+    DEDICATION_NAME_TOO_LONG,
+    UTM_FIELDS,
+    GiftRequest,
+)
 from app.money import AmountError, amount_text, parse_amount
 
 OTHER = "other"
@@ -52,7 +57,8 @@ class DonationForm(FlaskForm):
     dedication = SelectField("Dedicate this gift", choices=[
         SelectChoice("", "No dedication"), *(SelectChoice(d.value, d.label) for d in Dedication)],
         default="")
-    dedication_name = StringField("Their name", validators=[Readable(), Length(max=200)])
+    dedication_name = StringField("Their name", validators=[
+        Readable(), Length(max=DEDICATION_NAME_MAX, message=DEDICATION_NAME_TOO_LONG)])
     dedication_email = EmailField("Email them to say so (optional)", validators=[
         Readable(), Optional(), Email("Enter an email address like name@example.com.",
                           check_deliverability=False), Length(max=254)])

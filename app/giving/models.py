@@ -95,6 +95,9 @@ class Gift(db.Model):
     dedication: Mapped[Dedication | None] = mapped_column(enum_column(Dedication))
     dedication_name: Mapped[str | None] = mapped_column(String(200))
     dedication_email: Mapped[str | None] = mapped_column(String(254))
+    # When the note to dedication_email was queued: claimed once, after the payment is recorded
+    # (app.giving.services.queue_dedication_notice), so that it goes out at most once.
+    dedication_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     utm_source: Mapped[str | None] = mapped_column(String(100))
     utm_medium: Mapped[str | None] = mapped_column(String(100))
     utm_campaign: Mapped[str | None] = mapped_column(String(100))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.services import get_or_create_supporter
@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.receipts import mail_receipt, reconcile_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
-from app.mail import queue_email
+from app.mail import contact_address, queue_email
 from app.money import cover_fee, format_money
 from app.payments import ledger
 from app.payments.base import Card, CheckoutRequest, PaymentProvider
@@ -88,6 +88,10 @@ class GiftRequest:
 
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+#: The longest name a dedication takes: it is printed in the note mailed to whoever the donor
+#: names, so it is a name, not room for a message to a stranger.
+DEDICATION_NAME_MAX = 100
+DEDICATION_NAME_TOO_LONG = f"Use at most {DEDICATION_NAME_MAX} characters for their name."
 
 
 def start_gift(campaign: Campaign, req: GiftRequest, *, rules: GivingRules, now: datetime) -> Gift:
@@ -105,6 +109,8 @@ def start_gift(campaign: Campaign, req: GiftRequest, *, rules: GivingRules, now:
     _check_amount(req.amount, req.currency, rules)
     if req.dedication and not req.dedication_name:
         raise GiftError("dedication_name", "Tell us who the gift honours or remembers.")
+    if req.dedication and len(req.dedication_name) > DEDICATION_NAME_MAX:
+        raise GiftError("dedication_name", DEDICATION_NAME_TOO_LONG)
 
     supporter = get_or_create_supporter(req.email, req.donor_name)
     gift = Gift(
@@ -269,7 +275,40 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
         gift.status = GiftStatus.PAID
         gift.paid_at = occurred_at
     _queue_receipt(gift)
+    queue_dedication_notice(gift, now=utcnow())
     return charge
+
+
+def queue_dedication_notice(gift: Gift, *, now: datetime) -> bool:
+    """Queue the note telling the person a paid gift honours (or their family, for a gift in
+    memory) about it, if the donor gave their address; returns whether it was queued.
+
+    The app mails an address a stranger typed in, so: only for a gift whose payment is recorded
+    (the caller, ``record_gift_payment``, runs on the provider's paid event, the sandbox's
+    included: a form sent or a checkout left sends nothing); at most once per gift, whoever
+    calls and however often or at once (``dedication_sent_at`` is claimed by a conditional
+    UPDATE that one transaction wins, on top of the outbox's unique key); and the note says
+    who asked for it, that they entered the address, and where to report it
+    (``ORG_CONTACT_EMAIL``). It names the donor, unless anonymous, but never the amount.
+    """
+    if not (gift.dedication and gift.dedication_email) or not gift.status.counts:
+        return False
+    claimed = db.session.execute(
+        update(Gift).where(Gift.id == gift.id, Gift.dedication_sent_at.is_(None))
+        .values(dedication_sent_at=now).execution_options(synchronize_session="fetch"))
+    if claimed.rowcount != 1:
+        return False
+    return queue_email(
+        to=gift.dedication_email,
+        subject="A gift to independent journalism, "
+                + ("in your honour" if gift.dedication is Dedication.HONOUR
+                   else f"in memory of {gift.dedication_name}"),
+        template="dedication",
+        dedupe_key=f"dedication:{gift.id}",
+        gift=gift,
+        campaign=gift.campaign,
+        report_to=contact_address(),
+    )
 
 
 def ensure_plan(gift: Gift, *, provider: str, subscription_id: str, customer_id: str | None,
@@ -468,19 +507,6 @@ def next_period(start: datetime, frequency: Frequency) -> datetime:
 
 
 def _queue_receipt(gift: Gift) -> None:
-    """Number the gift's receipt and mail it with our thanks; for a dedicated gift with an
-    address, a note to the person it honours (which names the donor, unless anonymous, but
-    never the amount)."""
+    """Number the gift's receipt and mail it with our thanks."""
     mail_receipt(gift, reconcile_receipt(gift, zone=org_zone(), now=utcnow()))
-    if gift.dedication and gift.dedication_email:
-        queue_email(
-            to=gift.dedication_email,
-            subject="A gift to independent journalism, "
-                    + ("in your honour" if gift.dedication is Dedication.HONOUR
-                       else f"in memory of {gift.dedication_name}"),
-            template="dedication",
-            dedupe_key=f"dedication:{gift.id}",
-            gift=gift,
-            campaign=gift.campaign,
-        )
 
