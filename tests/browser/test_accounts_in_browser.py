@@ -114,7 +114,7 @@ def test_wrong_password_then_right_one(page, live_server, account):
     cookies = {c["name"] for c in page.context.cookies()}
     assert {"session", "remember_token"} <= cookies
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("status").first).to_have_text("You are signed out.")
     page.goto("/account")
     expect(page).to_have_url(re.compile(r"/account/signin\?next="))
