@@ -102,6 +102,20 @@ def test_signing_out_in_one_browser_leaves_the_others_signed_in(app, browser):
     assert open_sign_ins() == 1
 
 
+def test_signing_in_again_in_a_browser_ends_its_previous_sign_in(app, browser):
+    make_account()
+    make_account("dana@example.org", name="Dana Cohen")
+    shared = browser()
+    sign_in(shared, remember="y")
+    before = copy_of(shared, SESSION, REMEMBER, into=browser())
+
+    sign_in(shared, "dana@example.org")
+
+    assert "Hello, Dana" in shared.get("/account").get_data(as_text=True)
+    assert not is_signed_in(before)
+    assert open_sign_ins() == 1
+
+
 def test_sign_out_everywhere_ends_every_browser_this_one_included(app, browser):
     make_account()
     laptop, phone = browser(), browser()
