@@ -18,6 +18,14 @@ Two backends, chosen by ``REDIS_URL``:
   still in the database and the sweeps finish it (``flask payments process-pending`` for
   webhook events, ``flask payments settle-fees`` for fees, ``flask mail send-pending`` for
   mail).
+
+A job marked :func:`after_response` is one whose time must not show in the answer to the
+request that queued it (account mail: whether it is sent tells whether an address has an
+account). On RQ it is queued like any other (and, if Redis cannot be reached, runs in this
+process after the response instead of being lost: nothing in the database would bring it
+back); inline, it runs once the response has been sent (:class:`AfterResponse`), in an
+application context of its own. Outside a request (the command line, a worker) it runs right
+after the commit.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
@@ -51,6 +59,88 @@ def _run_now(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]
     return failed
 
 
+class Secret(str):
+    """A job argument kept out of the logs and of the queue's job descriptions (a password's
+    hash): its repr says nothing."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
+def after_response(func: Callable) -> Callable:
+    """Mark a job whose time must not show in the answer of the request that queues it: inline,
+    it runs after the response is sent rather than right after the commit."""
+    func.after_response = True
+    return func
+
+
+def _later(jobs: list[tuple[Callable, tuple]]):
+    """Split jobs into those to run now and those marked :func:`after_response`."""
+    now = [job for job in jobs if not getattr(job[0], "after_response", False)]
+    return now, [job for job in jobs if getattr(job[0], "after_response", False)]
+
+
+_AFTER_RESPONSE = "newsfund.after_response"
+
+
+def _run_after_response(jobs: list[tuple[Callable, tuple]]) -> None:
+    """Run jobs once this request's response has been sent (:class:`AfterResponse`), in an
+    application context of their own; outside a request, now."""
+    if not jobs:
+        return
+    if not has_request_context():
+        _run_now(jobs)
+        return
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            expect_writes()
+            _run_now(jobs)
+
+    request.environ.setdefault(_AFTER_RESPONSE, []).append(run)
+
+
+class AfterResponse:
+    """WSGI middleware: the work a request left for after its response (``_AFTER_RESPONSE``
+    in its environ) runs once the server has sent the last chunk of the body, or when it
+    closes the response, whichever comes first. (Werkzeug's development server skips closing
+    when the client has reset the connection, but has taken every chunk by then.)"""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        body = self.wsgi_app(environ, start_response)
+        work = environ.get(_AFTER_RESPONSE)
+        return _ThenRun(body, work) if work else body
+
+
+class _ThenRun:
+    def __init__(self, body, work: list[Callable[[], None]]):
+        self._body = body
+        self._work = work
+
+    def __iter__(self):
+        yield from self._body
+        self._run()
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._run()
+
+    def _run(self) -> None:
+        work, self._work = self._work, []
+        for run in work:
+            run()
+
+
 class InlineBackend:
     deferred = False
 
@@ -59,7 +149,9 @@ class InlineBackend:
         return None
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
-        _run_now(jobs)  # a failed one is dropped: the sweeps pick its work up
+        now, later = _later(jobs)
+        _run_now(now)  # a failed one is dropped: the sweeps pick its work up
+        _run_after_response(later)
 
 
 class RQBackend:
@@ -95,9 +187,12 @@ class RQBackend:
         except RedisError:  # committed already: the sweeps pick the work up
             log.exception("%d job(s) committed but not queued: %s", len(jobs),
                           ", ".join(f"{func.__qualname__}{args!r}" for func, args in jobs))
+            # ... except for work no sweep knows of (account mail): done here instead.
+            _run_after_response(_later(jobs)[1])
 
 
 def init_app(app: Flask) -> None:
+    app.wsgi_app = AfterResponse(app.wsgi_app)
     url = app.config.get("REDIS_URL")
     app.extensions["jobs"] = RQBackend(url, app.config["JOBS_QUEUE"],
                                        app.config["JOBS_RETRY_INTERVALS"]) \

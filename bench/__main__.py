@@ -6,10 +6,11 @@ The options go to each benchmark; each ignores those of the others.
 
 import sys
 
-from bench import campaign_page, dashboard, digest, exports, statements, webhooks
+from bench import account_timing, campaign_page, dashboard, digest, exports, statements, webhooks
 
 BENCHMARKS = {"campaign_page": campaign_page, "dashboard": dashboard, "digest": digest,
-              "exports": exports, "statements": statements, "webhooks": webhooks}
+              "exports": exports, "statements": statements, "webhooks": webhooks,
+              "account_timing": account_timing}
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,11 @@ we email (verification, sign-in, reset, email change), passwords and the profile
 
 Answers never tell whether an address has an account: sign-up, the sign-in link and the reset
 request look the same from the outside whatever the address, and what differs goes by email to
-the address's owner. An account can be signed in to only once its address is proven.
+the address's owner. They take the same time too: each request does the same work whatever the
+address (sign-up hashes the password even for an address that has an account) and queues a
+job (``app.accounts.background``) that looks the address up, writes and mails off the request:
+on a worker, or once the response is sent (``app.jobs.after_response``). An account can be
+signed in to only once its address is proven.
 
 Services take plain arguments, add and flush, and never commit; emails are queued to go out
 after the caller's commit.
@@ -18,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app import jobs
 from app.accounts import tokens
 from app.accounts.models import Supporter
 from app.accounts.passwords import Hasher, PasswordPolicy, WeakPassword
@@ -125,19 +130,54 @@ def sign_up(*, email: str, password: str, name: str, tools: AccountTools) -> Non
 
     A new address, or a guest donor's, gets the password and a verification link (a newer
     sign-up for an unproven address replaces the password, and so the older link). An address
-    that already has an account gets an email saying so instead; the page looks the same.
+    that already has an account gets an email saying so instead. The page looks the same and
+    takes as long: here the password is only checked and hashed, whatever the address, and
+    :func:`finish_sign_up` does the rest off the request.
     """
     email = normalize_email(email)
     name = name.strip()
     _check_password(tools.policy, password, email=email, name=name)
+    from app.accounts.background import finish_sign_up_job  # it calls finish_sign_up here
+
+    jobs.enqueue(finish_sign_up_job, email, name, jobs.Secret(tools.hasher.hash(password)))
+
+
+def finish_sign_up(email: str, name: str, password_hash: str, *, links: AccountLinks) -> None:
+    """What a sign-up does once its password is hashed, to the account as it stands now: an
+    address with an account is told so by email; any other gets the password (a guest donor's
+    supporter, or a new one) and a verification link."""
     supporter = find_supporter(email)
     if supporter is not None and supporter.is_verified:
         _mail(supporter, "exists", "You already have an account")
         return
     supporter = get_or_create_supporter(email, name)
-    supporter.password_hash = tools.hasher.hash(password)
+    supporter.password_hash = password_hash
     db.session.flush()
-    send_verification(supporter, tools.links)
+    send_verification(supporter, links)
+
+
+def mail_account_link(purpose: str, email: str, *, links: AccountLinks) -> None:
+    """Email a sign-in (``tokens.SIGNIN``) or reset (``tokens.RESET``) link to the supporter
+    with this address, if there is one (a guest donor too)."""
+    supporter = find_supporter(email)
+    if supporter is None or supporter.erased_at is not None:
+        return
+    if purpose == tokens.SIGNIN:
+        _mail(supporter, "signin", "Your sign-in link",
+              token=links.make(tokens.SIGNIN, supporter),
+              minutes=links.max_ages[tokens.SIGNIN] // 60)
+    elif purpose == tokens.RESET:
+        _mail(supporter, "reset", "Reset your password",
+              token=links.make(tokens.RESET, supporter),
+              minutes=links.max_ages[tokens.RESET] // 60)
+    else:
+        raise ValueError(f"no such account link to mail: {purpose!r}")
+
+
+def _queue_account_link(purpose: str, email: str) -> None:
+    from app.accounts.background import mail_account_link_job  # it calls mail_account_link
+
+    jobs.enqueue(mail_account_link_job, purpose, normalize_email(email))
 
 
 def send_verification(supporter: Supporter, links: AccountLinks) -> None:
@@ -173,14 +213,11 @@ def authenticate(*, email: str, password: str, tools: AccountTools, now: datetim
     return _signed_in(supporter, now)
 
 
-def request_signin_link(email: str, *, links: AccountLinks) -> None:
+def request_signin_link(email: str) -> None:
     """Email a one-time sign-in link to any supporter with this address, guests included
-    (their gifts are theirs to see once they prove the address). Unknown: nothing is sent."""
-    supporter = find_supporter(email)
-    if supporter is None or supporter.erased_at is not None:
-        return
-    _mail(supporter, "signin", "Your sign-in link", token=links.make(tokens.SIGNIN, supporter),
-          minutes=links.max_ages[tokens.SIGNIN] // 60)
+    (their gifts are theirs to see once they prove the address). Unknown: nothing is sent;
+    the request does the same either way (:func:`mail_account_link` looks, off the request)."""
+    _queue_account_link(tokens.SIGNIN, email)
 
 
 def sign_in_with_link(token: str, *, links: AccountLinks, now: datetime) -> Supporter:
@@ -191,14 +228,10 @@ def sign_in_with_link(token: str, *, links: AccountLinks, now: datetime) -> Supp
 
 # -- passwords --------------------------------------------------------------------------------
 
-def request_password_reset(email: str, *, links: AccountLinks) -> None:
+def request_password_reset(email: str) -> None:
     """Email a reset link to any supporter with this address (a guest's sets a first
-    password). Unknown addresses get nothing; the page says the same either way."""
-    supporter = find_supporter(email)
-    if supporter is None or supporter.erased_at is not None:
-        return
-    _mail(supporter, "reset", "Reset your password", token=links.make(tokens.RESET, supporter),
-          minutes=links.max_ages[tokens.RESET] // 60)
+    password). Unknown addresses get nothing; the request does the same either way."""
+    _queue_account_link(tokens.RESET, email)
 
 
 def reset_password(token: str, password: str, *, tools: AccountTools,

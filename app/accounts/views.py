@@ -254,7 +254,7 @@ def signin():
 def signin_link():
     form = EmailOnlyForm()
     if form.validate_on_submit():
-        request_signin_link(form.email.data, links=_tools().links)
+        request_signin_link(form.email.data)
         jobs.commit()
         return _check_inbox(form.email.data, "signin")
     return _render("accounts/signin_link.html", form)
@@ -322,7 +322,7 @@ def signout_everywhere():
 def reset_request():
     form = EmailOnlyForm()
     if form.validate_on_submit():
-        request_password_reset(form.email.data, links=_tools().links)
+        request_password_reset(form.email.data)
         jobs.commit()
         return _check_inbox(form.email.data, "reset")
     return _render("accounts/reset_request.html", form)

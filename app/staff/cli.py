@@ -46,7 +46,7 @@ def users_create_command(email: str, roles: tuple[str, ...], name: str, send_mai
     links = AccountLinks.from_config(current_app.config)
     token = links.make(tokens.SIGNIN, supporter)
     if send_mail:
-        request_signin_link(supporter.email, links=links)
+        request_signin_link(supporter.email)
     jobs.commit()
     held = ", ".join(sorted(roles))
     click.echo(f"{supporter.email}: {held}" + (f" (granted now: {', '.join(granted)})"

@@ -25,6 +25,7 @@ from app import create_app
 from app.extensions import db
 from tests.conftest import migrated_url
 from tests.factories import make_campaign
+from tests.support.servers import InFlight
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,6 +48,8 @@ class LiveServer:
     url: str
     backend: str
     outbox: Path
+    # Mail the app sends once a response is out (account mail) is in the outbox after .wait().
+    in_flight: InFlight
 
     def create_campaign(self, **fields) -> str:
         """Commit a new live campaign (``tests.factories.make_campaign``); returns its slug."""
@@ -72,7 +75,8 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
         "SQLALCHEMY_DATABASE_URI": url,
         "MAIL_OUTBOX_DIR": str(outbox),
     })
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True,
+    in_flight = InFlight(app)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, in_flight, threaded=True,
                                          request_handler=_QuietHandler)
     # Links in mail and from the CLI lead to this server: its port is known only now.
     app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
@@ -81,7 +85,7 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
     thread.start()
     try:
         yield LiveServer(app=app, url=app.config["PUBLIC_URL"],
-                         backend=request.param, outbox=outbox)
+                         backend=request.param, outbox=outbox, in_flight=in_flight)
     finally:
         server.shutdown()
         server.server_close()

@@ -46,6 +46,7 @@ def account(live_server, email) -> str:
 
 def link_for(live_server, email: str, prefix: str) -> str:
     """The path of the newest link starting with ``prefix`` in mail sent to ``email``."""
+    live_server.in_flight.wait()  # account mail goes out once the response is sent
     for path in sorted(live_server.outbox.glob("*.eml"), reverse=True):
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         if message["To"] != email:

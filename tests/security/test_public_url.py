@@ -34,6 +34,7 @@ from tests.factories import make_campaign
 from tests.payments.test_job_queue import work
 from tests.support.accounts import PASSWORD, make_account, post_form, sign_in
 from tests.support.flow import give, hidden_value
+from tests.support.servers import InFlight
 
 # Requests name donate.test (the test client's host, trusted as an extra host); links must
 # name this instead, path prefix included.
@@ -47,12 +48,14 @@ class Served:
     app: Flask
     port: int
     outbox: Path
+    in_flight: InFlight
 
     def request(self, method: str, path: str, *, host: str, cookie: str | None = None,
                 form: dict | None = None, headers: dict | None = None
                 ) -> http.client.HTTPResponse:
         """One raw HTTP/1.1 request with exactly this Host header (as curl -H 'Host: ...' or
-        any script would send it); the response is read in full."""
+        any script would send it); the response is read in full, and the work the app does
+        after sending it (account mail) is done."""
         sent = {"Host": host, **(headers or {})}
         body = None
         if cookie:
@@ -65,9 +68,10 @@ class Served:
             connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
             response.text = response.read().decode()
-            return response
         finally:
             connection.close()
+        self.in_flight.wait()
+        return response
 
     def mails(self) -> int:
         with self.app.app_context():
@@ -90,11 +94,12 @@ def served(request, tmp_path_factory) -> Iterator[Served]:
                       "MAIL_OUTBOX_DIR": str(outbox)})
     with app.app_context():
         make_account("victim@example.org")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    in_flight = InFlight(app)
+    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Served(app=app, port=server.server_port, outbox=outbox)
+        yield Served(app=app, port=server.server_port, outbox=outbox, in_flight=in_flight)
     finally:
         server.shutdown()
         server.server_close()

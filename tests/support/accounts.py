@@ -67,9 +67,11 @@ def csrf_token(client, path: str) -> str:
 
 
 def post_form(client, path: str, *, page: str | None = None, **data):
-    """POST a form as the browser would: with the CSRF token of the page it is on."""
+    """POST a form as the browser would: with the CSRF token of the page it is on. The answer
+    is read in full and closed, as a server sends it, so what the app does once the response
+    is out (account mail: ``app.jobs.after_response``) is done when this returns."""
     data.setdefault("csrf_token", csrf_token(client, page or path))
-    return client.post(path, data=data)
+    return client.post(path, data=data, buffered=True)
 
 
 def sign_in(client, email: str = "noa@example.org", password: str = PASSWORD, **extra):
