@@ -28,8 +28,13 @@ def create_app(config: dict | None = None) -> Flask:
     # SQLite file's cannot.
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
         "pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
-    # Rate limits shared by every process through Redis when there is one.
+    # Rate limits shared by every process through Redis when there is one; while it cannot be
+    # reached, each process counts in its own memory rather than fail the request.
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if app.config["REDIS_URL"]:
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2,
+                                                            "socket_connect_timeout": 2})
     app.config.setdefault(
         "SANDBOX_WEBHOOK_SECRET",
         hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),

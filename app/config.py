@@ -137,8 +137,12 @@ def load_settings(instance_path: Path) -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
         "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 128 * 1024),
         "WEBHOOK_MAX_BYTES": _int("WEBHOOK_MAX_BYTES", 1024 * 1024),
-        # Sign-in attempts: per address, and failed attempts per account (email).
+        # Sign-in attempts per client address (every attempt, any account); failed ones per
+        # account and client (past them that client waits, app/accounts/throttle.py), and per
+        # account from anywhere (past it, clients that failed on it are asked to use a link).
         "RATELIMIT_SIGNIN": env("RATELIMIT_SIGNIN", "20 per minute;200 per hour"),
+        "RATELIMIT_SIGNIN_FAILURES": env("RATELIMIT_SIGNIN_FAILURES",
+                                         "5 per minute;10 per 15 minutes;20 per day"),
         "RATELIMIT_SIGNIN_ACCOUNT": env("RATELIMIT_SIGNIN_ACCOUNT", "10 per 15 minutes"),
         # Forms that send mail (sign-up, sign-in link, password reset): per address, and per
         # email they are sent to, across all of those forms.

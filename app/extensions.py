@@ -29,11 +29,29 @@ class RouteLimiter(Limiter):
 
     def init_app(self, app: Flask) -> None:
         super().init_app(app)
+        # One limiter serves every app made in this process (the tests make many): a new app's
+        # storage is taken to be up until it fails.
+        self._storage_dead = False
         limits = self.limit_manager
         hooks = app.before_request_funcs[None]
         if self._check_request_limit in hooks and not (
                 limits._default_limits or limits._application_limits or limits._blueprint_limits):
             hooks.remove(self._check_request_limit)
+
+    def call(self, method: str, *args):
+        """Run a rate-limiting strategy's method (``hit``, ``test``, ``get_window_stats``,
+        ``clear``) for code that counts on its own (``app.accounts.throttle``): on the storage,
+        or, once it cannot be reached, on this process's memory, as the decorators do
+        (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``) until they find the storage back."""
+        try:
+            return getattr(self.limiter, method)(*args)
+        except Exception:
+            if not self._in_memory_fallback_enabled or self._storage_dead:
+                raise
+            self.logger.warning("Rate limit storage unreachable - falling back to memory",
+                                exc_info=True)
+            self._storage_dead = True
+            return getattr(self.limiter, method)(*args)
 
     def retry_after(self) -> float | None:
         """Seconds until the limits that refused this request let the next one through: the

@@ -27,6 +27,7 @@ from app.accounts import tokens
 from app.accounts.models import Supporter
 from app.accounts.passwords import Hasher, PasswordPolicy, WeakPassword
 from app.accounts.sessions import end_all_sessions
+from app.accounts.throttle import Refusal, SignInGuard
 from app.accounts.tokens import AccountLinks
 from app.extensions import db
 from app.mail import OutboundEmail, queue_email
@@ -211,6 +212,37 @@ def authenticate(*, email: str, password: str, tools: AccountTools, now: datetim
     if tools.hasher.needs_rehash(password_hash):
         supporter.password_hash = tools.hasher.hash(password)
     return _signed_in(supporter, now)
+
+
+class SignInRefused(Exception):
+    """Too many failed sign-ins for this account (``app.accounts.throttle``); the password was
+    not checked."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+def sign_in_with_password(*, email: str, password: str, client: str, guard: SignInGuard | None,
+                          tools: AccountTools, now: datetime) -> Supporter:
+    """:func:`authenticate`, throttled by ``guard`` for this client (None: not throttled):
+    SignInRefused, before the password is looked at, while this client must wait or use an
+    emailed link; each wrong password counted, a right one forgets this client's failures."""
+    if guard is None:
+        return authenticate(email=email, password=password, tools=tools, now=now)
+    refusal = guard.check(email, client)
+    if refusal is not None:
+        raise SignInRefused(refusal)
+    try:
+        supporter = authenticate(email=email, password=password, tools=tools, now=now)
+    except AccountError:
+        guard.failed(email, client)
+        raise
+    except EmailNotVerified:
+        guard.succeeded(email, client)
+        raise
+    guard.succeeded(email, client)
+    return supporter
 
 
 def request_signin_link(email: str) -> None:

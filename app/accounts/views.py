@@ -7,6 +7,7 @@ the link does not use it up.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import date
 
@@ -57,7 +58,7 @@ from app.accounts.services import (
     AccountTools,
     EmailNotVerified,
     Profile,
-    authenticate,
+    SignInRefused,
     cancel_email_change,
     change_password,
     confirm_email_change,
@@ -67,13 +68,16 @@ from app.accounts.services import (
     request_signin_link,
     reset_password,
     sign_in_with_link,
+    sign_in_with_password,
     sign_up,
     update_profile,
     verify_email,
 )
 from app.accounts.sessions import end_all_sessions, end_session, open_session
+from app.accounts.throttle import USE_LINK, Refusal, SignInGuard, client_key
 from app.accounts.tokens import LinkError
 from app.db import utcnow
+from app.errors import wait_phrase
 from app.extensions import db, limiter
 from app.finance.receipts import current_receipt
 from app.giving.models import PlanStatus
@@ -113,10 +117,6 @@ def _email_key() -> str:
     return f"email:{email[:254]}" if email else f"addr:{get_remote_address()}"
 
 
-def _failed(response: Response) -> bool:
-    return response.status_code != 303
-
-
 def _accepted(response: Response) -> bool:
     """The form went through (its redirect): a mail went out, or, to an address with no
     account, would have. A refused form (a weak password, a wrong current password, a
@@ -126,10 +126,15 @@ def _accepted(response: Response) -> bool:
     return response.status_code == 303
 
 
+def _client() -> str:
+    return client_key(get_remote_address())
+
+
+# Every sign-in attempt per client, whatever the account; failed ones per account are counted
+# by the sign-in guard (app/accounts/throttle.py), which slows a guesser without refusing the
+# owner.
 signin_limits = [
-    limiter.limit(_config("RATELIMIT_SIGNIN"), methods=["POST"]),
-    limiter.limit(_config("RATELIMIT_SIGNIN_ACCOUNT"), key_func=_email_key, methods=["POST"],
-                  deduct_when=_failed),
+    limiter.limit(_config("RATELIMIT_SIGNIN"), key_func=_client, methods=["POST"]),
 ]
 # Shared by every form that emails someone: per client address, every POST; per email
 # address, only the requests accepted (so a donor who fumbles the sign-up password can still
@@ -233,9 +238,14 @@ def signin():
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
+        guard = SignInGuard.from_config(current_app.config, limiter.call) \
+            if limiter.enabled else None
         try:
-            supporter = authenticate(email=form.email.data, password=form.password.data,
-                                     tools=_tools(), now=utcnow())
+            supporter = sign_in_with_password(
+                email=form.email.data, password=form.password.data, client=_client(),
+                guard=guard, tools=_tools(), now=utcnow())
+        except SignInRefused as exc:
+            return _refused_sign_in(form, exc.refusal)
         except AccountError as exc:
             db.session.rollback()
             _add_error(form, exc.field, exc.message)
@@ -247,6 +257,22 @@ def signin():
             jobs.commit()
             return redirect(safe_next(form.next.data) or url_for("accounts.overview"), 303)
     return _render("accounts/signin.html", form)
+
+
+def _refused_sign_in(form, refusal: Refusal):
+    """The sign-in page, 429, saying how long this client must wait and offering an emailed
+    link (the same words whether or not the address has an account)."""
+    wait = wait_phrase(refusal.seconds)
+    if refusal.reason == USE_LINK:
+        form.form_errors.append(
+            "This account has had many failed sign-ins lately. To keep it safe, sign in with a "
+            f"link we email you, or try your password again in {wait}.")
+    else:
+        form.form_errors.append(
+            "Too many failed sign-ins to this account from your connection. Try again in "
+            f"{wait}, or sign in with a link we email you.")
+    body = render_template("accounts/signin.html", form=form, offer_link=True)
+    return body, 429, {"Retry-After": str(max(1, math.ceil(refusal.seconds)))}
 
 
 @bp.route("/signin/link", methods=["GET", "POST"])
