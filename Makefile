@@ -36,7 +36,7 @@ run: $(VENV)/.installed instance/secret_key
 
 test: $(VENV)/.installed
 	scripts/system-deps.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(VENV)/.installed
 	WITH_BENCH_TOOLS=1 scripts/system-deps.sh

@@ -7,13 +7,14 @@ transaction that is rolled back at the end, with the app's commits turned into s
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.db import utcnow
-from app.extensions import db
+from app.extensions import db, limiter
 from tests.support.pgcluster import PgCluster
 
 BASE_CONFIG = {
@@ -88,9 +89,34 @@ def make_app(tmp_path):
             db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def suite_apps():
+    """One app per suite database, shared by the tests that take ``app``: building an app
+    compiles every URL rule (a third of a second), which was most of the suite's time. Tests
+    that need other settings at creation build their own with ``make_app``."""
+    apps: dict[str, tuple[Flask, dict]] = {}
+    yield apps
+    for app, _ in apps.values():
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture
-def app(database_url, make_app):
-    app = make_app(database_url)
+def app(database_url, suite_apps, tmp_path):
+    """The suite's app on ``database_url``, inside a transaction rolled back after the test.
+    What a test may change on it (settings, the test client class, Jinja globals and loader)
+    is put back afterwards; each test has its own outbox folder."""
+    if database_url not in suite_apps:
+        app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+        suite_apps[database_url] = (app, dict(vars(limiter)))
+    app, limiter_state = suite_apps[database_url]
+    # Flask-Limiter keeps its settings (enabled, storage) on the one Limiter object, which
+    # every app built since (make_app) re-initialised: give it back this app's.
+    vars(limiter).clear()
+    vars(limiter).update(limiter_state)
+    saved = (dict(app.config), app.test_client_class, app.jinja_env.loader,
+             dict(app.jinja_env.globals))
+    app.config["MAIL_OUTBOX_DIR"] = str(tmp_path / "outbox")
     with app.app_context():
         connection = db.engine.connect()
         transaction = connection.begin()
@@ -107,6 +133,11 @@ def app(database_url, make_app):
             db.session = original
             transaction.rollback()
             connection.close()
+            config, app.test_client_class, app.jinja_env.loader, globals_ = saved
+            app.config.clear()
+            app.config.update(config)
+            app.jinja_env.globals.clear()
+            app.jinja_env.globals.update(globals_)
 
 
 @pytest.fixture
