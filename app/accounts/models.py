@@ -120,3 +120,18 @@ class UsedAccountLink(db.Model):
     purpose: Mapped[str] = mapped_column(String(20))
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporter.id"), index=True)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LatestAccountLink(db.Model):
+    """The newest link of each purpose sent to a supporter: only it can be followed.
+
+    Making a link (``tokens.AccountLinks.make``) writes its random id here, replacing the one
+    before, so every older link of the purpose answers "stale", whether or not the newer one was
+    ever followed.
+    """
+
+    __tablename__ = "latest_account_link"
+
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporter.id"), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(32))

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 
-from app.accounts.models import Supporter, UsedAccountLink
+from app.accounts.models import LatestAccountLink, Supporter, UsedAccountLink
 from app.accounts.sessions import end_all_sessions
 from app.extensions import db
 from app.giving.models import Gift, PlanStatus, RecurringPlan
@@ -171,6 +171,8 @@ def erase_supporter(supporter: Supporter, provider: PaymentProvider, *, now: dat
 
     db.session.execute(delete(UsedAccountLink).where(
         UsedAccountLink.supporter_id == supporter.id))
+    db.session.execute(delete(LatestAccountLink).where(
+        LatestAccountLink.supporter_id == supporter.id))
     supporter.email = f"erased-{supporter.id}@invalid"
     supporter.name = ""
     supporter.password_hash = None

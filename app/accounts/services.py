@@ -164,15 +164,22 @@ def mail_account_link(purpose: str, email: str, *, links: AccountLinks) -> None:
     if supporter is None or supporter.erased_at is not None:
         return
     if purpose == tokens.SIGNIN:
-        _mail(supporter, "signin", "Your sign-in link",
-              token=links.make(tokens.SIGNIN, supporter),
-              minutes=links.max_ages[tokens.SIGNIN] // 60)
+        send_signin_link(supporter, links)
     elif purpose == tokens.RESET:
         _mail(supporter, "reset", "Reset your password",
               token=links.make(tokens.RESET, supporter),
               minutes=links.max_ages[tokens.RESET] // 60)
     else:
         raise ValueError(f"no such account link to mail: {purpose!r}")
+
+
+def send_signin_link(supporter: Supporter, links: AccountLinks) -> str:
+    """Mail ``supporter`` a new sign-in link and return its token (the command line prints the
+    link it mails: an older link stops working once a newer one is made)."""
+    token = links.make(tokens.SIGNIN, supporter)
+    _mail(supporter, "signin", "Your sign-in link", token=token,
+          minutes=links.max_ages[tokens.SIGNIN] // 60)
+    return token
 
 
 def _queue_account_link(purpose: str, email: str) -> None:

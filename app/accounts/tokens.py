@@ -1,14 +1,19 @@
 """The links we email: signed, expiring, single-use, and bound to the account's state.
 
 A link's token is an itsdangerous payload signed with the app's secret under a salt per purpose
-(a reset token cannot be used as a sign-in token). It names the supporter, the address it was
-sent to and a random id. It stops working when
+(a reset token cannot be used as a sign-in token). It names the supporter, a random id, and the
+account as it stood when the link was made: its address, a fingerprint of its password and its
+``session_version``. A link of any purpose stops working when
 
 - it is altered (the signature fails) or older than its purpose's maximum age;
 - it has been followed once (its id is stored in ``used_account_link`` under a unique key);
-- the account changed since it was sent: another address (every purpose), another password
-  (verification and reset: a newer sign-up or reset replaces older links), or another pending
-  address (email change).
+- a newer link of the same purpose was made for the account, followed or not: only the newest
+  one works (its id is kept in ``latest_account_link``);
+- the account changed since: another address, another password (set, changed or reset), or
+  every sign-in ended (sign out everywhere, a reset, a password or address change, erasure:
+  ``sessions.end_all_sessions`` raises ``session_version``);
+- for an address change, the address waiting for confirmation is no longer the link's (the
+  change was called off).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import Supporter, UsedAccountLink
+from app.accounts.models import LatestAccountLink, Supporter, UsedAccountLink
 from app.extensions import db
 
 SIGNIN = "signin"
@@ -87,11 +92,13 @@ class AccountLinks:
         return URLSafeTimedSerializer(self._secret_key, salt=f"account-link-{purpose}")
 
     def make(self, purpose: str, supporter: Supporter, **claims) -> str:
-        payload = {"sid": supporter.id, "jti": secrets.token_urlsafe(16),
-                   "email": supporter.email, **claims}
-        if purpose in (VERIFY, RESET):
-            payload["pw"] = password_fingerprint(supporter.password_hash)
-        return self._serializer(purpose).dumps(payload)
+        """A new link of ``purpose`` for ``supporter`` (flushed: it needs its id); every older
+        link of that purpose stops working."""
+        payload = {"sid": supporter.id, "jti": secrets.token_urlsafe(16), **_state(supporter),
+                   **claims}
+        token = self._serializer(purpose).dumps(payload)
+        _make_latest(supporter, purpose, payload["jti"])
+        return token
 
     def check(self, purpose: str, token: str) -> Link:
         """The link's supporter and claims if it can still be followed; raises LinkError.
@@ -109,9 +116,10 @@ class AccountLinks:
             raise LinkError("invalid")
         if _already_used(data["jti"]):
             raise LinkError("used")
-        if data["email"] != supporter.email:
+        # A link made before this revision carries no state: stale, like any older link.
+        if any(data.get(name) != value for name, value in _state(supporter).items()):
             raise LinkError("stale")
-        if "pw" in data and data["pw"] != password_fingerprint(supporter.password_hash):
+        if not _is_latest(supporter, purpose, data["jti"]):
             raise LinkError("stale")
         if purpose == EMAIL_CHANGE and data.get("new") != supporter.pending_email:
             raise LinkError("stale")
@@ -132,6 +140,31 @@ class AccountLinks:
         db.session.execute(delete(UsedAccountLink).where(
             UsedAccountLink.purpose == link.purpose,
             UsedAccountLink.used_at < now - timedelta(seconds=self.max_ages[link.purpose])))
+
+
+def _state(supporter: Supporter) -> dict:
+    """What a link is bound to: it works only while the account still matches."""
+    return {"email": supporter.email, "pw": password_fingerprint(supporter.password_hash),
+            "sv": supporter.session_version}
+
+
+def _make_latest(supporter: Supporter, purpose: str, jti: str) -> None:
+    key = {"supporter_id": supporter.id, "purpose": purpose}
+    latest = db.session.get(LatestAccountLink, key)
+    if latest is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(LatestAccountLink(**key, jti=jti))
+            return
+        except IntegrityError:  # a link of this purpose made at the same moment: ours is newer
+            latest = db.session.get(LatestAccountLink, key, populate_existing=True)
+    latest.jti = jti
+
+
+def _is_latest(supporter: Supporter, purpose: str, jti: str) -> bool:
+    return db.session.scalar(select(LatestAccountLink.jti).where(
+        LatestAccountLink.supporter_id == supporter.id,
+        LatestAccountLink.purpose == purpose)) == jti
 
 
 def _already_used(jti: str) -> bool:

@@ -337,7 +337,7 @@ def signout_everywhere():
     _sign_out()
     jobs.commit()
     flash("You are signed out everywhere: on every device and browser, this one included. "
-          "Sign in again to continue.", "success")
+          "Links we emailed you before no longer work. Sign in again to continue.", "success")
     return redirect(url_for("accounts.signin"), 303)
 
 

@@ -28,7 +28,7 @@ def users_create_command(email: str, roles: tuple[str, ...], name: str, send_mai
     """Create (or find) the supporter with this email, grant the roles, and print a one-time
     sign-in link for them."""
     from app.accounts import tokens
-    from app.accounts.services import get_or_create_supporter, request_signin_link
+    from app.accounts.services import get_or_create_supporter, send_signin_link
     from app.accounts.tokens import AccountLinks
     from app.staff.models import Role
     from app.staff.roles import RoleError, grant_role
@@ -44,9 +44,9 @@ def users_create_command(email: str, roles: tuple[str, ...], name: str, send_mai
     except RoleError as exc:
         raise click.ClickException(exc.message) from None
     links = AccountLinks.from_config(current_app.config)
-    token = links.make(tokens.SIGNIN, supporter)
-    if send_mail:
-        request_signin_link(supporter.email)
+    # One link, printed and (with --mail) mailed: only the newest sign-in link works.
+    token = send_signin_link(supporter, links) if send_mail \
+        else links.make(tokens.SIGNIN, supporter)
     jobs.commit()
     held = ", ".join(sorted(roles))
     click.echo(f"{supporter.email}: {held}" + (f" (granted now: {', '.join(granted)})"
