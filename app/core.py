@@ -1,7 +1,8 @@
 """What belongs to no feature: the health check, the favicon, the headers every response
 carries, the session cookie's signer, and how a request's URL and form are read (ids within the
-database's range, text that is not UTF-8 refused)."""
+database's range, text that is not UTF-8 or holds control characters refused)."""
 
+import re
 from urllib.parse import parse_qsl
 
 import flask
@@ -10,7 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug import formparser
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
@@ -107,9 +108,19 @@ class IdConverter(IntegerConverter):
 #: What werkzeug puts in place of bytes that are not UTF-8 (and, here, so does a urlencoded
 #: form): such text was garbled on the way and is refused, never stored.
 UNREADABLE = "\ufffd"
+#: Characters no one types into a form: the C0 controls but tab, line feed and carriage return,
+#: and DEL. NUL ends a string in C and PostgreSQL refuses it in text (a 500 where it reached a
+#: query); the others are terminal escapes and the like, never a name or an address.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 UNREADABLE_MESSAGE = ("We could not read some of the characters in this. Please type it "
                       "again.")
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def unreadable(text: str) -> bool:
+    """Whether ``text`` arrived garbled (bytes that were not UTF-8) or holds a control
+    character: either way it is refused, never stored."""
+    return UNREADABLE in text or CONTROL_CHARACTERS.search(text) is not None
 
 
 class FormDataParser(formparser.FormDataParser):
@@ -155,41 +166,57 @@ class Request(flask.Request):
 
 
 class UnreadableText(BadRequest):
-    """A form sent text that is not UTF-8 to a view that does not check it itself."""
+    """A form sent text that is not UTF-8, or control characters, to a view that does not
+    check it itself."""
 
-    description = ("Some of the text in the form could not be read: it was not sent as UTF-8. "
-                   "Go back, type it again and send the form again. Nothing was saved.")
+    description = ("Some of the text in the form could not be read: it was not sent as UTF-8, "
+                   "or held characters that are not text. Go back, type it again and send the "
+                   "form again. Nothing was saved.")
 
 
 def checks_unreadable_text(view):
-    """Mark a view whose form refuses text that is not UTF-8 beside each field (with
-    :class:`Readable`), so that :func:`refuse_unreadable_forms` lets its requests through."""
+    """Mark a view whose form refuses unreadable text (:func:`unreadable`) beside each field
+    (with :class:`Readable`), so that :func:`refuse_unreadable_forms` lets its requests
+    through."""
     view.checks_unreadable_text = True
     return view
 
 
 @bp.before_app_request
 def refuse_unreadable_forms():
-    """A form with text that is not UTF-8 gets a 400 page saying so, with nothing saved, unless
-    its view shows that beside the fields (:func:`checks_unreadable_text`)."""
+    """A form with text that is not UTF-8 or holds a control character (:func:`unreadable`)
+    gets a 400 page saying so, with nothing saved, unless its view shows that beside the fields
+    (:func:`checks_unreadable_text`). Every field counts, those the view does not read too."""
     if request.mimetype not in FORM_TYPES:
         return
     view = current_app.view_functions.get(request.endpoint)
     if view is None or getattr(view, "checks_unreadable_text", False):
         return
-    if any(UNREADABLE in value for _, value in request.form.items(multi=True)):
+    if any(unreadable(value) for _, value in request.form.items(multi=True)):
         raise UnreadableText()
+
+
+@bp.before_app_request
+def refuse_unreadable_urls():
+    """No page's address holds a control character (:data:`CONTROL_CHARACTERS`): such a path
+    is a 404 and such a query a 400, before a view looks anything up by it (PostgreSQL refuses
+    NUL in text: a 500 where it reached a query)."""
+    if CONTROL_CHARACTERS.search(request.path):
+        raise NotFound()
+    if any(CONTROL_CHARACTERS.search(value) for _, value in request.args.items(multi=True)):
+        raise BadRequest()
 
 
 class Readable:
     """A form field's first validator: refuse text that arrived as bytes that are not UTF-8
-    (see :class:`FormDataParser`), with a message beside the field."""
+    (see :class:`FormDataParser`) or that holds a control character, with a message beside the
+    field."""
 
     def __init__(self, message: str = UNREADABLE_MESSAGE) -> None:
         self.message = message
 
     def __call__(self, form, field) -> None:
-        if isinstance(field.data, str) and UNREADABLE in field.data:
+        if isinstance(field.data, str) and unreadable(field.data):
             raise StopValidation(self.message)
 
 
