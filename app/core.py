@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
-from wtforms.validators import StopValidation
+from wtforms.validators import StopValidation, ValidationError
 
 from app import jobs
 from app.extensions import csrf, db, limiter
@@ -218,6 +218,18 @@ class Readable:
     def __call__(self, form, field) -> None:
         if isinstance(field.data, str) and unreadable(field.data):
             raise StopValidation(self.message)
+
+
+#: The years a date typed into a form may name. Beyond them, moving a date between the
+#: organisation's zone and UTC, or to the next day, runs off the calendar's ends (a 500), and a
+#: typo ("0026-03-05") would be taken as a date.
+YEARS = (1900, 2999)
+
+
+def within_years(form, field) -> None:
+    """A date or date-time field's validator: refuse a year outside :data:`YEARS`."""
+    if field.data is not None and not YEARS[0] <= field.data.year <= YEARS[1]:
+        raise ValidationError(f"Enter a date between the years {YEARS[0]} and {YEARS[1]}.")
 
 
 class SessionInterface(SecureCookieSessionInterface):

@@ -26,6 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from app.core import within_years
 from app.finance.offline import METHODS, OfflineGift
 from app.giving.models import Dedication, Gift
 from app.money import AmountError, parse_amount, to_decimal
@@ -52,7 +53,7 @@ class OfflineGiftForm(FlaskForm):
     """A cheque, wire or cash gift as finance enters it."""
 
     received_on = DayField("Date received", validators=[
-        InputRequired("Enter the date the money was received.")])
+        InputRequired("Enter the date the money was received."), within_years])
     method = SelectField("Method", choices=[SelectChoice(m, METHOD_LABELS[m]) for m in METHODS])
     reference = StringField("Reference", filters=[_strip], validators=[Length(max=255)],
                             description="The cheque number or the bank's reference (cash: "

@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 
 from app.campaigns.models import Campaign, CampaignKind
 from app.campaigns.services import Amount
+from app.core import within_years
 from app.giving.models import Frequency
 from app.money import AmountError, parse_amount, to_decimal
 from app.staff.models import Role
@@ -50,9 +51,9 @@ class CampaignForm(FlaskForm):
     signatory_title = StringField("Their title", filters=[_strip], validators=[Length(max=200)])
     thank_you_message = TextAreaField("Thank-you message", validators=[Length(max=2000)])
     starts_at = DateTimeLocalField("Starts", format=LOCAL_FORMAT, validators=[
-        InputRequired("Enter when the campaign starts.")])
+        InputRequired("Enter when the campaign starts."), within_years])
     ends_at = DateTimeLocalField("Ends", format=LOCAL_FORMAT, validators=[
-        InputRequired("Enter when the campaign ends.")])
+        InputRequired("Enter when the campaign ends."), within_years])
     currency = SelectField("Currency")
     goal = StringField("Goal", filters=[_strip], validators=[DataRequired("Enter a goal.")])
     default_frequency = SelectField("Preselected frequency",
@@ -64,7 +65,7 @@ class CampaignForm(FlaskForm):
     match_amount = StringField("Matching pool (optional)", filters=[_strip])
     match_sponsor = StringField("Matched by", filters=[_strip], validators=[Length(max=200)])
     match_ends_at = DateTimeLocalField("Matching ends (optional)", format=LOCAL_FORMAT,
-                                       validators=[Optional()])
+                                       validators=[Optional(), within_years])
     fund_code = StringField("Fund code (optional)", filters=[_strip], validators=[
         Length(max=40)])
 
@@ -174,5 +175,5 @@ class AuditFilterForm(FlaskForm):
     action = StringField("Action", filters=[_strip], validators=[Length(max=80)])
     target = StringField("Target", filters=[_strip], validators=[Length(max=120)],
                          description="A type, or type:id, e.g. campaign:4")
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
+    since = DateField("From", validators=[Optional(), within_years])
+    until = DateField("To", validators=[Optional(), within_years])

@@ -97,6 +97,10 @@ def test_the_audit_log_filters_and_cannot_be_changed(client, app):
     assert "<code>role.grant</code>" in page
     assert "<code>role.grant</code>" not in client.get(
         "/staff/audit?action=campaign.").get_data(as_text=True)
+    # The day after the calendar's last, or a midnight before UTC's first: a 500 before.
+    for query in ("until=9999-12-31", "since=0001-01-01"):
+        page = client.get(f"/staff/audit?{query}").get_data(as_text=True)
+        assert "Enter a date between the years 1900 and 2999." in page, query
     # Read-only: the page has no form that posts, and no route writes to the log.
     assert 'method="post"' not in page.split('class="filter-form"')[1]
     assert not any(r.rule.startswith("/staff/audit") and "POST" in r.methods
