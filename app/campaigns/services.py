@@ -320,8 +320,11 @@ def _check(campaign: Campaign, *, currencies: tuple[str, ...]) -> None:
     if not SLUG_PATTERN.fullmatch(campaign.slug or ""):
         raise CampaignError("slug", "Use lowercase letters, digits and hyphens, like "
                                     "year-end-2026.")
-    taken = db.session.scalar(select(Campaign.id).where(Campaign.slug == campaign.slug,
-                                                        Campaign.id != campaign.id))
+    # Not flushed first: an edited campaign's row may break a constraint this check is about
+    # to refuse with a message (ends before it starts).
+    with db.session.no_autoflush:
+        taken = db.session.scalar(select(Campaign.id).where(Campaign.slug == campaign.slug,
+                                                            Campaign.id != campaign.id))
     if taken:
         raise CampaignError("slug", "Another campaign already has this address.")
     if not (campaign.title or "").strip():

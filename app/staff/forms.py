@@ -96,8 +96,13 @@ class CampaignForm(FlaskForm):
     def _utc(self, value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=self.zone).astimezone(UTC) if value else None
 
+    def _currency(self) -> str | None:
+        """The currency chosen, if it is one offered (else the currency's own error stands)."""
+        chosen = self.currency.data
+        return chosen if any(chosen == c.value for c in self.currency.choices) else None
+
     def _money(self, field, required: bool) -> int | None:
-        if not field.data and not required:
+        if (not field.data and not required) or self._currency() is None:
             return None
         try:
             return parse_amount(field.data, self.currency.data)
@@ -115,6 +120,8 @@ class CampaignForm(FlaskForm):
 
     def amounts(self) -> list[Amount]:
         found = []
+        if self._currency() is None:
+            return found
         for line in (self.suggested_amounts.data or "").splitlines():
             if not line.strip():
                 continue

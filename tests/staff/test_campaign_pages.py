@@ -125,6 +125,30 @@ def test_form_errors_are_shown_not_saved(client):
     assert "must end after it starts" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("changes, message", [
+    # The edited row was flushed by the slug check's query before the dates were compared: the
+    # database's constraint answered, a 500.
+    ({"ends_at": "2027-11-01T00:00"}, "must end after it starts"),
+    # Year 1 in New York is before year 1 in UTC: a 500 converting it.
+    ({"starts_at": "0001-01-01T00:00"}, "Enter a date between the years 1900 and 2999."),
+    ({"match_ends_at": "9999-12-31T23:59"}, "Enter a date between the years 1900 and 2999."),
+    # No currency sent (a browser always sends the select's): the amounts could not be read
+    # in no currency, a 500.
+    ({"currency": None}, "Not a valid choice"),
+])
+def test_an_edit_that_breaks_a_rule_is_shown_not_saved(client, changes, message):
+    sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
+    campaign = make_campaign("walk-appeal")
+    before = (campaign.starts_at, campaign.ends_at)
+    data = {k: v for k, v in _form(client, slug="walk-appeal", **changes).items()
+            if v is not None}
+    response = client.post("/staff/campaigns/walk-appeal/edit", data=data)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    db.session.refresh(campaign)
+    assert (campaign.starts_at, campaign.ends_at) == before
+
+
 def test_pausing_a_live_campaign_stops_gifts_and_says_so(client):
     sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
     make_campaign("live-one")
