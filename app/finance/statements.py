@@ -28,6 +28,7 @@ from sqlalchemy import String, cast, func, literal, select
 
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign
+from app.core import MAX_ID
 from app.db import utcnow
 from app.extensions import db
 from app.finance.common import FinanceError
@@ -80,8 +81,11 @@ def count_sent(year: int) -> int:
 def find_donor(who: str) -> int:
     """A supporter's id from what staff typed: the id itself, or their email address."""
     who = (who or "").strip()
-    if who.isdigit():
-        supporter_id = db.session.scalar(select(Supporter.id).where(Supporter.id == int(who)))
+    if who.isascii() and who.isdigit():
+        # A number no id column holds names no one, rather than overflowing the driver.
+        number = int(who) if len(who) <= len(str(MAX_ID)) else MAX_ID + 1
+        supporter_id = None if number > MAX_ID else db.session.scalar(
+            select(Supporter.id).where(Supporter.id == number))
     else:
         supporter_id = db.session.scalar(select(Supporter.id).where(
             Supporter.email == who.lower()))
