@@ -1,8 +1,9 @@
 """The headers every response carries, on every kind of page (public, form, redirect, signed
-in, staff, error pages, JSON, a download, a static file): a CSP with no 'unsafe-inline' that
-forbids framing, nosniff, a Referrer-Policy, and HSTS when the site is served over https
-(SECURE_COOKIES=1). Pages carry no inline script or style the CSP would block. And the flags
-of the session and "remember me" cookies."""
+in, staff, error pages 400/403/404/405/413/429/500 and the untrusted-host page, JSON, a
+download, a static file): a CSP with no 'unsafe-inline' that forbids framing, nosniff, a
+Referrer-Policy, and HSTS when the site is served over https (SECURE_COOKIES=1). Pages carry no
+inline script or style the CSP would block. And the flags of every cookie set on them, of the
+session and "remember me" cookies in particular: HttpOnly, SameSite=Lax, Secure over https."""
 
 from __future__ import annotations
 
@@ -60,6 +61,20 @@ def page_types(app: Flask, base_url: str) -> dict[str, Callable]:
         location = gift_form()().headers["Location"]
         return client().get(location, base_url=base_url)
 
+    def server_error():
+        """A view that fails, answered as in production (the exception not propagated)."""
+        view, propagate = app.view_functions["core.healthz"], app.config["PROPAGATE_EXCEPTIONS"]
+
+        def fails():
+            raise RuntimeError("a bug")
+
+        app.view_functions["core.healthz"], app.config["PROPAGATE_EXCEPTIONS"] = fails, False
+        try:
+            return client().get("/healthz", base_url=base_url)
+        finally:
+            app.view_functions["core.healthz"], app.config["PROPAGATE_EXCEPTIONS"] = (
+                view, propagate)
+
     return {
         "campaigns home": get("/"),
         "campaign page": get("/campaigns/walk-appeal"),
@@ -69,8 +84,11 @@ def page_types(app: Flask, base_url: str) -> dict[str, Callable]:
         "thank-you page": thanks,
         "sign-in page": get("/account/signin"),
         "account page": get("/account", "supporter"),
+        "account form page": get("/account/profile", "supporter"),
+        "news page": get("/news/subscribe"),
         "staff page": get("/staff/", "admin"),
         "staff download (CSV)": get("/staff/reports/lapsed.csv", "admin"),
+        "staff JSON": get("/staff/campaigns/walk-appeal/figures.json", "admin"),
         "not found (404)": get("/campaigns/no-such-campaign"),
         "forbidden (403)": get("/staff/", "supporter"),
         "expired form (400)": lambda: client().post("/campaigns/walk-appeal/give",
@@ -78,6 +96,10 @@ def page_types(app: Flask, base_url: str) -> dict[str, Callable]:
         "too large (413)": lambda: client().post("/campaigns/walk-appeal/give",
                                                   data={"x": "y" * (300 * 1024)},
                                                   base_url=base_url),
+        "method not allowed (405)": get("/webhooks/sandbox"),
+        "server error (500)": server_error,
+        "untrusted host (400)": lambda: client().get(
+            "/", base_url=base_url.replace("donate.test", "evil.example")),
         "JSON (health)": get("/healthz"),
         "JSON (webhook refused)": lambda: client().post("/webhooks/sandbox", data=b"{}",
                                                          base_url=base_url),
@@ -132,19 +154,41 @@ def pages(app):
 
 EXPECTED = {"form with errors (422)": 422, "redirect (303)": 303, "not found (404)": 404,
             "forbidden (403)": 403, "expired form (400)": 400, "too large (413)": 413,
-            "JSON (webhook refused)": 400}
+            "method not allowed (405)": 405, "server error (500)": 500,
+            "untrusted host (400)": 400, "JSON (webhook refused)": 400}
+
+
+def check_cookies(label: str, response, *, secure: bool) -> int:
+    """Every cookie the response sets: out of scripts' reach, not sent by other sites' forms,
+    and over https only when the site is served over https. Returns how many it sets."""
+    headers = response.headers.getlist("Set-Cookie")
+    for header in headers:
+        flags = {part.strip().lower() for part in header.split(";")[1:]}
+        assert "httponly" in flags, (label, header)
+        assert flags & {"samesite=lax", "samesite=strict"}, (label, header)
+        assert ("secure" in flags) == secure, (label, header)
+    return len(headers)
+
+
+#: Pages that start a session (a form's CSRF token, a flashed message): the cookie check is not
+#: empty.
+SESSION_STARTED = {"campaign page", "sign-in page", "news page", "form with errors (422)",
+                   "redirect (303)"}
 
 
 def test_every_page_type_carries_the_security_headers_and_no_hsts_over_http(app, pages):
-    seen = []
+    seen, with_cookies = [], set()
     for label, response in pages(app, "http://donate.test"):
         assert response.status_code == EXPECTED.get(label, 200), (label,
                                                                    response.status_code)
         check_common_headers(label, response)
         check_no_inline_code(label, response)
+        if check_cookies(label, response, secure=False):
+            with_cookies.add(label)
         assert "Strict-Transport-Security" not in response.headers, label
         seen.append(label)
     assert seen == PAGE_TYPES
+    assert SESSION_STARTED <= with_cookies, with_cookies
 
 
 @pytest.fixture
@@ -155,12 +199,36 @@ def secure_app(monkeypatch, make_app, database_url, app):
 
 
 def test_over_https_every_page_type_also_carries_hsts(secure_app, pages):
+    with_cookies = set()
     for label, response in pages(secure_app, "https://donate.test"):
         assert response.status_code == EXPECTED.get(label, 200), (label,
                                                                    response.status_code)
         check_common_headers(label, response)
+        check_no_inline_code(label, response)
+        if check_cookies(label, response, secure=True):
+            with_cookies.add(label)
         assert response.headers.get("Strict-Transport-Security") == (
             f"max-age={ONE_YEAR}; includeSubDomains"), label
+    assert SESSION_STARTED <= with_cookies, with_cookies
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+def test_the_too_many_requests_page_carries_them_too(monkeypatch, make_app, database_url, app,
+                                                     secure):
+    """429 needs the limits on (the suite's apps have them off): the card-update link is
+    limited per client, whatever it answers."""
+    if secure:
+        monkeypatch.setenv("SECURE_COOKIES", "1")
+    base_url = "https://donate.test" if secure else "http://donate.test"
+    client = make_app(database_url, RATELIMIT_ENABLED=True,
+                      RATELIMIT_CHECKOUT="1 per minute").test_client()
+    assert client.get("/billing/card/made-up", base_url=base_url).status_code == 404
+    response = client.get("/billing/card/made-up", base_url=base_url)
+    assert response.status_code == 429
+    check_common_headers("429", response)
+    check_no_inline_code("429", response)
+    check_cookies("429", response, secure=secure)
+    assert ("Strict-Transport-Security" in response.headers) == secure
 
 
 @pytest.mark.parametrize("env, expected", [
