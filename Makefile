@@ -36,7 +36,8 @@ run: $(VENV)/.installed instance/secret_key
 
 test: $(VENV)/.installed
 	scripts/system-deps.sh
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto -m 'not timing'
+	$(BIN)/python -m pytest -m timing
 
 bench: $(VENV)/.installed
 	WITH_BENCH_TOOLS=1 scripts/system-deps.sh

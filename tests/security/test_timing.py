@@ -47,6 +47,10 @@ from tests.support.accounts import PASSWORD, make_account
 from tests.support.flow import hidden_value
 from tests.support.servers import InFlight
 
+# Run alone (make test runs them after the parallel run): another worker's tests on the same
+# cores would time the machine, not the app.
+pytestmark = pytest.mark.timing
+
 KNOWN = "known@example.org"
 MODERATE_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 16384, "ARGON2_PARALLELISM": 1}
 WARM_UP = 1  # tries of each kind, not counted
