@@ -104,8 +104,8 @@ def suite_apps():
 @pytest.fixture
 def app(database_url, suite_apps, tmp_path):
     """The suite's app on ``database_url``, inside a transaction rolled back after the test.
-    What a test may change on it (settings, the test client class, Jinja globals and loader)
-    is put back afterwards; each test has its own outbox folder."""
+    What a test may change on it (settings, the test client class, Jinja globals and loader,
+    the extensions' state) is put back afterwards; each test has its own outbox folder."""
     if database_url not in suite_apps:
         app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
         suite_apps[database_url] = (app, dict(vars(limiter)))
@@ -115,7 +115,7 @@ def app(database_url, suite_apps, tmp_path):
     vars(limiter).clear()
     vars(limiter).update(limiter_state)
     saved = (dict(app.config), app.test_client_class, app.jinja_env.loader,
-             dict(app.jinja_env.globals))
+             dict(app.jinja_env.globals), dict(app.extensions))
     app.config["MAIL_OUTBOX_DIR"] = str(tmp_path / "outbox")
     with app.app_context():
         connection = db.engine.connect()
@@ -133,11 +133,14 @@ def app(database_url, suite_apps, tmp_path):
             db.session = original
             transaction.rollback()
             connection.close()
-            config, app.test_client_class, app.jinja_env.loader, globals_ = saved
+            config, app.test_client_class, app.jinja_env.loader, globals_, extensions = saved
             app.config.clear()
             app.config.update(config)
             app.jinja_env.globals.clear()
             app.jinja_env.globals.update(globals_)
+            # What the app made lazily (the campaign pages' cache) knew rolled-back rows.
+            app.extensions.clear()
+            app.extensions.update(extensions)
 
 
 @pytest.fixture
