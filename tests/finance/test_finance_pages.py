@@ -92,9 +92,24 @@ def field_error(html: str, field_id: str) -> str:
 # -- the export --------------------------------------------------------------------------------
 
 
+# 31 January, late evening in New York: already 1 February in UTC.
+CLOCK = datetime(2027, 1, 31, 23, 30, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    """The finance pages' "today", pinned: a default period must not depend on the day the
+    suite runs."""
+    from app.finance import views
+
+    monkeypatch.setattr(views, "utcnow", lambda: CLOCK.astimezone(ZoneInfo("UTC")))
+    return CLOCK.date()
+
+
 def test_the_export_form_defaults_to_this_month_and_prefills_from_the_query(client, finance,
-                                                                             ledger_rows):
-    today = datetime.now(ZoneInfo("America/New_York")).date()
+                                                                             ledger_rows,
+                                                                             fixed_clock):
+    today = fixed_clock
     html = client.get("/staff/finance/exports").get_data(as_text=True)
     assert value_of(html, "from") == today.replace(day=1).isoformat()
     assert value_of(html, "to") > today.isoformat() or value_of(html, "to")[8:] in (
@@ -309,8 +324,8 @@ def test_each_line_links_to_the_export_form_prefilled(client, finance, ledger_ro
         assert response.status_code == 200 and response.data[:2] == b"PK"
 
 
-def test_reconciliation_defaults_to_this_month(client, finance, ledger_rows):
-    today = datetime.now(ZoneInfo("America/New_York")).date()
+def test_reconciliation_defaults_to_this_month(client, finance, ledger_rows, fixed_clock):
+    today = fixed_clock
     html = client.get("/staff/finance/reconciliation").get_data(as_text=True)
     assert value_of(html, "from") == today.replace(day=1).isoformat()
     assert "No money moved in this period." in html  # the ledger rows are in 2026
