@@ -2,14 +2,13 @@
 
 Revision ID: 7467cbb484c4
 Revises: cc7df1597076
-Create Date: 2026-11-25 09:17:49.882934
+Create Date: 2026-11-25 09:17:49
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '7467cbb484c4'
 down_revision = 'cc7df1597076'
 branch_labels = None

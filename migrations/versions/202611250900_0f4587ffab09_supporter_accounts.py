@@ -2,14 +2,13 @@
 
 Revision ID: 0f4587ffab09
 Revises: 845f6f917469
-Create Date: 2026-11-25 09:00:32.053968
+Create Date: 2026-11-25 09:00:32
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '0f4587ffab09'
 down_revision = '845f6f917469'
 branch_labels = None

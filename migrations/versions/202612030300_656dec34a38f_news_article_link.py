@@ -2,13 +2,12 @@
 
 Revision ID: 656dec34a38f
 Revises: 3e9a7c51d2b8
-Create Date: 2026-12-04 10:00:00.000000
+Create Date: 2026-12-03 03:00:00
 
 """
 from alembic import op
 
 
-# revision identifiers, used by Alembic.
 revision = '656dec34a38f'
 down_revision = '3e9a7c51d2b8'
 branch_labels = None

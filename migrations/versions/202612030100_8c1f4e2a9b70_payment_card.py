@@ -2,14 +2,13 @@
 
 Revision ID: 8c1f4e2a9b70
 Revises: 5b7e2c9d41a3
-Create Date: 2026-12-03 10:00:00.000000
+Create Date: 2026-12-03 01:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '8c1f4e2a9b70'
 down_revision = '5b7e2c9d41a3'
 branch_labels = None

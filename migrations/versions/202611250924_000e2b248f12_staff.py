@@ -2,14 +2,13 @@
 
 Revision ID: 000e2b248f12
 Revises: 7467cbb484c4
-Create Date: 2026-11-25 09:24:36.928202
+Create Date: 2026-11-25 09:24:36
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '000e2b248f12'
 down_revision = '7467cbb484c4'
 branch_labels = None

@@ -2,14 +2,13 @@
 
 Revision ID: 3e9a7c51d2b8
 Revises: 8c1f4e2a9b70
-Create Date: 2026-12-03 12:00:00.000000
+Create Date: 2026-12-03 02:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '3e9a7c51d2b8'
 down_revision = '8c1f4e2a9b70'
 branch_labels = None

@@ -2,14 +2,13 @@
 
 Revision ID: f6950c136c95
 Revises: 000e2b248f12
-Create Date: 2026-11-25 09:50:19.483268
+Create Date: 2026-11-25 09:50:19
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = 'f6950c136c95'
 down_revision = '000e2b248f12'
 branch_labels = None

@@ -2,14 +2,13 @@
 
 Revision ID: 5b7e2c9d41a3
 Revises: fd3be956c4c3
-Create Date: 2026-12-02 20:15:00.000000
+Create Date: 2026-12-02 20:15:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '5b7e2c9d41a3'
 down_revision = 'fd3be956c4c3'
 branch_labels = None

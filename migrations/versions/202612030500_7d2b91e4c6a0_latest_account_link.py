@@ -3,14 +3,13 @@
 
 Revision ID: 7d2b91e4c6a0
 Revises: 498abd0d6bcb
-Create Date: 2026-12-03 14:00:00.000000
+Create Date: 2026-12-03 05:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '7d2b91e4c6a0'
 down_revision = '498abd0d6bcb'
 branch_labels = None

@@ -2,14 +2,13 @@
 
 Revision ID: 498abd0d6bcb
 Revises: 656dec34a38f
-Create Date: 2026-12-04 11:00:00.000000
+Create Date: 2026-12-03 04:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = '498abd0d6bcb'
 down_revision = '656dec34a38f'
 branch_labels = None

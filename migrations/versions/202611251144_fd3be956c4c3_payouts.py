@@ -2,14 +2,13 @@
 
 Revision ID: fd3be956c4c3
 Revises: f6950c136c95
-Create Date: 2026-11-25 11:44:53.819509
+Create Date: 2026-11-25 11:44:53
 
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
 revision = 'fd3be956c4c3'
 down_revision = 'f6950c136c95'
 branch_labels = None
