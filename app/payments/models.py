@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -98,8 +99,16 @@ class ProviderEvent(db.Model):
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Why an event changed nothing: not one of ours, or it disagreed with our records.
+    # Why an event changed nothing: not one of ours, or it disagreed with our records; for a
+    # parked event, what it still waits for.
     note: Mapped[str | None] = mapped_column(String(500))
+    # About a sale that is not ours (another product sold on the same provider account):
+    # acknowledged, stored, processed, changing nothing.
+    not_ours: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Ours, but still waiting for an event it depends on longer than WEBHOOK_PARK_AFTER_HOURS
+    # after the provider created it: acknowledged and left unprocessed (processed_at null) for
+    # staff (the operations inbox); kept once it is applied later, as a record.
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class Payout(db.Model):
