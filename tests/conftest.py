@@ -54,12 +54,16 @@ def pg_cluster():
     cluster.stop()
 
 
-def migrated_url(request, backend: str, name: str) -> str:
-    """A new, empty database on ``backend``, migrated to the latest schema."""
+def new_database_url(request, backend: str, name: str) -> str:
+    """A new, empty database on ``backend`` (no tables)."""
     if backend == "sqlite":
-        url = f"sqlite:///{request.getfixturevalue('tmp_path_factory').mktemp(name)}/test.db"
-    else:
-        url = request.getfixturevalue("pg_cluster").create_database(name)
+        return f"sqlite:///{request.getfixturevalue('tmp_path_factory').mktemp(name)}/test.db"
+    return request.getfixturevalue("pg_cluster").create_database(name)
+
+
+def migrated_url(request, backend: str, name: str) -> str:
+    """A new database on ``backend``, migrated to the latest schema."""
+    url = new_database_url(request, backend, name)
     app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         upgrade()
@@ -87,6 +91,17 @@ def make_app(tmp_path):
     for app in apps:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated_app(request, make_app):
+    """For the tests of the migrations themselves: an app, inside its application context, on
+    a new database of its own (each backend) with no tables yet. The test moves the schema up
+    and down (``flask_migrate.upgrade``/``downgrade``; ``tests.support.migrations``)."""
+    app = make_app(new_database_url(request, request.param, f"migrations_{request.param}"))
+    with app.app_context():
+        yield app
+        db.session.remove()
 
 
 @pytest.fixture(scope="session")

@@ -30,10 +30,12 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('recurring_plan', schema=None) as batch_op:
+    # SQLite (3.35+) drops a column in place; recreating the table would trip the foreign
+    # keys that point at it (and cascade deletes along them).
+    with op.batch_alter_table('recurring_plan', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('cancel_reason')
 
-    with op.batch_alter_table('payment', schema=None) as batch_op:
+    with op.batch_alter_table('payment', schema=None, recreate='never') as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_payment_intent_id'))
         batch_op.drop_index(batch_op.f('ix_payment_charge_id'))
         batch_op.drop_column('net')

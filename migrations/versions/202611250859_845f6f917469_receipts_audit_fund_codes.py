@@ -70,7 +70,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('campaign', schema=None) as batch_op:
+    # SQLite (3.35+) drops a column in place; recreating the table would trip the foreign
+    # keys that point at it (and cascade deletes along them).
+    with op.batch_alter_table('campaign', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('fund_code')
 
     with op.batch_alter_table('receipt', schema=None) as batch_op:

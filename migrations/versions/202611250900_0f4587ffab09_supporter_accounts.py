@@ -46,7 +46,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('supporter', schema=None) as batch_op:
+    # SQLite (3.35+) drops a column in place; recreating the table would trip the foreign
+    # keys that point at it (and cascade deletes along them).
+    with op.batch_alter_table('supporter', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('erased_at')
         batch_op.drop_column('country')
         batch_op.drop_column('postal_code')

@@ -23,6 +23,8 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('payment', schema=None) as batch_op:
+    # SQLite (3.35+) drops a column in place; recreating the table would trip the foreign
+    # keys that point at it (and cascade deletes along them).
+    with op.batch_alter_table('payment', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('card_last4')
         batch_op.drop_column('card_brand')
