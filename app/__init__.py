@@ -100,9 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_filters(app)
 
-    from app.cli import register_commands
-
-    register_commands(app)
+    _register_commands(app)
     return app
 
 
@@ -112,6 +110,20 @@ def _import_models() -> None:
     import app.audit  # noqa: F401
     import app.campaigns.models  # noqa: F401
     import app.finance.models  # noqa: F401
+def _register_commands(app: Flask) -> None:
+    """Each feature package adds its own ``flask`` commands (``jobs worker`` is added by
+    ``jobs.init_app``, with the job queue)."""
+    from app import demo, mail
+    from app.accounts import cli as accounts_cli
+    from app.finance import cli as finance_cli
+    from app.news import cli as news_cli
+    from app.payments import cli as payments_cli
+    from app.staff import cli as staff_cli
+
+    for package in (demo, mail, accounts_cli, finance_cli, news_cli, payments_cli, staff_cli):
+        package.init_app(app)
+
+
     import app.giving.models  # noqa: F401
     import app.mail  # noqa: F401
     import app.news.models  # noqa: F401

@@ -33,7 +33,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import click
 from flask import Flask, current_app, g, has_request_context, request
+from flask.cli import AppGroup
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
@@ -199,6 +201,7 @@ def init_app(app: Flask) -> None:
         if url else InlineBackend()
 
 
+    app.cli.add_command(jobs_cli)
 def backend() -> InlineBackend | RQBackend:
     return current_app.extensions["jobs"]
 
@@ -246,3 +249,19 @@ def worker(app: Flask) -> AppWorker:
     result = AppWorker([rq_backend.queue], connection=rq_backend.connection)
     result.app = app
     return result
+
+
+jobs_cli = AppGroup("jobs", help="Background jobs (with REDIS_URL).")
+
+
+@jobs_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def jobs_worker_command(burst: bool, log_level: str) -> None:
+    """Run queued jobs (webhook events, mail, fees) until stopped; retries wait their turn."""
+    try:
+        rq_worker = worker(current_app._get_current_object())
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    rq_worker.work(burst=burst, with_scheduler=True, logging_level=log_level)

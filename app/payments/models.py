@@ -109,6 +109,12 @@ class ProviderEvent(db.Model):
     # after the provider created it: acknowledged and left unprocessed (processed_at null) for
     # staff (the operations inbox); kept once it is applied later, as a record.
     parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Attempts to apply a stored event that did not go through (a worker, process-pending, a
+    # retry from the operations inbox): how many, and the error the last one raised (empty
+    # when it only waits for another event; ``note`` says which). Shown in the operations
+    # inbox (``app.staff.operations``); cleared of the error once an attempt applies it.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class Payout(db.Model):

@@ -4,10 +4,8 @@ flash and redirect (one commit per request)."""
 
 from __future__ import annotations
 
-import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 
-import click
 from babel.dates import format_date, format_skeleton, get_timezone_location
 from flask import (
     Blueprint,
@@ -22,13 +20,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
 
 from app import jobs
 from app.accounts.models import Supporter
 from app.audit import Actor, find_entries
 from app.campaigns.calendar import start_passed, upcoming_occasions
-from app.campaigns.models import Campaign
 from app.campaigns.services import (
     CampaignError,
     campaign_by_slug,
@@ -485,29 +481,3 @@ def audit_changes(entry) -> list[tuple[str, object, object]]:
     names = sorted(set(before) | set(after))
     return [(name, before.get(name), after.get(name)) for name in names
             if before.get(name) != after.get(name)]
-
-
-@bp.cli.command("rollup")
-@click.option("--campaign", "slug", help="Only this campaign (default: every campaign).")
-def rollup_command(slug: str | None) -> None:
-    """Rebuild the dashboards' snapshots of the ledger (``app.staff.rollup``).
-
-    Pages rebuild a snapshot themselves when it is missing or far behind, which takes seconds
-    at a few hundred thousand gifts; run this after a bulk import, and every few minutes from
-    cron while campaigns are live, so no page has to.
-    """
-    from app.staff import rollup
-
-    zone = org_zone()
-    query = select(Campaign).order_by(Campaign.id)
-    if slug:
-        query = query.where(Campaign.slug == slug)
-    ids = list(db.session.scalars(query.with_only_columns(Campaign.id)))
-    if slug and not ids:
-        raise click.ClickException(f"no campaign {slug!r}")
-    for campaign_id in ids:
-        started = time_module.perf_counter()
-        campaign = db.session.get(Campaign, campaign_id)
-        name = campaign.slug
-        rollup.snapshot_for(campaign, zone=zone, now=utcnow(), force=True)
-        click.echo(f"{name}: {time_module.perf_counter() - started:.1f}s")
