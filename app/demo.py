@@ -20,21 +20,28 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from itertools import groupby
 from statistics import fmean
 from zoneinfo import ZoneInfo
 
+import click
+from flask import Flask
 from sqlalchemy import func, insert, select, text
 
+from app import jobs
 from app.accounts.models import Supporter
 from app.campaigns.calendar import Occasion, local_midnight, occasions_between, ordinal
 from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
+from app.cli import parse_now
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, Gift, GiftStatus
+from app.news.demo import seed_news
 from app.payments.models import Payment, PaymentKind
+from app.templating import org_zone
 
 FOUNDER = ("Miriam Haddad", "Founder and Editor-in-Chief")
 # Ended campaigns are kept this far back: always beyond 1 January of last year, so that the
@@ -486,3 +493,58 @@ def _reset_sequences() -> None:
         db.session.execute(text(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"))
+
+
+# ------------------------------------------------------------------ flask seed-demo
+
+
+@click.command("seed-demo")
+@click.option("--gifts", type=click.IntRange(min=0), default=0,
+              help="Also add this many paid gifts spread over the live campaigns (benchmarks).")
+@click.option("--now", "now_text", metavar="ISO-DATETIME",
+              help="Load the demo as it would be at this time (UTC unless it names a zone).")
+def seed_demo_command(gifts: int, now_text: str | None) -> None:
+    """Load the demo campaigns and their history (idempotent): the occasions of the calendar
+    around now, ended, live and scheduled, with their gifts so far."""
+    now = parse_now(now_text)
+    zone = org_zone()
+    created = seed_demo(now, zone=zone)
+    jobs.commit()
+    click.echo(f"demo campaigns created: {', '.join(created) or 'none (already there)'}")
+    categories, stories = seed_news(now, zone)
+    jobs.commit()
+    click.echo(f"news categories created: {len(categories)}; sample feed: {stories.new} new "
+               f"stories, {stories.unchanged + stories.updated} already there")
+    if gifts:
+        campaigns = [c for c in db.session.scalars(select(Campaign)) if c.is_live(now)]
+        started = time.perf_counter()
+        done = 0
+        step = 100_000
+        while done < gifts:
+            chunk = min(step, gifts - done)
+            generate_gifts(campaigns, chunk, now=now)
+            jobs.commit()
+            done += chunk
+            click.echo(f"  {done:,}/{gifts:,} gifts ({time.perf_counter() - started:.1f}s)")
+        click.echo(f"added {gifts:,} gifts in {time.perf_counter() - started:.1f}s")
+        _demo_receipts(gifts)
+
+
+def _demo_receipts(gifts: int) -> None:
+    """Number the bulk gifts' receipts, in the order they were paid (one transaction)."""
+    started = time.perf_counter()
+    every = max(100_000, gifts // 10)
+    shown = [0]
+
+    def progress(done: int) -> None:
+        if done - shown[0] >= every:
+            shown[0] = done
+            click.echo(f"  {done:,} receipts ({time.perf_counter() - started:.1f}s)")
+
+    issued = issue_receipts(org_zone(), progress=progress)
+    jobs.commit()
+    click.echo(f"numbered {issued:,} receipts in {time.perf_counter() - started:.1f}s")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)

@@ -20,7 +20,9 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from flask import current_app, render_template
+import click
+from flask import Flask, current_app, render_template
+from flask.cli import AppGroup
 from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -263,3 +265,19 @@ def transport_from_config(config) -> OutboxTransport | SMTPTransport:
     if config.get("MAIL_URL"):
         return SMTPTransport(config["MAIL_URL"])
     return OutboxTransport(config["MAIL_OUTBOX_DIR"])
+
+
+mail_cli = AppGroup("mail", help="Outgoing mail.")
+
+
+@mail_cli.command("send-pending")
+def send_pending_command() -> None:
+    """Deliver every queued message that has not gone out yet (after an SMTP outage, say)."""
+    sent, failed = deliver_pending()
+    click.echo(f"sent {sent}, failed {failed}")
+    if failed:
+        raise SystemExit(1)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(mail_cli)

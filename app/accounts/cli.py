@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.accounts.membership import MembershipConfigError, levels_from_config, members_with_perk
@@ -39,3 +39,7 @@ def members_list_command(perk: str, output) -> None:
         writer.writerow([supporter.id, inert(supporter.name), inert(supporter.email), level.name,
                          *(inert(getattr(supporter, c)) for c in COLUMNS[4:])])
     click.echo(f"{len(members)} supporter(s) with the perk {perk!r}", err=True)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(members_cli)

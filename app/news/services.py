@@ -182,6 +182,10 @@ class Signer:
         self._confirm = URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT)
         self._unsubscribe = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
 
+    @classmethod
+    def from_config(cls, config) -> Signer:
+        return cls(config["SECRET_KEY"])
+
     def confirm_token(self, subscriber: NewsSubscriber) -> str:
         return self._confirm.dumps([subscriber.id, email_fingerprint(subscriber.email)])
 

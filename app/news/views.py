@@ -49,7 +49,7 @@ MY_NEWS_ARTICLES = 30
 
 
 def signer() -> Signer:
-    return Signer(current_app.config["SECRET_KEY"])
+    return Signer.from_config(current_app.config)
 
 
 def _wants_json() -> bool:

@@ -1,0 +1,77 @@
+"""``flask sandbox`` and ``flask payments``: renewals in the sandbox, and the provider events and
+fees a lost job left behind."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.cli import parse_now
+from app.db import utcnow
+from app.extensions import db
+from app.giving.services import due_plans
+from app.payments.events import process_pending, settle_pending
+from app.payments.ledger import last_card
+from app.payments.providers import provider_named
+from app.payments.sandbox_views import deliver
+
+sandbox_cli = AppGroup("sandbox", help="The sandbox payment provider.")
+
+
+@sandbox_cli.command("renew")
+@click.option("--now", "now_text", metavar="ISO-DATETIME",
+              help="Pretend it is this UTC time (to renew plans that would be due then).")
+def renew_command(now_text: str | None) -> None:
+    """Charge every sandbox plan that is due, as its monthly or yearly renewal."""
+    provider = provider_named("sandbox")
+    if provider is None:
+        raise click.ClickException("The sandbox is not the payment provider here.")
+    now = parse_now(now_text)
+    renewed = 0
+    # A plan several periods behind catches up one period per pass.
+    while plans := due_plans("sandbox", now):
+        for plan in plans:
+            period = plan.periods_paid
+            event = provider.invoice_paid_event(
+                subscription_id=plan.provider_subscription_id,
+                customer=plan.provider_customer_id, period=plan.periods_paid + 1,
+                amount=plan.total, currency=plan.currency,
+                metadata={"campaign": plan.campaign.slug}, now=time.time(),
+                card=last_card(plan.id))
+            deliver(provider, event, defer=False)  # applied now, even with a job queue
+            if db.session.get(type(plan), plan.id).periods_paid == period:
+                raise click.ClickException(
+                    f"plan {plan.id}: the renewal was not recorded; see the provider event log")
+            renewed += 1
+    click.echo(f"renewed {renewed} plan period(s)")
+
+
+payments_cli = AppGroup("payments", help="Payment provider events.")
+
+
+@payments_cli.command("process-pending")
+@click.option("--older-than", default=60, show_default=True, metavar="SECONDS",
+              help="Only events received at least this long ago (the queue may still hold "
+                   "newer ones).")
+def process_pending_command(older_than: int) -> None:
+    """Apply stored webhook events that were never processed (a lost queue job, say)."""
+    applied, waiting = process_pending(received_before=utcnow() - timedelta(seconds=older_than))
+    click.echo(f"applied {applied} event(s); {waiting} still wait for an earlier event")
+
+
+@payments_cli.command("settle-fees")
+@click.option("--older-than", default=60, show_default=True, metavar="SECONDS",
+              help="Only charges recorded at least this long ago.")
+def settle_fees_command(older_than: int) -> None:
+    """Ask the payment provider again for the fee of each charge that has none yet."""
+    settled, unknown = settle_pending(occurred_before=utcnow() - timedelta(seconds=older_than))
+    click.echo(f"settled {settled} fee(s); {unknown} still unknown")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(sandbox_cli)
+    app.cli.add_command(payments_cli)
