@@ -90,6 +90,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(finance_bp)
     app.register_blueprint(staff_bp)
+    from app.staff.operations_views import bp as operations_bp
+
+    app.register_blueprint(operations_bp)
     if app.extensions["payment_provider"].name == "sandbox":
         from app.payments.sandbox_views import bp as sandbox_bp
 

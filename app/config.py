@@ -157,6 +157,11 @@ def load_settings(instance_path: Path) -> dict:
         "ORG_ADDRESS": env("ORG_ADDRESS", "PO Box 2006, New York, NY 10163, USA"),
         "ORG_TAX_ID": env("ORG_TAX_ID", "EIN 00-0000000"),
         "ORG_TIMEZONE": env("ORG_TIMEZONE", "America/New_York"),
+        # The operations inbox (/staff/operations): an active plan whose period ended this
+        # long ago with no paid renewal is a renewal expected but not seen (a missed webhook);
+        # a charge whose provider fee is still unknown this long after it is listed.
+        "RENEWAL_GRACE_HOURS": _int("RENEWAL_GRACE_HOURS", 48),
+        "FEE_UNKNOWN_AFTER_HOURS": _int("FEE_UNKNOWN_AFTER_HOURS", 24),
         # Where readers write, named in mail a stranger may have asked us to send them (a
         # dedication's note) to report it; empty: the address receipts come from (MAIL_FROM's).
         "ORG_CONTACT_EMAIL": env("ORG_CONTACT_EMAIL", ""),

@@ -15,7 +15,9 @@ from email.utils import parseaddr
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app import audit
 from app.accounts.services import get_or_create_supporter
+from app.audit import Actor
 from app.campaigns.models import Campaign
 from app.db import utcnow
 from app.extensions import db
@@ -24,7 +26,7 @@ from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatu
 from app.mail import contact_address, queue_email
 from app.money import cover_fee, format_money
 from app.payments import ledger
-from app.payments.base import Card, CheckoutRequest, PaymentProvider
+from app.payments.base import Card, CheckoutRequest, PaymentProvider, RefundResult
 from app.payments.models import Payment, PaymentKind
 from app.templating import org_zone
 
@@ -466,7 +468,20 @@ def refund_gift(gift: Gift, provider: PaymentProvider, *, now: datetime,
 
     Asks the provider (with an idempotency key, so a retried request refunds once) and records
     the refund under the provider's id, which the webhook that follows will find already there.
+    Staff refunds go through :func:`request_refund`, which leaves the recording to the event.
     """
+    charge, already, amount = refundable(gift, amount)
+    result = provider.refund(payment_intent_id=charge.payment_intent_id,
+                             charge_id=charge.charge_id, amount=amount,
+                             idempotency_key=f"refund-{charge.id}-{already}-{amount}")
+    ledger.record_refund(charge, refund_id=result.id, amount=result.amount, occurred_at=now)
+    return charge
+
+
+def refundable(gift: Gift, amount: int | None = None) -> tuple[Payment, int, int]:
+    """The gift's charge, how much of it the ledger shows refunded, and the amount to refund
+    (all that is left when ``amount`` is None). Raises GiftError when there is nothing to
+    refund, or ``amount`` is more than what is left."""
     charge = db.session.scalar(select(Payment).where(
         Payment.gift_id == gift.id, Payment.kind == PaymentKind.CHARGE))
     if charge is None:
@@ -480,11 +495,36 @@ def refund_gift(gift: Gift, provider: PaymentProvider, *, now: datetime,
         left = format_money(remaining, charge.currency)
         raise GiftError("amount", f"Refund between {format_money(1, charge.currency)} and "
                                   f"{left}, the part not refunded yet.")
+    return charge, already, amount
+
+
+def request_refund(gift: Gift, provider: PaymentProvider, *, amount: int | None, reason: str,
+                   key: str, actor: Actor) -> RefundResult:
+    """Staff give back ``amount`` of an online gift (all that is left when None), for
+    ``reason``, through the provider. Nothing is recorded in the ledger here: the provider's
+    refund event does that and corrects the receipt, as for a refund made in its dashboard,
+    so the books follow the money whichever way it was refunded. ``key`` is the refund form's
+    one-time key: a repeated or double-clicked submission asks the provider with the same
+    idempotency key, and so refunds once. Audited."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise GiftError("reason", "Say why the gift is refunded.")
+    charge, already, amount = refundable(gift, amount)
+    if charge.provider != provider.name:
+        raise GiftError(None, "This gift was not paid online through the payment provider: "
+                              "an offline gift is reversed or corrected on its own page.")
+    if not (charge.payment_intent_id or charge.charge_id):
+        raise GiftError(None, "The payment provider has not told us this gift's charge yet; "
+                              "refund it in the provider's dashboard.")
     result = provider.refund(payment_intent_id=charge.payment_intent_id,
                              charge_id=charge.charge_id, amount=amount,
-                             idempotency_key=f"refund-{charge.id}-{already}-{amount}")
-    ledger.record_refund(charge, refund_id=result.id, amount=result.amount, occurred_at=now)
-    return charge
+                             idempotency_key=f"staff-refund-{gift.id}-{key}")
+    audit.record_change(actor, "gift.refund", "gift", gift.id,
+                        before={"status": gift.status.value, "refunded": already},
+                        after={"requested": amount, "currency": charge.currency,
+                               "reason": reason[:500], "refund": result.id,
+                               "provider_status": result.status})
+    return result
 
 
 def due_plans(provider: str, now: datetime) -> list[RecurringPlan]:

@@ -28,7 +28,13 @@ from app.db import insert, utcnow
 from app.extensions import db
 from app.giving import services as giving
 from app.payments import ledger, payouts
-from app.payments.base import Card, ChargeDetails, PaymentProvider, ProviderError
+from app.payments.base import (
+    Card,
+    ChargeDetails,
+    PaymentProvider,
+    ProviderError,
+    RefundResult,
+)
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider, provider_named
 from app.payments.shapes import check_event
@@ -92,7 +98,7 @@ def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
 
 def _mark_processed(event_pk: int, note: str | None) -> None:
     db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
-                       .values(processed_at=utcnow(), note=note))
+                       .values(processed_at=utcnow(), note=note, last_error=None))
 
 
 def process_event_job(event_pk: int) -> bool:
@@ -107,12 +113,25 @@ def process_event_job(event_pk: int) -> bool:
         return False
     try:
         note = _apply(provider, json.loads(row.payload))
-    except RetryLater:
+    except RetryLater as exc:
         db.session.rollback()
+        _count_attempt(event_pk, note=str(exc)[:500], error=None)
+        raise
+    except Exception as exc:
+        db.session.rollback()
+        _count_attempt(event_pk, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
     _mark_processed(event_pk, note)
     jobs.commit()
     return True
+
+
+def _count_attempt(event_pk: int, *, error: str | None, **values) -> None:
+    """Keep, in a transaction of its own, that applying the event did not go through: what it
+    waits for (``note``) or the error it raised, for the operations inbox."""
+    db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk).values(
+        attempts=ProviderEvent.attempts + 1, last_error=error, **values))
+    db.session.commit()
 
 
 def process_pending(*, received_before: datetime) -> tuple[int, int]:
@@ -340,10 +359,18 @@ def charge_refunded(provider: PaymentProvider, charge_obj: dict) -> None:
     """Record every refund of the charge not recorded yet (full, partial, several)."""
     charge = _charge_for(provider, charge_obj, charge_obj["id"])
     charge.charge_id = charge.charge_id or charge_obj["id"]
-    for refund in provider.list_refunds(charge_obj["id"]):
+    for refund in provider.list_refunds(charge_obj["id"]) or _refunds_in(charge_obj):
         if refund.status in ("succeeded", "pending"):
             ledger.record_refund(charge, refund_id=refund.id, amount=refund.amount,
                                  occurred_at=_when(refund.created))
+
+
+def _refunds_in(charge_obj: Mapping) -> list[RefundResult]:
+    """The refunds a charge object carries itself (``refunds.data``): the sandbox's, which
+    keeps no state to list them later (Stripe's are listed through its API)."""
+    listed = (charge_obj.get("refunds") or {}).get("data") or []
+    return [RefundResult(id=r["id"], amount=r["amount"], status=r.get("status") or "succeeded",
+                         created=r.get("created")) for r in listed]
 
 
 def dispute_created(provider: PaymentProvider, dispute: dict) -> None:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from app import jobs
 from app.giving.models import Frequency
 from app.payments.base import (
     BalanceTransaction,
@@ -235,8 +236,32 @@ class SandboxProvider(PaymentProvider):
 
     def refund(self, *, payment_intent_id: str | None, charge_id: str | None, amount: int,
                idempotency_key: str) -> RefundResult:
+        """Refund at once and, as Stripe does, tell the app with ``charge.refunded`` (sent
+        through the webhook pipeline after the caller's commit): the event, not the request,
+        records the refund in the ledger."""
         digest = hmac.new(self.secret, idempotency_key.encode(), hashlib.sha256).hexdigest()
-        return RefundResult(id=f"re_sbx_{digest[:24]}", amount=amount, status="succeeded")
+        now = time.time()
+        result = RefundResult(id=f"re_sbx_{digest[:24]}", amount=amount, status="succeeded",
+                              created=int(now))
+        from app.payments.sandbox_views import deliver_event_job  # it imports this module
+
+        jobs.enqueue(deliver_event_job, self.refund_event(
+            result, payment_intent_id=payment_intent_id, charge_id=charge_id, now=now))
+        return result
+
+    def refund_event(self, refund: RefundResult, *, payment_intent_id: str | None,
+                     charge_id: str | None, now: float) -> dict:
+        """``charge.refunded`` for one refund. The charge carries the refund itself
+        (``refunds.data``): the sandbox keeps no state for the app to list refunds from."""
+        source = payment_intent_id or charge_id or ""
+        obj = {"id": charge_id or f"ch_sbx_{source.removeprefix('pi_sbx_')}",
+               "object": "charge", "payment_intent": payment_intent_id,
+               "refunds": {"object": "list", "data": [{
+                   "id": refund.id, "object": "refund", "amount": refund.amount,
+                   "status": refund.status, "created": refund.created,
+                   "payment_intent": payment_intent_id}]}}
+        return self._event(f"evt_sbx_{refund.id.removeprefix('re_sbx_')}_refunded",
+                           "charge.refunded", obj, now)
 
     def billing_portal_url(self, *, customer_id: str, return_url: str,
                            updated_url: str | None = None) -> str:

@@ -154,7 +154,9 @@ SUBSCRIPTION = obj(
     cancellation_details=obj(comment=MESSAGE),
     required=("id", "status"),
 )
-CHARGE = obj(id=ID, payment_intent=ID, required=("id",))
+CHARGE = obj(id=ID, payment_intent=ID, refunds=obj(data=ListOf(obj(
+    id=ID, amount=AMOUNT, status=SHORT, created=TIME, required=("id", "amount")))),
+    required=("id",))
 DISPUTE = obj(
     id=ID, status=SHORT, charge=ID, payment_intent=ID, amount=AMOUNT, created=TIME,
     required=("id", "status", "amount"),

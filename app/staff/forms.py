@@ -11,12 +11,21 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from app.campaigns.models import Campaign, CampaignKind
 from app.campaigns.services import Amount
@@ -184,3 +193,37 @@ class AuditFilterForm(FlaskForm):
                          description="A type, or type:id, e.g. campaign:4")
     since = DateField("From", validators=[Optional(), within_years])
     until = DateField("To", validators=[Optional(), within_years])
+
+
+class GiftLookupForm(FlaskForm):
+    """Find an online gift to refund (a GET form: nothing changes, so no token)."""
+
+    class Meta:
+        csrf = False
+
+    gift = StringField("Gift number or reference", filters=[_strip], validators=[
+        DataRequired("Enter the gift's number or its reference."), Length(max=64)],
+        description="The number in the exports' gift_id column, or the reference on the "
+                    "donor's receipt and thank-you page.")
+
+
+class RefundForm(FlaskForm):
+    """A staff refund of an online gift. ``key`` is made when the form is shown: sent twice,
+    the same refund is asked of the provider, once."""
+
+    amount = StringField("Amount to refund", filters=[_strip], validators=[Length(max=20)],
+                         description="Leave empty to refund all that is not refunded yet.")
+    reason = TextAreaField("Reason", filters=[_strip], validators=[
+        DataRequired("Say why the gift is refunded."), Length(max=500)])
+    key = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
+
+    def amount_minor(self, currency: str) -> int | None:
+        """The amount in minor units (None: all that is left); a bad one is put beside the
+        field and raises ValueError."""
+        if not self.amount.data:
+            return None
+        try:
+            return parse_amount(self.amount.data, currency)
+        except AmountError as exc:
+            self.amount.errors = [*self.amount.errors, str(exc)]
+            raise ValueError(str(exc)) from None

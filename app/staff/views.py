@@ -41,7 +41,7 @@ from app.campaigns.services import (
 from app.db import utcnow
 from app.extensions import db
 from app.money import minor_digits, to_decimal
-from app.staff import charts
+from app.staff import charts, operations
 from app.staff.dashboards import (
     campaign_dashboard,
     campaign_state,
@@ -61,6 +61,7 @@ from app.staff.reports import (
 from app.staff.roles import (
     ADMIN,
     ALL_STAFF,
+    FINANCE,
     FUNDRAISING,
     RoleError,
     allows,
@@ -134,8 +135,13 @@ def index():
     zone = org_zone()
     home = staff_home(now=utcnow(), zone=zone,
                       campaigns=allows(current_roles(), FUNDRAISING))
-    return render_template("staff/index.html", home=home, zone_city=get_timezone_location(
-        zone, current_app.config["ORG_LOCALE"], return_city=True))
+    # Finance sees how many money problems wait in the operations inbox (counts only).
+    ops = operations.inbox(now=utcnow(), settings=operations.Settings.from_config(
+        current_app.config), backend=jobs.backend(), limit=0) \
+        if allows(current_roles(), FINANCE) else None
+    return render_template("staff/index.html", home=home, operations=ops,
+                           zone_city=get_timezone_location(
+                               zone, current_app.config["ORG_LOCALE"], return_city=True))
 
 
 # -- campaigns --------------------------------------------------------------------------------

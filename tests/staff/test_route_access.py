@@ -107,6 +107,14 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "staff.roles": ADMIN,
     "staff.revoke": ADMIN,
     "staff.audit_log": ADMIN,
+    # The operations inbox: finance.
+    "operations.inbox": FINANCE,
+    "operations.retry_event": FINANCE,
+    "operations.retry_job": FINANCE,
+    "operations.resend_mail": FINANCE,
+    "operations.settle_fee": FINANCE,
+    "operations.refund_lookup": FINANCE,
+    "operations.refund": FINANCE,
 }
 
 # Values for the URL's variables: a real campaign, made-up tokens and ids (a made-up token is
@@ -114,7 +122,8 @@ ACCESS: dict[str, tuple[str, ...]] = {
 SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up",
           "number": "2099-000001",
           "plan_id": 999999, "grant_id": 999999, "supporter_id": 999999, "name": "sandbox",
-          "filename": "css/app.css", "action": "pause", "gift_id": 999999}
+          "filename": "css/app.css", "action": "pause", "gift_id": 999999,
+          "event_id": 999999, "job_id": "made-up-job", "email_id": 999999, "payment_id": 999999}
 
 
 def _rules(app):
@@ -132,7 +141,7 @@ def test_staff_views_declare_their_roles_at_the_decorator(app):
     """The table and the decorators agree: what a staff view allows is what ACCESS says."""
     columns = {"fundraiser": Role.FUNDRAISER, "finance": Role.FINANCE, "admin": Role.ADMIN}
     for endpoint, view in app.view_functions.items():
-        if not endpoint.startswith("staff."):
+        if not endpoint.startswith(("staff.", "operations.")):
             continue
         declared = getattr(view, "allowed_roles", None)
         assert declared, f"{endpoint} has no roles_required"
