@@ -32,9 +32,8 @@ from app.finance.offline import (
 )
 from app.finance.receipts import current_receipt
 from app.finance.reconciliation import reconcile
-from app.finance.statements import build_statement_email, queue_statements
+from app.finance.statements import build_statement_email, send_statements
 from app.giving.models import Dedication
-from app.mail import deliver_batch
 from app.money import AmountError, parse_amount
 from app.payments.models import Payment, PaymentKind
 from app.templating import org_zone
@@ -77,14 +76,25 @@ def finance_statements_command(year: int, batch: int, progress_every: int,
             pool = stack.enter_context(ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("spawn")))
 
-            def build_many(jobs):
-                return pool.map(build_statement_email, jobs, chunksize=16)
+            def build_many(emails):
+                return pool.map(build_statement_email, emails, chunksize=16)
+
+        last = [0]
+
+        def progress(report) -> None:
+            if report.done - last[0] >= progress_every or report.done == report.donors:
+                last[0] = report.done
+                click.echo(f"  {report.done:,}/{report.donors:,} donors "
+                           f"({report.queued:,} emailed, {report.already_sent:,} already "
+                           f"emailed earlier; {report.seconds:.1f}s)")
 
         try:
-            report, failed = _send_statements(year, settings, batch, progress_every,
-                                              build_many)
+            run = send_statements(year, settings=settings, sender=current_app.config["MAIL_FROM"],
+                                  now=utcnow(), commit=jobs.commit, batch=batch,
+                                  build_many=build_many, progress=progress)
         except FinanceError as exc:
             raise _finance_error(exc) from None
+    report, failed = run.report, run.failed
     if report is None:
         return
     click.echo(f"statements {year}: {report.queued:,} emailed now, {report.already_sent:,} "
@@ -93,23 +103,6 @@ def finance_statements_command(year: int, batch: int, progress_every: int,
         click.echo(f"{failed:,} could not be delivered now and stay queued: run `flask mail "
                    "send-pending` once the mail server is back", err=True)
         raise SystemExit(1)
-
-
-def _send_statements(year, settings, batch, progress_every, build_many):
-    """Queue, commit and deliver batch by batch, reporting progress."""
-    report = None
-    reported = failed = 0
-    for report in queue_statements(year, settings=settings,
-                                   sender=current_app.config["MAIL_FROM"], now=utcnow(),
-                                   batch=batch, build_many=build_many):
-        jobs.commit()
-        failed += deliver_batch(report.email_ids)[1]
-        if report.done - reported >= progress_every or report.done == report.donors:
-            reported = report.done
-            click.echo(f"  {report.done:,}/{report.donors:,} donors "
-                       f"({report.queued:,} emailed, {report.already_sent:,} already "
-                       f"emailed earlier; {report.seconds:.1f}s)")
-    return report, failed
 
 
 def _period(first: str, last: str):

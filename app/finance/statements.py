@@ -5,9 +5,11 @@ organisation's zone, like the receipts themselves: a refunded gift drops out, a 
 one shows what is left. Each donor's email is queued under ``statement:<year>:<supporter id>``,
 so running again, or after a crash half-way, mails only those not mailed yet.
 
-``queue_statements`` works in batches and yields after each one, so that its caller commits
-and then delivers that batch's mail over one connection (``app.mail.deliver_batch``); it never
-commits itself. Mail that could not be delivered stays queued for ``flask mail send-pending``.
+``queue_statements`` works in batches and yields after each one; it never commits itself.
+``send_statements`` is the one loop the page and ``flask finance statements`` both run over
+it: it commits each batch with the commit it is given, then delivers that batch's mail over one
+connection (``app.mail.deliver_batch``). Mail that could not be delivered stays queued for
+``flask mail send-pending``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from app.finance.pdf import (
     render_statement,
 )
 from app.giving.models import Gift
-from app.mail import OutboundEmail, build_message, store_emails
+from app.mail import OutboundEmail, build_message, deliver_batch, store_emails
 
 
 def dedupe_key(year: int, supporter_id: int) -> str:
@@ -263,3 +265,42 @@ def queue_statements(year: int, *, settings: DocumentSettings, sender: str, now:
         report.done += len(ids)
         report.seconds = time.perf_counter() - started
         yield report
+
+
+@dataclass
+class StatementRun:
+    report: StatementBatch | None  # the running totals after the last batch; None: no batch
+    failed: int  # statements that could not be delivered now and stay queued
+
+    @property
+    def finished(self) -> bool:
+        return self.report is not None and self.report.done >= self.report.donors
+
+
+def send_statements(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
+                    commit: Callable[[], None], batch: int = 500,
+                    build_many: Callable[[list[StatementEmail]], Iterable[str]] | None = None,
+                    seconds: float | None = None,
+                    progress: Callable[[StatementBatch], None] | None = None) -> StatementRun:
+    """Queue, commit (``commit``: the caller's, e.g. ``app.jobs.commit``) and deliver the
+    year's statements batch by batch (``queue_statements``), calling ``progress`` after each.
+
+    With ``seconds``, stop after the first batch that sent mail once that long has passed (a
+    request's time box; batches of donors mailed earlier cost two queries and do not count);
+    the rest is left for the next run. FinanceError when the year has no statement."""
+    started = time.monotonic()
+    run = StatementRun(report=None, failed=0)
+    batches = queue_statements(year, settings=settings, sender=sender, now=now, batch=batch,
+                               build_many=build_many)
+    try:
+        for run.report in batches:
+            commit()
+            run.failed += deliver_batch(run.report.email_ids)[1]
+            if progress is not None:
+                progress(run.report)
+            if seconds is not None and run.report.email_ids \
+                    and time.monotonic() - started >= seconds:
+                break
+    finally:
+        batches.close()
+    return run

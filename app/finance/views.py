@@ -2,7 +2,6 @@
 offline gifts, year-end statements, gift exports and the reconciliation of a period."""
 
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import date
 
@@ -55,10 +54,9 @@ from app.finance.statements import (
     count_donors,
     count_sent,
     find_donor,
-    queue_statements,
+    send_statements,
     statement_pdf,
 )
-from app.mail import deliver_batch
 from app.staff.models import Role
 from app.staff.roles import current_roles, roles_required
 from app.templating import org_zone
@@ -430,26 +428,16 @@ def statements_send():
         if year is None:
             form.form_errors.append("Choose the year again: it was missing or not a year.")
         return _statements_page(year or _default_year(), send=form)
-    budget = current_app.config.get("STATEMENTS_SECONDS_PER_REQUEST", 10)
-    started = time.monotonic()
-    report = None
-    failed = 0
-    batches = queue_statements(year, settings=_settings(), now=utcnow(),
-                               sender=current_app.config["MAIL_FROM"], batch=STATEMENT_BATCH)
     try:
-        for report in batches:
-            jobs.commit()
-            failed += deliver_batch(report.email_ids)[1]
-            # Batches of donors mailed earlier cost two queries: only sending counts.
-            if report.email_ids and time.monotonic() - started >= budget:
-                break
+        run = send_statements(
+            year, settings=_settings(), now=utcnow(), sender=current_app.config["MAIL_FROM"],
+            commit=jobs.commit, batch=STATEMENT_BATCH,
+            seconds=current_app.config.get("STATEMENTS_SECONDS_PER_REQUEST", 10))
     except FinanceError as exc:
         db.session.rollback()
         form.form_errors.append(exc.message)
         return _statements_page(year, send=form)
-    finally:
-        batches.close()
-    finished = report is not None and report.done >= report.donors
+    report, failed, finished = run.report, run.failed, run.finished
     actor = _actor()
     audit.record(actor_id=actor.id, actor_label=actor.label,
                  action="statements.send", target_type="statements", target_id=year,
