@@ -94,6 +94,10 @@ def load_settings(instance_path: Path) -> dict:
         "STRIPE_TIMEOUT_SECONDS": _int("STRIPE_TIMEOUT_SECONDS", 10),
         "STRIPE_MAX_RETRIES": _int("STRIPE_MAX_RETRIES", 2),
         "WEBHOOK_TOLERANCE_SECONDS": _int("WEBHOOK_TOLERANCE_SECONDS", 300),
+        # An event of ours that still waits for another this long after the provider created
+        # it is parked (acknowledged, left for staff in the operations inbox) instead of
+        # being answered 409 again: Stripe retries for about three days.
+        "WEBHOOK_PARK_AFTER_HOURS": _int("WEBHOOK_PARK_AFTER_HOURS", 72),
         # Mail: .eml files in instance/outbox unless MAIL_URL names an SMTP server.
         "MAIL_URL": env("MAIL_URL", ""),
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(instance_path / "outbox"),

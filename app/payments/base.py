@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from app.giving.models import Frequency
@@ -136,6 +136,16 @@ class BalanceTransaction:
     payment_intent_id: str | None = None
 
 
+@dataclass(frozen=True)
+class PaymentReference:
+    """Whose sale a payment was, as the provider holds it: the gift our checkout named in the
+    payment intent's metadata, or, for an invoice's payment, the subscription it paid and the
+    gift that subscription's metadata names."""
+
+    gift: str | None
+    subscription_id: str | None = None
+
+
 class PaymentProvider(ABC):
     name: str
 
@@ -177,6 +187,17 @@ class PaymentProvider(ABC):
     @abstractmethod
     def list_refunds(self, charge_id: str) -> list[RefundResult]:
         """Every refund of a charge, as the provider holds them."""
+
+    @abstractmethod
+    def payment_reference(self, payment_intent_id: str) -> PaymentReference | None:
+        """Whose sale the payment intent was; None when the provider has no such payment.
+        Raises ProviderError when it cannot say just now."""
+
+    @abstractmethod
+    def list_events(self, *, since: int, types: Collection[str]) -> Iterator[dict]:
+        """Every event of those types the provider created since the unix time ``since``, as
+        plain dicts, oldest first (all pages). Raises ProviderError when they cannot be
+        listed."""
 
     @abstractmethod
     def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import func, select, update
 
 from app import jobs
 from app.db import insert, utcnow
@@ -46,6 +47,15 @@ class Ignored(Exception):
     """The event is acknowledged and kept, but changes nothing; the message says why."""
 
 
+class NotOurs(Ignored):
+    """The event is about a sale that is not ours: another product sold on the same provider
+    account, or a gift of another installation's. Acknowledged, stored with ``not_ours``."""
+
+
+#: How the note of an event about a sale not ours begins.
+NOT_OURS = "not ours: "
+
+
 class RetryLater(Exception):
     """The event depends on one not received yet; it must be applied again later."""
 
@@ -59,16 +69,45 @@ def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[st
     shape its handler reads, ``app.payments.shapes``) or, applied now, ``RetryLater``; the
     caller commits with ``jobs.commit()``.
     """
-    event = provider.parse_event(payload, headers)
+    return accept_event(provider, provider.parse_event(payload, headers), payload, defer=defer)
+
+
+def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
+                 defer: bool | None = None) -> bool:
+    """Store and apply (or queue) one event known to come from the provider: a webhook whose
+    signature is verified, or one its API listed (``app.payments.sync``). The same as
+    :func:`receive_event` from there on; an event of ours that must wait for another is
+    answered ``RetryLater`` until it is :func:`overdue`, then parked (stored unprocessed,
+    ``parked_at`` set, the note saying what it waits for) and acknowledged."""
     check_event(event)  # before storing: a malformed event is refused, not failed on later
     event_pk = _store(provider.name, event, payload)
     if event_pk is None:
         return False
     if jobs.deferred() if defer is None else defer:
         jobs.enqueue(process_event_job, event_pk)
-    else:
+        return True
+    try:
         _mark_processed(event_pk, _apply(provider, event))
+    except RetryLater as exc:
+        if not overdue(event):
+            raise
+        db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
+                           .values(note=str(exc)[:500], **_parked()))
     return True
+
+
+def overdue(event: Mapping) -> bool:
+    """Whether an event still waiting for another has waited long enough to be parked:
+    ``WEBHOOK_PARK_AFTER_HOURS`` since the provider created it (Stripe retries for about
+    three days, and the catch-up sync lists it again for 30)."""
+    created = event.get("created")
+    limit = timedelta(hours=current_app.config["WEBHOOK_PARK_AFTER_HOURS"])
+    return isinstance(created, int) and utcnow() - _when(created) >= limit
+
+
+def _parked() -> dict:
+    """The values that park a stored event (its first parking time kept)."""
+    return {"parked_at": func.coalesce(ProviderEvent.parked_at, utcnow())}
 
 
 def _store(provider_name: str, event: Mapping, payload: bytes) -> int | None:
@@ -90,6 +129,9 @@ def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
     try:
         with db.session.begin_nested():
             handler(provider, event["data"]["object"])
+    except NotOurs as exc:
+        log.info("%s event %s is not ours: %s", provider.name, event["id"], exc)
+        return f"{NOT_OURS}{exc}"[:500]
     except (Ignored, giving.PaymentMismatch) as exc:
         log.warning("%s event %s ignored: %s", provider.name, event["id"], exc)
         return str(exc)[:500]
@@ -98,24 +140,30 @@ def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
 
 def _mark_processed(event_pk: int, note: str | None) -> None:
     db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
-                       .values(processed_at=utcnow(), note=note, last_error=None))
+                       .values(processed_at=utcnow(), note=note, last_error=None,
+                               not_ours=bool(note and note.startswith(NOT_OURS))))
 
 
 def process_event_job(event_pk: int) -> bool:
     """Apply one stored event that has not been, in one transaction, and commit. Returns
-    False when there was nothing to do. Raises RetryLater (nothing changed) when it must wait
-    for another event: the queue tries it again later."""
+    False when there was nothing to do, or the event was parked: it waits for another and is
+    :func:`overdue`. Raises RetryLater (nothing changed) when it must wait for another event:
+    the queue tries it again later."""
     row = db.session.execute(select(ProviderEvent).where(ProviderEvent.id == event_pk)
                              .with_for_update()).scalar_one_or_none()
     provider = provider_named(row.provider) if row is not None else None
     if row is None or row.processed_at is not None or provider is None:
         db.session.rollback()
         return False
+    event = json.loads(row.payload)
     try:
-        note = _apply(provider, json.loads(row.payload))
+        note = _apply(provider, event)
     except RetryLater as exc:
         db.session.rollback()
-        _count_attempt(event_pk, note=str(exc)[:500], error=None)
+        park = overdue(event)
+        _count_attempt(event_pk, note=str(exc)[:500], error=None, **(_parked() if park else {}))
+        if park:
+            return False
         raise
     except Exception as exc:
         db.session.rollback()
@@ -136,9 +184,11 @@ def _count_attempt(event_pk: int, *, error: str | None, **values) -> None:
 
 def process_pending(*, received_before: datetime) -> tuple[int, int]:
     """Apply every stored event still unprocessed that was received before the given time
-    (a worker or Redis lost it). Returns (applied, still waiting on another event)."""
+    (a worker or Redis lost it; parked ones are left to staff). Returns (applied, still
+    waiting on another event); one parked now counts as neither."""
     pending = db.session.scalars(
         select(ProviderEvent.id).where(ProviderEvent.processed_at.is_(None),
+                                       ProviderEvent.parked_at.is_(None),
                                        ProviderEvent.received_at < received_before)
         .order_by(ProviderEvent.id)).all()
     db.session.rollback()
@@ -160,7 +210,7 @@ def _gift_named(metadata: Mapping | None, fallback: str | None = None):
     public_id = (metadata or {}).get("gift") or fallback
     gift = giving.gift_by_public_id(public_id) if public_id else None
     if gift is None:
-        raise Ignored(f"no gift {public_id!r} here")
+        raise NotOurs(f"no gift {public_id!r} here")
     return gift
 
 
@@ -289,7 +339,7 @@ def _first_invoice(provider: PaymentProvider, gift, obj: Mapping, invoice_id: st
 def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
     subscription_id, metadata = _subscription_of(invoice)
     if not subscription_id:
-        raise Ignored(f"invoice {invoice['id']} belongs to no subscription")
+        raise NotOurs(f"invoice {invoice['id']} belongs to no subscription")
     when = _when((invoice.get("status_transitions") or {}).get("paid_at"))
     if invoice.get("billing_reason") == "subscription_create":
         gift = _gift_named(metadata)
@@ -298,9 +348,7 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
         _first_invoice(provider, gift, invoice, invoice["id"], invoice["amount_paid"],
                        invoice["currency"], when)
         return
-    plan = giving.plan_by_subscription(provider.name, subscription_id)
-    if plan is None:
-        raise RetryLater(f"subscription {subscription_id} is not known yet")
+    plan = _plan_for(provider, {"id": subscription_id, "metadata": metadata})
     details = provider.charge_details(invoice_id=invoice["id"])
     charge = giving.record_renewal(
         plan, provider_id=invoice["id"], amount=invoice["amount_paid"],
@@ -313,7 +361,7 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
 def invoice_payment_failed(provider: PaymentProvider, invoice: dict) -> None:
     subscription_id, metadata = _subscription_of(invoice)
     if not subscription_id:
-        raise Ignored(f"invoice {invoice['id']} belongs to no subscription")
+        raise NotOurs(f"invoice {invoice['id']} belongs to no subscription")
     if invoice.get("billing_reason") == "subscription_create":
         raise Ignored(f"first payment of {subscription_id} failed at checkout; nothing recorded")
     plan = _plan_for(provider, {"id": subscription_id, "metadata": metadata})
@@ -321,15 +369,16 @@ def invoice_payment_failed(provider: PaymentProvider, invoice: dict) -> None:
 
 
 def _plan_for(provider: PaymentProvider, subscription: dict):
-    """The plan behind a subscription. One that names a gift of ours but has no plan yet is
-    early (its checkout has not been processed): the provider should deliver it again."""
+    """The plan behind a subscription. One that names a gift of ours in its metadata (our
+    checkout sets it; an invoice carries a copy) but has no plan yet is early (its checkout
+    has not been processed): the provider should deliver it again. Any other is not ours."""
     plan = giving.plan_by_subscription(provider.name, subscription["id"])
     if plan is not None:
         return plan
     public_id = (subscription.get("metadata") or {}).get("gift")
     if public_id and giving.gift_by_public_id(public_id):
         raise RetryLater(f"subscription {subscription['id']} arrived before its checkout")
-    raise Ignored(f"subscription {subscription['id']} is not ours")
+    raise NotOurs(f"subscription {subscription['id']} names no gift of ours")
 
 
 def subscription_updated(provider: PaymentProvider, subscription: dict) -> None:
@@ -350,9 +399,30 @@ def _charge_for(provider: PaymentProvider, obj: dict, charge_id: str | None) -> 
     charge = ledger.find_charge(provider.name, payment_intent_id=obj.get("payment_intent"),
                                 charge_id=charge_id)
     if charge is None:
-        # Ours or not, we cannot tell before the payment itself is recorded: ask again later.
+        if not _ours(provider, obj.get("payment_intent")):
+            raise NotOurs(f"charge {charge_id} is no gift of ours")
         raise RetryLater(f"no recorded charge for {charge_id or obj.get('payment_intent')}")
     return charge
+
+
+def _ours(provider: PaymentProvider, payment_intent_id: str | None) -> bool:
+    """Whether a payment the ledger does not know (yet) is one of ours, as the provider holds
+    it: its payment intent names a gift here (our checkout sets ``metadata.gift``), or it paid
+    an invoice of a subscription that is a plan here or names a gift here. A charge with no
+    payment intent, or one the provider does not have, is not ours: this app's payments all
+    go through payment intents. The provider unreachable: RetryLater."""
+    if not payment_intent_id:
+        return False
+    try:
+        reference = provider.payment_reference(payment_intent_id)
+    except ProviderError as exc:
+        raise RetryLater(f"whether {payment_intent_id} is ours: {exc}") from exc
+    if reference is None:
+        return False
+    if reference.gift and giving.gift_by_public_id(reference.gift) is not None:
+        return True
+    return bool(reference.subscription_id and giving.plan_by_subscription(
+        provider.name, reference.subscription_id) is not None)
 
 
 def charge_refunded(provider: PaymentProvider, charge_obj: dict) -> None:

@@ -15,7 +15,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +31,7 @@ from app.payments.base import (
     CheckoutRequest,
     InvalidEvent,
     PaymentProvider,
+    PaymentReference,
     ProviderError,
     RefundResult,
     decode_event,
@@ -276,6 +277,16 @@ class SandboxProvider(PaymentProvider):
 
     def list_refunds(self, charge_id: str) -> list[RefundResult]:
         return []
+
+    def payment_reference(self, payment_intent_id: str) -> PaymentReference | None:
+        # It keeps no payments, and the refund events it sends are about charges the app
+        # recorded: any it is asked about are not its own.
+        return None
+
+    def list_events(self, *, since: int, types: Collection[str]) -> Iterator[dict]:
+        # Its events are delivered in the request that makes them (or queued with it): none
+        # can be missed, and it keeps none to list.
+        return iter(())
 
     def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
         # Its money is not real, so nothing is ever paid out to a bank, and no payout event is

@@ -192,7 +192,9 @@ OBJECT_SHAPES: dict[str, Obj] = {
 def check_event(event: Mapping) -> None:
     """Raise InvalidEvent (saying which field, never its value) unless the event has the
     shape its handler reads."""
-    obj(id=ID, type=Text(100), required=("id", "type", "data")).check(event, "event")
+    # ``created`` says how long an early event has waited (``app.payments.events.overdue``).
+    obj(id=ID, type=Text(100), created=TIME, required=("id", "type", "data")).check(
+        event, "event")
     data = event["data"]
     obj(required=("object",)).check(data, "data")
     OBJECT_SHAPES.get(event["type"], Obj()).check(data["object"], "data.object")

@@ -10,7 +10,7 @@ checkout that could not be opened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 import stripe
 
@@ -23,6 +23,7 @@ from app.payments.base import (
     CheckoutRequest,
     InvalidEvent,
     PaymentProvider,
+    PaymentReference,
     ProviderError,
     RefundResult,
     decode_event,
@@ -197,6 +198,58 @@ class StripeProvider(PaymentProvider):
         return ChargeDetails(charge_id=charge["id"], payment_intent_id=payment_intent_id,
                              fee=fee, net=net,
                              card=Card.from_details(charge.get("payment_method_details")))
+
+    def payment_reference(self, payment_intent_id: str) -> PaymentReference | None:
+        """The payment intent's ``metadata.gift`` (our checkout sets it on a one-time gift's);
+        failing that, the invoice it paid (``GET /v1/invoice_payments?payment[...]``, the
+        invoice expanded) and the subscription and gift named there (our checkout sets
+        ``metadata.gift`` on a subscription, and each invoice carries a copy). None when
+        Stripe has no such payment intent (404)."""
+        try:
+            intent = self._call(
+                lambda params, options: self.client.v1.payment_intents.retrieve(
+                    payment_intent_id, params=params, options=options), {}).to_dict()
+        except ProviderError as exc:
+            if getattr(exc.__cause__, "http_status", None) == 404:
+                return None
+            raise
+        gift = (intent.get("metadata") or {}).get("gift")
+        if gift:
+            return PaymentReference(gift=gift)
+        payments = self._call(self.client.v1.invoice_payments.list, {
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+            "limit": 1, "expand": ["data.invoice"]})
+        for invoice_payment in (p.to_dict() for p in payments.data):
+            invoice = invoice_payment.get("invoice")
+            if isinstance(invoice, dict):
+                details = (invoice.get("parent") or {}).get("subscription_details") or {}
+                return PaymentReference(gift=(details.get("metadata") or {}).get("gift"),
+                                        subscription_id=details.get("subscription"))
+        return PaymentReference(gift=None)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def list_events(self, *, since: int, types: Collection[str]) -> Iterator[dict]:
+        """``GET /v1/events?created[gte]=...&types[]=...``, 100 a page, every page (Stripe
+        lists newest first and keeps 30 days; the SDK follows ``has_more`` with
+        ``starting_after``), returned oldest first. Stripe renders each listed event in the
+        API version of its day, which a webhook endpoint pins: one in another version is
+        logged, like a delivered one."""
+        page = self._call(self.client.v1.events.list,
+                          {"created": {"gte": since}, "types": sorted(types), "limit": 100})
+        listed = []
+        try:
+            for event in page.auto_paging_iter():
+                listed.append(event.to_dict())
+        except stripe.APIConnectionError as exc:
+            raise ProviderError(UNREACHABLE) from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(REFUSED) from exc
+        for event in listed:
+            if event.get("api_version") not in (None, API_VERSION):
+                log.warning("Stripe event %s is in API version %s, not %s", event.get("id"),
+                            event.get("api_version"), API_VERSION)
+        return reversed(listed)
 
     # -- payouts ----------------------------------------------------------------------------
 

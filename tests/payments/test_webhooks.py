@@ -119,12 +119,24 @@ def test_unknown_event_types_are_stored_and_acknowledged(client, app):
     assert json.loads(stored.payload) == event
 
 
-def test_renewal_before_its_subscription_asks_for_redelivery(client, app):
+def test_renewal_before_its_subscription_asks_for_redelivery(client, pending_gift):
     event = current_provider().invoice_paid_event(
-        subscription_id="sub_sbx_unknown", customer=None, period=2, amount=2500,
-        currency="USD", metadata={}, now=time.time())
+        subscription_id="sub_sbx_early", customer=None, period=2, amount=2500,
+        currency="USD", metadata={"gift": pending_gift.public_id}, now=time.time())
     assert post(client, event).status_code == 409
     assert count(ProviderEvent) == 0  # not stored, so the redelivery is processed
+
+
+def test_renewal_of_a_subscription_not_ours_is_acknowledged_with_a_note(client, pending_gift):
+    """Its metadata names no gift of ours: another product sold on the same account."""
+    event = current_provider().invoice_paid_event(
+        subscription_id="sub_sbx_shop", customer=None, period=2, amount=2500,
+        currency="USD", metadata={}, now=time.time())
+    assert post(client, event).status_code == 200
+    stored = db.session.scalar(select(ProviderEvent))
+    assert (stored.not_ours, stored.processed_at is not None) == (True, True)
+    assert stored.note == "not ours: subscription sub_sbx_shop names no gift of ours"
+    assert count(Payment) == 0
 
 
 def test_other_providers_endpoint_is_404_while_the_sandbox_is_active(client, app):

@@ -95,8 +95,9 @@ def test_the_audit_log_filters_and_cannot_be_changed(client, app):
     sign_in_as(client, admin)
     page = client.get("/staff/audit?target=supporter&actor=test").get_data(as_text=True)
     assert "<code>role.grant</code>" in page
-    assert "<code>role.grant</code>" not in client.get(
-        "/staff/audit?action=campaign.").get_data(as_text=True)
+    filtered = client.get("/staff/audit?action=campaign.")
+    assert filtered.status_code == 200
+    assert "<code>role.grant</code>" not in filtered.get_data(as_text=True)
     # The day after the calendar's last, or a midnight before UTC's first: a 500 before.
     for query in ("until=9999-12-31", "since=0001-01-01"):
         page = client.get(f"/staff/audit?{query}").get_data(as_text=True)

@@ -24,12 +24,12 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
     return f"t={t},v1={mac}"
 
 
-def event(type_: str, obj: dict, *, event_id: str | None = None) -> dict:
+def event(type_: str, obj: dict, *, event_id: str | None = None, created: int = NOW) -> dict:
     return {
         "id": event_id or f"evt_{type_.replace('.', '_')}_{obj['id']}",
         "object": "event",
         "api_version": API_VERSION,
-        "created": NOW,
+        "created": created,
         "data": {"object": obj},
         "livemode": False,
         "pending_webhooks": 1,
