@@ -40,8 +40,10 @@ def create_app(config: dict | None = None) -> Flask:
         hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),
     )
 
-    from app import urls
+    from app import logs, sentry, urls
 
+    logs.init_app(app)  # first: its line for each request sees the final response
+    sentry.init_app(app)
     urls.init_app(app)  # PUBLIC_URL checked, the hosts requests may name
 
     if app.config["TRUSTED_PROXIES"]:
@@ -65,7 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_provider(app)
 
-    from app import core, errors, jobs
+    from app import core, errors, jobs, metrics
 
     jobs.init_app(app)
     app.session_interface = core.SessionInterface()
@@ -81,6 +83,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.staff.views import bp as staff_bp
 
     app.register_blueprint(core.bp)
+    metrics.init_app(app)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(giving_bp)
     app.register_blueprint(news_bp)

@@ -107,6 +107,14 @@ def load_settings(instance_path: Path) -> dict:
         "JOBS_QUEUE": env("JOBS_QUEUE", "newsfund"),
         # Seconds before each retry of a failed job (its count is the number of retries).
         "JOBS_RETRY_INTERVALS": [10, 60, 300, 1800, 3600, 6 * 3600],
+        # Watching it: logs (one JSON line per record on stderr, or "text"), /metrics for
+        # loopback clients or this bearer token, errors to Sentry when a DSN is set.
+        "LOG_FORMAT": env("LOG_FORMAT", "json"),
+        "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
+        "METRICS_TOKEN": env("METRICS_TOKEN", ""),
+        "SENTRY_DSN": env("SENTRY_DSN", ""),
+        "SENTRY_ENVIRONMENT": env("SENTRY_ENVIRONMENT", "production"),
+        "SENTRY_TRACES_SAMPLE_RATE": _float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
         # How many reverse proxies (load balancer, nginx) stand in front of the app and set
         # X-Forwarded-For/-Proto/-Host; 0 when it is served directly.
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),

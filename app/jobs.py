@@ -40,6 +40,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
 
+from app import logs
 from app.db import expect_writes
 from app.extensions import db
 
@@ -53,7 +54,8 @@ def _run_now(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]
     failed = []
     for func, args in jobs:
         try:
-            func(*args)
+            with logs.job(func.__qualname__):
+                func(*args)
         except Exception:  # a failed job must not turn a committed request into an error
             log.exception("job %s%r failed", func.__qualname__, args)
             db.session.rollback()
@@ -238,7 +240,9 @@ class AppWorker(SimpleWorker):
         with self.app.app_context():
             expect_writes()
             g.in_worker = True
-            return super().perform_job(job, queue)
+            with logs.job(job.func_name, job.id) as outcome:
+                outcome["ok"] = super().perform_job(job, queue)  # False: it raised
+            return outcome["ok"]
 
 
 def worker(app: Flask) -> AppWorker:

@@ -29,6 +29,8 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "static": PUBLIC,
     "core.healthz": PUBLIC,
     "core.favicon": PUBLIC,
+    # Loopback clients (as the test client is) or a METRICS_TOKEN: tests/watching.
+    "metrics.metrics": PUBLIC,
     "campaigns.home": PUBLIC,
     "campaigns.give_now": PUBLIC,
     "campaigns.campaign": PUBLIC,
