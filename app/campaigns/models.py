@@ -8,7 +8,23 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import UTCDateTime, enum_column, utcnow
 from app.extensions import db
-from app.giving.models import Frequency
+
+
+class Frequency(enum.StrEnum):
+    """How often a gift is given: once, or a recurring plan's period. Here, below giving,
+    because a campaign has a default one (``app.giving.models`` uses it from here)."""
+
+    ONE_TIME = "one_time"
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+    @property
+    def label(self) -> str:
+        return {"one_time": "One time", "monthly": "Monthly", "annual": "Yearly"}[self.value]
+
+    @property
+    def is_recurring(self) -> bool:
+        return self is not Frequency.ONE_TIME
 
 
 class CampaignKind(enum.StrEnum):

@@ -8,26 +8,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.campaigns.models import Frequency
 from app.db import UTCDateTime, enum_column, utcnow
 from app.extensions import db
 
 if TYPE_CHECKING:
     from app.accounts.models import Supporter
     from app.campaigns.models import Campaign
-
-
-class Frequency(enum.StrEnum):
-    ONE_TIME = "one_time"
-    MONTHLY = "monthly"
-    ANNUAL = "annual"
-
-    @property
-    def label(self) -> str:
-        return {"one_time": "One time", "monthly": "Monthly", "annual": "Yearly"}[self.value]
-
-    @property
-    def is_recurring(self) -> bool:
-        return self is not Frequency.ONE_TIME
 
 
 class GiftStatus(enum.StrEnum):
