@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.finance.receipts import mail_receipt, reconcile_receipt
-from app.giving.models import Gift, GiftStatus
+from app.giving.models import Gift
 from app.payments.base import Card, ChargeDetails
-from app.payments.models import Payment, PaymentKind
+from app.payments.models import Payment, PaymentKind, gift_status
 from app.templating import org_zone
 
 
@@ -118,16 +118,6 @@ def refresh_gift_status(gift: Gift) -> None:
     totals = dict(db.session.execute(
         select(Payment.kind, func.sum(Payment.amount)).where(Payment.gift_id == gift.id)
         .group_by(Payment.kind)).all())
-    charged = totals.get(PaymentKind.CHARGE, 0)
-    if not charged:
-        return
-    refunded = totals.get(PaymentKind.REFUND, 0)
-    withheld = totals.get(PaymentKind.DISPUTE, 0) - totals.get(PaymentKind.DISPUTE_WON, 0)
-    if withheld > 0:
-        gift.status = GiftStatus.DISPUTED
-    elif refunded >= charged:
-        gift.status = GiftStatus.REFUNDED
-    elif refunded > 0:
-        gift.status = GiftStatus.PARTIALLY_REFUNDED
-    else:
-        gift.status = GiftStatus.PAID
+    status = gift_status(totals)
+    if status is not None:
+        gift.status = status

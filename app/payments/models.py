@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import UTCDateTime, enum_column, utcnow
 from app.extensions import db
+from app.giving.models import GiftStatus
 
 if TYPE_CHECKING:
     from app.giving.models import Gift
@@ -39,6 +41,21 @@ SIGN = {
     PaymentKind.DISPUTE: -1,
     PaymentKind.DISPUTE_WON: 1,
 }
+
+
+def gift_status(totals: Mapping[PaymentKind, int]) -> GiftStatus | None:
+    """The one rule for a gift's status from its ledger (the sums of its rows by kind): money
+    a dispute withholds makes it disputed, refunds as large as the charge refunded, smaller
+    ones partly refunded; None before any charge (the gift stays pending)."""
+    charged = totals.get(PaymentKind.CHARGE, 0)
+    if not charged:
+        return None
+    refunded = totals.get(PaymentKind.REFUND, 0)
+    if totals.get(PaymentKind.DISPUTE, 0) - totals.get(PaymentKind.DISPUTE_WON, 0) > 0:
+        return GiftStatus.DISPUTED
+    if refunded >= charged:
+        return GiftStatus.REFUNDED
+    return GiftStatus.PARTIALLY_REFUNDED if refunded > 0 else GiftStatus.PAID
 
 
 class Payment(db.Model):

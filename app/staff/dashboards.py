@@ -13,28 +13,29 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, case, cast, exists, func, literal, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import case, func, literal, select
 
 from app.campaigns.models import Campaign
 from app.campaigns.services import Progress, campaign_progress
 from app.extensions import db
 from app.finance.common import Period
 from app.finance.reconciliation import Line, reconcile
-from app.giving.models import Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
+from app.giving.models import Frequency, Gift, PlanStatus, RecurringPlan
 from app.payments.models import SIGN, Payment, PaymentKind
-
-COUNTED = [status for status in GiftStatus if status.counts]
-DIRECT = "(direct)"
-
-
-def signed_amount():
-    """A ledger row's effect on the total: charges add, refunds and disputes subtract."""
-    return case(*((Payment.kind == kind, Payment.amount * sign) for kind, sign in SIGN.items()),
-                else_=0)
+from app.staff import rollup
+from app.staff.figures import (
+    COUNTED,
+    DIRECT,
+    counted_gifts,
+    gift_figures,
+    ledger_by_frequency,
+    ledger_totals,
+    raw_days,
+    signed_amount,
+)
 
 
 @dataclass(frozen=True)
@@ -106,53 +107,6 @@ class Dashboard:
         }
 
 
-def _counted(campaign_id: int):
-    return (Gift.campaign_id == campaign_id, Gift.status.in_(COUNTED))
-
-
-def ledger_totals(campaign_id: int) -> dict:
-    rows = db.session.execute(
-        select(Payment.kind, func.sum(Payment.amount))
-        .where(Payment.campaign_id == campaign_id).group_by(Payment.kind)).all()
-    return {kind: int(total) for kind, total in rows}
-
-
-def _day_bucket(dialect: str, zone: ZoneInfo):
-    """A SQL expression grouping ledger rows by day in the organisation's zone.
-
-    PostgreSQL converts to the zone itself. SQLite stores naive UTC text and knows no zones, so
-    it groups by UTC quarter-hour (every zone's offset is a whole number of quarter hours) and
-    ``_local_day`` finishes the job in Python.
-    """
-    if dialect == "postgresql":
-        return func.date(func.timezone(zone.key, Payment.occurred_at))
-    minute = cast(func.substr(Payment.occurred_at, 15, 2), Integer)
-    return func.substr(Payment.occurred_at, 1, 14).concat(cast(minute // 15, String))
-
-
-def _local_day(bucket, zone: ZoneInfo) -> date:
-    if isinstance(bucket, date):
-        return bucket
-    if isinstance(bucket, datetime):  # some drivers hand back a datetime for date()
-        return bucket.date()
-    head, quarter = bucket[:13], int(bucket[14:] or 0)
-    instant = datetime.strptime(head, "%Y-%m-%d %H").replace(tzinfo=UTC) + timedelta(
-        minutes=15 * quarter)
-    return instant.astimezone(zone).date()
-
-
-def raw_days(campaign_id: int, *, zone: ZoneInfo) -> dict[date, int]:
-    """Net money per local day, only the days with movement."""
-    bucket = _day_bucket(db.session.get_bind().dialect.name, zone)
-    rows = db.session.execute(
-        select(bucket, func.sum(signed_amount())).where(Payment.campaign_id == campaign_id)
-        .group_by(bucket)).all()
-    per_day: dict[date, int] = defaultdict(int)
-    for key, total in rows:
-        per_day[_local_day(key, zone)] += int(total)
-    return dict(per_day)
-
-
 def daily_series(campaign: Campaign, *, zone: ZoneInfo, now: datetime,
                  per_day: dict[date, int] | None = None) -> list[Day]:
     """Net money per local day from the campaign's first day to its last (or today), with a
@@ -169,58 +123,6 @@ def daily_series(campaign: Campaign, *, zone: ZoneInfo, now: datetime,
         days.append(Day(day=day, raised=per_day.get(day, 0), cumulative=running))
         day += timedelta(days=1)
     return days
-
-
-def gave_before(supporter_ids: list[int], when: datetime) -> set[int]:
-    """Which of these supporters had a counted gift paid before ``when``."""
-    if not supporter_ids:
-        return set()
-    return set(db.session.scalars(select(Gift.supporter_id).where(
-        Gift.supporter_id.in_(supporter_ids), Gift.status.in_(COUNTED),
-        Gift.paid_at < when).distinct()))
-
-
-def gift_figures(campaign: Campaign, *, median: bool = True) -> dict:
-    """Counts, donors (new or returning), average and median of the counted gifts."""
-    counted = _counted(campaign.id)
-    total = Gift.amount + Gift.fee_covered
-    gifts, summed, recurring, recurring_sum = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(total), 0),
-               func.count().filter(Gift.frequency != Frequency.ONE_TIME),
-               func.coalesce(func.sum(total).filter(Gift.frequency != Frequency.ONE_TIME), 0))
-        .where(*counted)).one()
-    donors_q = select(Gift.supporter_id).where(*counted).distinct().subquery()
-    earlier = aliased(Gift)
-    # A returning donor gave (and it counted) before this campaign opened.
-    gave_before = exists().where(
-        earlier.supporter_id == donors_q.c.supporter_id,
-        earlier.status.in_(COUNTED), earlier.paid_at < campaign.starts_at)
-    donors, returning = db.session.execute(
-        select(func.count(), func.count().filter(gave_before)).select_from(donors_q)).one()
-    return {"gifts": gifts, "sum": int(summed), "recurring": recurring,
-            "recurring_sum": int(recurring_sum), "donors": donors, "returning": returning,
-            "median": _median(campaign.id, gifts) if median else None}
-
-
-def _median(campaign_id: int, count: int) -> int:
-    """The median gift (the lower middle one for an even count, an amount someone gave):
-    one ``OFFSET`` into the (campaign, status, amount) index, on every backend."""
-    if not count:
-        return 0
-    total = Gift.amount + Gift.fee_covered
-    return int(db.session.scalar(
-        select(total).where(*_counted(campaign_id)).order_by(total)
-        .offset((count - 1) // 2).limit(1)))
-
-
-def ledger_by_frequency(campaign_id: int) -> dict[bool, int]:
-    """Net raised split by whether the gift behind each ledger row is recurring."""
-    recurring = Gift.frequency != Frequency.ONE_TIME
-    rows = db.session.execute(
-        select(recurring, func.sum(signed_amount()))
-        .join(Gift, Gift.id == Payment.gift_id)
-        .where(Payment.campaign_id == campaign_id).group_by(recurring)).all()
-    return {bool(flag): int(total) for flag, total in rows}
 
 
 def monthly_recurring(campaign_id: int) -> tuple[int, int]:
@@ -243,7 +145,7 @@ def sources(campaign_id: int) -> list[Source]:
         select(source, func.sum(signed_amount())).join(Gift, Gift.id == Payment.gift_id)
         .where(Payment.campaign_id == campaign_id).group_by(source)).all())
     counts = dict(db.session.execute(
-        select(source, func.count()).where(*_counted(campaign_id)).group_by(source)).all())
+        select(source, func.count()).where(*counted_gifts(campaign_id)).group_by(source)).all())
     found = [Source(source=s, gifts=counts.get(s, 0), raised=int(raised.get(s, 0)))
              for s in set(raised) | set(counts)]
     return sorted(found, key=lambda s: (-s.raised, s.source))
@@ -254,7 +156,7 @@ def top_gifts(campaign_id: int, limit: int = 10) -> list[TopGift]:
     total = Gift.amount + Gift.fee_covered
     rows = db.session.execute(
         select(total, Gift.donor_name, Gift.anonymous, Gift.frequency, Gift.paid_at)
-        .where(*_counted(campaign_id)).order_by(total.desc(), Gift.id).limit(limit)).all()
+        .where(*counted_gifts(campaign_id)).order_by(total.desc(), Gift.id).limit(limit)).all()
     return [TopGift(amount=amount, donor="Anonymous" if anonymous else (name or "Unnamed"),
                     frequency=frequency, paid_at=paid_at)
             for amount, name, anonymous, frequency, paid_at in rows]
@@ -304,8 +206,6 @@ def _progress(campaign: Campaign, now: datetime, raised: int, gifts: int,
 
 def current_figures(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> dict:
     """The rollup's figures for now: the stored snapshot plus the ledger rows after it."""
-    from app.staff import rollup
-
     data, mark = rollup.snapshot_for(campaign, zone=zone, now=now)
     rows = rollup.delta_rows(campaign.id, data, mark)
     if len(rows) > rollup.REBUILD_AFTER:
@@ -322,8 +222,6 @@ def current_figures(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> dic
 def campaign_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> Dashboard:
     """The dashboard, from the rollup (see ``app.staff.rollup``): equal to
     ``direct_dashboard`` figure for figure."""
-    from app.staff.rollup import median_from
-
     f = current_figures(campaign, zone=zone, now=now)
     kinds = {PaymentKind(k): v for k, v in f["kinds"].items()}
     raised = sum(amount * SIGN[kind] for kind, amount in kinds.items())
@@ -355,7 +253,7 @@ def campaign_dashboard(campaign: Campaign, *, now: datetime, zone: ZoneInfo) -> 
             "recurring": {"gifts": f["recurring"], "raised": f["freq_raised"]["recurring"]}},
         monthly_recurring=mrr, active_plans=plans,
         average_gift=f["sum"] // f["gifts"] if f["gifts"] else 0,
-        median_gift=median_from(f["hist"], f["gifts"]),
+        median_gift=rollup.median_from(f["hist"], f["gifts"]),
         days=daily_series(campaign, zone=zone, now=now, per_day=per_day),
         sources=sorted((s for s in sources_ if s.gifts or s.raised),
                        key=lambda s: (-s.raised, s.source)),

@@ -34,13 +34,13 @@ from app.campaigns.models import Campaign
 from app.db import UTCDateTime
 from app.extensions import db
 from app.giving.models import Frequency, Gift, GiftStatus
-from app.payments.models import SIGN, Payment, PaymentKind
+from app.payments.models import SIGN, Payment, PaymentKind, gift_status
+from app.staff import figures
 
 VERSION = 1
 SAFETY = timedelta(seconds=120)
 REBUILD_AFTER = 20_000
 TOP = 50
-DIRECT = "(direct)"
 # Audited actions that never rewrite a ledger row or a gift in place.
 HARMLESS_ACTIONS = ("campaign.", "role.")
 
@@ -57,22 +57,17 @@ class DashboardSnapshot(db.Model):
 
 
 def _counts_by_rule(rows: list[tuple[PaymentKind, int]]) -> bool:
-    """Whether a gift with these ledger rows counts: ``refresh_gift_status``'s rule."""
+    """Whether a gift with these ledger rows counts (``app.payments.models.gift_status``)."""
     totals: dict[PaymentKind, int] = defaultdict(int)
     for kind, amount in rows:
         totals[kind] += amount
-    charged = totals[PaymentKind.CHARGE]
-    if not charged:
-        return False
-    withheld = totals[PaymentKind.DISPUTE] - totals[PaymentKind.DISPUTE_WON]
-    return withheld <= 0 and totals[PaymentKind.REFUND] < charged
+    status = gift_status(totals)
+    return status is not None and status.counts
 
 
 def build(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> tuple[dict, int, int]:
     """Every figure over the whole ledger, as of the current transaction's read; returns
     (data, mark, audit mark). Call it inside one consistent read (see ``snapshot_for``)."""
-    from app.staff import dashboards as d
-
     cid = campaign.id
     newest = db.session.scalar(select(func.max(Payment.id)).where(Payment.campaign_id == cid))
     safe = db.session.scalar(select(func.max(Payment.id)).where(
@@ -81,20 +76,22 @@ def build(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> tuple[dict, i
         Payment.campaign_id == cid, Payment.id > safe))) if newest and newest > safe else []
     audit_mark = db.session.scalar(select(func.coalesce(func.max(AuditEntry.id), 0)))
 
-    kinds = {str(k): v for k, v in d.ledger_totals(cid).items()}
-    days = {day.isoformat(): amount for day, amount in d.raw_days(cid, zone=zone).items()}
-    by_freq = d.ledger_by_frequency(cid)
-    source = func.coalesce(Gift.utm_source, DIRECT)
+    kinds = {str(k): v for k, v in figures.ledger_totals(cid).items()}
+    days = {day.isoformat(): amount
+            for day, amount in figures.raw_days(cid, zone=zone).items()}
+    by_freq = figures.ledger_by_frequency(cid)
+    source = func.coalesce(Gift.utm_source, figures.DIRECT)
     src_raised = {s: int(v) for s, v in db.session.execute(
-        select(source, func.sum(d.signed_amount())).join(Gift, Gift.id == Payment.gift_id)
+        select(source, func.sum(figures.signed_amount()))
+        .join(Gift, Gift.id == Payment.gift_id)
         .where(Payment.campaign_id == cid).group_by(source))}
-    counted = d._counted(cid)
+    counted = figures.counted_gifts(cid)
     total = Gift.amount + Gift.fee_covered
     hist = {str(t): n for t, n in db.session.execute(
         select(total, func.count()).where(*counted).group_by(total))}
     src_gifts = dict(db.session.execute(
         select(source, func.count()).where(*counted).group_by(source)).all())
-    figures = d.gift_figures(campaign, median=False)
+    gifts = figures.gift_figures(campaign, median=False)
     top = [[t, gid] for t, gid in db.session.execute(
         select(total, Gift.id).where(*counted).order_by(total.desc(), Gift.id).limit(TOP))]
     data = {
@@ -102,9 +99,9 @@ def build(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> tuple[dict, i
         "kinds": kinds, "days": days,
         "freq_raised": {"recurring": by_freq.get(True, 0), "one_time": by_freq.get(False, 0)},
         "src_raised": src_raised, "src_gifts": src_gifts, "hist": hist,
-        "gifts": figures["gifts"], "sum": figures["sum"], "recurring": figures["recurring"],
-        "recurring_sum": figures["recurring_sum"], "donors": figures["donors"],
-        "returning": figures["returning"], "top": top, "top_full": len(top) == TOP,
+        "gifts": gifts["gifts"], "sum": gifts["sum"], "recurring": gifts["recurring"],
+        "recurring_sum": gifts["recurring_sum"], "donors": gifts["donors"],
+        "returning": gifts["returning"], "top": top, "top_full": len(top) == TOP,
         "extra_ids": extra,
     }
     return data, safe, audit_mark
@@ -190,7 +187,7 @@ def apply_delta(data: dict, campaign: Campaign, rows: list, mark: int, *,
         g = gifts[r.gift_id]
         key = "one_time" if g.frequency is Frequency.ONE_TIME else "recurring"
         data["freq_raised"][key] += signed
-        source = g.utm_source or DIRECT
+        source = g.utm_source or figures.DIRECT
         data["src_raised"][source] = data["src_raised"].get(source, 0) + signed
 
     # Whether each touched gift counted in the snapshot: its rows the snapshot holds.
@@ -219,7 +216,7 @@ def apply_delta(data: dict, campaign: Campaign, rows: list, mark: int, *,
             data["recurring"] += step
             data["recurring_sum"] += step * total
         hist[str(total)] = hist.get(str(total), 0) + step
-        source = g.utm_source or DIRECT
+        source = g.utm_source or figures.DIRECT
         data["src_gifts"][source] = data["src_gifts"].get(source, 0) + step
     top.sort(key=lambda e: (-e[0], e[1]))
     data["top"] = top[:TOP]
@@ -231,8 +228,6 @@ def apply_delta(data: dict, campaign: Campaign, rows: list, mark: int, *,
             Gift.campaign_id == campaign.id, Gift.supporter_id.in_(supporters),
             Gift.id.not_in(touched),
             Gift.status.in_([s for s in GiftStatus if s.counts])).distinct()))
-    from app.staff.dashboards import gave_before
-
     changed = {}
     for sid in supporters:
         mine = [gid for gid in touched if gifts[gid].supporter_id == sid]
@@ -241,7 +236,7 @@ def apply_delta(data: dict, campaign: Campaign, rows: list, mark: int, *,
         if then != now_:
             changed[sid] = 1 if now_ else -1
     if changed:
-        returning = gave_before(list(changed), campaign.starts_at)
+        returning = figures.gave_before(list(changed), campaign.starts_at)
         for sid, step in changed.items():
             data["donors"] += step
             if sid in returning:
