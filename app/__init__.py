@@ -18,7 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(Path(__file__).parent.parent / "templates"),
         static_folder=str(Path(__file__).parent.parent / "static"),
     )
-    from app.config import load_settings
+    from app.config import load_settings, signing_keys
 
     app.config.from_mapping(load_settings(Path(app.instance_path)))
     app.config.from_pyfile("config.py", silent=True)
@@ -35,6 +35,9 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["REDIS_URL"]:
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2,
                                                             "socket_connect_timeout": 2})
+    # Form tokens signed with SECRET_KEY, and still taken when signed by a key being rotated
+    # out (Flask-WTF reads this setting as the key; itsdangerous takes a list).
+    app.config.setdefault("WTF_CSRF_SECRET_KEY", signing_keys(app.config))
     app.config.setdefault(
         "SANDBOX_WEBHOOK_SECRET",
         hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256).hexdigest(),

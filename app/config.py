@@ -81,10 +81,21 @@ def _secret_key(instance_path: Path) -> str:
     return secrets.token_hex(32)
 
 
+def signing_keys(config) -> list[str]:
+    """The keys signed data is checked with: ``SECRET_KEY_FALLBACKS`` (older keys, still
+    accepted while a key is rotated), then ``SECRET_KEY``, in the order itsdangerous takes them
+    (it signs with the last, and accepts a signature by any)."""
+    return [*(config.get("SECRET_KEY_FALLBACKS") or ()), config["SECRET_KEY"]]
+
+
 def load_settings(instance_path: Path) -> dict:
     env = os.environ.get
     return {
         "SECRET_KEY": _secret_key(instance_path),
+        # Keys being rotated out, comma-separated: what they signed (sessions, remember-me
+        # cookies, form tokens, emailed links) is still accepted; new signatures use SECRET_KEY.
+        "SECRET_KEY_FALLBACKS": [key.strip() for key in env("SECRET_KEY_FALLBACKS", "").split(",")
+                                 if key.strip()],
         "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL")
         or f"sqlite:///{instance_path / 'newsfund.db'}",
         # Payments: the sandbox provider unless a Stripe key is configured.

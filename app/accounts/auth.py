@@ -11,6 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, redirect, request, url_for
+from flask_login.utils import decode_cookie, encode_cookie
 
 from app.accounts.models import Supporter
 from app.accounts.sessions import session_supporter
@@ -26,6 +27,27 @@ def init_login(app: Flask) -> None:
     login_manager.refresh_view = "accounts.signin"
     login_manager.needs_refresh_message = "For your security, please sign in again to do that."
     login_manager.needs_refresh_message_category = "info"
+    if not getattr(login_manager, "takes_fallback_keys", False):  # one manager, many apps
+        login_manager._load_user_from_remember_cookie = _remembered_under_any_key(
+            login_manager._load_user_from_remember_cookie)
+        login_manager.takes_fallback_keys = True
+
+
+def _remembered_under_any_key(load):
+    """Flask-Login's reading of a "remember me" cookie, which takes only SECRET_KEY's
+    signature, also taking one by a key being rotated out (``SECRET_KEY_FALLBACKS``): such a
+    cookie is read as if SECRET_KEY had signed it."""
+
+    def load_user(cookie: str):
+        if decode_cookie(cookie) is None:
+            for key in current_app.config["SECRET_KEY_FALLBACKS"] or ():
+                payload = decode_cookie(cookie, key=key)
+                if payload is not None:
+                    cookie = encode_cookie(payload)
+                    break
+        return load(cookie)
+
+    return load_user
 
 
 @login_manager.user_loader

@@ -28,6 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import LatestAccountLink, Supporter, UsedAccountLink
+from app.config import signing_keys
 from app.extensions import db
 
 SIGNIN = "signin"
@@ -73,13 +74,13 @@ class Link:
 
 
 class AccountLinks:
-    def __init__(self, secret_key: str, max_ages: dict[str, int]):
+    def __init__(self, secret_key: str | list[str], max_ages: dict[str, int]):
         self._secret_key = secret_key
         self.max_ages = max_ages
 
     @classmethod
     def from_config(cls, config) -> AccountLinks:
-        return cls(config["SECRET_KEY"], {
+        return cls(signing_keys(config), {
             SIGNIN: config["SIGNIN_LINK_MAX_AGE"],
             VERIFY: config["VERIFY_LINK_MAX_AGE"],
             RESET: config["RESET_LINK_MAX_AGE"],

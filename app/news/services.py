@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.accounts.models import Supporter
+from app.config import signing_keys
 from app.extensions import db
 from app.mail import queue_email
 from app.news.models import (
@@ -178,13 +179,14 @@ class Signer:
     """The signed links of the daily email, one salt per purpose: a confirmation link cannot be
     used to unsubscribe anyone and the other way round."""
 
-    def __init__(self, secret_key: str):
+    def __init__(self, secret_key: str | list[str]):
         self._confirm = URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT)
         self._unsubscribe = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
 
     @classmethod
     def from_config(cls, config) -> Signer:
-        return cls(config["SECRET_KEY"])
+        # Links mailed before a key rotation keep working while the old key is a fallback.
+        return cls(signing_keys(config))
 
     def confirm_token(self, subscriber: NewsSubscriber) -> str:
         return self._confirm.dumps([subscriber.id, email_fingerprint(subscriber.email)])

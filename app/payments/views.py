@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import jobs
+from app.config import signing_keys
 from app.extensions import csrf, db, limiter
 from app.giving.models import PlanStatus, RecurringPlan
 from app.payments.base import InvalidEvent, ProviderError
@@ -57,7 +58,7 @@ def webhook(name: str):
 
 
 def _card_links() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="card-update")
+    return URLSafeTimedSerializer(signing_keys(current_app.config), salt="card-update")
 
 
 @bp.app_template_global()
