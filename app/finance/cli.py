@@ -32,7 +32,7 @@ from app.finance.offline import (
 )
 from app.finance.receipts import current_receipt
 from app.finance.reconciliation import reconcile
-from app.finance.statements import build_statement_email, send_statements
+from app.finance.statements import build_statement_email, send_corrections, send_statements
 from app.giving.models import Dedication
 from app.money import AmountError, parse_amount
 from app.payments.models import Payment, PaymentKind
@@ -59,10 +59,26 @@ def _actor(label: str | None):
               metavar="N", help="Report progress every N donors.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes rendering PDFs beside this one (0: one per CPU; 1: none).")
-def finance_statements_command(year: int, batch: int, progress_every: int,
-                               workers: int) -> None:
-    """Email each donor a PDF statement of the year's gifts, once (safe to rerun)."""
+@click.option("--force", is_flag=True,
+              help="Send although the year has not ended yet in the organisation's zone.")
+@click.option("--corrections", is_flag=True,
+              help="Instead: email a corrected statement to each donor whose receipted gifts "
+                   "of the year changed after theirs was sent (once each).")
+def finance_statements_command(year: int, batch: int, progress_every: int, workers: int,
+                               force: bool, corrections: bool) -> None:
+    """Email each donor a PDF statement of the year's gifts, once (safe to rerun). A year that
+    has not ended is refused unless --force."""
     settings = DocumentSettings.from_config(current_app.config)
+    if corrections:
+        queued, failed = send_corrections(year, settings=settings, now=utcnow(),
+                                          sender=current_app.config["MAIL_FROM"],
+                                          commit=jobs.commit)
+        click.echo(f"statements {year}: {queued:,} corrected statements emailed now")
+        if failed:
+            click.echo(f"{failed:,} could not be delivered now and stay queued: run `flask "
+                       "mail send-pending` once the mail server is back", err=True)
+            raise SystemExit(1)
+        return
     workers = workers or os.cpu_count() or 1
     with ExitStack() as stack:
         build_many = None
@@ -91,7 +107,8 @@ def finance_statements_command(year: int, batch: int, progress_every: int,
         try:
             run = send_statements(year, settings=settings, sender=current_app.config["MAIL_FROM"],
                                   now=utcnow(), commit=jobs.commit, batch=batch,
-                                  build_many=build_many, progress=progress)
+                                  build_many=build_many, progress=progress, zone=org_zone(),
+                                  force=force)
         except FinanceError as exc:
             raise _finance_error(exc) from None
     report, failed = run.report, run.failed

@@ -239,6 +239,9 @@ class StatementSendForm(FlaskForm):
     confirm = BooleanField("Yes, email every donor their statement (each donor gets it once, "
                            "however often this is run)", validators=[
                                DataRequired("Tick the box to confirm sending.")])
+    # A year that has not ended in the organisation's zone is refused without it.
+    force = BooleanField("Send although the year has not ended: gifts made after today will "
+                         "be on no statement")
 
     def year_value(self) -> int | None:
         try:

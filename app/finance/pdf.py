@@ -104,6 +104,8 @@ class StatementDocument:
     issued_on: str
     notes: Sequence[str] = field(default_factory=tuple)  # goods or services received, per gift
     created_at: datetime | None = None
+    # It replaces a statement sent before the year's receipts changed.
+    corrected: bool = False
 
 
 # The characters the core fonts can show (Windows-1252).
@@ -370,10 +372,15 @@ def render_receipt(doc: ReceiptDocument, org: Organisation,
 
 def render_statement(doc: StatementDocument, org: Organisation,
                      settings: PdfSettings | None = None) -> bytes:
-    pdf = _Document(settings or PdfSettings(), f"Giving statement {doc.year}", doc.created_at)
+    title = "Corrected giving statement" if doc.corrected else "Giving statement"
+    pdf = _Document(settings or PdfSettings(), f"{title} {doc.year}", doc.created_at)
     pdf.set_author(org.legal_name)
     pdf.letterhead(org)
-    pdf.text_line(f"Your giving in {doc.year}", 14, bold=True, h=8)
+    pdf.text_line(f"Your giving in {doc.year}" + (": corrected" if doc.corrected else ""), 14,
+                  bold=True, h=8)
+    if doc.corrected:
+        pdf.paragraph("This statement replaces the one sent to you before: your receipted "
+                      "gifts of the year changed since.", size=9)
     pdf.ln(1)
     pdf.field("Donor", doc.donor_name)
     pdf.field("Email", doc.donor_email)

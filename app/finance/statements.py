@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 from itertools import groupby
@@ -110,7 +110,8 @@ def _lines(year: int, supporter_ids: list[int]):
     ).all()
 
 
-def _document(year: int, rows, settings: DocumentSettings, now: datetime) -> StatementDocument:
+def _document(year: int, rows, settings: DocumentSettings, now: datetime, *,
+              corrected: bool = False) -> StatementDocument:
     lines, notes, totals = [], [], {}
     for row in rows:
         lines.append(StatementLine(date=settings.date(row.paid_at or row.issued_at),
@@ -128,7 +129,7 @@ def _document(year: int, rows, settings: DocumentSettings, now: datetime) -> Sta
         year=year, donor_name=last.donor_name, donor_email=last.email, lines=lines,
         totals=[settings.money(total, currency) for currency, total in sorted(totals.items())],
         statement=settings.tax_statement_year, issued_on=settings.date(now), notes=notes,
-        created_at=now)
+        created_at=now, corrected=corrected)
 
 
 def statement_pdf(year: int, supporter_id: int, settings: DocumentSettings,
@@ -208,6 +209,24 @@ def _assemble(job: StatementEmail, pdf: bytes) -> str:
     ])
 
 
+def _statement_emails(year: int, supporter_ids: list[int], *, settings: DocumentSettings,
+                      sender: str, now: datetime, subject: str, filename: str,
+                      corrected: bool = False):
+    """The statement emails of these donors, to build, and their (supporter id, address)."""
+    jobs, recipients = [], []
+    for supporter_id, rows in groupby(_lines(year, supporter_ids), key=lambda r: r.supporter_id):
+        rows = list(rows)
+        doc = _document(year, rows, settings, now, corrected=corrected)
+        context = {"statement": doc, "org_name": settings.org.name}
+        recipients.append((supporter_id, rows[0].email))
+        jobs.append(StatementEmail(
+            doc=doc, org=settings.org, pdf=settings.pdf, sender=sender, to=rows[0].email,
+            subject=subject, filename=filename,
+            text=render_template("email/statement.txt", **context),
+            html=render_template("email/statement.html", **context)))
+    return jobs, recipients
+
+
 def queue_statements(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
                      batch: int = 500,
                      build_many: Callable[[list[StatementEmail]], Iterable[str]] | None = None,
@@ -240,17 +259,8 @@ def queue_statements(year: int, *, settings: DocumentSettings, sender: str, now:
         todo = [i for key, i in keys.items() if key not in sent]
         report.already_sent += len(ids) - len(todo)
         if todo:
-            jobs, recipients = [], []
-            for supporter_id, rows in groupby(_lines(year, todo), key=lambda r: r.supporter_id):
-                rows = list(rows)
-                doc = _document(year, rows, settings, now)
-                context = {"statement": doc, "org_name": settings.org.name}
-                recipients.append((supporter_id, rows[0].email))
-                jobs.append(StatementEmail(
-                    doc=doc, org=settings.org, pdf=settings.pdf, sender=sender,
-                    to=rows[0].email, subject=subject, filename=filename,
-                    text=render_template("email/statement.txt", **context),
-                    html=render_template("email/statement.html", **context)))
+            jobs, recipients = _statement_emails(year, todo, settings=settings, sender=sender,
+                                                 now=now, subject=subject, filename=filename)
             messages = (build_many(jobs) if build_many is not None
                         else map(build_statement_email, jobs))
             report.email_ids = store_emails(
@@ -277,8 +287,23 @@ class StatementRun:
         return self.report is not None and self.report.done >= self.report.donors
 
 
+def year_ended(year: int, *, zone: tzinfo, now: datetime) -> bool:
+    """Whether ``year`` is over in the organisation's zone (receipt years follow it)."""
+    return now.astimezone(zone) >= datetime(year + 1, 1, 1, tzinfo=zone)
+
+
+def check_year_ended(year: int, *, zone: tzinfo, now: datetime, force: bool = False) -> None:
+    """Statements sent before the year ends would leave out every gift still to come (and
+    no statement would list them): refused, unless ``force``."""
+    if not force and not year_ended(year, zone=zone, now=now):
+        raise FinanceError(f"{year} has not ended yet in {zone}: statements sent now would "
+                           "leave out the gifts still to come. Send them in January, or "
+                           "force it.", field="force")
+
+
 def send_statements(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
-                    commit: Callable[[], None], batch: int = 500,
+                    commit: Callable[[], None], zone: tzinfo, force: bool = False,
+                    batch: int = 500,
                     build_many: Callable[[list[StatementEmail]], Iterable[str]] | None = None,
                     seconds: float | None = None,
                     progress: Callable[[StatementBatch], None] | None = None) -> StatementRun:
@@ -287,7 +312,9 @@ def send_statements(year: int, *, settings: DocumentSettings, sender: str, now: 
 
     With ``seconds``, stop after the first batch that sent mail once that long has passed (a
     request's time box; batches of donors mailed earlier cost two queries and do not count);
-    the rest is left for the next run. FinanceError when the year has no statement."""
+    the rest is left for the next run. FinanceError when the year has no statement, or has
+    not ended in ``zone`` and ``force`` is not set."""
+    check_year_ended(year, zone=zone, now=now, force=force)
     started = time.monotonic()
     run = StatementRun(report=None, failed=0)
     batches = queue_statements(year, settings=settings, sender=sender, now=now, batch=batch,
@@ -304,3 +331,77 @@ def send_statements(year: int, *, settings: DocumentSettings, sender: str, now: 
     finally:
         batches.close()
     return run
+
+
+# -- corrected statements ---------------------------------------------------------------------
+# A donor's statement is built from their receipts as they stand when it is queued. A receipt
+# of the year issued or voided after that (a refund, a dispute, a gift recorded late, an
+# offline gift corrected) means the statement they hold is wrong: they are due a corrected one,
+# queued under ``statement:<year>:<supporter id>:c<n>`` (the n-th statement after the first),
+# so a rerun or a concurrent run sends each correction once.
+
+
+def _statements_sent(year: int) -> dict[int, tuple[int, datetime]]:
+    """For each donor sent a statement of ``year``: how many (first and corrections), and
+    when the last was queued."""
+    prefix = f"statement:{year}:"
+    sent: dict[int, tuple[int, datetime]] = {}
+    for key, queued in db.session.execute(
+            select(OutboundEmail.dedupe_key, OutboundEmail.created_at)
+            .where(OutboundEmail.dedupe_key.startswith(prefix, autoescape=True))):
+        supporter_id = int(key[len(prefix):].partition(":")[0])
+        count, last = sent.get(supporter_id, (0, queued))
+        sent[supporter_id] = (count + 1, max(last, queued))
+    return sent
+
+
+def corrections_due(year: int) -> list[int]:
+    """The donors whose statement of ``year`` went out before one of their receipts of the
+    year was issued or voided, and who still have receipted gifts that year, by id."""
+    sent = _statements_sent(year)
+    if not sent:
+        return []
+    changed = db.session.execute(
+        select(Gift.supporter_id, func.max(Receipt.issued_at), func.max(Receipt.voided_at))
+        .select_from(Receipt).join(Gift, Gift.id == Receipt.gift_id)
+        .where(Receipt.year == year).group_by(Gift.supporter_id)).all()
+    current = set(db.session.scalars(
+        select(Gift.supporter_id).distinct().select_from(Receipt)
+        .join(Gift, Gift.id == Receipt.gift_id).where(*_receipted(year))))
+    due = []
+    for supporter_id, issued, voided in changed:
+        if supporter_id not in sent or supporter_id not in current:
+            continue
+        last = sent[supporter_id][1]
+        if max(t for t in (issued, voided) if t is not None) > last:
+            due.append(supporter_id)
+    return sorted(due)
+
+
+def queue_corrections(year: int, *, settings: DocumentSettings, sender: str,
+                      now: datetime) -> list[int]:
+    """Queue a corrected statement for every donor :func:`corrections_due`; returns the ids
+    of the emails queued, for the caller to commit and then deliver (``deliver_batch``)."""
+    due = corrections_due(year)
+    if not due:
+        return []
+    sent = _statements_sent(year)
+    subject = f"Your corrected {year} giving statement from {settings.org.name}"
+    jobs, recipients = _statement_emails(year, due, settings=settings, sender=sender, now=now,
+                                         subject=subject,
+                                         filename=f"giving-statement-{year}-corrected.pdf",
+                                         corrected=True)
+    messages = map(build_statement_email, jobs)
+    return store_emails(
+        [(email, subject, f"{dedupe_key(year, supporter_id)}:c{sent[supporter_id][0]}", message)
+         for (supporter_id, email), message in zip(recipients, messages, strict=True)],
+        deliver_after_commit=False)
+
+
+def send_corrections(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
+                     commit: Callable[[], None]) -> tuple[int, int]:
+    """Queue, commit and deliver the corrected statements due; returns (queued, not
+    delivered now: they stay queued for ``flask mail send-pending``)."""
+    email_ids = queue_corrections(year, settings=settings, sender=sender, now=now)
+    commit()
+    return len(email_ids), deliver_batch(email_ids)[1] if email_ids else 0

@@ -51,12 +51,16 @@ from app.finance.receipts import current_receipt
 from app.finance.reconciliation import Line, Reconciliation, reconcile
 from app.finance.report_forms import METHODS, ExportForm, PeriodForm
 from app.finance.statements import (
+    corrections_due,
     count_donors,
     count_sent,
     find_donor,
+    send_corrections,
     send_statements,
     statement_pdf,
+    year_ended,
 )
+from app.staff.forms import ButtonForm
 from app.staff.models import Role
 from app.staff.roles import current_roles, roles_required
 from app.templating import org_zone
@@ -380,10 +384,14 @@ def _statements_page(year: int | None, *, preview: StatementPreviewForm | None =
     preview = preview or StatementPreviewForm(formdata=None, year=year)
     send = send or StatementSendForm(formdata=None, year=year)
     running = request.args.get("continue") == "1" and donors is not None and sent < donors
+    ended = year is None or year_ended(year, zone=org_zone(), now=utcnow())
     status = 422 if any(f.errors or f.form_errors for f in (year_form, preview, send)) else 200
     return render_template("finance/statements.html", year=year, donors=donors, sent=sent,
                            problem=problem, year_form=year_form, preview=preview, send=send,
-                           running=running), status
+                           running=running, ended=ended,
+                           forced=running and request.args.get("force") == "1",
+                           corrections=len(corrections_due(year)) if sent else 0,
+                           correct_form=ButtonForm()), status
 
 
 @bp.get("/staff/finance/statements")
@@ -431,11 +439,14 @@ def statements_send():
     try:
         run = send_statements(
             year, settings=_settings(), now=utcnow(), sender=current_app.config["MAIL_FROM"],
-            commit=jobs.commit, batch=STATEMENT_BATCH,
+            commit=jobs.commit, batch=STATEMENT_BATCH, zone=org_zone(), force=form.force.data,
             seconds=current_app.config.get("STATEMENTS_SECONDS_PER_REQUEST", 10))
     except FinanceError as exc:
         db.session.rollback()
-        form.form_errors.append(exc.message)
+        if exc.field == "force":
+            form.force.errors = [*form.force.errors, exc.message]
+        else:
+            form.form_errors.append(exc.message)
         return _statements_page(year, send=form)
     report, failed, finished = run.report, run.failed, run.finished
     actor = _actor()
@@ -443,7 +454,8 @@ def statements_send():
                  action="statements.send", target_type="statements", target_id=year,
                  after={"year": year, "queued": report.queued if report else 0,
                         "donors": report.donors if report else 0,
-                        "checked": report.done if report else 0, "undelivered": failed})
+                        "checked": report.done if report else 0, "undelivered": failed,
+                        "forced": bool(form.force.data)})
     jobs.commit()
     sent = count_sent(year)
     donors = report.donors if report else 0
@@ -452,4 +464,27 @@ def statements_send():
           + (f" {failed:,} could not be delivered yet and stay queued." if failed else ""),
           "error" if failed else "success")
     args = {"year": year} if finished else {"year": year, "continue": 1}
+    if form.force.data and not finished:
+        args["force"] = 1
     return redirect(url_for("finance.statements", **args), 303)
+
+
+@bp.post("/staff/finance/statements/<int:year>/corrections")
+@roles_required(Role.FINANCE)
+def statements_correct(year: int):
+    """Email a corrected statement to each donor whose receipted gifts of the year changed
+    after theirs went out; each once."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    queued, failed = send_corrections(year, settings=_settings(), now=utcnow(),
+                                      sender=current_app.config["MAIL_FROM"],
+                                      commit=jobs.commit)
+    actor = _actor()
+    audit.record(actor_id=actor.id, actor_label=actor.label, action="statements.correct",
+                 target_type="statements", target_id=year,
+                 after={"year": year, "queued": queued, "undelivered": failed})
+    jobs.commit()
+    flash(f"{queued:,} corrected statements emailed just now."
+          + (f" {failed:,} could not be delivered yet and stay queued." if failed else ""),
+          "error" if failed else "success")
+    return redirect(url_for("finance.statements", year=year), 303)

@@ -70,6 +70,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "finance.statements": FINANCE,
     "finance.statement_preview": FINANCE,
     "finance.statements_send": FINANCE,
+    "finance.statements_correct": FINANCE,
     "accounts.briefings": PERK,
     "accounts.plan": SIGNED_IN,
     "accounts.change_amount": SIGNED_IN,
@@ -125,7 +126,8 @@ SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up
           "number": "2099-000001",
           "plan_id": 999999, "grant_id": 999999, "supporter_id": 999999, "name": "sandbox",
           "filename": "css/app.css", "action": "pause", "gift_id": 999999,
-          "event_id": 999999, "job_id": "made-up-job", "email_id": 999999, "payment_id": 999999}
+          "event_id": 999999, "job_id": "made-up-job", "email_id": 999999, "payment_id": 999999,
+          "year": 2025}
 
 
 def _rules(app):
