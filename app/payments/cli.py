@@ -3,6 +3,7 @@ fees a lost job left behind."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -14,10 +15,12 @@ from app.cli import parse_now
 from app.db import utcnow
 from app.extensions import db
 from app.giving.services import due_plans
+from app.payments.base import ProviderError
 from app.payments.events import process_pending, settle_pending
 from app.payments.ledger import last_card
-from app.payments.providers import provider_named
+from app.payments.providers import current_provider, provider_named
 from app.payments.sandbox_views import deliver
+from app.payments.sync import sync_events
 
 sandbox_cli = AppGroup("sandbox", help="The sandbox payment provider.")
 
@@ -70,6 +73,35 @@ def settle_fees_command(older_than: int) -> None:
     """Ask the payment provider again for the fee of each charge that has none yet."""
     settled, unknown = settle_pending(occurred_before=utcnow() - timedelta(seconds=older_than))
     click.echo(f"settled {settled} fee(s); {unknown} still unknown")
+
+
+WINDOW = re.compile(r"([0-9]{1,6})([mhd])")
+WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _window(text: str) -> timedelta:
+    match = WINDOW.fullmatch(text.strip())
+    if match is None:
+        raise click.BadParameter(f"{text!r}: a number of minutes, hours or days, e.g. 72h, 3d")
+    return timedelta(**{WINDOW_UNITS[match[2]]: int(match[1])})
+
+
+@payments_cli.command("sync")
+@click.option("--since", "since_text", default="72h", show_default=True, metavar="AGE",
+              help="How far back to look: 90m, 72h, 30d (Stripe keeps events 30 days).")
+def sync_command(since_text: str) -> None:
+    """Apply the provider's events that never arrived as webhooks (the catch-up sync)."""
+    try:
+        report = sync_events(current_provider(), since=utcnow() - _window(since_text))
+    except ProviderError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"listed {report.listed} event(s): {report.applied} applied, {report.known} "
+               f"already stored, {len(report.waiting)} still wait for another event, "
+               f"{len(report.failed)} failed")
+    for event_id, reason in report.failed:
+        click.echo(f"failed: {event_id}: {reason}", err=True)
+    if report.failed:
+        raise SystemExit(1)
 
 
 def init_app(app: Flask) -> None:
