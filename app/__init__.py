@@ -8,7 +8,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.extensions import csrf, db, limiter, migrate
+# The SQLAlchemy extension under another name: the package's ``db`` attribute becomes the
+# module app.db as soon as that is imported.
+from app.extensions import csrf, limiter, migrate
+from app.extensions import db as sqlalchemy
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -55,8 +58,11 @@ def create_app(config: dict | None = None) -> Flask:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    sqlalchemy.init_app(app)
+    from app.db import init_app as init_database
+
+    init_database(app)  # requests that may write take SQLite's write lock up front
+    migrate.init_app(app, sqlalchemy, directory=str(Path(__file__).parent.parent / "migrations"))
     limiter.init_app(app)  # limits are checked by the limited views themselves
     csrf.init_app(app)
 

@@ -1,27 +1,17 @@
-"""The declarative base, the constraint naming convention and shared column types."""
+"""Shared column types, the clock, and how the app talks to SQLite (the declarative base and
+its naming convention are in ``app.extensions``, beside the ``db`` built on them)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import g, has_app_context, has_request_context, request
-from sqlalchemy import DateTime, MetaData, event
+from flask import Flask, g, has_app_context, request
+from sqlalchemy import DateTime, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from app.extensions import db
 
 
 class UTCDateTime(TypeDecorator):
@@ -74,22 +64,31 @@ def _sqlite_connect(dbapi_connection, connection_record):
 def insert(model):
     """An INSERT for the database the session is on, PostgreSQL's or SQLite's (the two the app
     runs on), so ``.on_conflict_do_nothing()`` or ``.on_conflict_do_update()`` can follow."""
-    from app.extensions import db
-
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
         db.session.get_bind().dialect.name](model)
 
 
 def expect_writes() -> None:
-    """Mark this application context (a background job's, say) as one that writes, like a
-    POST request: on SQLite its transactions take the write lock up front."""
+    """Mark this application context (a background job's, a request's that may write) as one
+    that writes: on SQLite its transactions take the write lock up front."""
     g.expects_writes = True
+
+
+def init_app(app: Flask) -> None:
+    """A request that may write (POST and the like) is marked by :func:`expect_writes` before
+    anything else it does, so the engine event below needs no request."""
+    app.before_request_funcs.setdefault(None, []).insert(0, _mark_writing_request)
+
+
+def _mark_writing_request() -> None:
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        expect_writes()
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
-    """A request that may write (POST and the like), or a context marked by
-    :func:`expect_writes`, takes SQLite's write lock up front.
+    """A context marked by :func:`expect_writes` (a request that may write, a job) takes
+    SQLite's write lock up front.
 
     A deferred transaction that reads and then writes fails at once with "database is locked"
     when another writer got in between; an immediate one waits its turn (busy_timeout). Reads
@@ -97,8 +96,7 @@ def _sqlite_begin(connection):
     """
     if connection.dialect.name != "sqlite":
         return
-    writes = (has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")) or (
-        has_app_context() and g.get("expects_writes", False))
+    writes = has_app_context() and g.get("expects_writes", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
