@@ -163,7 +163,8 @@ def _failed_jobs(backend, *, limit: int) -> tuple[Section | None, str | None]:
         for job in Job.fetch_many(ids, connection=backend.connection):
             if job is None:
                 continue
-            lines = (job.exc_info or "").strip().splitlines()
+            result = job.latest_result()
+            lines = ((result.exc_string if result else None) or "").strip().splitlines()
             items.append(FailedJob(id=job.id, name=job.func_name, ended_at=job.ended_at,
                                    error=lines[-1][:300] if lines else ""))
     except RedisError as exc:

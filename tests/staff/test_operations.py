@@ -359,3 +359,53 @@ def test_an_unknown_gift_is_said_beside_the_lookup(app, client, as_role):
     assert answer.status_code == 422
     assert 'id="gift-error">No gift has this number' in answer.get_data(as_text=True)
 
+
+
+# -- failed jobs (RQ on Redis) ------------------------------------------------------------------
+
+def explode(label: str) -> None:
+    """A job that fails (module level, so RQ can find it)."""
+    raise RuntimeError(f"mail server said no to {label}")
+
+
+@pytest.fixture
+def queue_app(make_app, database_url, app, redis_url):
+    queue_app = make_app(database_url, REDIS_URL=redis_url, JOBS_RETRY_INTERVALS=[])
+    with queue_app.app_context():
+        yield queue_app
+
+
+def test_failed_jobs_are_listed_and_put_back_on_the_queue(queue_app):
+    import signal
+
+    from rq.registry import FailedJobRegistry
+
+    backend = queue_app.extensions["jobs"]
+    backend.queue.enqueue(explode, "receipt 7")
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        jobs.worker(queue_app).work(burst=True)  # fails it, no retries left
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+    inbox = box(queue_app)
+    [job] = inbox.failed_jobs.items
+    assert job.name == f"{__name__}.explode"
+    assert job.error == "RuntimeError: mail server said no to receipt 7"
+    assert inbox.failed_jobs.count == 1 and inbox.total == 1 and inbox.jobs_problem is None
+
+    assert operations.retry_job(backend, job.id, actor=STAFF) == f"{__name__}.explode"
+    assert backend.queue.count == 1 and FailedJobRegistry(queue=backend.queue).count == 0
+    assert audit_actions() == ["operations.job_retry"]
+    with pytest.raises(operations.OperationsError, match="no longer among the failed"):
+        operations.retry_job(backend, job.id, actor=STAFF)
+
+
+def test_redis_unreachable_is_said_not_raised(make_app, database_url, app):
+    from tests.support.pgcluster import free_port
+
+    down = make_app(database_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with down.app_context():
+        inbox = box(down)
+    assert inbox.failed_jobs.count == 0 and inbox.jobs_problem.startswith("Redis did not answer")
