@@ -1,5 +1,5 @@
 """Jinja filters: money, dates in the organisation's zone, and safe Markdown; strict templates
-under tests."""
+under tests and in development."""
 
 from __future__ import annotations
 
@@ -68,10 +68,11 @@ def _moment(value: datetime) -> str:
 
 
 def register_filters(app: Flask) -> None:
-    if app.testing:
-        # Templates fail loudly under tests: a misspelt or missing name, or an attribute of the
-        # wrong object (a form's csrf_token on a macro), raises instead of rendering as nothing.
-        # Production keeps Jinja's forgiving default, so a slip shows a gap, never a 500.
+    if app.testing or app.debug:
+        # Templates fail loudly under tests and in development (``flask run --debug``): a
+        # misspelt or missing name, or an attribute of the wrong object (a form's csrf_token on
+        # a macro), raises instead of rendering as nothing. Production keeps Jinja's forgiving
+        # default: a slip there shows a gap on the page, never a 500 on a donation page.
         app.jinja_env.undefined = StrictUndefined
     app.add_template_filter(_money, "money")
     app.add_template_filter(_date, "date")

@@ -48,15 +48,17 @@ def test_a_render_that_hides_a_variable_fails(make_app, database_url):
 
 
 def test_templates_are_strict_under_tests_and_forgiving_in_production(make_app, database_url):
-    """A missing name, or a missing attribute (a macro's csrf_token, say), raises under tests;
-    in production it renders as nothing."""
+    """A missing name, or a missing attribute (a macro's csrf_token, say), raises under tests
+    and in development (debug); in production it renders as nothing."""
     source = "[{{ missing }}|{{ thing.csrf_token }}]"
     testing = make_app(database_url)
-    assert testing.jinja_env.undefined is StrictUndefined
-    with testing.test_request_context():
-        for template in ("{{ missing }}", "{{ thing.csrf_token }}"):
-            with pytest.raises(UndefinedError):
-                render_template_string(template, thing=object())
+    development = make_app(database_url, TESTING=False, DEBUG=True)
+    for strict in (testing, development):
+        assert strict.jinja_env.undefined is StrictUndefined
+        with strict.test_request_context():
+            for template in ("{{ missing }}", "{{ thing.csrf_token }}"):
+                with pytest.raises(UndefinedError):
+                    render_template_string(template, thing=object())
     production = make_app(database_url, TESTING=False)
     with production.test_request_context():
         assert render_template_string(source, thing=object()) == "[|]"
