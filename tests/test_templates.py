@@ -5,15 +5,20 @@ render of the suite and, here, against every ``render_template`` call in the cod
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 from flask import render_template, render_template_string
+from flask_wtf import FlaskForm
 from jinja2 import ChoiceLoader, DictLoader, Environment, StrictUndefined, UndefinedError
+from wtforms import HiddenField, StringField
+from wtforms.validators import DataRequired
 
 from tests.support.templates import shadowed
 
 APP = Path(__file__).parent.parent / "app"
+TEMPLATES = Path(__file__).parent.parent / "templates"
 
 FAKE = {
     "base.html": "{% set year = 2026 %}<main>{% block content %}{% endblock %}</main>",
@@ -99,3 +104,43 @@ def test_no_template_binds_a_name_its_views_or_the_app_pass_it(app):
         if hidden:
             problems[name] = hidden
     assert not problems, problems
+
+
+def test_each_form_piece_is_defined_once_and_pages_use_it():
+    """One shared macro file (issue 15): no two templates define a macro of the same name (two
+    error summaries and two checkboxes had drifted apart), and no page writes an error summary
+    of its own instead of calling ``error_summary``."""
+    defined: dict[str, list[str]] = {}
+    own_summaries = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        source = path.read_text()
+        for name in re.findall(r"{%-?\s*macro\s+(\w+)", source):
+            defined.setdefault(name, []).append(str(path.relative_to(TEMPLATES)))
+        if "data-error-summary" in source and path.name != "_macros.html":
+            own_summaries.append(path.name)
+    assert {"error_summary", "checkbox", "post_button"} <= set(defined)
+    assert {name: paths for name, paths in defined.items() if len(paths) > 1} == {}
+    assert own_summaries == []
+
+
+def test_the_error_summary_names_each_problem_and_links_it_to_its_field(app):
+    """The one summary, as the donation form uses it: its heading at the level asked, each
+    problem linked to its field under the field's label, a hidden field's problem named without
+    a link, and an expired form (no CSRF token) said in words."""
+
+    class GiftForm(FlaskForm):
+        name = StringField("Full name", validators=[DataRequired("Enter your name.")])
+        key = HiddenField(validators=[DataRequired("This form is incomplete.")])
+
+    source = ('{% from "_macros.html" import error_summary %}'
+              '{{ error_summary(form, "Please check your gift", level=3) }}')
+    with app.test_request_context(method="POST", data={}):
+        form = GiftForm()
+        assert not form.validate()
+        html = render_template_string(source, form=form)
+        assert set(form.errors) == {"name", "key", "csrf_token"}
+    assert "<h3>Please check your gift</h3>" in html
+    assert '<li><a href="#name">Full name: Enter your name.</a></li>' in html
+    assert "<li>This form is incomplete.</li>" in html
+    assert "<li>This form expired. Please check your choices and submit it again.</li>" in html
+    assert html.count("<li>") == 3
