@@ -1,6 +1,7 @@
 """Errors to Sentry, when ``SENTRY_DSN`` is set: sentry-sdk with its Flask integration (every
-unhandled error in a request) and its RQ integration (every job that failed its last try).
-Without a DSN nothing is imported or started.
+unhandled error in a request), its RQ integration (every job that failed its last try) and its
+default logging integration (every record logged at ERROR, but the request and job lines of
+``app.logs``). Without a DSN nothing is imported or started.
 
 What is sent is kept clear of personal data and secrets: no request body, cookies, query
 string, client address or local variables of the traceback's frames (a password, a token), and
@@ -19,7 +20,12 @@ def init_app(app: Flask) -> None:
         return
     import sentry_sdk
     from sentry_sdk.integrations.flask import FlaskIntegration
+    from sentry_sdk.integrations.logging import ignore_logger
     from sentry_sdk.integrations.rq import RqIntegration
+
+    # A request's or job's own line (a 5xx, a failed job) repeats the error already sent.
+    ignore_logger("newsfund.request")
+    ignore_logger("newsfund.job")
 
     sentry_sdk.init(
         dsn=dsn, environment=app.config["SENTRY_ENVIRONMENT"],

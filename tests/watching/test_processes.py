@@ -94,6 +94,10 @@ def test_errors_go_to_sentry_from_requests_and_jobs_without_secrets(run):
         "a job that fails in the worker"
     assert errors["LookupError"]["extra"]["rq-job"]["func"] == \
         "tests.watching.production_process.fail_in_the_worker"
+    # The request's and job's own log lines are not sent again.
+    loggers = {item.get("logger") for envelope in envelopes for item in envelope
+               if isinstance(item, dict)}
+    assert not loggers & {"newsfund.request", "newsfund.job"}
     sent = json.dumps(envelopes)
     for secret in ("secret-link-token", "secret-query", "secret-password"):
         where = [m.start() for m in __import__("re").finditer(secret, sent)]
