@@ -217,6 +217,13 @@ def enqueue(func: Callable, *args) -> None:
     db.session.info.setdefault(_KEY, []).append((func, args))
 
 
+def submit(func: Callable, *args) -> None:
+    """Hand one job to the backend now, with no transaction to wait for: for a request that
+    writes nothing (a GET) but leaves work behind, such as a cache to store. Mark the job
+    :func:`after_response`, or inline it runs within the request."""
+    backend().dispatch([(func, args)])
+
+
 def discard() -> None:
     db.session.info.pop(_KEY, None)
 

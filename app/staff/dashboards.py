@@ -205,15 +205,16 @@ def _progress(campaign: Campaign, now: datetime, raised: int, gifts: int,
 
 
 def current_figures(campaign: Campaign, *, zone: ZoneInfo, now: datetime) -> dict:
-    """The rollup's figures for now: the stored snapshot plus the ledger rows after it."""
-    data, mark = rollup.snapshot_for(campaign, zone=zone, now=now)
+    """The rollup's figures for now: the stored snapshot plus the ledger rows after it. Pages
+    call this on GET: a snapshot rebuilt here is stored by a job after the response."""
+    data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, save=False)
     rows = rollup.delta_rows(campaign.id, data, mark)
     if len(rows) > rollup.REBUILD_AFTER:
-        data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, force=True)
+        data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, force=True, save=False)
         rows = rollup.delta_rows(campaign.id, data, mark)
     figures = rollup.apply_delta(data, campaign, rows, mark, zone=zone)
     if figures.get("top_full") and len(figures["top"]) < 10:  # the best gifts were refunded
-        data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, force=True)
+        data, mark = rollup.snapshot_for(campaign, zone=zone, now=now, force=True, save=False)
         figures = rollup.apply_delta(data, campaign, rollup.delta_rows(campaign.id, data, mark),
                                      mark, zone=zone)
     return figures

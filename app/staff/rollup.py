@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import jobs
 from app.audit import AuditEntry
 from app.campaigns.models import Campaign
 from app.db import UTCDateTime
@@ -121,12 +122,13 @@ def _stale(snapshot: DashboardSnapshot | None, campaign: Campaign, zone: ZoneInf
 
 
 def snapshot_for(campaign: Campaign, *, zone: ZoneInfo, now: datetime,
-                 force: bool = False) -> tuple[dict, int]:
-    """The stored snapshot (data, mark), rebuilt and stored first when needed.
+                 force: bool = False, save: bool = True) -> tuple[dict, int]:
+    """The stored snapshot (data, mark), rebuilt first when needed.
 
     A rebuild ends the current read transaction, reads everything in a new one (repeatable
     read on PostgreSQL; SQLite's read transactions always are) and stores the result in its own
-    short write transaction, so a GET request can keep it for the next one."""
+    short write transaction (``save``: the command line, the scheduler), or, for a page (a GET
+    writes nothing), hands it to a job that stores it once the response is sent."""
     snapshot = db.session.get(DashboardSnapshot, campaign.id)
     if not force and not _stale(snapshot, campaign, zone):
         return json.loads(snapshot.data), snapshot.payment_mark
@@ -139,8 +141,20 @@ def snapshot_for(campaign: Campaign, *, zone: ZoneInfo, now: datetime,
     campaign = db.session.get(Campaign, campaign_id)
     data, mark, audit_mark = build(campaign, zone=zone, now=now)
     db.session.rollback()
-    store(campaign_id, data, mark, audit_mark, now)
+    if save:
+        store(campaign_id, data, mark, audit_mark, now)
+    else:
+        jobs.submit(store_snapshot, campaign_id, json.dumps(data, separators=(",", ":")), mark,
+                    audit_mark, now.isoformat())
     return data, mark
+
+
+@jobs.after_response
+def store_snapshot(campaign_id: int, data: str, mark: int, audit_mark: int,
+                   computed_at: str) -> None:
+    """Job: store the snapshot a page built (its request wrote nothing). An older one stored
+    over a newer one is still right, only less fresh: the rows after its mark are added."""
+    store(campaign_id, json.loads(data), mark, audit_mark, datetime.fromisoformat(computed_at))
 
 
 def store(campaign_id: int, data: dict, mark: int, audit_mark: int, now: datetime) -> None:
