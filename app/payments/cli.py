@@ -61,9 +61,16 @@ payments_cli = AppGroup("payments", help="Payment provider events.")
               help="Only events received at least this long ago (the queue may still hold "
                    "newer ones).")
 def process_pending_command(older_than: int) -> None:
-    """Apply stored webhook events that were never processed (a lost queue job, say)."""
-    applied, waiting = process_pending(received_before=utcnow() - timedelta(seconds=older_than))
-    click.echo(f"applied {applied} event(s); {waiting} still wait for an earlier event")
+    """Apply stored webhook events that were never processed (a lost queue job, say); one
+    that cannot be applied is reported with the reason, and the command fails at the end."""
+    report = process_pending(received_before=utcnow() - timedelta(seconds=older_than))
+    click.echo(f"applied {report.applied} event(s); {report.waiting} still wait for an earlier "
+               "event")
+    for failure in report.failed:
+        click.echo(f"could not apply {failure.event_id} ({failure.type}): {failure.reason}",
+                   err=True)
+    if report.failed:
+        raise SystemExit(1)
 
 
 @payments_cli.command("settle-fees")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -182,24 +183,48 @@ def _count_attempt(event_pk: int, *, error: str | None, **values) -> None:
     db.session.commit()
 
 
-def process_pending(*, received_before: datetime) -> tuple[int, int]:
+@dataclass(frozen=True)
+class PendingFailure:
+    """A stored event :func:`process_pending` could not apply, and why."""
+
+    event_pk: int
+    event_id: str
+    type: str
+    reason: str
+
+
+@dataclass
+class PendingReport:
+    applied: int = 0
+    waiting: int = 0  # still wait for an earlier event
+    failed: list[PendingFailure] = field(default_factory=list)
+
+
+def process_pending(*, received_before: datetime) -> PendingReport:
     """Apply every stored event still unprocessed that was received before the given time
-    (a worker or Redis lost it; parked ones are left to staff). Returns (applied, still
-    waiting on another event); one parked now counts as neither."""
-    pending = db.session.scalars(
-        select(ProviderEvent.id).where(ProviderEvent.processed_at.is_(None),
-                                       ProviderEvent.parked_at.is_(None),
-                                       ProviderEvent.received_at < received_before)
+    (a worker or Redis lost it; parked ones are left to staff), each in its own transaction.
+    One that raises is rolled back, reported with the reason and logged, and the rest are
+    applied all the same."""
+    pending = db.session.execute(
+        select(ProviderEvent.id, ProviderEvent.event_id, ProviderEvent.type)
+        .where(ProviderEvent.processed_at.is_(None), ProviderEvent.parked_at.is_(None),
+               ProviderEvent.received_at < received_before)
         .order_by(ProviderEvent.id)).all()
     db.session.rollback()
-    applied = waiting = 0
-    for event_pk in pending:
+    report = PendingReport()
+    for event_pk, event_id, event_type in pending:
         try:
-            applied += process_event_job(event_pk)
+            report.applied += process_event_job(event_pk)
         except RetryLater as exc:
             log.info("event %s still waits: %s", event_pk, exc)
-            waiting += 1
-    return applied, waiting
+            report.waiting += 1
+        except Exception as exc:  # reported; the next events are applied all the same
+            db.session.rollback()
+            log.exception("event %s (%s %s) could not be applied", event_pk, event_type,
+                          event_id)
+            report.failed.append(PendingFailure(event_pk, event_id, event_type,
+                                                f"{type(exc).__name__}: {exc}"[:500]))
+    return report
 
 
 def _when(ts: int | None) -> datetime:
