@@ -14,16 +14,18 @@ Two backends, chosen by ``REDIS_URL``:
   raises with backoff (``JOBS_RETRY_INTERVALS``). The jobs a job queues (a webhook event's
   receipt mail and fee, say) run right after its commit in the same worker, since it is
   already in the background; only one that fails goes to the queue, for its retries. If Redis
-  cannot be reached after the commit, the work is logged as not queued; what it was for is
-  still in the database and the sweeps finish it (``flask payments process-pending`` for
+  cannot be reached after the commit, the work is logged as not queued and runs in this
+  process instead, once the response has been sent (outside a request, right away), so a
+  reader still gets their sign-in link and receipt; one that fails there is left, like any
+  failed inline job, to the sweeps the scheduler runs (``flask payments process-pending`` for
   webhook events, ``flask payments settle-fees`` for fees, ``flask mail send-pending`` for
   mail).
 
 A job marked :func:`after_response` is one whose time must not show in the answer to the
 request that queued it (account mail: whether it is sent tells whether an address has an
 account). On RQ it is queued like any other (and, if Redis cannot be reached, runs in this
-process after the response instead of being lost: nothing in the database would bring it
-back); inline, it runs once the response has been sent (:class:`AfterResponse`), in an
+process after the response, as every job then does); inline, it runs once the response has
+been sent (:class:`AfterResponse`), in an
 application context of its own. Outside a request (the command line, a worker) it runs right
 after the commit.
 """
@@ -188,11 +190,10 @@ class RQBackend:
                     self.queue.enqueue(func, *args, retry=self.retry, result_ttl=0,
                                        pipeline=pipe)
                 pipe.execute()
-        except RedisError:  # committed already: the sweeps pick the work up
-            log.exception("%d job(s) committed but not queued: %s", len(jobs),
+        except RedisError:  # committed already: done here instead, after the response
+            log.exception("%d job(s) committed but not queued, run here: %s", len(jobs),
                           ", ".join(f"{func.__qualname__}{args!r}" for func, args in jobs))
-            # ... except for work no sweep knows of (account mail): done here instead.
-            _run_after_response(_later(jobs)[1])
+            _run_after_response(jobs)
 
 
 def init_app(app: Flask) -> None:

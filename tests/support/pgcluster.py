@@ -64,24 +64,34 @@ class PgCluster:
                 os.chown(path, pw.pw_uid, pw.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust",
                   "-E", "UTF8", "--no-locale", "--no-sync")
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200 -c shared_buffers=256MB")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
+        self._run("pg_ctl", "-D", str(self.data), "-o", self._options(), "-l",
                   str(self.root / "server.log"), "-w", "-t", "60", "start")
         self.started = True
         return self
 
+    def _options(self) -> str:
+        return (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c max_connections=200 -c shared_buffers=256MB")
+
+    def restart(self) -> None:
+        """Stop the server, ending every connection as a restart or a failover does, and start
+        it again on the same port and data."""
+        self._run("pg_ctl", "-D", str(self.data), "-o", self._options(), "-l",
+                  str(self.root / "server.log"), "-m", "fast", "-w", "-t", "60", "restart")
+
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create (or re-create) a database and return its SQLAlchemy URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create (or re-create) a database, empty or a copy of the database ``template``
+        (which nothing may be connected to), and return its SQLAlchemy URL."""
         import psycopg
 
+        copy = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.url(driver="postgresql"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def stop(self) -> None:
