@@ -119,12 +119,6 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _import_models() -> None:
-    """Every model module, so that metadata (and Alembic) sees the whole schema."""
-    import app.accounts.models  # noqa: F401
-    import app.audit  # noqa: F401
-    import app.campaigns.models  # noqa: F401
-    import app.finance.models  # noqa: F401
 def _register_commands(app: Flask) -> None:
     """Each feature package adds its own ``flask`` commands (``jobs worker`` is added by
     ``jobs.init_app``, with the job queue)."""
@@ -139,9 +133,16 @@ def _register_commands(app: Flask) -> None:
         package.init_app(app)
 
 
+def _import_models() -> None:
+    """Every model module, so that metadata (and Alembic) sees the whole schema."""
+    import app.accounts.models  # noqa: F401
+    import app.audit  # noqa: F401
+    import app.campaigns.models  # noqa: F401
+    import app.finance.models  # noqa: F401
     import app.giving.models  # noqa: F401
     import app.mail  # noqa: F401
     import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401
+    import app.schedule  # noqa: F401
     import app.staff.models  # noqa: F401
     import app.staff.rollup  # noqa: F401

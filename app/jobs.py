@@ -33,6 +33,7 @@ after the commit.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import click
@@ -276,4 +277,40 @@ def jobs_worker_command(burst: bool, log_level: str) -> None:
         rq_worker = worker(current_app._get_current_object())
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
+    _wait_for_redis(rq_worker.connection)
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
+
+
+def _wait_for_redis(connection: Redis, every: float = 5) -> None:
+    """Return once Redis answers: a worker started while it is down (a reboot, a restart)
+    waits for it rather than exit. Once working, RQ itself rides out a lost connection."""
+    while True:
+        try:
+            connection.ping()
+            return
+        except RedisError as exc:
+            log.warning("Redis unreachable (%s); trying again in %s s", exc, every)
+            time.sleep(every)
+
+
+@jobs_cli.command("scheduler")
+@click.option("--tick", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="How often to look for due work (default: SCHEDULER_TICK_SECONDS).")
+@click.option("--once", is_flag=True,
+              help="Look once, start what is due, and stop (to run it from cron instead).")
+def jobs_scheduler_command(tick: float | None, once: bool) -> None:
+    """Start the periodic work when it is due (the SCHEDULE_* settings): on the queue for a
+    worker, or here without one. Each slot is started once however many schedulers run."""
+    import signal
+
+    from app.schedule import Scheduler
+
+    flask_app = current_app._get_current_object()
+    scheduler = Scheduler(flask_app)
+    if once:
+        for task, slot, how in scheduler.run_due():
+            click.echo(f"{task} {slot}: {how}")
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: scheduler.stop.set())
+    scheduler.run(tick or flask_app.config["SCHEDULER_TICK_SECONDS"])

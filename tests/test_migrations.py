@@ -19,6 +19,7 @@ from app.mail import OutboundEmail
 from app.news import models as news
 from app.news.demo import seed_news
 from app.payments.models import Payout, PayoutTransaction, ProviderEvent
+from app.schedule import ScheduledRun
 from app.staff.models import Role
 from app.staff.roles import grant_role
 from app.staff.rollup import DashboardSnapshot
@@ -61,6 +62,8 @@ def populate() -> None:
         payout,
         DashboardSnapshot(campaign_id=campaign.id, computed_at=NOW, payment_mark=1,
                           audit_mark=1, data="{}"),
+        ScheduledRun(task="rollup", slot="2026-11-20T15:00:00Z", claimed_at=NOW,
+                     claimed_by="test"),
     ])
     db.session.flush()
     db.session.add_all([

@@ -11,12 +11,10 @@ from flask.cli import AppGroup
 from app import jobs
 from app.cli import parse_now
 from app.db import utcnow
-from app.mail import transport_from_config
-from app.news.digest import DigestAborted, DigestSettings, send_digest
+from app.news.digest import DigestAborted, send_configured_digest
 from app.news.ingest import FeedError, ingest_feed
 from app.news.models import CategoryKind
-from app.news.services import NewsError, Signer, add_category, list_categories, remove_category
-from app.urls import external_url as url
+from app.news.services import NewsError, add_category, list_categories, remove_category
 
 news_cli = AppGroup("news", help="News: feed ingest, categories, the daily email.")
 
@@ -63,15 +61,9 @@ def news_send_digest_command(now_text: str | None, batch: int, reclaim_after: in
                        f"({report.rate:,.0f} emails/s)")
 
     try:
-        report = send_digest(
-            now=parse_now(now_text), transport=transport_from_config(current_app.config),
-            signer=Signer.from_config(current_app.config),
-            settings=DigestSettings.from_config(current_app.config),
-            unsubscribe_url=lambda token: url("news.unsubscribe_page", token=token),
-            manage_url=url("news.my_news"), subscribe_url=url("news.subscribe_page"),
-            give_url=url("campaigns.home"),
-            batch_size=batch, reclaim_after=timedelta(minutes=reclaim_after),
-            progress=progress)
+        report = send_configured_digest(
+            now=parse_now(now_text), batch_size=batch,
+            reclaim_after=timedelta(minutes=reclaim_after), progress=progress)
     except DigestAborted as exc:
         report = exc.report
         click.echo(f"stopped: {exc}", err=True)

@@ -625,3 +625,20 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
     report.seconds = clock() - started
     return report
 
+
+def send_configured_digest(*, now: datetime, **options) -> DigestReport:
+    """:func:`send_digest` with what the app's settings give: the mail transport, the signer,
+    and the links, on ``PUBLIC_URL`` (``app.urls``), so it runs the same in a command, a
+    worker or the scheduler. ``options``: ``batch_size``, ``reclaim_after``, ``progress``."""
+    from flask import current_app
+
+    from app.mail import transport_from_config
+    from app.urls import external_url as url
+
+    config = current_app.config
+    return send_digest(
+        now=now, transport=transport_from_config(config), signer=Signer.from_config(config),
+        settings=DigestSettings.from_config(config),
+        unsubscribe_url=lambda token: url("news.unsubscribe_page", token=token),
+        manage_url=url("news.my_news"), subscribe_url=url("news.subscribe_page"),
+        give_url=url("campaigns.home"), **options)

@@ -4,7 +4,6 @@ fees a lost job left behind."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 import click
@@ -13,11 +12,8 @@ from flask.cli import AppGroup
 
 from app.cli import parse_now
 from app.db import utcnow
-from app.extensions import db
-from app.giving.services import due_plans
 from app.payments.base import ProviderError
 from app.payments.events import process_pending, settle_pending
-from app.payments.ledger import last_card
 from app.payments.providers import current_provider, provider_named
 from app.payments.sandbox_views import deliver
 from app.payments.sync import sync_events
@@ -30,26 +26,10 @@ sandbox_cli = AppGroup("sandbox", help="The sandbox payment provider.")
               help="Pretend it is this UTC time (to renew plans that would be due then).")
 def renew_command(now_text: str | None) -> None:
     """Charge every sandbox plan that is due, as its monthly or yearly renewal."""
-    provider = provider_named("sandbox")
-    if provider is None:
-        raise click.ClickException("The sandbox is not the payment provider here.")
-    now = parse_now(now_text)
-    renewed = 0
-    # A plan several periods behind catches up one period per pass.
-    while plans := due_plans("sandbox", now):
-        for plan in plans:
-            period = plan.periods_paid
-            event = provider.invoice_paid_event(
-                subscription_id=plan.provider_subscription_id,
-                customer=plan.provider_customer_id, period=plan.periods_paid + 1,
-                amount=plan.total, currency=plan.currency,
-                metadata={"campaign": plan.campaign.slug}, now=time.time(),
-                card=last_card(plan.id))
-            deliver(provider, event, defer=False)  # applied now, even with a job queue
-            if db.session.get(type(plan), plan.id).periods_paid == period:
-                raise click.ClickException(
-                    f"plan {plan.id}: the renewal was not recorded; see the provider event log")
-            renewed += 1
+    try:
+        renewed = renew_due_plans(parse_now(now_text))
+    except RenewalError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"renewed {renewed} plan period(s)")
 
 
