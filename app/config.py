@@ -118,6 +118,16 @@ def load_settings(instance_path: Path) -> dict:
         "JOBS_QUEUE": env("JOBS_QUEUE", "newsfund"),
         # Seconds before each retry of a failed job (its count is the number of retries).
         "JOBS_RETRY_INTERVALS": [10, 60, 300, 1800, 3600, 6 * 3600],
+        # The periodic work `flask jobs scheduler` starts (app/schedule.py): the daily news
+        # email at this local time (HH:MM in ORG_TIMEZONE), the rest every so many seconds;
+        # empty or 0 turns one off.
+        "SCHEDULE_DAILY_EMAIL_AT": env("SCHEDULE_DAILY_EMAIL_AT", "06:00"),
+        "SCHEDULE_SANDBOX_RENEW_SECONDS": _int("SCHEDULE_SANDBOX_RENEW_SECONDS", 3600),
+        "SCHEDULE_SETTLE_FEES_SECONDS": _int("SCHEDULE_SETTLE_FEES_SECONDS", 900),
+        "SCHEDULE_PROCESS_PENDING_SECONDS": _int("SCHEDULE_PROCESS_PENDING_SECONDS", 300),
+        "SCHEDULE_ROLLUP_SECONDS": _int("SCHEDULE_ROLLUP_SECONDS", 600),
+        "SCHEDULE_STRIPE_SYNC_SECONDS": _int("SCHEDULE_STRIPE_SYNC_SECONDS", 3600),
+        "SCHEDULER_TICK_SECONDS": _float("SCHEDULER_TICK_SECONDS", 15.0),
         # Watching it: logs (one JSON line per record on stderr, or "text"), /metrics for
         # loopback clients or this bearer token, errors to Sentry when a DSN is set.
         "LOG_FORMAT": env("LOG_FORMAT", "json"),
