@@ -14,8 +14,8 @@ from app.cli import parse_now
 from app.db import utcnow
 from app.payments.base import ProviderError
 from app.payments.events import process_pending, settle_pending
-from app.payments.providers import current_provider, provider_named
-from app.payments.sandbox_views import deliver
+from app.payments.providers import current_provider
+from app.payments.renewals import RenewalError, renew_due_plans
 from app.payments.sync import sync_events
 
 sandbox_cli = AppGroup("sandbox", help="The sandbox payment provider.")
