@@ -27,7 +27,7 @@ FORMATS = {"csv": "CSV", "xlsx": "Excel (XLSX)"}
 METHODS = {"stripe": "Stripe", "sandbox": "Sandbox (test payments)", "cheque": "Cheque",
            "wire": "Bank transfer (wire)", "cash": "Cash", "demo": "Demo data"}
 STATUSES = {s.value: s.value.replace("_", " ").capitalize() for s in GiftStatus
-            if s is not GiftStatus.PENDING}  # a pending gift has moved no money
+            if s.moved_money}  # a pending, processing or failed gift has moved no money
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _METHOD = re.compile(r"[a-z0-9_-]{1,40}")
 _PAYOUT = re.compile(r"[A-Za-z0-9_]{1,255}")

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 class GiftStatus(enum.StrEnum):
     PENDING = "pending"  # the donor is at the provider's checkout
+    # Paid by a method whose money comes days later (a bank debit: ACH Direct Debit): the
+    # checkout is complete, the money not yet cleared; then paid, or failed.
+    PROCESSING = "processing"
+    FAILED = "failed"  # that delayed payment failed: no money came
     PAID = "paid"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
@@ -28,6 +32,11 @@ class GiftStatus(enum.StrEnum):
     def counts(self) -> bool:
         """Whether the gift counts among a campaign's gifts and donors."""
         return self in (GiftStatus.PAID, GiftStatus.PARTIALLY_REFUNDED)
+
+    @property
+    def moved_money(self) -> bool:
+        """Whether money has been recorded for the gift (it may have gone back since)."""
+        return self not in (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED)
 
 
 class Dedication(enum.StrEnum):

@@ -24,11 +24,12 @@ from app.extensions import db
 from app.finance.receipts import mail_receipt, reconcile_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import contact_address, queue_email
-from app.money import cover_fee, format_money
+from app.money import amount_text, cover_fee, format_money
 from app.payments import ledger
 from app.payments.base import Card, CheckoutRequest, PaymentProvider, RefundResult
 from app.payments.models import Payment, PaymentKind
 from app.templating import org_zone
+from app.urls import external_url
 
 
 class GiftError(Exception):
@@ -273,12 +274,51 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
                          payment_intent_id=payment_intent_id, charge_id=charge_id, card=card)
     if charge is None:
         return _charge_row(provider, provider_id)
-    if gift.status is GiftStatus.PENDING:
+    if not gift.status.moved_money:  # pending, or a bank debit processing (or failed)
         gift.status = GiftStatus.PAID
         gift.paid_at = occurred_at
     _queue_receipt(gift)
     queue_dedication_notice(gift, now=utcnow())
     return charge
+
+
+def mark_gift_processing(gift: Gift) -> None:
+    """The checkout is complete but its money clears days later (a bank debit, ACH Direct
+    Debit): the gift shows as processing to the donor until the provider says it cleared
+    (``record_gift_payment``, which mails the receipt) or failed (``mark_gift_failed``).
+    Nothing is recorded in the ledger and no receipt is issued before the money clears."""
+    gift = _locked_gift(gift.id)
+    if gift.status is GiftStatus.PENDING:
+        gift.status = GiftStatus.PROCESSING
+
+
+def mark_gift_failed(gift: Gift, *, now: datetime) -> None:
+    """The delayed payment failed: no money came. The gift is marked failed and the donor
+    told once, with a link to the donation form set to the same gift. A gift whose money was
+    recorded meanwhile is left as it is."""
+    gift = _locked_gift(gift.id)
+    if gift.status not in (GiftStatus.PENDING, GiftStatus.PROCESSING):
+        return
+    gift.status = GiftStatus.FAILED
+    queue_email(
+        to=gift.supporter.email,
+        subject=f"Your gift to {gift.campaign.title} did not go through",
+        template="gift_payment_failed",
+        dedupe_key=f"gift-payment-failed:{gift.id}",
+        gift=gift,
+        campaign=gift.campaign,
+        retry_url=give_again_url(gift, now=now),
+    )
+
+
+def give_again_url(gift: Gift, *, now: datetime) -> str:
+    """The donation form, on PUBLIC_URL, set to the gift's amount and frequency: its
+    campaign's while that takes gifts, else the main appeal's (``/give``)."""
+    choice = {"frequency": gift.frequency.value,
+              "amount": amount_text(gift.amount, gift.currency)}
+    if gift.campaign.is_live(now):
+        return external_url("campaigns.campaign", slug=gift.campaign.slug, **choice)
+    return external_url("campaigns.give_now", **choice)
 
 
 def queue_dedication_notice(gift: Gift, *, now: datetime) -> bool:

@@ -8,11 +8,13 @@ from app.core import checks_unreadable_text
 from app.db import utcnow
 from app.extensions import db, limiter
 from app.giving.forms import donation_form
+from app.giving.models import GiftStatus
 from app.giving.services import (
     GiftError,
     GivingRules,
     begin_checkout,
     gift_by_public_id,
+    give_again_url,
     offers_monthly,
     start_gift,
 )
@@ -69,8 +71,9 @@ def thanks(public_id: str):
                               amount=amount_text(gift.amount, gift.currency),
                               gift=gift.public_id, utm_source="thank-you",
                               utm_medium="monthly-offer")
+    retry_url = give_again_url(gift, now=utcnow()) if gift.status is GiftStatus.FAILED else None
     return render_template(
         "giving/thanks.html", gift=gift, campaign=campaign, campaign_url=campaign_url,
         share=share_links(campaign_url, title=campaign.title,
                           org_name=current_app.config["ORG_NAME"]),
-        monthly_url=monthly_url)
+        monthly_url=monthly_url, retry_url=retry_url)

@@ -314,9 +314,16 @@ def _one_time_payment(provider: PaymentProvider, gift, obj: Mapping, *, intent_i
 
 
 def checkout_completed(provider: PaymentProvider, session: dict) -> None:
+    """A checkout completed (``checkout.session.completed``), or its delayed payment cleared
+    (``checkout.session.async_payment_succeeded``: a bank debit, days later)."""
+    gift = _gift_named(session.get("metadata"), session.get("client_reference_id"))
+    if session.get("payment_status") == "unpaid":
+        # A delayed method (ACH Direct Debit): the money clears, or fails, days later; the
+        # gift shows as processing meanwhile, with no receipt.
+        giving.mark_gift_processing(gift)
+        return
     if session.get("payment_status") != "paid":
         raise Ignored(f"checkout session {session['id']} is not paid yet")
-    gift = _gift_named(session.get("metadata"), session.get("client_reference_id"))
     when = _when(session.get("created"))
     if session.get("mode") == "subscription":
         giving.ensure_plan(gift, provider=provider.name, subscription_id=session["subscription"],
@@ -327,6 +334,13 @@ def checkout_completed(provider: PaymentProvider, session: dict) -> None:
         return
     _one_time_payment(provider, gift, session, intent_id=session["payment_intent"],
                       amount=session["amount_total"], currency=session["currency"], when=when)
+
+
+def checkout_payment_failed(provider: PaymentProvider, session: dict) -> None:
+    """``checkout.session.async_payment_failed``: the delayed payment (a bank debit) of a
+    completed checkout failed; the donor hears so, with a link to try again."""
+    giving.mark_gift_failed(_gift_named(session.get("metadata"),
+                                        session.get("client_reference_id")), now=utcnow())
 
 
 def payment_intent_succeeded(provider: PaymentProvider, intent: dict) -> None:
@@ -509,6 +523,8 @@ def payout_changed(provider: PaymentProvider, payout: dict) -> None:
 
 HANDLERS: dict[str, Callable[[PaymentProvider, dict], None]] = {
     "checkout.session.completed": checkout_completed,
+    "checkout.session.async_payment_succeeded": checkout_completed,
+    "checkout.session.async_payment_failed": checkout_payment_failed,
     "payment_intent.succeeded": payment_intent_succeeded,
     "payment_intent.payment_failed": payment_intent_failed,
     "invoice.paid": invoice_paid,

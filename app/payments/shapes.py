@@ -173,6 +173,8 @@ PAYOUT = obj(
 #: checks that every handled type has one).
 OBJECT_SHAPES: dict[str, Obj] = {
     "checkout.session.completed": CHECKOUT_SESSION,
+    "checkout.session.async_payment_succeeded": CHECKOUT_SESSION,
+    "checkout.session.async_payment_failed": CHECKOUT_SESSION,
     "payment_intent.succeeded": PAYMENT_INTENT,
     "payment_intent.payment_failed": obj(**PAYMENT_INTENT.fields, required=("id",)),
     "invoice.paid": INVOICE,
