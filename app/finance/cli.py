@@ -180,7 +180,8 @@ def finance_export_command(first, last, campaign, status, frequency, currency, m
 @click.option("--to", "last", required=True, metavar="YYYY-MM-DD")
 @click.option("--campaign", metavar="SLUG", help="Only this campaign.")
 def finance_reconcile_command(first: str, last: str, campaign: str | None) -> None:
-    """Gross, provider fees, refunds, disputes and net for a period, from the ledger."""
+    """Gross, provider fees, refunds, disputes, dispute fees and net for a period, from the
+    ledger."""
     try:
         period = _period(first, last)
         campaign_id = campaign_by_slug(campaign).id if campaign else None
@@ -196,13 +197,14 @@ def finance_reconcile_command(first: str, last: str, campaign: str | None) -> No
     def table(title: str, lines) -> None:
         click.echo(f"\n{title}")
         click.echo(f"  {'':<28} {'cur':<4} {'charges':>8} {'gross':>14} {'fees':>12} "
-                   f"{'refunds':>12} {'disputes':>12} {'net':>14}")
+                   f"{'refunds':>12} {'disputes':>12} {'dispute fees':>12} {'net':>14}")
         for line in lines:
             money = [decimal_text(v, line.currency) for v in
-                     (line.gross, line.fees, line.refunds, line.disputes, line.net)]
+                     (line.gross, line.fees, line.refunds, line.disputes, line.dispute_fees,
+                      line.net)]
             click.echo(f"  {line.label[:28]:<28} {line.currency:<4} {line.charges:>8,} "
                        f"{money[0]:>14} {money[1]:>12} {money[2]:>12} {money[3]:>12} "
-                       f"{money[4]:>14}")
+                       f"{money[4]:>12} {money[5]:>14}")
 
     table("Totals by currency", result.by_currency)
     table("By campaign", result.by_campaign)

@@ -82,7 +82,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("disputed", "money withheld by disputes opened in the period, less disputes won "
            "in it", "0.00"),
     Column("disputed_minor", "the same in minor units", "0"),
-    Column("net", "gross - provider_fee - refunded - disputed", "50.00"),
+    Column("net", "gross - provider_fee - refunded - disputed - dispute_fee", "50.00"),
     Column("net_minor", "the same in minor units", "5000"),
     Column("method", "how it was paid: stripe, sandbox (test payments), cheque, wire, cash "
            "(demo: generated demo data)",
@@ -100,10 +100,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("utm_source", "utm_source of the link the donor came by", "newsletter"),
     Column("utm_medium", "utm_medium of that link", "email"),
     Column("utm_campaign", "utm_campaign of that link", "giving-tuesday"),
+    Column("dispute_fee", "the payment provider's fees on disputes opened in the period, less "
+           "any it returned on disputes won in it", "0.00"),
+    Column("dispute_fee_minor", "the same in minor units", "0"),
 )
 HEADER = tuple(c.name for c in COLUMNS)
 #: The money columns of a row, as minor units, in this order: what sums are checked against.
-MONEY = ("gross_minor", "provider_fee_minor", "refunded_minor", "disputed_minor", "net_minor")
+MONEY = ("gross_minor", "provider_fee_minor", "refunded_minor", "disputed_minor", "net_minor",
+         "dispute_fee_minor")
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,8 @@ def movements(flt: ExportFilter):
             func.sum(case((Payment.kind == PaymentKind.DISPUTE, Payment.amount),
                           (Payment.kind == PaymentKind.DISPUTE_WON, -Payment.amount), else_=0))
             .label("disputed"),
+            func.sum(case((Payment.kind.in_([PaymentKind.DISPUTE, PaymentKind.DISPUTE_WON]),
+                           func.coalesce(Payment.fee, 0)), else_=0)).label("dispute_fee"),
         )
         .where(_in_period(flt.period))
         .group_by(Payment.gift_id)
@@ -203,7 +209,7 @@ def export_query(flt: ExportFilter) -> Select:
             m.c.gross, m.c.fee, m.c.fee_unknown, m.c.refunded, m.c.disputed,
             method.label("method"), first_charge(Payment.provider_id), Receipt.number,
             Gift.goods_value, Gift.dedication, Gift.dedication_name, Gift.plan_id,
-            Gift.utm_source, Gift.utm_medium, Gift.utm_campaign,
+            Gift.utm_source, Gift.utm_medium, Gift.utm_campaign, m.c.dispute_fee,
         )
         .select_from(m)
         .join(Gift, Gift.id == m.c.gift_id)
@@ -253,7 +259,7 @@ def _converter(zone, *, decimals: Callable[[int, str], object]):
         (gift_id, public_id, paid_at, status, frequency, slug, title, fund_code, donor_name,
          email, anonymous, currency, amount, fee_covered, gross, fee, fee_unknown, refunded,
          disputed, method, reference, receipt, goods, dedication, dedication_name, plan_id,
-         utm_source, utm_medium, utm_campaign) = row
+         utm_source, utm_medium, utm_campaign, dispute_fee) = row
         if paid_at is not None:
             # UTC as text: SQLite gives it already ("2026-11-25 14:03:12.000000"), PostgreSQL a
             # datetime. Slicing text is ten times cheaper than strftime, over a million rows.
@@ -269,7 +275,7 @@ def _converter(zone, *, decimals: Callable[[int, str], object]):
                 local = dates[key] = moment.astimezone(zone).date().isoformat()
         else:
             paid_utc = local = ""
-        net = gross - fee - refunded - disputed
+        net = gross - fee - refunded - disputed - dispute_fee
         return (
             gift_id, public_id, paid_utc, local, status, frequency, slug, inert(title),
             inert(fund_code), inert(donor_name), inert(email),
@@ -280,7 +286,7 @@ def _converter(zone, *, decimals: Callable[[int, str], object]):
             money(net, currency), net, method or "", inert(reference), receipt or "",
             money(goods, currency) if goods else "", dedication or "",
             inert(dedication_name), plan_id or "", inert(utm_source), inert(utm_medium),
-            inert(utm_campaign),
+            inert(utm_campaign), money(dispute_fee, currency), dispute_fee,
         )
 
     return convert
@@ -346,7 +352,7 @@ def _decimal(minor: int, currency: str) -> Decimal:
 
 
 _NUMERIC = frozenset({"gift_amount", "fee_covered", "gross", "provider_fee", "refunded",
-                      "disputed", "net", "goods_value"})
+                      "disputed", "net", "goods_value", "dispute_fee"})
 
 
 def write_xlsx(flt: ExportFilter, out: IO[bytes]) -> int:

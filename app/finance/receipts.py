@@ -1,5 +1,10 @@
 """Issuing, voiding and reissuing receipts, numbered without gaps per year, and mailing them
-(:func:`mail_receipt`, the one place a receipt email is made)."""
+(:func:`mail_receipt`, the one place a receipt email is made; :func:`mail_void_notice`, the
+one that tells a donor a receipt is void).
+
+A receipt follows the money (:func:`settle_receipt`): it is for what the donor gave and kept
+given, charges less refunds less what a dispute withholds. A refund voids it (and what is left
+gets a corrected one); a dispute that takes the money voids it; a dispute won reissues it."""
 
 from __future__ import annotations
 
@@ -81,28 +86,63 @@ def void_receipt(receipt: Receipt, *, reason: str, now: datetime) -> None:
     receipt.void_reason = reason[:300]
 
 
+def _ledger_totals(gift: Gift) -> dict[PaymentKind, int]:
+    return {PaymentKind(kind): total for kind, total in db.session.execute(
+        select(Payment.kind, func.sum(Payment.amount)).where(Payment.gift_id == gift.id)
+        .group_by(Payment.kind)).all()}
+
+
 def receipted_amount(gift: Gift) -> int:
-    """What the donor gave and kept given: charges less refunds (a dispute is not a refund)."""
-    kinds = (PaymentKind.CHARGE, PaymentKind.REFUND)
-    totals = dict(db.session.execute(
-        select(Payment.kind, func.sum(Payment.amount)).where(
-            Payment.gift_id == gift.id, Payment.kind.in_(kinds)).group_by(Payment.kind)).all())
-    return sum(SIGN[kind] * total for kind, total in totals.items())
+    """What the donor gave and kept given: charges less refunds, less what disputes withhold
+    (a dispute won gives it back)."""
+    return sum(SIGN[kind] * total for kind, total in _ledger_totals(gift).items())
+
+
+def _void_reason(gift: Gift, amount: int) -> str:
+    totals = _ledger_totals(gift)
+    withheld = totals.get(PaymentKind.DISPUTE, 0) - totals.get(PaymentKind.DISPUTE_WON, 0)
+    if amount > 0:
+        why = "disputed" if withheld > 0 else "partially refunded"
+        return f"{why}; replaced by a corrected receipt"
+    return "disputed: the card's issuer took the money back" if withheld > 0 \
+        else "refunded in full"
+
+
+def last_receipt(gift: Gift) -> Receipt | None:
+    """The gift's latest receipt, void or not."""
+    return db.session.scalar(select(Receipt).where(Receipt.gift_id == gift.id)
+                             .order_by(Receipt.id.desc()).limit(1))
 
 
 def reconcile_receipt(gift: Gift, *, zone: ZoneInfo, now: datetime) -> Receipt | None:
     """Make the gift's receipt say what the ledger says: issue one for a new payment, void it
-    after a full refund, void and reissue it for a partial one. Returns the current receipt."""
+    after a full refund or a dispute that took the money, void and reissue it for a partial
+    refund, issue it again (naming the void one) when a dispute is won. Returns the current
+    receipt."""
     amount = receipted_amount(gift)
     receipt = current_receipt(gift)
     if receipt is not None and receipt.amount == amount:
         return receipt
     if receipt is not None:
-        void_receipt(receipt, reason="refunded in full" if amount <= 0
-                     else "partially refunded; replaced by a corrected receipt", now=now)
+        void_receipt(receipt, reason=_void_reason(gift, amount), now=now)
     if amount <= 0:
         return None
-    return issue_receipt(gift, amount=amount, zone=zone, now=now, replaces=receipt)
+    return issue_receipt(gift, amount=amount, zone=zone, now=now,
+                         replaces=receipt or last_receipt(gift))
+
+
+def settle_receipt(gift: Gift, *, zone: ZoneInfo, now: datetime) -> Receipt | None:
+    """After money moved on a paid gift (a refund, a dispute opened, lost or won): make its
+    receipt follow (:func:`reconcile_receipt`) and tell the donor what changed, once: the
+    corrected (or reissued) receipt, or, when none replaces it, that the receipt is void.
+    Returns the current receipt."""
+    before = current_receipt(gift)
+    after = reconcile_receipt(gift, zone=zone, now=now)
+    if after is not None and after is not before:
+        mail_receipt(gift, after, corrected=after.replaces_id is not None)
+    elif after is None and before is not None:
+        mail_void_notice(gift, before)
+    return after
 
 
 def reissue_receipt(gift: Gift, *, reason: str, zone: ZoneInfo, now: datetime) -> Receipt | None:
@@ -152,3 +192,11 @@ def mail_receipt(gift: Gift, receipt: Receipt | None, *, corrected: bool = False
     return queue_email(to=gift.supporter.email, subject=subject, template="receipt",
                        dedupe_key=key, gift=gift, campaign=gift.campaign, receipt=receipt,
                        payment_method=payment_method(gift, gift_charge(gift)))
+
+
+def mail_void_notice(gift: Gift, receipt: Receipt) -> bool:
+    """Queue the note telling the donor that ``receipt`` is void, and why (its void reason),
+    once per receipt: it must not be used for taxes. Returns False when queued already."""
+    return queue_email(to=gift.supporter.email, subject=f"Your receipt {receipt.number} is void",
+                       template="receipt_void", dedupe_key=f"receipt-void:{receipt.number}",
+                       gift=gift, campaign=gift.campaign, receipt=receipt)

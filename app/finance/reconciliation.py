@@ -1,5 +1,6 @@
-"""Reconciliation of a period from the ledger: gross, provider fees, refunds, disputes and net,
-per currency, per campaign and per payment method, plus payouts where the provider reports them.
+"""Reconciliation of a period from the ledger: gross, provider fees, refunds, disputes, dispute
+fees and net, per currency, per campaign and per payment method, plus payouts where the
+provider reports them.
 
 Every figure is a sum of ``Payment`` rows whose time falls in the period (whole days in the
 organisation's zone), the same rows and the same arithmetic as the gift export of that period
@@ -13,7 +14,7 @@ ledger rows those transactions are (``app.payments.payouts``), figured the same 
 lines above. ``PayoutLine.difference`` is the provider's amount less our net less the
 transactions that are not in the ledger (its own fees, say): 0 when our ledger agrees with
 every transaction, anything else is what finance must look into (a fee not known yet, a
-dispute fee, a row recorded differently). Each payout's ``filters`` and ``span`` name the export
+row recorded differently). Each payout's ``filters`` and ``span`` name the export
 of exactly its rows (the ``payout`` filter, in the payout's currency, over the days its rows
 fall on). Payouts are not split by campaign: with a campaign chosen, none are shown.
 """
@@ -54,10 +55,12 @@ class Line:
     refund_count: int = 0
     disputes: int = 0  # disputes opened less disputes won
     dispute_count: int = 0
+    # The provider's dispute fees, less any it returned when a dispute was won.
+    dispute_fees: int = 0
 
     @property
     def net(self) -> int:
-        return self.gross - self.fees - self.refunds - self.disputes
+        return self.gross - self.fees - self.refunds - self.disputes - self.dispute_fees
 
     @property
     def raised(self) -> int:
@@ -77,8 +80,10 @@ class Line:
         elif kind is PaymentKind.DISPUTE:
             self.disputes += amount
             self.dispute_count += count
+            self.dispute_fees += fees
         elif kind is PaymentKind.DISPUTE_WON:
             self.disputes -= amount
+            self.dispute_fees += fees  # negative when the provider returned the fee
 
 
 @dataclass
@@ -146,7 +151,6 @@ def reconcile(period: Period, *, campaign_id: int | None = None) -> Reconciliati
     by_method: dict[tuple[str, str], Line] = {}
     for currency, campaign, method, kind, count, amount, fees, unknown in rows:
         kind = PaymentKind(kind)
-        fees = fees if kind is PaymentKind.CHARGE else 0
         slug = campaigns[campaign]
         lines = (
             by_currency.setdefault(currency, Line(currency, currency, {"currency": currency})),
@@ -195,7 +199,7 @@ def payout_lines(period: Period) -> list[PayoutLine]:
     for payout_id, kind, count, amount, fees, unknown, first, last in rows:
         kind = PaymentKind(kind)
         line = lines[payout_id]
-        line.add(kind, count, amount, fees if kind is PaymentKind.CHARGE else 0, unknown)
+        line.add(kind, count, amount, fees, unknown)
         days = (first.astimezone(period.zone).date(), last.astimezone(period.zone).date())
         line.span = days if line.span is None else (min(line.span[0], days[0]),
                                                     max(line.span[1], days[1]))

@@ -375,6 +375,13 @@ def ensure_plan(gift: Gift, *, provider: str, subscription_id: str, customer_id:
     return plan
 
 
+def record_plan_start(plan: RecurringPlan, started_at: datetime | None) -> None:
+    """A plan started when its subscription did (the provider's ``start_date``, which its
+    subscription events carry); until one of them comes, when it was first paid."""
+    if started_at is not None:
+        plan.started_at = started_at
+
+
 def plan_by_subscription(provider: str, subscription_id: str) -> RecurringPlan | None:
     return db.session.scalar(select(RecurringPlan).where(
         RecurringPlan.provider == provider,
@@ -434,29 +441,62 @@ def cancel_plan(plan: RecurringPlan, provider: PaymentProvider, *, now: datetime
     mark_plan_canceled(plan, when=now, reason=reason)
 
 
-def mark_plan_canceled(plan: RecurringPlan, *, when: datetime, reason: str | None = None) -> None:
-    """Record that a plan ended (our request, or the provider telling us)."""
+def mark_plan_canceled(plan: RecurringPlan, *, when: datetime, reason: str | None = None,
+                       tell_donor: bool = False) -> None:
+    """Record that a plan ended (our request, or the provider telling us). ``tell_donor``:
+    the provider ended it (payment failed for good, or cancelled in its portal), so the donor
+    hears from us that the gift ended, once, with a link to start it again; a plan cancelled
+    on our pages was cancelled by the donor or staff, who know."""
     if plan.status is PlanStatus.CANCELED:
         return
     plan.status = PlanStatus.CANCELED
     plan.canceled_at = when
     plan.cancel_reason = (reason or "").strip()[:500] or None
+    if tell_donor:
+        queue_email(
+            to=plan.supporter.email,
+            subject=f"Your {plan.frequency.label.lower()} gift to {plan.campaign.title} has "
+                    "ended",
+            template="plan_ended",
+            dedupe_key=f"plan-ended:{plan.id}",
+            plan=plan,
+            campaign=plan.campaign,
+            restart_url=restart_url(plan, now=utcnow()),
+        )
 
 
-def mark_plan_past_due(plan: RecurringPlan, *, attempt: int) -> None:
-    """A renewal failed: flag the plan and ask the donor, once per failed period, to update
-    their card (the provider retries the charge meanwhile)."""
-    if plan.status is PlanStatus.CANCELED:
+def restart_url(plan: RecurringPlan, *, now: datetime) -> str:
+    """The donation form, on PUBLIC_URL, set to give what the plan gave, as often: its
+    campaign's while that takes gifts, else the main appeal's (``/give``)."""
+    choice = {"frequency": plan.frequency.value,
+              "amount": amount_text(plan.amount, plan.currency)}
+    if plan.campaign.is_live(now):
+        return external_url("campaigns.campaign", slug=plan.campaign.slug, **choice)
+    return external_url("campaigns.give_now", **choice)
+
+
+def mark_plan_past_due(plan: RecurringPlan, *, invoice_id: str, attempt: int,
+                       retrying: bool) -> None:
+    """A renewal (invoice ``invoice_id``) failed: flag the plan, and tell the donor once per
+    invoice, whatever the order the provider's events come in. The mail offers the
+    card-update link only while the plan can still be saved: the provider will try the
+    payment again (``retrying``) and the plan has not ended; an invoice paid meanwhile (a
+    retry that went through, its event here first) changes nothing."""
+    if _charge_row(plan.provider, invoice_id) is not None:
         return
-    plan.status = PlanStatus.PAST_DUE
+    savable = retrying and plan.status is not PlanStatus.CANCELED
+    if plan.status is not PlanStatus.CANCELED:
+        plan.status = PlanStatus.PAST_DUE
     queue_email(
         to=plan.supporter.email,
         subject="Your gift to independent journalism could not be renewed",
         template="payment_failed",
-        dedupe_key=f"payment-failed:{plan.id}:{plan.periods_paid + 1}",
+        dedupe_key=f"payment-failed:{plan.id}:{invoice_id}",
         plan=plan,
         campaign=plan.campaign,
         attempt=attempt,
+        savable=savable,
+        restart_url=restart_url(plan, now=utcnow()),
     )
 
 
@@ -468,7 +508,8 @@ PROVIDER_PLAN_STATUS = {
 }
 
 
-def sync_plan(plan: RecurringPlan, *, status: str, amount: int | None, when: datetime) -> None:
+def sync_plan(plan: RecurringPlan, *, status: str, amount: int | None, when: datetime,
+              reason: str | None = None) -> None:
     """Apply the provider's view of a subscription (a change made in its portal, say).
 
     Cancelled is final: a late 'active' update cannot bring a cancelled plan back.
@@ -477,7 +518,7 @@ def sync_plan(plan: RecurringPlan, *, status: str, amount: int | None, when: dat
         return
     ours = PROVIDER_PLAN_STATUS.get(status)
     if ours is PlanStatus.CANCELED:
-        mark_plan_canceled(plan, when=when)
+        mark_plan_canceled(plan, when=when, reason=reason, tell_donor=True)
         return
     if ours is not None:
         plan.status = ours
@@ -538,6 +579,17 @@ def refundable(gift: Gift, amount: int | None = None) -> tuple[Payment, int, int
     return charge, already, amount
 
 
+def online_refund_problem(charge: Payment, provider: PaymentProvider) -> str | None:
+    """Why a charge cannot be refunded through the provider (None: it can)."""
+    if charge.provider != provider.name:
+        return ("This gift was not paid online through the payment provider: an offline gift "
+                "is reversed or corrected on its own page.")
+    if not (charge.payment_intent_id or charge.charge_id):
+        return ("The payment provider has not told us this gift's charge yet; refund it in "
+                "the provider's dashboard.")
+    return None
+
+
 def request_refund(gift: Gift, provider: PaymentProvider, *, amount: int | None, reason: str,
                    key: str, actor: Actor) -> RefundResult:
     """Staff give back ``amount`` of an online gift (all that is left when None), for
@@ -550,12 +602,9 @@ def request_refund(gift: Gift, provider: PaymentProvider, *, amount: int | None,
     if not reason:
         raise GiftError("reason", "Say why the gift is refunded.")
     charge, already, amount = refundable(gift, amount)
-    if charge.provider != provider.name:
-        raise GiftError(None, "This gift was not paid online through the payment provider: "
-                              "an offline gift is reversed or corrected on its own page.")
-    if not (charge.payment_intent_id or charge.charge_id):
-        raise GiftError(None, "The payment provider has not told us this gift's charge yet; "
-                              "refund it in the provider's dashboard.")
+    problem = online_refund_problem(charge, provider)
+    if problem:
+        raise GiftError(None, problem)
     result = provider.refund(payment_intent_id=charge.payment_intent_id,
                              charge_id=charge.charge_id, amount=amount,
                              idempotency_key=f"staff-refund-{gift.id}-{key}")

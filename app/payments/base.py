@@ -11,6 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.giving.models import Frequency
 
@@ -110,14 +111,17 @@ class Card:
 
 @dataclass(frozen=True)
 class ChargeDetails:
-    """What the provider knows of a charge once it settles: its ids, its fee and the net, and
-    the card it was paid with."""
+    """What the provider knows of a charge once it settles: its ids, its fee and the net, the
+    card it was paid with, and when the money moved (``paid_at``: the charge's own time; for
+    an invoice, when its payment was paid), which is the gift's paid time whichever event
+    records it first."""
 
     charge_id: str | None
     payment_intent_id: str | None
     fee: int | None
     net: int | None
     card: Card | None = None
+    paid_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -59,6 +60,11 @@ NOT_OURS = "not ours: "
 
 class RetryLater(Exception):
     """The event depends on one not received yet; it must be applied again later."""
+
+
+#: The ``created`` time of the event being applied: when a payment's own time cannot be
+#: asked of the provider, the time of the event that reports it is the nearest to it.
+_event_created: ContextVar[int | None] = ContextVar("event_created", default=None)
 
 
 def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[str, str], *,
@@ -127,6 +133,7 @@ def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
     handler = HANDLERS.get(str(event["type"]))
     if handler is None:
         return "event type not handled"
+    token = _event_created.set(event.get("created"))
     try:
         with db.session.begin_nested():
             handler(provider, event["data"]["object"])
@@ -136,6 +143,8 @@ def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
     except (Ignored, giving.PaymentMismatch) as exc:
         log.warning("%s event %s ignored: %s", provider.name, event["id"], exc)
         return str(exc)[:500]
+    finally:
+        _event_created.reset(token)
     return None
 
 
@@ -231,6 +240,21 @@ def _when(ts: int | None) -> datetime:
     return datetime.fromtimestamp(ts, UTC) if ts else utcnow()
 
 
+def _time_or_none(ts: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+def _paid_time(details: ChargeDetails | None, fallback: int | None = None) -> datetime:
+    """When a gift was paid: the charge's own time as the provider reports it (for an invoice,
+    when its payment was paid), so the same whichever event records the payment first; never
+    when its checkout session or payment intent was opened (a session stays open a day, and
+    the receipt year depends on this). When the provider cannot say (unreachable just now, or
+    the sandbox, which reports nothing): ``fallback``, else the event's own time."""
+    if details is not None and details.paid_at is not None:
+        return details.paid_at
+    return _when(fallback or _event_created.get())
+
+
 def _gift_named(metadata: Mapping | None, fallback: str | None = None):
     public_id = (metadata or {}).get("gift") or fallback
     gift = giving.gift_by_public_id(public_id) if public_id else None
@@ -302,13 +326,12 @@ def _details_now(provider: PaymentProvider, payment_intent_id: str) -> ChargeDet
 
 
 def _one_time_payment(provider: PaymentProvider, gift, obj: Mapping, *, intent_id: str,
-                      amount: int, currency: str, when: datetime,
-                      charge_id: str | None = None) -> None:
+                      amount: int, currency: str, charge_id: str | None = None) -> None:
     details = _details_now(provider, intent_id)
     charge = giving.record_gift_payment(
         gift, provider=provider.name, provider_id=intent_id, payment_intent_id=intent_id,
-        charge_id=charge_id, amount=amount, currency=currency, occurred_at=when,
-        card=_card(obj, details))
+        charge_id=charge_id, amount=amount, currency=currency,
+        occurred_at=_paid_time(details), card=_card(obj, details))
     ledger.settle_charge(charge, details)
     _settle_later(provider, charge)
 
@@ -324,16 +347,14 @@ def checkout_completed(provider: PaymentProvider, session: dict) -> None:
         return
     if session.get("payment_status") != "paid":
         raise Ignored(f"checkout session {session['id']} is not paid yet")
-    when = _when(session.get("created"))
     if session.get("mode") == "subscription":
-        giving.ensure_plan(gift, provider=provider.name, subscription_id=session["subscription"],
-                           customer_id=session.get("customer"), started_at=gift.created_at)
         # A subscription's first charge is its first invoice, which invoice.paid names too.
-        _first_invoice(provider, gift, session, session["invoice"], session["amount_total"],
-                       session["currency"], when)
+        _first_invoice(provider, gift, session, subscription_id=session["subscription"],
+                       customer_id=session.get("customer"), invoice_id=session["invoice"],
+                       amount=session["amount_total"], currency=session["currency"])
         return
     _one_time_payment(provider, gift, session, intent_id=session["payment_intent"],
-                      amount=session["amount_total"], currency=session["currency"], when=when)
+                      amount=session["amount_total"], currency=session["currency"])
 
 
 def checkout_payment_failed(provider: PaymentProvider, session: dict) -> None:
@@ -350,7 +371,7 @@ def payment_intent_succeeded(provider: PaymentProvider, intent: dict) -> None:
     gift = _gift_named(intent["metadata"])
     _one_time_payment(
         provider, gift, intent, intent_id=intent["id"], amount=intent["amount_received"],
-        currency=intent["currency"], when=_when(intent.get("created")),
+        currency=intent["currency"],
         charge_id=intent.get("latest_charge") if isinstance(intent.get("latest_charge"), str)
         else None)
 
@@ -365,9 +386,16 @@ def _subscription_of(invoice: dict) -> tuple[str | None, dict]:
     return details.get("subscription"), details.get("metadata") or {}
 
 
-def _first_invoice(provider: PaymentProvider, gift, obj: Mapping, invoice_id: str,
-                   amount: int, currency: str, when: datetime) -> None:
+def _first_invoice(provider: PaymentProvider, gift, obj: Mapping, *, subscription_id: str,
+                   customer_id: str | None, invoice_id: str, amount: int, currency: str,
+                   paid_at: int | None = None) -> None:
+    """A plan's first payment, from its checkout session or its invoice, whichever comes
+    first: the plan (started, until a subscription event says when it did, when first paid)
+    and its first gift's charge."""
     details = provider.charge_details(invoice_id=invoice_id)
+    when = _paid_time(details, paid_at)
+    giving.ensure_plan(gift, provider=provider.name, subscription_id=subscription_id,
+                       customer_id=customer_id, started_at=when)
     charge = giving.record_gift_payment(
         gift, provider=provider.name, provider_id=invoice_id, amount=amount, currency=currency,
         occurred_at=when, payment_intent_id=details.payment_intent_id if details else None,
@@ -379,19 +407,18 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
     subscription_id, metadata = _subscription_of(invoice)
     if not subscription_id:
         raise NotOurs(f"invoice {invoice['id']} belongs to no subscription")
-    when = _when((invoice.get("status_transitions") or {}).get("paid_at"))
+    paid_at = (invoice.get("status_transitions") or {}).get("paid_at")
     if invoice.get("billing_reason") == "subscription_create":
-        gift = _gift_named(metadata)
-        giving.ensure_plan(gift, provider=provider.name, subscription_id=subscription_id,
-                           customer_id=invoice.get("customer"), started_at=gift.created_at)
-        _first_invoice(provider, gift, invoice, invoice["id"], invoice["amount_paid"],
-                       invoice["currency"], when)
+        _first_invoice(provider, _gift_named(metadata), invoice, subscription_id=subscription_id,
+                       customer_id=invoice.get("customer"), invoice_id=invoice["id"],
+                       amount=invoice["amount_paid"], currency=invoice["currency"],
+                       paid_at=paid_at)
         return
     plan = _plan_for(provider, {"id": subscription_id, "metadata": metadata})
     details = provider.charge_details(invoice_id=invoice["id"])
     charge = giving.record_renewal(
         plan, provider_id=invoice["id"], amount=invoice["amount_paid"],
-        currency=invoice["currency"], occurred_at=when,
+        currency=invoice["currency"], occurred_at=_paid_time(details, paid_at),
         payment_intent_id=details.payment_intent_id if details else None,
         card=_card(invoice, details))
     ledger.settle_charge(charge, details)
@@ -404,7 +431,10 @@ def invoice_payment_failed(provider: PaymentProvider, invoice: dict) -> None:
     if invoice.get("billing_reason") == "subscription_create":
         raise Ignored(f"first payment of {subscription_id} failed at checkout; nothing recorded")
     plan = _plan_for(provider, {"id": subscription_id, "metadata": metadata})
-    giving.mark_plan_past_due(plan, attempt=invoice.get("attempt_count") or 1)
+    # Stripe names the next attempt while it will try again; none: it has given up.
+    giving.mark_plan_past_due(plan, invoice_id=invoice["id"],
+                              attempt=invoice.get("attempt_count") or 1,
+                              retrying=invoice.get("next_payment_attempt") is not None)
 
 
 def _plan_for(provider: PaymentProvider, subscription: dict):
@@ -420,18 +450,34 @@ def _plan_for(provider: PaymentProvider, subscription: dict):
     raise NotOurs(f"subscription {subscription['id']} names no gift of ours")
 
 
+#: Stripe's ``cancellation_details.reason``, as staff read it beside the plan.
+CANCEL_REASONS = {"cancellation_requested": "cancellation requested",
+                  "payment_failed": "payment failed", "payment_disputed": "payment disputed"}
+
+
+def _cancel_reason(subscription: dict) -> str | None:
+    """Why the provider ended a subscription: its reason, and the comment left with it."""
+    details = subscription.get("cancellation_details") or {}
+    reason = details.get("reason")
+    words = [CANCEL_REASONS.get(reason, reason), (details.get("comment") or "").strip()]
+    return ": ".join(w for w in words if w) or None
+
+
 def subscription_updated(provider: PaymentProvider, subscription: dict) -> None:
     plan = _plan_for(provider, subscription)
+    giving.record_plan_start(plan, _time_or_none(subscription.get("start_date")))
     items = (subscription.get("items") or {}).get("data") or []
     amount = items[0]["price"]["unit_amount"] if items else None
     giving.sync_plan(plan, status=subscription["status"], amount=amount,
-                     when=_when(subscription.get("canceled_at")))
+                     when=_when(subscription.get("canceled_at")),
+                     reason=_cancel_reason(subscription))
 
 
 def subscription_deleted(provider: PaymentProvider, subscription: dict) -> None:
     plan = _plan_for(provider, subscription)
-    reason = (subscription.get("cancellation_details") or {}).get("comment")
-    giving.mark_plan_canceled(plan, when=_when(subscription.get("canceled_at")), reason=reason)
+    giving.record_plan_start(plan, _time_or_none(subscription.get("start_date")))
+    giving.mark_plan_canceled(plan, when=_when(subscription.get("canceled_at")),
+                              reason=_cancel_reason(subscription), tell_donor=True)
 
 
 def _charge_for(provider: PaymentProvider, obj: dict, charge_id: str | None) -> Payment:
@@ -471,7 +517,9 @@ def charge_refunded(provider: PaymentProvider, charge_obj: dict) -> None:
     for refund in provider.list_refunds(charge_obj["id"]) or _refunds_in(charge_obj):
         if refund.status in ("succeeded", "pending"):
             ledger.record_refund(charge, refund_id=refund.id, amount=refund.amount,
-                                 occurred_at=_when(refund.created))
+                                 occurred_at=_when(refund.created), follow=False)
+    # The receipt follows once every refund is in: one corrected receipt, or one notice.
+    ledger.follow_money(charge)
 
 
 def _refunds_in(charge_obj: Mapping) -> list[RefundResult]:
@@ -482,24 +530,46 @@ def _refunds_in(charge_obj: Mapping) -> list[RefundResult]:
                          created=r.get("created")) for r in listed]
 
 
-def dispute_created(provider: PaymentProvider, dispute: dict) -> None:
+def _dispute_money(dispute: Mapping, currency: str) -> tuple[list, list]:
+    """The money a dispute's balance transactions moved, as (withdrawn, reinstated): each a
+    list of (amount, fee, time), amounts positive; fees as the provider reports them (a
+    reinstatement's is negative when the dispute fee is returned). Transactions in another
+    currency than the charge's (a settlement currency) are left out: the ledger cannot hold
+    them, and the dispute's own amount stands in, with its fee unknown."""
+    withdrawn, reinstated = [], []
+    for txn in dispute.get("balance_transactions") or []:
+        if str(txn.get("currency", "")).upper() != currency or not txn.get("amount"):
+            continue
+        entry = (abs(txn["amount"]), txn.get("fee"), _when(txn.get("created")))
+        (withdrawn if txn["amount"] < 0 else reinstated).append(entry)
+    return withdrawn, reinstated
+
+
+def dispute_changed(provider: PaymentProvider, dispute: dict) -> None:
+    """Any dispute event (created, funds withdrawn or reinstated, closed): record what its
+    balance transactions say, each movement once (they are cumulative: a later event lists
+    the earlier withdrawal too): the money withdrawn and Stripe's dispute fee, and, once won,
+    the money reinstated and whatever fee it returns. An event with none (an older API
+    version, the sandbox) records the dispute's amount, its fee unknown (filled in by a later
+    event that reports it). Then the receipt follows: void while the money is withheld,
+    reissued when it comes back."""
     if str(dispute.get("status", "")).startswith("warning_"):
         raise Ignored(f"dispute {dispute['id']} is an inquiry; no money was withheld")
     charge = _charge_for(provider, dispute, dispute.get("charge"))
-    ledger.record_dispute(charge, dispute_id=dispute["id"], amount=dispute["amount"],
-                          occurred_at=_when(dispute.get("created")))
-
-
-def dispute_closed(provider: PaymentProvider, dispute: dict) -> None:
-    if str(dispute.get("status", "")).startswith("warning_"):
-        raise Ignored(f"dispute {dispute['id']} was an inquiry; no money moved")
-    charge = _charge_for(provider, dispute, dispute.get("charge"))
-    if dispute["status"] == "won":
-        ledger.record_dispute_won(charge, dispute_id=dispute["id"], amount=dispute["amount"],
-                                  occurred_at=_when(dispute.get("created")))
-    else:
-        ledger.record_dispute(charge, dispute_id=dispute["id"], amount=dispute["amount"],
-                              occurred_at=_when(dispute.get("created")))
+    withdrawn, reinstated = _dispute_money(dispute, charge.currency)
+    when = _when(dispute.get("created"))
+    won = dispute["status"] == "won"
+    if not withdrawn and (won or not reinstated):
+        withdrawn = [(dispute["amount"], None, when)]
+    if won and not reinstated:
+        reinstated = [(dispute["amount"], None, when)]
+    for amount, fee, at in withdrawn[:1]:  # one withdrawal per dispute
+        ledger.record_dispute(charge, dispute_id=dispute["id"], amount=amount, fee=fee,
+                              occurred_at=at, follow=False)
+    for amount, fee, at in reinstated[:1]:
+        ledger.record_dispute_won(charge, dispute_id=dispute["id"], amount=amount, fee=fee,
+                                  occurred_at=at, follow=False)
+    ledger.follow_money(charge)
 
 
 def payout_changed(provider: PaymentProvider, payout: dict) -> None:
@@ -532,8 +602,10 @@ HANDLERS: dict[str, Callable[[PaymentProvider, dict], None]] = {
     "customer.subscription.updated": subscription_updated,
     "customer.subscription.deleted": subscription_deleted,
     "charge.refunded": charge_refunded,
-    "charge.dispute.created": dispute_created,
-    "charge.dispute.closed": dispute_closed,
+    "charge.dispute.created": dispute_changed,
+    "charge.dispute.funds_withdrawn": dispute_changed,
+    "charge.dispute.funds_reinstated": dispute_changed,
+    "charge.dispute.closed": dispute_changed,
     "payout.paid": payout_changed,
     "payout.failed": payout_changed,
     "payout.canceled": payout_changed,

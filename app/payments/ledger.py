@@ -1,6 +1,13 @@
 """Recording money that moves after a charge: refunds and disputes, once each, and the
 provider's fee and net on the charge itself. Each function is idempotent (keyed by the
-provider's id) and keeps the gift's status in step with the ledger."""
+provider's id) and keeps the gift's status in step with the ledger.
+
+A dispute row carries the provider's dispute fee in ``fee`` (what its balance transaction
+says: 1500 on a $100 dispute at Stripe); the row of a dispute won carries the fee of the
+reinstatement, negative when the provider returns the dispute fee, 0 when it keeps it.
+
+The receipt follows the money (:func:`follow_money`): after all of an event's movements are
+recorded, not after each, so a donor is mailed the final state only."""
 
 from __future__ import annotations
 
@@ -9,8 +16,10 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from app.db import utcnow
 from app.extensions import db
-from app.finance.receipts import mail_receipt, reconcile_receipt
+from app.finance.models import Receipt
+from app.finance.receipts import settle_receipt
 from app.giving.models import Gift
 from app.payments.base import Card, ChargeDetails
 from app.payments.models import Payment, PaymentKind, gift_status
@@ -57,10 +66,12 @@ def last_card(plan_id: int) -> Card | None:
 
 
 def _add(charge: Payment, kind: PaymentKind, provider_id: str, amount: int,
-         occurred_at: datetime) -> bool:
-    exists = db.session.scalar(select(Payment.id).where(
+         occurred_at: datetime, fee: int | None = None) -> bool:
+    existing = db.session.scalar(select(Payment).where(
         Payment.provider == charge.provider, Payment.provider_id == provider_id))
-    if exists:
+    if existing is not None:
+        if existing.fee is None and fee is not None:  # reported since: never overwritten
+            existing.fee = fee
         return False
     try:
         with db.session.begin_nested():
@@ -68,21 +79,19 @@ def _add(charge: Payment, kind: PaymentKind, provider_id: str, amount: int,
                 gift_id=charge.gift_id, campaign_id=charge.campaign_id, kind=kind,
                 amount=amount, currency=charge.currency, provider=charge.provider,
                 provider_id=provider_id, charge_id=charge.charge_id,
-                payment_intent_id=charge.payment_intent_id, occurred_at=occurred_at))
+                payment_intent_id=charge.payment_intent_id, occurred_at=occurred_at, fee=fee))
     except IntegrityError:  # recorded concurrently
         return False
-    gift = db.session.get(Gift, charge.gift_id)
-    refresh_gift_status(gift)
-    if kind is PaymentKind.REFUND:
-        _correct_receipt(gift, occurred_at)
+    refresh_gift_status(db.session.get(Gift, charge.gift_id))
     return True
 
 
-def _correct_receipt(gift: Gift, when: datetime) -> None:
-    """A refund voids the receipt; what is left of the gift gets a corrected one, mailed."""
-    receipt = reconcile_receipt(gift, zone=org_zone(), now=when)
-    if receipt is not None and receipt.replaces_id is not None:
-        mail_receipt(gift, receipt, corrected=True)
+def follow_money(charge: Payment, *, now: datetime | None = None) -> Receipt | None:
+    """Make the receipt of the charge's gift say what its money says now, and tell the donor
+    (``app.finance.receipts.settle_receipt``): called once the movements of an event are all
+    recorded, so that a donor hears of the final state only. Returns the current receipt."""
+    return settle_receipt(db.session.get(Gift, charge.gift_id), zone=org_zone(),
+                          now=now or utcnow())
 
 
 def refunded_amount(charge: Payment) -> int:
@@ -90,14 +99,24 @@ def refunded_amount(charge: Payment) -> int:
         Payment.gift_id == charge.gift_id, Payment.kind == PaymentKind.REFUND))
 
 
-def record_refund(charge: Payment, *, refund_id: str, amount: int,
-                  occurred_at: datetime) -> bool:
-    return _add(charge, PaymentKind.REFUND, refund_id, amount, occurred_at)
+def record_refund(charge: Payment, *, refund_id: str, amount: int, occurred_at: datetime,
+                  follow: bool = True) -> bool:
+    """A refund, once. ``follow``: the receipt follows at once (pass False while recording
+    several movements of one event, then call :func:`follow_money`)."""
+    added = _add(charge, PaymentKind.REFUND, refund_id, amount, occurred_at)
+    if added and follow:
+        follow_money(charge)
+    return added
 
 
-def record_dispute(charge: Payment, *, dispute_id: str, amount: int,
-                   occurred_at: datetime) -> bool:
-    return _add(charge, PaymentKind.DISPUTE, dispute_id, amount, occurred_at)
+def record_dispute(charge: Payment, *, dispute_id: str, amount: int, occurred_at: datetime,
+                   fee: int | None = None, follow: bool = True) -> bool:
+    """Money a dispute withdrew, and the provider's dispute fee (None: not reported; filled
+    in when a later event reports it), once."""
+    added = _add(charge, PaymentKind.DISPUTE, dispute_id, amount, occurred_at, fee)
+    if added and follow:
+        follow_money(charge)
+    return added
 
 
 def dispute_won_id(dispute_id: str) -> str:
@@ -106,11 +125,19 @@ def dispute_won_id(dispute_id: str) -> str:
 
 
 def record_dispute_won(charge: Payment, *, dispute_id: str, amount: int,
-                       occurred_at: datetime) -> bool:
-    """A won dispute returns the withheld money; the dispute itself is recorded first."""
-    record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=occurred_at)
-    return _add(charge, PaymentKind.DISPUTE_WON, dispute_won_id(dispute_id), amount,
-                occurred_at)
+                       occurred_at: datetime, fee: int | None = None,
+                       follow: bool = True) -> bool:
+    """A won dispute returns the withheld money (``amount``) and, as the provider decides,
+    its fee (``fee`` negative; 0 when it keeps it). The dispute itself must be recorded
+    first (:func:`record_dispute`); if it is not, it is recorded here with the same amount
+    and its fee unknown."""
+    record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=occurred_at,
+                   follow=False)
+    added = _add(charge, PaymentKind.DISPUTE_WON, dispute_won_id(dispute_id), amount,
+                 occurred_at, fee)
+    if follow:
+        follow_money(charge)
+    return added
 
 
 def refresh_gift_status(gift: Gift) -> None:

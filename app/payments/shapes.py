@@ -145,20 +145,25 @@ PAYMENT_INTENT = obj(
 INVOICE = obj(
     id=ID, parent=SUBSCRIPTION_PARENT, status_transitions=obj(paid_at=TIME),
     billing_reason=SHORT, customer=ID, amount_paid=AMOUNT, currency=CURRENCY,
-    attempt_count=COUNT,
+    attempt_count=COUNT, next_payment_attempt=TIME,
     required=("id", "amount_paid", "currency"),
 )
 SUBSCRIPTION = obj(
     id=ID, metadata=METADATA, status=SHORT, canceled_at=TIME,
     items=obj(data=ListOf(obj(price=obj(unit_amount=AMOUNT), required=("price",)))),
-    cancellation_details=obj(comment=MESSAGE),
+    cancellation_details=obj(comment=MESSAGE, reason=SHORT), start_date=TIME,
     required=("id", "status"),
 )
 CHARGE = obj(id=ID, payment_intent=ID, refunds=obj(data=ListOf(obj(
     id=ID, amount=AMOUNT, status=SHORT, created=TIME, required=("id", "amount")))),
     required=("id",))
+SIGNED_AMOUNT = Int(-MAX_AMOUNT, MAX_AMOUNT)
 DISPUTE = obj(
     id=ID, status=SHORT, charge=ID, payment_intent=ID, amount=AMOUNT, created=TIME,
+    # The money it moved: withdrawn (negative) with the dispute fee, reinstated (positive).
+    balance_transactions=ListOf(obj(amount=SIGNED_AMOUNT, fee=SIGNED_AMOUNT,
+                                    currency=CURRENCY, created=TIME,
+                                    required=("amount", "fee", "currency"))),
     required=("id", "status", "amount"),
 )
 PAYOUT = obj(
@@ -183,6 +188,8 @@ OBJECT_SHAPES: dict[str, Obj] = {
     "customer.subscription.deleted": obj(**SUBSCRIPTION.fields, required=("id",)),
     "charge.refunded": CHARGE,
     "charge.dispute.created": DISPUTE,
+    "charge.dispute.funds_withdrawn": DISPUTE,
+    "charge.dispute.funds_reinstated": DISPUTE,
     "charge.dispute.closed": DISPUTE,
     "payout.paid": PAYOUT,
     "payout.failed": PAYOUT,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterator, Mapping
+from datetime import UTC, datetime
 
 import stripe
 
@@ -172,6 +173,7 @@ class StripeProvider(PaymentProvider):
 
     def charge_details(self, *, payment_intent_id: str | None = None,
                        invoice_id: str | None = None) -> ChargeDetails | None:
+        paid_at = None
         if payment_intent_id is None and invoice_id:
             # Since 2025 an invoice names its payments through InvoicePayment objects.
             payments = self._call(self.client.v1.invoice_payments.list,
@@ -180,6 +182,9 @@ class StripeProvider(PaymentProvider):
                 payment = invoice_payment["payment"]
                 if invoice_payment["status"] == "paid" and payment.get("payment_intent"):
                     payment_intent_id = payment["payment_intent"]
+                    # An invoice is paid when its payment is: status_transitions.paid_at.
+                    paid_at = _time((invoice_payment.get("status_transitions") or {})
+                                    .get("paid_at"))
                     break
         if payment_intent_id is None:
             return None
@@ -190,14 +195,15 @@ class StripeProvider(PaymentProvider):
         charge = intent.get("latest_charge")
         if not charge or isinstance(charge, str):
             return ChargeDetails(charge_id=charge or None, payment_intent_id=payment_intent_id,
-                                 fee=None, net=None)
+                                 fee=None, net=None, paid_at=paid_at)
         txn = charge.get("balance_transaction")
         fee = net = None
         if txn and not isinstance(txn, str):
             fee, net = txn["fee"], txn["net"]
         return ChargeDetails(charge_id=charge["id"], payment_intent_id=payment_intent_id,
                              fee=fee, net=net,
-                             card=Card.from_details(charge.get("payment_method_details")))
+                             card=Card.from_details(charge.get("payment_method_details")),
+                             paid_at=paid_at or _time(charge.get("created")))
 
     def payment_reference(self, payment_intent_id: str) -> PaymentReference | None:
         """The payment intent's ``metadata.gift`` (our checkout sets it on a one-time gift's);
@@ -295,6 +301,10 @@ class StripeProvider(PaymentProvider):
                         "endpoint's version", event.get("id"), event.get("api_version"),
                         API_VERSION)
         return event
+
+
+def _time(ts) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if isinstance(ts, int) and ts > 0 else None
 
 
 def _balance_transaction(txn: dict) -> BalanceTransaction:

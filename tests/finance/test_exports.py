@@ -61,11 +61,12 @@ def test_csv_rows_parse_back_and_add_up(app, ledger_rows):
 
     # Every money column: decimal text equals the minor units, and the sums are the ledger's.
     for row in rows:
-        for name in ("gross", "provider_fee", "refunded", "disputed", "net"):
+        for name in ("gross", "provider_fee", "refunded", "disputed", "net", "dispute_fee"):
             assert Decimal(row[name]) * 100 == int(row[f"{name}_minor"])
         assert int(row["net_minor"]) == (int(row["gross_minor"]) - int(row["provider_fee_minor"])
                                          - int(row["refunded_minor"])
-                                         - int(row["disputed_minor"]))
+                                         - int(row["disputed_minor"])
+                                         - int(row["dispute_fee_minor"]))
     total = {name: sum(Decimal(r[name]) for r in rows)
              for name in ("gross", "provider_fee", "refunded", "disputed", "net")}
     assert total == {"gross": Decimal("233.00"), "provider_fee": Decimal("7.53"),

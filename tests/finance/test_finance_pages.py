@@ -22,10 +22,10 @@ from tests.staff.conftest import RequestScopedClient, make_person, sign_in_as
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 #: A figure on the page -> the export column that sums to it.
 COLUMN = {"gross": "gross_minor", "fees": "provider_fee_minor", "refunds": "refunded_minor",
-          "disputes": "disputed_minor", "net": "net_minor"}
+          "disputes": "disputed_minor", "dispute_fees": "dispute_fee_minor", "net": "net_minor"}
 # The March 2026 USD figures of ``ledger_rows`` (tests/finance/test_reconciliation.py derives
 # them from the ledger): what the page must show and the downloads must add up to.
-USD = {"gross": 23300, "fees": 753, "refunds": 11000, "disputes": 3000,
+USD = {"gross": 23300, "fees": 753, "refunds": 11000, "disputes": 3000, "dispute_fees": 0,
        "net": 23300 - 753 - 11000 - 3000}
 
 
@@ -275,8 +275,8 @@ def test_every_figures_link_downloads_the_rows_that_sum_to_it(client, finance, i
     html = client.get("/staff/finance/reconciliation", query_string=MARCH).get_data(
         as_text=True)
     found = figures(html)
-    # Every line shows its five figures: three currency lines... and every one is followed.
-    assert len(found) == 5 * (2 + 3 + 2)  # USD, ILS; appeal, ramadan, shekels; sandbox x2
+    # Every line shows its six figures: three currency lines... and every one is followed.
+    assert len(found) == 6 * (2 + 3 + 2)  # USD, ILS; appeal, ramadan, shekels; sandbox x2
     downloads: dict[str, list] = {}
     for figure in found:
         href = figure["href"]

@@ -116,8 +116,9 @@ def test_each_payout_equals_its_ledger_rows_and_their_export(app, paid_out):
         flt = export_filter(MARCH.__class__(*line.span, MARCH.zone), **line.filters)
         sums = totals(iter_rows(flt))["USD"]
         assert (sums["gross_minor"], sums["provider_fee_minor"], sums["refunded_minor"],
-                sums["disputed_minor"], sums["net_minor"]) == (
-            line.gross, line.fees, line.refunds, line.disputes, line.net), line.label
+                sums["disputed_minor"], sums["dispute_fee_minor"], sums["net_minor"]) == (
+            line.gross, line.fees, line.refunds, line.disputes, line.dispute_fees,
+            line.net), line.label
 
 
 def test_payouts_are_not_split_by_campaign(app, paid_out):

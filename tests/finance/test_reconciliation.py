@@ -54,8 +54,9 @@ def test_every_figure_equals_the_sum_of_its_export(app, ledger_rows):
         rows = list(iter_rows(export_filter(MARCH, **line.filters)))
         sums = totals(rows)[line.currency]
         assert (sums["gross_minor"], sums["provider_fee_minor"], sums["refunded_minor"],
-                sums["disputed_minor"], sums["net_minor"]) == (
-            line.gross, line.fees, line.refunds, line.disputes, line.net), line.label
+                sums["disputed_minor"], sums["dispute_fee_minor"], sums["net_minor"]) == (
+            line.gross, line.fees, line.refunds, line.disputes, line.dispute_fees,
+            line.net), line.label
 
 
 def test_currencies_are_never_added_together(app):

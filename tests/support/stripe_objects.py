@@ -46,20 +46,20 @@ def encode(evt: dict, **sign_kwargs) -> tuple[bytes, dict[str, str]]:
 
 def checkout_session(*, session_id="cs_test_a1", gift: str, amount: int, mode="payment",
                      payment_intent="pi_test_1", subscription=None, invoice=None,
-                     customer="cus_test_1", email="noa@example.org") -> dict:
+                     customer="cus_test_1", email="noa@example.org", created=NOW) -> dict:
     return {
         "id": session_id, "object": "checkout.session", "after_expiration": None,
         "allow_promotion_codes": None, "amount_subtotal": amount, "amount_total": amount,
         "automatic_tax": {"enabled": False, "liability": None, "status": None},
         "billing_address_collection": None, "cancel_url": "https://donate.test/campaigns/x",
         "client_reference_id": gift, "client_secret": None, "consent": None,
-        "consent_collection": None, "created": NOW, "currency": "usd",
+        "consent_collection": None, "created": created, "currency": "usd",
         "custom_fields": [], "custom_text": {"after_submit": None, "shipping_address": None,
                                              "submit": None, "terms_of_service_acceptance": None},
         "customer": customer, "customer_creation": "always",
         "customer_details": {"address": None, "email": email, "name": "Noa Levi",
                              "phone": None, "tax_exempt": "none", "tax_ids": []},
-        "customer_email": email, "expires_at": NOW + 86400, "invoice": invoice,
+        "customer_email": email, "expires_at": created + 86400, "invoice": invoice,
         "invoice_creation": None, "livemode": False, "locale": None,
         "metadata": {"gift": gift, "campaign": "twenty"}, "mode": mode,
         "payment_intent": payment_intent if mode == "payment" else None,
@@ -73,14 +73,14 @@ def checkout_session(*, session_id="cs_test_a1", gift: str, amount: int, mode="p
 
 
 def payment_intent(*, intent_id="pi_test_1", gift: str | None, amount: int,
-                   charge="ch_test_1", status="succeeded", error=None) -> dict:
+                   charge="ch_test_1", status="succeeded", error=None, created=NOW) -> dict:
     return {
         "id": intent_id, "object": "payment_intent", "amount": amount,
         "amount_capturable": 0, "amount_details": {"tip": {}},
         "amount_received": amount if status == "succeeded" else 0, "application": None,
         "automatic_payment_methods": None, "canceled_at": None, "cancellation_reason": None,
         "capture_method": "automatic_async", "client_secret": f"{intent_id}_secret_x",
-        "confirmation_method": "automatic", "created": NOW, "currency": "usd",
+        "confirmation_method": "automatic", "created": created, "currency": "usd",
         "customer": "cus_test_1", "description": "One time gift to A test appeal",
         "last_payment_error": error, "latest_charge": charge, "livemode": False,
         "metadata": {"gift": gift, "campaign": "twenty"} if gift else {},
@@ -102,14 +102,14 @@ def balance_transaction(*, amount: int, txn_id="txn_test_1") -> dict:
 
 
 def charge(*, charge_id="ch_test_1", intent="pi_test_1", amount: int, refunded=0,
-           balance_transaction_id="txn_test_1") -> dict:
+           balance_transaction_id="txn_test_1", created=NOW) -> dict:
     return {
         "id": charge_id, "object": "charge", "amount": amount, "amount_captured": amount,
         "amount_refunded": refunded, "application": None, "application_fee": None,
         "balance_transaction": balance_transaction_id,
         "billing_details": {"address": None, "email": "noa@example.org", "name": "Noa Levi",
                             "phone": None},
-        "calculated_statement_descriptor": "LEVANT WIRE", "captured": True, "created": NOW,
+        "calculated_statement_descriptor": "LEVANT WIRE", "captured": True, "created": created,
         "currency": "usd", "customer": "cus_test_1", "description": None, "disputed": False,
         "failure_code": None, "failure_message": None, "livemode": False, "metadata": {},
         "outcome": {"network_status": "approved_by_network", "reason": None,
@@ -134,10 +134,37 @@ def refund(*, refund_id: str, amount: int, charge_id="ch_test_1", intent="pi_tes
             "transfer_reversal": None}
 
 
+def dispute_transaction(*, dispute_id="du_test_1", amount: int, fee: int, created=NOW,
+                        currency="usd") -> dict:
+    """A balance transaction of a dispute: the money withdrawn (``amount`` negative, with
+    Stripe's dispute fee) or reinstated (positive; ``fee`` negative when the fee is returned)."""
+    category = "dispute" if amount < 0 else "dispute_reversal"
+    return {"id": f"txn_{dispute_id}_{category}", "object": "balance_transaction",
+            "amount": amount, "available_on": created + 2 * 86400, "created": created,
+            "currency": currency, "description": f"Chargeback {category}",
+            "exchange_rate": None, "fee": fee,
+            "fee_details": [{"amount": fee, "application": None, "currency": currency,
+                             "description": "Dispute fee", "type": "stripe_fee"}]
+            if fee else [],
+            "net": amount - fee, "reporting_category": category, "source": dispute_id,
+            "status": "pending", "type": "adjustment"}
+
+
 def dispute(*, dispute_id="du_test_1", amount: int, status="needs_response",
-            charge_id="ch_test_1", intent="pi_test_1") -> dict:
+            charge_id="ch_test_1", intent="pi_test_1", fee=1500, fee_returned=0,
+            transactions: list | None = None, closed_at=NOW) -> dict:
+    """A dispute as its events carry it, with the balance transactions Stripe lists by then:
+    the withdrawal (``amount`` and the dispute ``fee``) once the money is taken (any status
+    but an inquiry's), and the reinstatement once won (returning ``fee_returned`` of the fee).
+    ``transactions`` overrides them."""
+    if transactions is None:
+        transactions = [] if status.startswith("warning_") else [
+            dispute_transaction(dispute_id=dispute_id, amount=-amount, fee=fee)]
+        if status == "won":
+            transactions.append(dispute_transaction(
+                dispute_id=dispute_id, amount=amount, fee=-fee_returned, created=closed_at))
     return {"id": dispute_id, "object": "dispute", "amount": amount,
-            "balance_transactions": [], "charge": charge_id, "created": NOW,
+            "balance_transactions": transactions, "charge": charge_id, "created": NOW,
             "currency": "usd", "evidence_details": {"due_by": NOW + 7 * 86400,
                                                     "has_evidence": False, "past_due": False,
                                                     "submission_count": 0},
@@ -147,7 +174,9 @@ def dispute(*, dispute_id="du_test_1", amount: int, status="needs_response",
 
 def invoice(*, invoice_id="in_test_1", subscription="sub_test_1", gift: str | None,
             amount: int, billing_reason="subscription_create", status="paid",
-            attempt_count=1) -> dict:
+            attempt_count=1, next_payment_attempt=None, paid_at=NOW) -> dict:
+    """``next_payment_attempt``: when Stripe will try an unpaid invoice again (None: it will
+    not)."""
     return {
         "id": invoice_id, "object": "invoice", "account_country": "US",
         "account_name": "Levant Wire", "amount_due": amount,
@@ -155,32 +184,35 @@ def invoice(*, invoice_id="in_test_1", subscription="sub_test_1", gift: str | No
         "attempt_count": attempt_count, "attempted": True, "billing_reason": billing_reason,
         "collection_method": "charge_automatically", "created": NOW, "currency": "usd",
         "customer": "cus_test_1", "customer_email": "noa@example.org", "livemode": False,
-        "metadata": {},
+        "metadata": {}, "next_payment_attempt": next_payment_attempt,
         "parent": {"quote_details": None, "subscription_details": {
             "metadata": {"gift": gift, "campaign": "twenty"} if gift else {},
             "subscription": subscription}, "type": "subscription_details"},
         "period_end": NOW, "period_start": NOW, "status": status,
         "status_transitions": {"finalized_at": NOW, "marked_uncollectible_at": None,
-                               "paid_at": NOW if status == "paid" else None,
+                               "paid_at": paid_at if status == "paid" else None,
                                "voided_at": None},
         "subtotal": amount, "total": amount,
     }
 
 
-def invoice_payment(*, invoice_id="in_test_1", intent="pi_test_sub_1", amount: int) -> dict:
+def invoice_payment(*, invoice_id="in_test_1", intent="pi_test_sub_1", amount: int,
+                    paid_at=NOW) -> dict:
     return {"id": f"inpay_{invoice_id}", "object": "invoice_payment", "amount_paid": amount,
             "amount_requested": amount, "created": NOW, "currency": "usd",
             "invoice": invoice_id, "is_default": True, "livemode": False,
             "payment": {"payment_intent": intent, "type": "payment_intent"},
-            "status": "paid", "status_transitions": {"canceled_at": None, "paid_at": NOW}}
+            "status": "paid", "status_transitions": {"canceled_at": None, "paid_at": paid_at}}
 
 
 def subscription(*, sub_id="sub_test_1", status="active", amount: int, gift: str | None,
-                 canceled_at=None) -> dict:
+                 canceled_at=None, reason=None, comment=None, start_date=NOW) -> dict:
+    """``reason``: ``cancellation_details.reason`` (cancellation_requested, payment_failed,
+    payment_disputed)."""
     return {
-        "id": sub_id, "object": "subscription", "billing_cycle_anchor": NOW,
+        "id": sub_id, "object": "subscription", "billing_cycle_anchor": start_date,
         "cancel_at": None, "cancel_at_period_end": False, "canceled_at": canceled_at,
-        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "cancellation_details": {"comment": comment, "feedback": None, "reason": reason},
         "collection_method": "charge_automatically", "created": NOW, "currency": "usd",
         "customer": "cus_test_1", "ended_at": canceled_at,
         "items": {"object": "list", "data": [{
@@ -195,7 +227,7 @@ def subscription(*, sub_id="sub_test_1", status="active", amount: int, gift: str
             "has_more": False, "url": f"/v1/subscription_items?subscription={sub_id}"},
         "latest_invoice": "in_test_1", "livemode": False,
         "metadata": {"gift": gift, "campaign": "twenty"} if gift else {},
-        "start_date": NOW, "status": status,
+        "start_date": start_date, "status": status,
     }
 
 
