@@ -7,7 +7,7 @@ PORT   ?= 5000
 PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 export FLASK_APP := app
 
-.PHONY: run test bench lint clean
+.PHONY: run serve test bench lint clean
 
 $(BIN)/activate:
 	python3 -m venv $(VENV)
@@ -33,6 +33,23 @@ run: $(VENV)/.installed instance/secret_key
 	@echo "Mail goes to instance/outbox/ as .eml files unless MAIL_URL is set."
 	@echo
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+# The production stack on this machine (README "Processes and schedule"): release, then the
+# Procfile's web (gunicorn on PORT), worker and scheduler under honcho. Needs a Redis
+# (REDIS_URL, default the local redis-server); DATABASE_URL as for `make run`.
+$(VENV)/.serve-installed: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install --quiet --editable '.[test,serve]'
+	touch $@
+
+serve: export PUBLIC_URL := $(PUBLIC_URL)
+serve: export REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: export PATH := $(CURDIR)/$(BIN):$(PATH)
+serve: $(VENV)/.serve-installed instance/secret_key
+	flask --app app db upgrade
+	@echo
+	@echo "newsfund (production mode): open $(PUBLIC_URL)/ (gunicorn on 127.0.0.1:$(PORT), jobs on $(REDIS_URL)); stop with Ctrl-C."
+	@echo
+	honcho start --port $(PORT) web worker scheduler
 
 test: $(VENV)/.installed
 	scripts/system-deps.sh

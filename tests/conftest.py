@@ -164,6 +164,22 @@ def client(app):
 
 
 @pytest.fixture
+def renders(monkeypatch):
+    """The slugs of the campaign pages rendered (not served from the pages' cache), in order."""
+    from app.campaigns import views as campaign_views
+
+    calls = []
+    render = campaign_views._render
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].slug)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(campaign_views, "_render", counting)
+    return calls
+
+
+@pytest.fixture
 def outbox(app, tmp_path):
     """The .eml files written so far, parsed."""
     from email import message_from_bytes, policy
