@@ -479,11 +479,12 @@ def statements_correct(year: int):
     queued, failed = send_corrections(year, settings=_settings(), now=utcnow(),
                                       sender=current_app.config["MAIL_FROM"],
                                       commit=jobs.commit)
-    actor = _actor()
-    audit.record(actor_id=actor.id, actor_label=actor.label, action="statements.correct",
-                 target_type="statements", target_id=year,
-                 after={"year": year, "queued": queued, "undelivered": failed})
-    jobs.commit()
+    if queued:  # nothing sent, nothing to record
+        actor = _actor()
+        audit.record(actor_id=actor.id, actor_label=actor.label, action="statements.correct",
+                     target_type="statements", target_id=year,
+                     after={"year": year, "queued": queued, "undelivered": failed})
+        jobs.commit()
     flash(f"{queued:,} corrected statements emailed just now."
           + (f" {failed:,} could not be delivered yet and stay queued." if failed else ""),
           "error" if failed else "success")

@@ -294,6 +294,10 @@ def settle_fee(payment_id: int, *, actor: Actor) -> bool:
     charge = db.session.get(Payment, payment_id)
     if charge is None or charge.kind is not PaymentKind.CHARGE:
         raise OperationsError("There is no such charge.")
+    if charge.provider not in FEE_REPORTING:
+        raise OperationsError(f"{charge.provider} reports no fees.")
+    if charge.fee is not None:
+        raise OperationsError("This charge's fee is known already.")
     provider_name = charge.provider
     try:
         events.settle_charge_job(provider_name, payment_id)

@@ -25,7 +25,12 @@ from app.audit import Actor, find_entries
 from app.db import utcnow
 from app.extensions import db
 from app.giving.models import Gift
-from app.giving.services import GiftError, refundable, request_refund
+from app.giving.services import (
+    GiftError,
+    online_refund_problem,
+    refundable,
+    request_refund,
+)
 from app.payments.base import ProviderError
 from app.payments.models import Payment, PaymentKind
 from app.payments.providers import current_provider
@@ -139,7 +144,7 @@ def settle_fee(payment_id: int):
 def _refund_page(gift: Gift | None, *, form: RefundForm | None = None,
                  lookup: GiftLookupForm | None = None, status: int = 200):
     left = None
-    charge = None
+    charge = problem = None
     if gift is not None:
         charge = db.session.scalar(select(Payment).where(Payment.gift_id == gift.id,
                                                          Payment.kind == PaymentKind.CHARGE))
@@ -147,6 +152,7 @@ def _refund_page(gift: Gift | None, *, form: RefundForm | None = None,
             left = refundable(gift)[2]
         except GiftError:
             left = 0
+        problem = online_refund_problem(charge, current_provider()) if charge else None
         if form is None:
             form = RefundForm(formdata=None, key=secrets.token_urlsafe(24))
     ledger_rows = list(db.session.scalars(
@@ -154,6 +160,7 @@ def _refund_page(gift: Gift | None, *, form: RefundForm | None = None,
                                                                   Payment.id))) if gift else []
     history = find_entries(target=f"gift:{gift.id}", limit=50) if gift else []
     return render_template("staff/refund.html", gift=gift, charge=charge, left=left, form=form,
+                           problem=problem,
                            lookup=lookup or GiftLookupForm(formdata=None), ledger=ledger_rows,
                            history=history), status
 

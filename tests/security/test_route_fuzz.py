@@ -127,8 +127,9 @@ QUERY: dict[str, dict[str, str]] = {
                                 "status": "paid", "frequency": "one_time", "currency": "USD",
                                 "method": "sandbox", "payout": "po_1", "format": "csv"},
     "finance.reconciliation": {"from": "{first}", "to": "{last}", "campaign": "walk-appeal"},
-    "finance.statements": {"year": "{year}", "continue": "1"},
+    "finance.statements": {"year": "{year}", "continue": "1", "force": "1"},
     "finance.statement_preview": {"year": "{year}", "donor": "reader@example.org"},
+    "operations.refund_lookup": {"gift": "{gift}"},
     "staff.supporters": {"q": "reader"},
     "staff.lapsed": {"kind": "sybunt"},
     "staff.lapsed_download": {"kind": "sybunt"},
@@ -156,6 +157,7 @@ FORM_PAGES = {
     "staff.calendar_draft": "/staff/calendar",
     "staff.campaign_state_change": "/staff/campaigns/<slug>",
     "staff.revoke": "/staff/roles",
+    "operations.refund": "/staff/operations/refunds?gift=<gift_id>",
 }
 
 #: POST routes that take no form a page gives (what they are sent instead: their path's
@@ -169,6 +171,14 @@ NO_FORM = {
     "accounts.reset_with_link": "its form appears only for a valid emailed link",
     "accounts.signout": "anyone may post it, so anonymous walks it, and its button is on the "
                         "account page",
+    "operations.retry_event": "its button is beside a stored event not applied: the site has "
+                              "none",
+    "operations.retry_job": "its button is beside a failed job: jobs run inline in the walk",
+    "operations.resend_mail": "its button is beside mail not delivered: the site has none",
+    "operations.settle_fee": "its button is beside a Stripe charge whose fee is unknown: the "
+                             "site's are the sandbox's",
+    "finance.statements_correct": "its button appears only when a donor is due a corrected "
+                                  "statement: the site has sent none",
 }
 
 #: Routes whose valid request changes rows by design, even with hostile values where they do not
@@ -178,6 +188,8 @@ MAY_WRITE = {
     "finance.offline_reverse": "a reason (any short text) and a box (any value ticks it)",
     "accounts.restart": "its one field is a hidden key of 16 to 64 characters (19 digits are "
                         "one): a restart starts a gift",
+    "operations.refund": "a reason (any short text) and a hidden key of 16 to 64 characters: "
+                         "a refund is asked of the sandbox, whose event records it",
 }
 #: Tables any request may change.
 MAY_WRITE_TABLES = {
@@ -201,6 +213,9 @@ def site(app) -> dict[str, str]:
     give(donor, "walk-appeal", frequency="monthly", amount="2500", email=reader.email)
     give(donor, "walk-appeal", frequency="monthly", amount="5000", email=reader.email)
     give(donor, "walk-appeal", frequency="monthly", amount="10000", email=reader.email)
+    give(donor, "walk-appeal", amount="5000", email=reader.email)  # one time: refundable
+    online = db.session.scalar(select(Gift).where(Gift.plan_id.is_(None),
+                                                  Gift.status == GiftStatus.PAID))
     running, canceled, to_cancel = db.session.scalars(
         select(RecurringPlan).order_by(RecurringPlan.id))
     cancel_plan(canceled, current_provider(), now=utcnow())
@@ -235,7 +250,8 @@ def site(app) -> dict[str, str]:
         "plan_to_cancel": str(to_cancel.id),
         "public_id": pending.public_id, "gift": pending.public_id,
         "number": db.session.scalar(select(Receipt.number).order_by(Receipt.id)),
-        "gift_id": str(offline.id), "supporter_id": str(reader.id),
+        "gift_id": str(offline.id), "online_gift_id": str(online.id),
+        "supporter_id": str(reader.id),
         "grant_id": str(db.session.scalar(select(StaffRole.id).where(
             StaffRole.supporter_id == someone.id))),
         "category": category.slug, "checkout": last_part(checkout),
@@ -252,6 +268,7 @@ PATH_VALUES = {
     ("accounts.restart", "plan_id"): "canceled_plan_id",
     ("accounts.cancel", "plan_id"): "plan_to_cancel",  # its walk cancels it
     ("news.follow", "slug"): "category",
+    ("operations.refund", "gift_id"): "online_gift_id",
     ("sandbox.checkout", "token"): "checkout",
     ("sandbox.portal", "token"): "portal",
     ("payments.update_card", "token"): "card",
@@ -261,7 +278,8 @@ PATH_VALUES = {
 }
 #: Real enough values for the rest (a made-up token is the view's own 400/404/410).
 FIXED_PATH_VALUES = {"token": "made-up-token", "name": "sandbox", "filename": "css/app.css",
-                     "action": "pause"}
+                     "action": "pause", "event_id": "1", "email_id": "1", "payment_id": "1",
+                     "job_id": "made-up-job"}
 
 
 def real_path_value(site: dict[str, str], endpoint: str, name: str) -> str:

@@ -353,6 +353,18 @@ def test_the_refund_page_finds_the_gift_and_refunds_through_the_form(app, client
         AuditEntry.action == "gift.refund")) == 2  # each request is audited
 
 
+def test_the_refund_page_says_why_an_offline_gift_is_not_refunded_there(app, client,
+                                                                         as_role):
+    gift, charge = paid_gift(app, make_campaign(), amount=5000)
+    charge.provider = "cheque"
+    db.session.commit()
+    as_role("finance")
+    html = client.get(f"/staff/operations/refunds?gift={gift.id}").get_data(as_text=True)
+    assert "data-not-refundable" in html and "offline gift" in html
+    assert "data-refund-form" not in html
+    assert f'href="/staff/finance/offline/{gift.id}"' in html
+
+
 def test_an_unknown_gift_is_said_beside_the_lookup(app, client, as_role):
     as_role("finance")
     answer = client.get("/staff/operations/refunds?gift=nothing-like-it")
