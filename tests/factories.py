@@ -1,15 +1,25 @@
-"""Test data builders that go through the same services the app uses."""
+"""Test data builders, the one home for each: campaigns, gifts and their ledger rows, made
+through the same services the app uses and committed like real data (a savepoint in the test's
+transaction, so a view's rollback of its own work leaves them in place).
+
+Domain-specific helpers stay beside their tests (``tests/support/``, a package's
+``support.py``); a builder two packages need lives here.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from flask import current_app
 
 from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
 from app.db import utcnow
 from app.extensions import db
-from app.giving.models import Frequency
-from app.giving.services import GiftRequest
+from app.giving.models import Frequency, Gift
+from app.giving.services import GiftRequest, GivingRules, record_gift_payment, start_gift
+from app.payments import ledger
+from app.payments.models import Payment
 
 
 def make_campaign(slug: str = "test-appeal", *, days_left: int = 30, started_days_ago: int = 10,
@@ -43,3 +53,44 @@ def gift_request(**fields) -> GiftRequest:
                   submission_key=uuid.uuid4().hex)
     values.update(fields)
     return GiftRequest(**values)
+
+
+def paid_gift(campaign, email: str = "noa@example.org", *, amount: int = 5000,
+              name: str = "Noa Levi", when: datetime | None = None, fee: int | None = None,
+              frequency: Frequency = Frequency.ONE_TIME, commit: bool = True,
+              **fields) -> tuple[Gift, Payment]:
+    """A gift to ``campaign`` paid in the ledger at ``when`` (default now), as the provider's
+    paid event records it, with the provider's ``fee`` when given; ``fields`` go to the gift
+    request (dedication, utm, submission_key...). Returns the gift and its charge. ``commit``
+    False: flushed only, for a test that commits or rolls back itself."""
+    gift = start_gift(campaign, gift_request(amount=amount, email=email, donor_name=name,
+                                             currency=campaign.currency, frequency=frequency,
+                                             **fields),
+                      rules=GivingRules.from_config(current_app.config), now=utcnow())
+    db.session.flush()
+    charge = record_gift_payment(
+        gift, provider="sandbox", provider_id=f"pi_{gift.public_id}",
+        payment_intent_id=f"pi_{gift.public_id}", amount=gift.total,
+        currency=campaign.currency, occurred_at=when or utcnow())
+    if fee is not None:
+        charge.fee, charge.net = fee, charge.amount - fee
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
+    return gift, charge
+
+
+def refund(charge: Payment, amount: int, when: datetime) -> None:
+    ledger.record_refund(charge, refund_id=f"re_{uuid.uuid4().hex}", amount=amount,
+                         occurred_at=when)
+
+
+def dispute(charge: Payment, amount: int, when: datetime, *, won: bool = False) -> None:
+    """A dispute of ``amount`` opened at ``when``, lost (the money is gone) or ``won``."""
+    dispute_id = f"dp_{uuid.uuid4().hex}"
+    if won:
+        ledger.record_dispute_won(charge, dispute_id=dispute_id, amount=amount,
+                                  occurred_at=when)
+    else:
+        ledger.record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=when)

@@ -15,12 +15,11 @@ from app.accounts.models import UsedAccountLink
 from app.accounts.tokens import AccountLinks, LinkError
 from app.db import utcnow
 from app.extensions import db
-from tests.factories import make_campaign
+from tests.factories import make_campaign, paid_gift
 from tests.support.accounts import (
     link_in,
     mail_to,
     make_account,
-    paid_gift,
     post_form,
     sign_in,
 )

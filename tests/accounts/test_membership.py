@@ -27,8 +27,8 @@ from app.giving.services import (
     start_gift,
 )
 from app.payments.providers import current_provider
-from tests.factories import gift_request, make_campaign
-from tests.support.accounts import make_account, paid_gift, sign_in
+from tests.factories import gift_request, make_campaign, paid_gift
+from tests.support.accounts import make_account, sign_in
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_gifts_older_than_a_year_do_not_count(app, campaign, supporter):
 
 
 def test_refunds_take_a_gift_back_out(app, campaign, supporter):
-    gift = paid_gift(campaign, amount=12000)
+    gift, _ = paid_gift(campaign, amount=12000)
     assert level_of(app, supporter) == "sustainer"
     refund_gift(gift, current_provider(), now=utcnow(), amount=2000)
     assert giving_totals(supporter.id, now=utcnow()) == {"USD": 10000}

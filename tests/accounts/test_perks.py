@@ -29,8 +29,8 @@ from app.extensions import db
 from app.news.demo import seed_categories
 from app.news.ingest import SAMPLE_FEED, ingest_feed
 from app.news.models import Category, Follow
-from tests.factories import make_campaign
-from tests.support.accounts import make_account, paid_gift, sign_in
+from tests.factories import make_campaign, paid_gift
+from tests.support.accounts import make_account, sign_in
 from tests.support.news import DIGEST_NOW, Recorder, body, confirmed_subscriber, digest
 
 # The advertised level of each default perk (the lowest level whose perks name it).

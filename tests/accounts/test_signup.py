@@ -8,13 +8,12 @@ from sqlalchemy import func, select
 
 from app.accounts.models import Supporter
 from app.extensions import db
-from tests.factories import make_campaign
+from tests.factories import make_campaign, paid_gift
 from tests.support.accounts import (
     PASSWORD,
     link_in,
     mail_to,
     make_account,
-    paid_gift,
     post_form,
     sign_in,
     sign_out,

@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
-from tests.finance.support import at, paid_gift, refund
+from tests.factories import paid_gift, refund
+from tests.finance.support import at
 from tests.support.browser import screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
@@ -34,10 +35,10 @@ def march_ledger(live_server) -> str:
     slug = live_server.create_campaign()
     with live_server.app.app_context():
         campaign = campaign_by_slug(slug)
-        _, charge = paid_gift(live_server.app, campaign, amount=10000, when=at(2026, 3, 4, 15),
+        _, charge = paid_gift(campaign, amount=10000, when=at(2026, 3, 4, 15),
                               fee=320, email="a@example.org")
         charge_id = charge.id
-        paid_gift(live_server.app, campaign, amount=2500, when=at(2026, 3, 9, 15), fee=103,
+        paid_gift(campaign, amount=2500, when=at(2026, 3, 9, 15), fee=103,
                   email="b@example.org")
         db.session.commit()
         from app.payments.models import Payment

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from app.db import utcnow
 from app.extensions import db
 from tests.browser.conftest import TIMEOUT_MS
-from tests.staff.support import paid_gift
+from tests.factories import paid_gift
 from tests.support.browser import screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
@@ -30,7 +30,7 @@ def give(live_server, slug: str, amount: int, email: str) -> None:
     from app.campaigns.services import campaign_by_slug
 
     with live_server.app.app_context():
-        paid_gift(live_server.app, campaign_by_slug(slug), amount=amount, email=email)
+        paid_gift(campaign_by_slug(slug), amount=amount, email=email)
         db.session.commit()
 
 
@@ -113,7 +113,7 @@ def test_dashboard_charts_fit_the_screen_with_every_label_whole(browser, live_se
         campaign = campaign_by_slug(slug)
         now = utcnow()
         for i, amount in enumerate([40_000, 15_000, 22_500]):
-            paid_gift(live_server.app, campaign, amount=amount, email=f"d{i}@example.org",
+            paid_gift(campaign, amount=amount, email=f"d{i}@example.org",
                       when=now - timedelta(days=3 - i), utm={
                           "utm_source": "newsletter-of-the-jerusalem-bureau-weekly-edition"})
         db.session.commit()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import current_app, g
+from flask import g
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,11 +29,11 @@ from app.extensions import db
 from app.finance.offline import OfflineGift, correct_offline_gift, record_offline_gift
 from app.giving.forms import donation_form
 from app.giving.models import Gift, GiftStatus
-from app.giving.services import GivingRules, record_gift_payment, start_gift
+from app.giving.services import GivingRules, start_gift
 from app.payments import ledger
 from app.payments.models import Payment, PaymentKind
 from tests.conftest import migrated_url
-from tests.factories import gift_request, make_campaign
+from tests.factories import gift_request, make_campaign, paid_gift
 from tests.support.flow import give, hidden_value
 
 SLUG = "cached-appeal"
@@ -45,20 +45,6 @@ VISITOR_FIELDS = ("csrf_token", "submission_key", "utm_source", "utm_medium", "u
 @pytest.fixture
 def campaign(app):
     return make_campaign(SLUG, goal=100_000, match_amount=50_000, match_sponsor="a friend")
-
-
-@pytest.fixture
-def renders(monkeypatch):
-    """How many times the campaign template was rendered."""
-    calls = []
-    render = campaign_views._render
-
-    def counting(*args, **kwargs):
-        calls.append(args[0].slug)
-        return render(*args, **kwargs)
-
-    monkeypatch.setattr(campaign_views, "_render", counting)
-    return calls
 
 
 def new_request() -> None:
@@ -92,22 +78,9 @@ def expected_figures(campaign) -> tuple[str, str, str]:
     return f"${p.raised // 100:,}", f"{p.donors:,}", f"{p.gifts:,}"
 
 
-def paid_gift(campaign, email: str, amount: int = 2500) -> Gift:
-    """A gift paid through the services, as the webhook pipeline records it."""
-    now = utcnow()
-    gift = start_gift(campaign, gift_request(amount=amount, email=email),
-                      rules=GivingRules.from_config(current_app.config), now=now)
-    gift.provider = "sandbox"
-    db.session.flush()
-    record_gift_payment(gift, provider="sandbox", provider_id=f"pi_{gift.public_id}",
-                        amount=gift.total, currency=gift.currency, occurred_at=now)
-    db.session.commit()
-    return gift
-
-
 def test_the_shared_page_is_the_page_a_fresh_render_gives(app, campaign, renders):
-    paid_gift(campaign, "a@example.org", 2500)
-    paid_gift(campaign, "b@example.org", 10_000)
+    paid_gift(campaign, "a@example.org", amount=2500)
+    paid_gift(campaign, "b@example.org", amount=10_000)
     query = "?utm_source=newsletter&utm_campaign=year-end"
     first = page_of(app.test_client(), URL + query)
     served = page_of(app.test_client(), URL + query)  # another visitor: from the cache
@@ -145,7 +118,7 @@ def test_a_gift_shows_at_once_in_a_process_that_had_the_page(app, make_app, data
 def test_each_new_ledger_row_renders_the_page_again(app, campaign, renders):
     client = app.test_client()
     page_of(client)
-    gift = paid_gift(campaign, "a@example.org", 10_000)
+    gift, _ = paid_gift(campaign, "a@example.org", amount=10_000)
     assert figures(page_of(client)) == ("$100", "1", "1")
     charge = db.session.scalar(select(Payment).where(Payment.gift_id == gift.id))
 
@@ -313,7 +286,7 @@ def test_the_page_version_reads_the_ledger(app, campaign):
     assert state.version.last_payment_id is None is version.last_payment_id
     is_postgresql = db.session.get_bind().dialect.name == "postgresql"
     assert (state.version.snapshot is not None) is is_postgresql
-    gift = paid_gift(campaign, "a@example.org")
+    gift, _ = paid_gift(campaign, "a@example.org", amount=2500)
     charge = db.session.scalar(select(Payment).where(Payment.gift_id == gift.id))
     assert charge.kind is PaymentKind.CHARGE
     assert campaign_page_state(SLUG).version.last_payment_id == charge.id
@@ -323,7 +296,7 @@ def test_the_page_version_reads_the_ledger(app, campaign):
     # Other campaigns' rows, before and after this one's in the index, are never counted.
     later = make_campaign("later-appeal")
     assert campaign_page_state("later-appeal").version.last_payment_id is None
-    later_gift = paid_gift(later, "b@example.org")
+    later_gift, _ = paid_gift(later, "b@example.org", amount=2500)
     later_charge = db.session.scalar(select(Payment).where(Payment.gift_id == later_gift.id))
     assert campaign_page_state("later-appeal").version.last_payment_id == later_charge.id
     assert campaign_page_state(SLUG).version.last_payment_id == charge.id
@@ -392,7 +365,7 @@ def test_a_reader_sees_a_total_at_most_the_recheck_window_old(make_app, database
     monkeypatch.setattr(pages, "campaign_page_state",
                         lambda slug: statements.append(slug) or campaign_page_state(slug))
     assert figures(page_of(site.test_client())) == ("$0", "0", "0")
-    paid_gift(campaign, "a@example.org", 2500)
+    paid_gift(campaign, "a@example.org", amount=2500)
 
     clock.now += 0.9  # within the window: the page as it was, and no statement run
     assert figures(page_of(site.test_client())) == ("$0", "0", "0")

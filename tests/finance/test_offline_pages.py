@@ -370,9 +370,9 @@ def test_a_reversal_needs_a_reason_and_a_confirmation(client, clerk, fields, fie
 
 
 def test_an_online_gift_has_no_offline_page(client, clerk, app):
-    from tests.finance.support import paid_gift
+    from tests.factories import paid_gift
 
-    gift, _ = paid_gift(app, make_campaign("online"))
+    gift, _ = paid_gift(make_campaign("online"))
     db.session.commit()
     assert client.get(f"/staff/finance/offline/{gift.id}").status_code == 404
     response = client.post(f"/staff/finance/offline/{gift.id}/reverse", data=reversal(client))

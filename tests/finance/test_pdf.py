@@ -32,8 +32,7 @@ from app.finance.pdf import (
 from app.giving.models import Dedication
 from app.giving.services import refund_gift
 from app.payments.providers import current_provider
-from tests.factories import make_campaign
-from tests.finance.support import paid_gift
+from tests.factories import make_campaign, paid_gift
 
 ORG = Organisation("Levant Wire", "Levant Wire News Agency, Inc.",
                    "PO Box 2006, New York, NY 10163, USA", "EIN 00-0000000")
@@ -105,7 +104,7 @@ def test_a_long_statement_runs_over_pages():
 
 def test_a_gifts_receipt_document(app):
     campaign = make_campaign(title="Ramadan Kareem")
-    gift, _ = paid_gift(app, campaign, amount=3600, dedication=Dedication.HONOUR,
+    gift, _ = paid_gift(campaign, amount=3600, dedication=Dedication.HONOUR,
                         dedication_name="Omar", cover_fee=True)
     settings = DocumentSettings.from_config(app.config)
     rec = db.session.scalar(select(Receipt).where(Receipt.gift_id == gift.id))
@@ -118,7 +117,7 @@ def test_a_gifts_receipt_document(app):
 
 
 def test_a_void_receipt_says_so(app):
-    gift, _ = paid_gift(app, make_campaign())
+    gift, _ = paid_gift(make_campaign())
     refund_gift(gift, current_provider(), now=utcnow() + timedelta(minutes=1))
     rec = db.session.scalar(select(Receipt).where(Receipt.gift_id == gift.id))
     text = text_of(receipt_pdf(rec, DocumentSettings.from_config(app.config)))
@@ -126,8 +125,8 @@ def test_a_void_receipt_says_so(app):
 
 
 def test_a_supporter_downloads_only_their_own_receipts(app):
-    gift, _ = paid_gift(app, make_campaign())
-    other, _ = paid_gift(app, make_campaign("other"), email="other@example.org")
+    gift, _ = paid_gift(make_campaign())
+    other, _ = paid_gift(make_campaign("other"), email="other@example.org")
     rec = db.session.scalar(select(Receipt).where(Receipt.gift_id == gift.id))
     assert get_receipt(rec.number, supporter_id=gift.supporter_id) == rec
     assert get_receipt(rec.number) == rec  # finance

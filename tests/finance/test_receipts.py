@@ -16,21 +16,10 @@ from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.finance.receipts import receipt_year
 from app.giving.models import Gift
-from app.giving.services import GivingRules, record_gift_payment, refund_gift, start_gift
+from app.giving.services import refund_gift
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
-from tests.factories import gift_request, make_campaign
-
-
-def paid_gift(app, campaign, amount=5000, when=None, key=None):
-    gift = start_gift(campaign, gift_request(amount=amount, **({"submission_key": key}
-                                                                if key else {})),
-                      rules=GivingRules.from_config(app.config), now=utcnow())
-    db.session.flush()
-    record_gift_payment(gift, provider="sandbox", provider_id=f"pi_{gift.public_id}",
-                        payment_intent_id=f"pi_{gift.public_id}", amount=amount,
-                        currency="USD", occurred_at=when or utcnow())
-    return gift
+from tests.factories import make_campaign, paid_gift
 
 
 def receipts():
@@ -42,7 +31,7 @@ def test_receipts_are_numbered_in_order_per_year(app):
     campaign = make_campaign()
     year = receipt_year(utcnow(), ZoneInfo(app.config["ORG_TIMEZONE"]))
     for _ in range(3):
-        paid_gift(app, campaign)
+        paid_gift(campaign)
     assert [n for n, _, _ in receipts()] == [f"{year}-000001", f"{year}-000002",
                                              f"{year}-000003"]
 
@@ -53,12 +42,12 @@ def test_receipt_year_follows_the_organisations_zone(app):
     assert receipt_year(late_new_years_eve, new_york) == 2026
     assert receipt_year(late_new_years_eve, ZoneInfo("Asia/Jerusalem")) == 2027
     campaign = make_campaign()
-    paid_gift(app, campaign, when=late_new_years_eve)
+    paid_gift(campaign, when=late_new_years_eve)
     assert receipts()[0].number.startswith("2026-")
 
 
 def test_a_full_refund_voids_the_receipt(app):
-    gift = paid_gift(app, make_campaign())
+    gift, _ = paid_gift(make_campaign())
     refund_gift(gift, current_provider(), now=utcnow())
     [(number, amount, status)] = receipts()
     assert status is ReceiptStatus.VOID and amount == 5000
@@ -67,7 +56,7 @@ def test_a_full_refund_voids_the_receipt(app):
 
 
 def test_a_partial_refund_voids_and_reissues_with_a_new_number(app, outbox):
-    gift = paid_gift(app, make_campaign())
+    gift, _ = paid_gift(make_campaign())
     refund_gift(gift, current_provider(), now=utcnow(), amount=1500)
     (first, a1, s1), (second, a2, s2) = receipts()
     assert (a1, s1, a2, s2) == (5000, ReceiptStatus.VOID, 3500, ReceiptStatus.ISSUED)
@@ -86,13 +75,13 @@ def test_a_partial_refund_voids_and_reissues_with_a_new_number(app, outbox):
 
 def test_a_rolled_back_gift_leaves_no_gap(app):
     campaign = make_campaign()
-    paid_gift(app, campaign)
+    paid_gift(campaign)
     db.session.commit()
     with pytest.raises(RuntimeError):
         with db.session.begin_nested():
-            paid_gift(app, campaign)
+            paid_gift(campaign, commit=False)
             raise RuntimeError("the request failed after the receipt was numbered")
-    paid_gift(app, campaign)
+    paid_gift(campaign)
     numbers = [int(n.split("-")[1]) for n, _, _ in receipts()]
     assert numbers == [1, 2]
 
@@ -110,7 +99,7 @@ def _record_gifts(url: str, campaign_id: int, worker: int, count: int) -> None:
         # write lock up front (app/db.py).
         with app.test_request_context("/webhooks/sandbox", method="POST"):
             campaign = db.session.get(Campaign, campaign_id)
-            paid_gift(app, campaign, key=f"w{worker}-{i}-{'x' * 20}")
+            paid_gift(campaign, submission_key=f"w{worker}-{i}-{'x' * 20}", commit=False)
             jobs.commit()
     with app.app_context():
         db.engine.dispose()

@@ -14,8 +14,8 @@ from app.db import utcnow
 from app.extensions import db
 from app.mail import OutboundEmail
 from app.staff.models import Role
-from tests.factories import make_campaign
-from tests.finance.support import NY, at, paid_gift, refund
+from tests.factories import make_campaign, paid_gift, refund
+from tests.finance.support import NY, at
 from tests.finance.test_pdf import text_of
 from tests.staff.conftest import RequestScopedClient, csrf_token, make_person, sign_in_as
 
@@ -36,15 +36,15 @@ def donors(app):
     for i, name in enumerate(["Noa Levi", "Omar Khoury", "Ruth Stein", "Karim Aziz",
                               "Dana Cohen"]):
         email = f"{name.split()[0].lower()}@example.org"
-        gift, _ = paid_gift(app, appeal, amount=5000 + 100 * i, email=email, name=name,
+        gift, _ = paid_gift(appeal, amount=5000 + 100 * i, email=email, name=name,
                             when=at(YEAR, 3 + i, 2, 15))
         people[name] = gift.supporter_id
-    paid_gift(app, appeal, amount=1800, email="noa@example.org", name="Noa Levi",
+    paid_gift(appeal, amount=1800, email="noa@example.org", name="Noa Levi",
               when=at(YEAR, 11, 2, 15))
-    _, charge = paid_gift(app, appeal, amount=9000, email="gone@example.org", name="Refunded",
+    _, charge = paid_gift(appeal, amount=9000, email="gone@example.org", name="Refunded",
                           when=at(YEAR, 5, 2, 15))
     refund(charge, 9000, at(YEAR, 5, 3, 15))
-    paid_gift(app, appeal, amount=7000, email="old@example.org", name="Last Year",
+    paid_gift(appeal, amount=7000, email="old@example.org", name="Last Year",
               when=at(YEAR - 1, 6, 1, 15))
     db.session.commit()
     return people

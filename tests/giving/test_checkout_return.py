@@ -11,7 +11,6 @@ import pytest
 from flask import g
 from sqlalchemy import select
 
-from app.campaigns import views as campaign_views
 from app.extensions import db
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus
 from app.giving.started import KEEP, STARTED_KEY, remember_started_gift, started_gifts
@@ -184,19 +183,6 @@ def test_the_session_keeps_the_latest_gifts_only(app):
     with app.test_request_context() as ctx:
         ctx.session[STARTED_KEY] = "not a list"
         assert started_gifts() == ()
-
-
-@pytest.fixture
-def renders(monkeypatch):
-    calls = []
-    render = campaign_views._render
-
-    def counting(*args, **kwargs):
-        calls.append(args[0].slug)
-        return render(*args, **kwargs)
-
-    monkeypatch.setattr(campaign_views, "_render", counting)
-    return calls
 
 
 def test_a_donor_who_started_a_gift_still_gets_the_shared_page(client, campaign, renders):

@@ -13,8 +13,7 @@ from sqlalchemy import delete, event, select, update
 
 from app.extensions import db
 from app.news.models import Article, Category, Digest, DigestSend, Follow
-from tests.factories import make_campaign
-from tests.support.accounts import paid_gift
+from tests.factories import make_campaign, paid_gift
 from tests.support.news import (
     DIGEST_NOW,
     Recorder,

@@ -1,25 +1,16 @@
-"""Staff tests: a request-scoped client (as in the account tests) and staff members signed in
-by role."""
+"""Staff tests: a request-scoped client (as in the account tests; Flask-Login and the role cache
+live in ``g``) and staff members signed in by role."""
 
 from __future__ import annotations
 
 import pytest
-from flask import g
-from flask.testing import FlaskClient
 
 from app.audit import Actor
 from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
 from app.staff.roles import grant_role
-
-
-class RequestScopedClient(FlaskClient):
-    """A fresh ``g`` per request: Flask-Login and the role cache live there."""
-
-    def open(self, *args, **kwargs):
-        vars(g).clear()
-        return super().open(*args, **kwargs)
+from tests.support.accounts import RequestScopedClient
 
 
 @pytest.fixture

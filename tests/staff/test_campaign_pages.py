@@ -21,9 +21,8 @@ from app.campaigns.services import (
 from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
-from tests.factories import make_campaign
+from tests.factories import make_campaign, paid_gift, refund
 from tests.staff.conftest import csrf_token, make_person, sign_in_as
-from tests.staff.support import paid_gift, refund
 
 ACTOR = Actor(id=None, label="test")
 CURRENCIES = ("USD", "EUR", "GBP", "ILS")
@@ -197,9 +196,9 @@ def test_drafts_and_new_campaigns_start_from_the_configured_signatory_and_goal(a
 def test_dashboard_page_and_figures(client, app):
     sign_in_as(client, make_person("fr@levantwire.example", roles=(Role.FUNDRAISER,)))
     campaign = make_campaign("watched", goal=100_000)
-    _, charge = paid_gift(app, campaign, amount=10_000, email="a@example.org", name="Noa Levi",
+    _, charge = paid_gift(campaign, amount=10_000, email="a@example.org", name="Noa Levi",
                           anonymous=True)
-    paid_gift(app, campaign, amount=2_500, email="b@example.org", name="Omar Haddad")
+    paid_gift(campaign, amount=2_500, email="b@example.org", name="Omar Haddad")
     refund(charge, 2_000, utcnow())
     db.session.commit()
     page = client.get("/staff/campaigns/watched").get_data(as_text=True)

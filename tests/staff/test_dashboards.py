@@ -20,8 +20,7 @@ from app.staff.dashboards import (
     overview,
     year_over_year,
 )
-from tests.factories import make_campaign
-from tests.staff.support import dispute, paid_gift, refund
+from tests.factories import dispute, make_campaign, paid_gift, refund
 
 NY = ZoneInfo("America/New_York")
 
@@ -40,25 +39,25 @@ def test_dashboard_agrees_with_the_ledger(app):
     campaign = make_campaign("appeal-2026", started_days_ago=10, goal=100_000,
                              match_amount=20_000)
     # A returning donor: gave to an earlier campaign before this one opened.
-    paid_gift(app, earlier, amount=1000, email="old@example.org", name="Old Friend",
+    paid_gift(earlier, amount=1000, email="old@example.org", name="Old Friend",
               when=now - timedelta(days=350))
     earlier.ends_at = now - timedelta(days=300)  # ended since
-    a, a_charge = paid_gift(app, campaign, amount=5000, email="old@example.org",
+    a, a_charge = paid_gift(campaign, amount=5000, email="old@example.org",
                             name="Old Friend", when=now - timedelta(days=5),
                             utm={"utm_source": "newsletter"})
-    b, b_charge = paid_gift(app, campaign, amount=10000, email="new@example.org",
+    b, b_charge = paid_gift(campaign, amount=10000, email="new@example.org",
                             name="Dana Peretz", when=now - timedelta(days=4), anonymous=True)
-    c, c_charge = paid_gift(app, campaign, amount=2500, email="new@example.org",
+    c, c_charge = paid_gift(campaign, amount=2500, email="new@example.org",
                             name="Dana Peretz", when=now - timedelta(days=3),
                             utm={"utm_source": "newsletter"})
-    d, d_charge = paid_gift(app, campaign, amount=7000, email="gone@example.org",
+    d, d_charge = paid_gift(campaign, amount=7000, email="gone@example.org",
                             name="Refunded Person", when=now - timedelta(days=2))
-    e, e_charge = paid_gift(app, campaign, amount=3000, email="monthly@example.org",
+    e, e_charge = paid_gift(campaign, amount=3000, email="monthly@example.org",
                             name="Monthly Giver", when=now - timedelta(days=1),
                             frequency=Frequency.MONTHLY)
     ensure_plan(e, provider="sandbox", subscription_id="sub_test_1", customer_id=None,
                 started_at=now - timedelta(days=1))
-    f, f_charge = paid_gift(app, campaign, amount=4000, email="disputer@example.org",
+    f, f_charge = paid_gift(campaign, amount=4000, email="disputer@example.org",
                             name="Disputer", when=now - timedelta(days=1))
     refund(a_charge, 1500, now - timedelta(hours=30))  # partial
     refund(d_charge, 7000, now - timedelta(hours=20))  # full: the gift stops counting
@@ -116,10 +115,10 @@ def test_the_rollup_moves_forward_exactly_with_the_ledger(app):
     donor giving again: the dashboard equals the direct computation at every step."""
     now = utcnow()
     earlier = make_campaign("before", started_days_ago=200, days_left=10)
-    paid_gift(app, earlier, amount=900, email="back@example.org", when=now - timedelta(days=150))
+    paid_gift(earlier, amount=900, email="back@example.org", when=now - timedelta(days=150))
     earlier.ends_at = now - timedelta(days=100)
     campaign = make_campaign("rolling", started_days_ago=10, goal=50_000, match_amount=5_000)
-    charges = [paid_gift(app, campaign, amount=1000 * (i + 1), email=f"d{i % 4}@example.org",
+    charges = [paid_gift(campaign, amount=1000 * (i + 1), email=f"d{i % 4}@example.org",
                          when=now - timedelta(days=5 - i % 5))[1] for i in range(12)]
     db.session.commit()
     first = campaign_dashboard(campaign, now=now, zone=NY)  # builds and stores the snapshot
@@ -127,10 +126,10 @@ def test_the_rollup_moves_forward_exactly_with_the_ledger(app):
     assert same(first, direct_dashboard(campaign, now=now, zone=NY))
 
     later = now + timedelta(minutes=10)  # past the snapshot's safety window
-    _, big = paid_gift(app, campaign, amount=50_000, email="big@example.org", when=later)
-    paid_gift(app, campaign, amount=700, email="back@example.org", when=later,
+    _, big = paid_gift(campaign, amount=50_000, email="big@example.org", when=later)
+    paid_gift(campaign, amount=700, email="back@example.org", when=later,
               utm={"utm_source": "facebook"})
-    paid_gift(app, campaign, amount=1000, email="d0@example.org", when=later)
+    paid_gift(campaign, amount=1000, email="d0@example.org", when=later)
     refund(charges[3], 1500, later)  # partial
     refund(charges[11], 12_000, later)  # full: stops counting, its donor may stay
     refund(big, 50_000, later)  # the top gift, fully refunded
@@ -155,7 +154,7 @@ def test_a_rebuilt_snapshot_after_an_audited_correction(app):
 
     now = utcnow()
     campaign = make_campaign("corrected")
-    gift, charge = paid_gift(app, campaign, amount=5000)
+    gift, charge = paid_gift(campaign, amount=5000)
     db.session.commit()
     campaign_dashboard(campaign, now=now, zone=NY)
     # A correction rewrites the ledger row in place (finance's offline gifts) and is audited.
@@ -180,7 +179,7 @@ def test_days_follow_the_organisations_zone(app):
     campaign = make_campaign("zoned", started_days_ago=3)
     now = utcnow()
     when = (now - timedelta(days=1)).replace(hour=3, minute=7)
-    paid_gift(app, campaign, amount=1234, when=when)
+    paid_gift(campaign, amount=1234, when=when)
     db.session.commit()
     dash = campaign_dashboard(campaign, now=now, zone=NY)
     [day] = [d for d in dash.days if d.raised]
@@ -207,7 +206,7 @@ def test_year_over_year_rows(app):
 
 def test_flask_staff_rollup_rebuilds_every_snapshot(app):
     campaign = make_campaign("cron")
-    paid_gift(app, campaign, amount=4200)
+    paid_gift(campaign, amount=4200)
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["staff", "rollup"])
     assert result.exit_code == 0, result.output

@@ -22,8 +22,7 @@ from wtforms import ValidationError
 from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
-from tests.factories import make_campaign
-from tests.finance.support import paid_gift
+from tests.factories import make_campaign, paid_gift
 from tests.staff.conftest import make_person, sign_in_as
 
 STAFF_BLUEPRINTS = ("staff", "finance")
@@ -86,7 +85,7 @@ def staff_site(app, client):
         "ended": make_campaign("walk-ended", started_days_ago=40, days_left=-10),
     }
     last_year = now.astimezone(UTC).year - 1
-    paid_gift(app, campaigns["live"], when=datetime(last_year, 6, 1, 15, tzinfo=UTC))
+    paid_gift(campaigns["live"], when=datetime(last_year, 6, 1, 15, tzinfo=UTC))
     db.session.commit()
     admin = make_person("admin@levantwire.example", roles=(Role.ADMIN,))
     sign_in_as(client, admin)

@@ -17,9 +17,8 @@ from app.extensions import db
 from app.payments.models import SIGN, Payment, PaymentKind
 from app.staff.dashboards import staff_home
 from app.staff.models import Role
-from tests.factories import make_campaign
+from tests.factories import dispute, make_campaign, paid_gift, refund
 from tests.staff.conftest import make_person, sign_in_as
-from tests.staff.support import dispute, paid_gift, refund
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2027, 3, 10, 3, 30, tzinfo=UTC)  # 9 March, 22:30 in New York
@@ -48,19 +47,19 @@ def ledger(app):
     paused = campaign("paused", paused_at=NOW - DAY)
     ended = campaign("over")
     # Today in New York (00:30 and 21:00), and yesterday (23:30), all 9 or 10 March in UTC.
-    _, a = paid_gift(app, usd, amount=5_000, email="a@example.org",
+    _, a = paid_gift(usd, amount=5_000, email="a@example.org",
                      when=datetime(2027, 3, 9, 5, 30, tzinfo=UTC))
-    paid_gift(app, usd, amount=2_500, email="b@example.org",
+    paid_gift(usd, amount=2_500, email="b@example.org",
               when=datetime(2027, 3, 9, 4, 30, tzinfo=UTC))
-    _, c = paid_gift(app, usd, amount=10_000, email="c@example.org",
+    _, c = paid_gift(usd, amount=10_000, email="c@example.org",
                      when=datetime(2027, 3, 10, 2, 0, tzinfo=UTC))
     refund(c, 2_000, datetime(2027, 3, 10, 3, 0, tzinfo=UTC))
-    _, e = paid_gift(app, eur, amount=3_000, email="e@example.org",
+    _, e = paid_gift(eur, amount=3_000, email="e@example.org",
                      when=datetime(2027, 3, 9, 12, 0, tzinfo=UTC))
     dispute(e, 3_000, datetime(2027, 3, 9, 20, 0, tzinfo=UTC))
-    paid_gift(app, eur, amount=4_000, email="a@example.org",
+    paid_gift(eur, amount=4_000, email="a@example.org",
               when=datetime(2027, 3, 8, 12, 0, tzinfo=UTC))
-    paid_gift(app, ended, amount=9_900, email="f@example.org",
+    paid_gift(ended, amount=9_900, email="f@example.org",
               when=datetime(2027, 3, 9, 15, 0, tzinfo=UTC))  # an ended campaign's late row
     a.fee = 175
     place(usd, ends=NOW + 5 * DAY)

@@ -11,9 +11,8 @@ from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
 from app.staff.reports import lapsed_donors, search_supporters
-from tests.factories import make_campaign
+from tests.factories import make_campaign, paid_gift
 from tests.staff.conftest import make_person, sign_in_as
-from tests.staff.support import paid_gift
 
 NY = ZoneInfo("America/New_York")
 
@@ -25,7 +24,7 @@ def _history(app):
     campaign = make_campaign("history", started_days_ago=4000)
 
     def gave(email, name, year, amount=5000):
-        gift, charge = paid_gift(app, campaign, amount=amount, email=email, name=name)
+        gift, charge = paid_gift(campaign, amount=amount, email=email, name=name)
         when = datetime(year, 6, 1, 12, tzinfo=NY)
         gift.paid_at = charge.occurred_at = when
         return gift
@@ -62,7 +61,7 @@ def test_lapsed_csv_download_is_safe_for_spreadsheets(client, app):
 
 def test_search_by_name_or_email_and_profile(client, app):
     campaign = make_campaign("search")
-    paid_gift(app, campaign, amount=4200, email="leila.khoury@example.org", name="Leila Khoury",
+    paid_gift(campaign, amount=4200, email="leila.khoury@example.org", name="Leila Khoury",
               utm={"utm_source": "newsletter"})
     db.session.commit()
     assert [s.email for s in search_supporters("KHOURY")] == ["leila.khoury@example.org"]
@@ -85,7 +84,7 @@ def test_lapsed_ignores_refunded_gifts(app):
     campaign = make_campaign("refunded", started_days_ago=800)
     gifts = {}
     for email in ("refunded@example.org", "kept@example.org"):
-        gifts[email], charge = paid_gift(app, campaign, amount=5000, email=email)
+        gifts[email], charge = paid_gift(campaign, amount=5000, email=email)
         gifts[email].paid_at = charge.occurred_at = now - timedelta(days=400)
     gifts["refunded@example.org"].status = GiftStatus.REFUNDED
     db.session.commit()

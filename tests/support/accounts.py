@@ -4,12 +4,11 @@ the links in the emails we sent."""
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import datetime
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, g
+from flask.testing import FlaskClient
 
 from app.accounts.auth import session_max_age
 from app.accounts.passwords import Hasher
@@ -17,12 +16,23 @@ from app.accounts.services import get_or_create_supporter
 from app.accounts.sessions import open_session
 from app.db import utcnow
 from app.extensions import db
-from app.giving.models import Gift
-from app.giving.services import GivingRules, record_gift_payment, start_gift
-from tests.factories import gift_request
 from tests.support.flow import hidden_value
 
 PASSWORD = "correct horse battery staple"
+
+
+class RequestScopedClient(FlaskClient):
+    """A test client with a fresh ``g`` for every request, as in production.
+
+    The ``app`` fixture keeps an application context open for the whole test, and Flask reuses
+    it for the test client's requests, so ``g`` would carry over from one request to the next.
+    Flask-Login keeps the signed-in user there (and the staff pages their roles), Flask-WTF the
+    CSRF token: a second request would see the first one's user even after its cookie is gone.
+    """
+
+    def open(self, *args, **kwargs):
+        vars(g).clear()
+        return super().open(*args, **kwargs)
 
 
 def make_account(email: str = "noa@example.org", *, password: str | None = PASSWORD,
@@ -43,21 +53,6 @@ def open_sign_in(supporter) -> str:
     login_id = open_session(supporter, now=utcnow(), max_age=session_max_age(current_app.config))
     db.session.commit()
     return login_id
-
-
-def paid_gift(campaign, email: str = "noa@example.org", *, amount: int = 2500,
-              when: datetime | None = None, **fields) -> Gift:
-    """A gift paid in the ledger at ``when`` (default now), through the giving services."""
-    rules = GivingRules.from_config(current_app.config)
-    gift = start_gift(campaign, gift_request(email=email, amount=amount,
-                                             currency=campaign.currency, **fields),
-                      rules=rules, now=utcnow())
-    db.session.flush()
-    record_gift_payment(gift, provider="sandbox", provider_id=f"pi_test_{uuid.uuid4().hex}",
-                        amount=gift.total, currency=gift.currency,
-                        occurred_at=when or utcnow())
-    db.session.commit()
-    return gift
 
 
 def csrf_token(client, path: str) -> str:
