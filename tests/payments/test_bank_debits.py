@@ -168,3 +168,51 @@ def test_thank_you_page_after_a_failed_debit_offers_to_try_again(client, gift):
     assert 'href="http://donate.test/campaigns/twenty?frequency=one_time&amp;amount=50.00"' \
         in page
     assert "http-equiv=\"refresh\"" not in page
+
+
+def test_a_monthly_gift_by_bank_debit_is_processing_then_paid_in_every_order(client, gift,
+                                                                            httpserver):
+    """Its first invoice is paid when the debit clears (invoice.paid, and the session's
+    async_payment_succeeded): the plan starts then, with the one receipt."""
+    gift.frequency = gift.frequency.MONTHLY
+    db.session.commit()
+    httpserver.expect_request("/v1/invoice_payments", method="GET").respond_with_json(
+        so.stripe_list([so.invoice_payment(amount=5000)], "/v1/invoice_payments"))
+    httpserver.expect_request("/v1/payment_intents/pi_test_sub_1", method="GET"
+                              ).respond_with_json(so.payment_intent(
+                                  intent_id="pi_test_sub_1", gift=None, amount=5000,
+                                  charge=None))
+    g = gift.public_id
+
+    def monthly(payment_status: str) -> dict:
+        return {**so.checkout_session(gift=g, amount=5000, mode="subscription",
+                                      subscription="sub_test_1", invoice="in_test_1"),
+                "payment_status": payment_status,
+                "payment_method_types": ["card", "us_bank_account"]}
+
+    events = [
+        so.event("checkout.session.completed", monthly("unpaid")),
+        so.event("checkout.session.async_payment_succeeded", monthly("paid")),
+        so.event("invoice.paid", so.invoice(gift=g, amount=5000)),
+    ]
+    for order in itertools.permutations(events):
+        reset_ledger(gift)
+        deliver_in_order(client, gift, order, cleared_by={
+            "checkout.session.async_payment_succeeded", "invoice.paid"})
+        status, payments, receipts, mail = state(gift.id)
+        assert (status, payments, receipts) == (
+            GiftStatus.PAID, 1, [(5000, ReceiptStatus.ISSUED)]), [e["type"] for e in order]
+        assert len(mail) == 1 and db.session.get(Gift, gift.id).plan_id is not None
+
+
+def test_a_failed_monthly_debit_links_to_a_monthly_gift(client, gift, outbox):
+    gift.frequency = gift.frequency.MONTHLY
+    db.session.commit()
+    failed = {**so.checkout_session(gift=gift.public_id, amount=5000, mode="subscription",
+                                    subscription="sub_test_1", invoice="in_test_1"),
+              "payment_status": "unpaid"}
+    assert deliver(client, so.event("checkout.session.async_payment_failed",
+                                    failed)).status_code == 200
+    [notice] = outbox()
+    assert "http://donate.test/campaigns/twenty?frequency=monthly&amount=50.00" in text_of(notice)
+    assert db.session.get(Gift, gift.id).status is GiftStatus.FAILED
