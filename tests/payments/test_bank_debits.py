@@ -151,6 +151,9 @@ def test_thank_you_page_and_account_say_processing_until_it_clears(stripe_app, c
     sign_in(client)
     gifts = client.get("/account/gifts").get_data(as_text=True)
     assert "Processing (bank payment)" in gifts and "$50.00" in gifts
+    assert ">Details<span" in gifts and ">Receipt<span" not in gifts
+    detail = client.get(f"/account/gifts/{g}/receipt").get_data(as_text=True)
+    assert "has not cleared yet" in detail and "Receipt number" not in detail
 
     serve_bank_charge(httpserver, g)
     deliver(client, so.event("checkout.session.async_payment_succeeded", session(g, "paid")))
@@ -158,6 +161,9 @@ def test_thank_you_page_and_account_say_processing_until_it_clears(stripe_app, c
     assert "We have emailed a receipt" in page and "data-gift-processing" not in page
     gifts = client.get("/account/gifts").get_data(as_text=True)
     assert "Processing (bank payment)" not in gifts and ">Paid<" in gifts
+    assert ">Receipt<span" in gifts
+    detail = client.get(f"/account/gifts/{g}/receipt").get_data(as_text=True)
+    assert "has not cleared yet" not in detail and "Receipt number" in detail
 
 
 def test_thank_you_page_after_a_failed_debit_offers_to_try_again(client, gift):
