@@ -122,10 +122,13 @@ class AfterResponse:
     def __call__(self, environ, start_response):
         body = self.wsgi_app(environ, start_response)
         work = environ.get(_AFTER_RESPONSE)
-        return _ThenRun(body, work) if work else body
+        return ThenRun(body, work) if work else body
 
 
-class _ThenRun:
+class ThenRun:
+    """A response body that runs ``work`` once the server is done with it: taken its last
+    chunk, or closed it (whichever comes first; once)."""
+
     def __init__(self, body, work: list[Callable[[], None]]):
         self._body = body
         self._work = work

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from app.jobs import ThenRun
+
 
 class InFlight:
     """WSGI middleware counting the requests whose response the server has not finished: taken
@@ -28,7 +30,7 @@ class InFlight:
         except BaseException:
             self._done()
             raise
-        return _Tracked(body, self._done)
+        return ThenRun(body, [self._done])
 
     def _done(self) -> None:
         with self._changed:
@@ -41,25 +43,3 @@ class InFlight:
             if not self._changed.wait_for(lambda: self._count == 0, timeout):
                 raise AssertionError(f"{self._count} request(s) still open after {timeout} s")
 
-
-class _Tracked:
-    def __init__(self, body, done):
-        self._body = body
-        self._done = done
-
-    def __iter__(self):
-        yield from self._body
-        self._finish()
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._finish()
-
-    def _finish(self) -> None:
-        done, self._done = self._done, None
-        if done is not None:
-            done()
