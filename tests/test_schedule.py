@@ -4,6 +4,7 @@ queue, or run in the scheduler itself when there is no queue to take it."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
@@ -170,3 +171,16 @@ def test_a_claim_the_database_refused_is_tried_again_at_the_next_tick(make_app, 
     monkeypatch.setattr(schedule, "claim", real_claim)
     assert [how for _, _, how in scheduler.run_due(at("2027-01-15T17:00:10"))] == ["ran here"]
     assert ran == ["settle-fees"]
+
+
+def test_the_rollup_task_rebuilds_the_snapshots_of_the_live_campaigns(app):
+    from app.staff.rollup import DashboardSnapshot
+    from tests.factories import make_campaign, paid_gift
+
+    live = make_campaign("live")
+    make_campaign("ended", started_days_ago=40, days_left=-10)
+    paid_gift(live, amount=5000)
+    schedule.rollup_job()
+    snapshots = {row.campaign_id: row for row in db.session.scalars(select(DashboardSnapshot))}
+    assert set(snapshots) == {live.id}
+    assert json.loads(snapshots[live.id].data)["gifts"] == 1  # the gift paid just now
