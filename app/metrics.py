@@ -236,22 +236,27 @@ class StateCollector:
         from app.finance.statements import count_donors
         from app.mail import OutboundEmail
 
-        year = func.substr(OutboundEmail.dedupe_key, 11, 4)  # "statement:<year>:<supporter>"
-        rows = db.session.execute(
-            select(year, func.count().filter(OutboundEmail.sent_at.is_(None)),
-                   func.count().filter(OutboundEmail.sent_at.is_not(None)))
-            .where(OutboundEmail.dedupe_key.like("statement:%"))
-            .group_by(year).order_by(year.desc()).limit(1)).first()
+        key = OutboundEmail.dedupe_key  # statement:<year>:<supporter>[:c<n> when corrected]
+        year = db.session.scalar(select(func.max(func.substr(key, 11, 4)))
+                                 .where(key.like("statement:%")))
+        labels = ("year", "kind")
         queued = _gauge("newsfund_statements_queued", "The latest year's statements not "
-                        "delivered yet.", labels=("year",))
-        sent = _gauge("newsfund_statements_sent", "The latest year's statements delivered.",
-                      labels=("year",))
+                        "delivered yet: first ones, and corrected ones.", labels=labels)
+        sent = _gauge("newsfund_statements_sent", "The latest year's statements delivered: "
+                      "first ones, and corrected ones.", labels=labels)
         donors = _gauge("newsfund_statements_donors", "Donors with a statement for the latest "
                         "year statements were made for.", labels=("year",))
-        if rows and rows[0].isdigit():
-            queued.add_metric([rows[0]], rows[1])
-            sent.add_metric([rows[0]], rows[2])
-            donors.add_metric([rows[0]], _donors(count_donors, int(rows[0])))
+        if year and year.isdigit():
+            kind = case((key.like(f"statement:{year}:%:%"), "corrected"), else_="first")
+            counts = {row[0]: row[1:] for row in db.session.execute(
+                select(kind, func.count().filter(OutboundEmail.sent_at.is_(None)),
+                       func.count().filter(OutboundEmail.sent_at.is_not(None)))
+                .where(key.like(f"statement:{year}:%")).group_by(kind))}
+            for name in ("first", "corrected"):
+                waiting, delivered = counts.get(name, (0, 0))
+                queued.add_metric([year, name], waiting)
+                sent.add_metric([year, name], delivered)
+            donors.add_metric([year], _donors(count_donors, int(year)))
         yield from (queued, sent, donors)
 
     def _queue(self) -> Iterator[Metric]:

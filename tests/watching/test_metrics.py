@@ -126,6 +126,8 @@ def test_the_figures_are_read_from_the_database(client, app):
                       message="m", sent_at=now),
         OutboundEmail(dedupe_key=f"statement:{year}:2", recipient="b@example.org", subject="s",
                       message="m"),
+        OutboundEmail(dedupe_key=f"statement:{year}:1:c1", recipient="a@example.org",
+                      subject="s", message="m", sent_at=now),
     ])
     subscribers = [NewsSubscriber(email=f"r{n}@example.org", consent_version="v1",
                                   consented_at=now, consent_source="test") for n in range(3)]
@@ -161,11 +163,13 @@ def test_the_figures_are_read_from_the_database(client, app):
     age = value(figures, "newsfund_webhook_oldest_waiting_event_age_seconds")
     assert 2 * 3600 <= age < 2 * 3600 + 60
     # Two receipts sent; two messages waiting, one of them failing; the statements' own.
-    assert value(figures, "newsfund_mail_sent_total") == 2 + 2
+    assert value(figures, "newsfund_mail_sent_total") == 2 + 3
     assert value(figures, "newsfund_mail_queued") == 2 + 1
     assert value(figures, "newsfund_mail_failed") == 1
-    assert value(figures, "newsfund_statements_sent", year=str(year)) == 1
-    assert value(figures, "newsfund_statements_queued", year=str(year)) == 1
+    assert value(figures, "newsfund_statements_sent", year=str(year), kind="first") == 1
+    assert value(figures, "newsfund_statements_queued", year=str(year), kind="first") == 1
+    assert value(figures, "newsfund_statements_sent", year=str(year), kind="corrected") == 1
+    assert value(figures, "newsfund_statements_queued", year=str(year), kind="corrected") == 0
     assert value(figures, "newsfund_statements_donors", year=str(year)) == 1  # Noa's 2 gifts
     assert not any(name.startswith("newsfund_statements") and ("year", str(year - 1)) in labels
                    for name, labels in figures)
