@@ -21,7 +21,8 @@ class SubscribeForm(FlaskForm):
             Email("Enter an email address like name@example.com.", check_deliverability=False,
                   allow_smtputf8=False),
         ])
-    consent = BooleanField(validators=[DataRequired(
+    # The label the error summary names; the page shows the consent text with its links instead.
+    consent = BooleanField("Terms and privacy", validators=[DataRequired(
         "To receive the email, agree to the terms of use and the privacy policy.")])
     source = HiddenField(default="subscribe", validators=[AnyOf(list(SOURCES))])
 
