@@ -6,10 +6,13 @@ transaction that is rolled back at the end, with the app's commits turned into s
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
@@ -61,14 +64,30 @@ def new_database_url(request, backend: str, name: str) -> str:
     return request.getfixturevalue("pg_cluster").create_database(name)
 
 
+@pytest.fixture(scope="session")
+def schema_templates() -> dict[str, str]:
+    """Per backend, the URL of a database migrated to the latest schema once a session, which
+    :func:`migrated_url` copies (running every migration took seconds each time)."""
+    return {}
+
+
 def migrated_url(request, backend: str, name: str) -> str:
-    """A new database on ``backend``, migrated to the latest schema."""
-    url = new_database_url(request, backend, name)
-    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
-    return url
+    """A new database on ``backend`` at the latest schema: a copy of the session's migrated
+    template (SQLite: its file; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``)."""
+    templates = request.getfixturevalue("schema_templates")
+    if backend not in templates:
+        template = new_database_url(request, backend, "schema_template")
+        app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": template})
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()  # closes every connection: SQLite folds its WAL in
+        templates[backend] = template
+    if backend == "sqlite":
+        url = new_database_url(request, backend, name)
+        shutil.copyfile(make_url(templates[backend]).database, make_url(url).database)
+        return url
+    return request.getfixturevalue("pg_cluster").create_database(
+        name, template=make_url(templates[backend]).database)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
