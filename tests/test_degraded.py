@@ -133,3 +133,29 @@ def test_after_a_postgresql_restart_the_next_requests_succeed(own_postgres, tmp_
         assert db.session.scalar(select(func.count()).select_from(Gift)) == 1
         db.session.close()
         db.engine.dispose()
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it(caplog):
+    """`flask jobs worker` under systemd or honcho: started before Redis (a reboot), it
+    waits rather than exit."""
+    import time
+
+    from redis import Redis
+
+    from app.jobs import _wait_for_redis
+
+    server = RedisServer()  # its port chosen, nothing listening on it yet
+    connection = Redis.from_url(server.url, socket_connect_timeout=1)
+    waiting = threading.Thread(target=_wait_for_redis, args=(connection,),
+                               kwargs={"every": 0.2}, daemon=True)
+    try:
+        waiting.start()
+        time.sleep(0.6)
+        assert waiting.is_alive()  # still waiting, Redis down
+        server.start()
+        waiting.join(30)
+        assert not waiting.is_alive()  # Redis up: it went on
+        assert "Redis unreachable" in caplog.text and "trying again in 0.2 s" in caplog.text
+    finally:
+        connection.close()
+        server.stop()
