@@ -192,7 +192,7 @@ class RQBackend:
                 for func, args in jobs:
                     # No result is kept: jobs report through the database.
                     self.queue.enqueue(func, *args, retry=self.retry, result_ttl=0,
-                                       pipeline=pipe)
+                                       meta={"request_id": logs.request_id()}, pipeline=pipe)
                 pipe.execute()
         except RedisError:  # committed already: done here instead, after the response
             log.exception("%d job(s) committed but not queued, run here: %s", len(jobs),
@@ -252,7 +252,7 @@ class AppWorker(SimpleWorker):
         with self.app.app_context():
             expect_writes()
             g.in_worker = True
-            with logs.job(job.func_name, job.id) as outcome:
+            with logs.job(job.func_name, job.id, job.meta.get("request_id")) as outcome:
                 outcome["ok"] = super().perform_job(job, queue)  # False: it raised
             return outcome["ok"]
 

@@ -35,8 +35,10 @@ job_log = logging.getLogger("newsfund.job")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _STARTED = "newsfund.started"
 _REQUEST_ID = "newsfund.request_id"
-#: The job being run in this thread (its function and RQ id), for the records it logs.
-_job: ContextVar[tuple[str, str | None] | None] = ContextVar("newsfund_job", default=None)
+#: The job being run in this thread (its function, RQ id, and the id of the request that queued
+#: it), for the records it logs.
+_job: ContextVar[tuple[str, str | None, str | None] | None] = ContextVar("newsfund_job",
+                                                                         default=None)
 
 #: The fields a record may carry besides its message, in the order they are written.
 FIELDS = ("request_id", "method", "route", "status", "duration_ms", "user_id", "job", "job_id")
@@ -50,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         moment = datetime.fromtimestamp(record.created, UTC)
         line = {"time": moment.isoformat(timespec="milliseconds"), "level": record.levelname,
                 "logger": record.name, "message": record.getMessage()}
-        job, job_id = getattr(record, "newsfund_job", None) or (None, None)
+        job, job_id, _ = getattr(record, "newsfund_job", None) or (None, None, None)
         context = {"request_id": getattr(record, "newsfund_request_id", None), "job": job,
                    "job_id": job_id}
         for name in FIELDS:
@@ -120,8 +122,12 @@ def _request_started(app: Flask, **_) -> None:
 
 
 def request_id() -> str | None:
-    """The current request's id; None outside a request."""
-    return request.environ.get(_REQUEST_ID) if has_request_context() else None
+    """The current request's id; in a job, the id of the request that queued it (if one
+    did); else None."""
+    if has_request_context():
+        return request.environ.get(_REQUEST_ID)
+    job = _job.get()
+    return job[2] if job is not None else None
 
 
 def route() -> str | None:
@@ -154,12 +160,14 @@ def _request_finished(response):
 
 
 @contextmanager
-def job(name: str, job_id: str | None = None) -> Iterator[dict]:
-    """Run a job under this: its records carry its name and id, and one line says how it ended
+def job(name: str, job_id: str | None = None, request_id: str | None = None) -> Iterator[dict]:
+    """Run a job under this: its records carry its name and id (and ``request_id``, the id of
+    the request that queued it, if not run in that request), and one line says how it ended
     (``status`` "ok" or "failed"; a caller that catches the failure itself sets
     ``outcome["ok"] = False``) and how long it took."""
     outcome = {"ok": True}
-    token = _job.set((name, job_id))
+    outer = _job.get()  # a job's follow-ups, run in the same worker: the same request
+    token = _job.set((name, job_id, request_id or (outer[2] if outer else None)))
     started = time.perf_counter()
     try:
         yield outcome

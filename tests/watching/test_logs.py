@@ -11,6 +11,7 @@ from redis import Redis
 from rq import Queue
 
 from app import jobs, logs
+from app.extensions import csrf
 from tests.factories import make_campaign
 from tests.support.accounts import PASSWORD, make_account, sign_in
 from tests.support.flow import give
@@ -130,3 +131,36 @@ def test_one_line_per_worker_job_and_its_records_carry_the_job(make_app, databas
                                         "ERROR")]
     [warning] = lines(caplog, "tests.job")
     assert (warning["job"], warning["job_id"]) == (f"{__name__}.fails_in_the_worker", bad.id)
+
+
+def follow_up() -> None:
+    logging.getLogger("tests.job").info("the follow-up")
+
+
+def queued_by_a_request() -> None:
+    logging.getLogger("tests.job").info("queued by a request")
+    jobs.enqueue(follow_up)
+    jobs.commit()  # in the worker: run right here, after the commit
+
+
+def test_a_workers_lines_carry_the_id_of_the_request_that_queued_the_job(
+        make_app, database_url, redis_url, caplog):
+    caplog.set_level(logging.INFO)
+    flask_app = make_app(database_url, REDIS_URL=redis_url)
+
+    @flask_app.post("/_test/queue")
+    def queue_it():
+        jobs.enqueue(queued_by_a_request)
+        jobs.commit()
+        return "queued"
+
+    csrf.exempt(queue_it)
+    answer = flask_app.test_client().post("/_test/queue")
+    caplog.clear()
+    jobs.worker(flask_app).work(burst=True)
+    logged = [line for line in lines(caplog) if line["logger"] in ("tests.job", "newsfund.job")]
+    assert [(line["logger"], line["job"]) for line in logged] == [
+        ("tests.job", f"{__name__}.queued_by_a_request"),
+        ("tests.job", "follow_up"), ("newsfund.job", "follow_up"),
+        ("newsfund.job", f"{__name__}.queued_by_a_request")]
+    assert {line["request_id"] for line in logged} == {answer.headers["X-Request-ID"]}
