@@ -186,12 +186,14 @@ def deliver_batch(email_ids: Sequence[int]) -> tuple[int, int]:
     return sent, failed
 
 
-def deliver_pending(limit: int = 1000) -> tuple[int, int]:
-    """Retry every message not yet delivered; returns (sent, failed)."""
-    ids = db.session.scalars(
-        select(OutboundEmail.id).where(OutboundEmail.sent_at.is_(None))
-        .order_by(OutboundEmail.id).limit(limit)
-    ).all()
+def deliver_pending(limit: int = 1000, *,
+                    created_before: datetime | None = None) -> tuple[int, int]:
+    """Retry every message not yet delivered (queued before ``created_before``, when given:
+    the scheduler leaves newer ones to the jobs delivering them); returns (sent, failed)."""
+    query = select(OutboundEmail.id).where(OutboundEmail.sent_at.is_(None))
+    if created_before is not None:
+        query = query.where(OutboundEmail.created_at < created_before)
+    ids = db.session.scalars(query.order_by(OutboundEmail.id).limit(limit)).all()
     sent = failed = 0
     for email_id in ids:
         try:

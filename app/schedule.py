@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 KEEP_CLAIMS = timedelta(days=14)
 #: How long a sweep leaves a webhook event or a charge to the queue before taking it up itself.
 SWEEP_GRACE = timedelta(seconds=60)
+#: ... and a message to the job delivering it (whose first retries come within this time).
+MAIL_GRACE = timedelta(minutes=5)
 
 
 class ScheduledRun(db.Model):
@@ -100,6 +102,15 @@ def process_pending_job() -> None:
         raise RuntimeError("process-pending: " + "; ".join(
             f"{failure.event_id} ({failure.type}): {failure.reason}"
             for failure in report.failed))
+
+
+def send_mail_job() -> None:
+    """Deliver the mail an outage left queued (the mail server, or the job that was to send
+    it, failed): ``flask mail send-pending``, for messages queued a while ago."""
+    from app.mail import deliver_pending
+
+    sent, failed = deliver_pending(created_before=utcnow() - MAIL_GRACE)
+    (log.warning if failed else log.info)("send-mail: %d sent, %d still queued", sent, failed)
 
 
 def rollup_job() -> None:
@@ -160,6 +171,7 @@ def tasks(app: Flask) -> list[Task]:
             ("sandbox-renew", sandbox_renew_job, "SCHEDULE_SANDBOX_RENEW_SECONDS", "sandbox"),
             ("settle-fees", settle_fees_job, "SCHEDULE_SETTLE_FEES_SECONDS", None),
             ("process-pending", process_pending_job, "SCHEDULE_PROCESS_PENDING_SECONDS", None),
+            ("send-mail", send_mail_job, "SCHEDULE_SEND_MAIL_SECONDS", None),
             ("rollup", rollup_job, "SCHEDULE_ROLLUP_SECONDS", None),
             ("stripe-sync", stripe_sync_job, "SCHEDULE_STRIPE_SYNC_SECONDS", "stripe")):
         if config[setting] and runs_on in (None, provider):

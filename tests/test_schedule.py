@@ -71,7 +71,8 @@ def test_the_settings_choose_the_tasks_and_their_times(make_app, database_url):
     found = {t.name: (t.every, t.at) for t in schedule.tasks(flask_app)}
     # The sandbox is the provider: its renewals are scheduled, Stripe's sync is not.
     assert found == {"daily-email": (0, clock_time(7, 15)), "sandbox-renew": (3600, None),
-                     "settle-fees": (900, None), "process-pending": (120, None)}
+                     "settle-fees": (900, None), "process-pending": (120, None),
+                     "send-mail": (300, None)}
     with pytest.raises(ValueError, match="HH:MM"):
         schedule.parse_time_of_day("7am")
 
@@ -110,7 +111,8 @@ def test_two_schedulers_at_once_hand_each_slot_over_once(make_app, fresh_url, re
     for thread in threads:
         thread.join(60)
 
-    names = {"daily-email", "sandbox-renew", "settle-fees", "process-pending", "rollup"}
+    names = {"daily-email", "sandbox-renew", "settle-fees", "process-pending", "send-mail",
+             "rollup"}
     outcomes = sorted((task, how) for done in results.values() for task, _, how in done)
     assert outcomes == sorted([(name, "queued") for name in names]
                               + [(name, "taken") for name in names])
@@ -134,7 +136,8 @@ def test_without_a_queue_the_scheduler_runs_the_task_itself(make_app, fresh_url,
     ran = []
     monkeypatch.setattr(schedule, "settle_fees_job", lambda: ran.append("settle-fees"))
     flask_app = make_app(fresh_url, SCHEDULE_DAILY_EMAIL_AT="", SCHEDULE_ROLLUP_SECONDS=0,
-                         SCHEDULE_PROCESS_PENDING_SECONDS=0, SCHEDULE_SANDBOX_RENEW_SECONDS=0)
+                         SCHEDULE_PROCESS_PENDING_SECONDS=0, SCHEDULE_SANDBOX_RENEW_SECONDS=0,
+                         SCHEDULE_SEND_MAIL_SECONDS=0)
     done = Scheduler(flask_app).run_due(at("2027-01-15T17:00:00"))
     assert done == [("settle-fees", "2027-01-15T17:00:00Z", "ran here")]
     assert ran == ["settle-fees"]
@@ -146,7 +149,8 @@ def test_with_redis_unreachable_the_scheduler_runs_the_task_itself(make_app, fre
     monkeypatch.setattr(schedule, "settle_fees_job", lambda: ran.append("settle-fees"))
     flask_app = make_app(fresh_url, REDIS_URL="redis://127.0.0.1:1/0",  # nothing on port 1
                          SCHEDULE_DAILY_EMAIL_AT="", SCHEDULE_ROLLUP_SECONDS=0,
-                         SCHEDULE_PROCESS_PENDING_SECONDS=0, SCHEDULE_SANDBOX_RENEW_SECONDS=0)
+                         SCHEDULE_PROCESS_PENDING_SECONDS=0, SCHEDULE_SANDBOX_RENEW_SECONDS=0,
+                         SCHEDULE_SEND_MAIL_SECONDS=0)
     done = Scheduler(flask_app).run_due(at("2027-01-15T17:00:00"))
     assert [how for _, _, how in done] == ["ran here"] and ran == ["settle-fees"]
     assert "Redis unreachable, running settle-fees here" in caplog.text
@@ -159,7 +163,8 @@ def test_a_claim_the_database_refused_is_tried_again_at_the_next_tick(make_app, 
     ran = []
     monkeypatch.setattr(schedule, "settle_fees_job", lambda: ran.append("settle-fees"))
     flask_app = make_app(fresh_url, SCHEDULE_DAILY_EMAIL_AT="", SCHEDULE_ROLLUP_SECONDS=0,
-                         SCHEDULE_PROCESS_PENDING_SECONDS=0, SCHEDULE_SANDBOX_RENEW_SECONDS=0)
+                         SCHEDULE_PROCESS_PENDING_SECONDS=0, SCHEDULE_SANDBOX_RENEW_SECONDS=0,
+                         SCHEDULE_SEND_MAIL_SECONDS=0)
     scheduler = Scheduler(flask_app)
     real_claim = schedule.claim
 
@@ -184,3 +189,23 @@ def test_the_rollup_task_rebuilds_the_snapshots_of_the_live_campaigns(app):
     snapshots = {row.campaign_id: row for row in db.session.scalars(select(DashboardSnapshot))}
     assert set(snapshots) == {live.id}
     assert json.loads(snapshots[live.id].data)["gifts"] == 1  # the gift paid just now
+
+
+def test_the_mail_task_sends_what_an_outage_left_queued_not_what_a_job_is_sending(app, outbox):
+    from app.db import utcnow
+    from app.mail import OutboundEmail, build_message
+
+    def queued(key: str, minutes_ago: int) -> None:
+        message = build_message(sender="giving@levantwire.example", to=f"{key}@example.org",
+                                subject=key, text="Thank you.", html="<p>Thank you.</p>")
+        db.session.add(OutboundEmail(dedupe_key=key, recipient=f"{key}@example.org",
+                                     subject=key, message=message,
+                                     created_at=utcnow() - timedelta(minutes=minutes_ago)))
+        db.session.commit()
+
+    queued("outage", minutes_ago=30)  # the mail server was down then
+    queued("fresh", minutes_ago=0)  # its delivery job may be running right now
+    schedule.send_mail_job()
+    assert [m["Subject"] for m in outbox()] == ["outage"]
+    assert db.session.scalar(select(OutboundEmail.sent_at).where(
+        OutboundEmail.dedupe_key == "fresh")) is None

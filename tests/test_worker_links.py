@@ -37,7 +37,8 @@ def worker_app(make_app, database_url, app, httpserver, redis_url):
                          PUBLIC_URL=ELSEWHERE, TRUSTED_HOSTS="localhost",
                          SCHEDULE_DAILY_EMAIL_AT="00:00", SCHEDULE_SANDBOX_RENEW_SECONDS=0,
                          SCHEDULE_SETTLE_FEES_SECONDS=0, SCHEDULE_PROCESS_PENDING_SECONDS=0,
-                         SCHEDULE_ROLLUP_SECONDS=0, SCHEDULE_STRIPE_SYNC_SECONDS=0)
+                         SCHEDULE_ROLLUP_SECONDS=0, SCHEDULE_STRIPE_SYNC_SECONDS=0,
+                         SCHEDULE_SEND_MAIL_SECONDS=0)
     flask_app.test_client_class = RequestScopedClient
     with flask_app.app_context():
         make_campaign("twenty")
