@@ -32,7 +32,7 @@ from app.core import MAX_ID
 from app.extensions import db
 from app.giving.models import Gift, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail, deliver_email
-from app.payments import events
+from app.payments import events, sync
 from app.payments.base import ProviderError
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 
@@ -287,6 +287,21 @@ def resend_mail(email_id: int, *, actor: Actor) -> str | None:
            after={"delivered": error is None, "error": error})
     db.session.commit()
     return error
+
+
+def run_sync(*, actor: Actor) -> sync.SyncReport:
+    """The catch-up sync now (what the scheduler runs hourly): the provider's events of the
+    last three days that never arrived are applied. Audited with what it found."""
+    try:
+        report = sync.sync_missed_events()
+    except ProviderError as exc:
+        db.session.rollback()
+        raise OperationsError(f"The provider's events could not be listed: {exc}") from None
+    _audit(actor, "operations.sync", "provider_event", "sync", after={
+        "listed": report.listed, "applied": report.applied, "known": report.known,
+        "waiting": len(report.waiting), "failed": len(report.failed)})
+    db.session.commit()
+    return report
 
 
 def settle_fee(payment_id: int, *, actor: Actor) -> bool:

@@ -124,6 +124,21 @@ def resend_mail(email_id: int):
     return _back()
 
 
+@bp.post("/sync")
+@roles_required(*FINANCE)
+def sync_now():
+    _button()
+    try:
+        report = operations.run_sync(actor=_actor())
+    except operations.OperationsError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Catch-up sync: {report.listed} events listed, {report.applied} applied now, "
+              f"{report.known} received before, {len(report.waiting)} still waiting, "
+              f"{len(report.failed)} failed.", "error" if report.failed else "success")
+    return _back()
+
+
 @bp.post("/fees/<int:payment_id>/settle")
 @roles_required(*FINANCE)
 def settle_fee(payment_id: int):

@@ -158,6 +158,7 @@ FORM_PAGES = {
     "staff.campaign_state_change": "/staff/campaigns/<slug>",
     "staff.revoke": "/staff/roles",
     "operations.refund": "/staff/operations/refunds?gift=<gift_id>",
+    "operations.sync_now": "/staff/operations/",
 }
 
 #: POST routes that take no form a page gives (what they are sent instead: their path's
@@ -190,6 +191,7 @@ MAY_WRITE = {
                         "one): a restart starts a gift",
     "operations.refund": "a reason (any short text) and a hidden key of 16 to 64 characters: "
                          "a refund is asked of the sandbox, whose event records it",
+    "operations.sync_now": "a button: pressed, the catch-up sync runs, audited",
 }
 #: Tables any request may change.
 MAY_WRITE_TABLES = {

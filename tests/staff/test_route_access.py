@@ -116,6 +116,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "operations.retry_job": FINANCE,
     "operations.resend_mail": FINANCE,
     "operations.settle_fee": FINANCE,
+    "operations.sync_now": FINANCE,
     "operations.refund_lookup": FINANCE,
     "operations.refund": FINANCE,
 }
