@@ -28,20 +28,22 @@ from statistics import fmean
 from zoneinfo import ZoneInfo
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, insert, select, text
 
 from app import jobs
 from app.accounts.models import Supporter
+from app.audit import Actor
 from app.campaigns.calendar import Occasion, local_midnight, occasions_between, ordinal
 from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
 from app.cli import parse_now
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
+from app.finance.offline import OfflineGift, record_offline_gift
+from app.finance.receipts import receipt_year, reserve_sequences
 from app.giving.models import Frequency, Gift, GiftStatus
 from app.news.demo import seed_news
 from app.payments.models import Payment, PaymentKind
-from app.templating import org_zone
 
 FOUNDER = ("Miriam Haddad", "Founder and Editor-in-Chief")
 # Ended campaigns are kept this far back: always beyond 1 January of last year, so that the
@@ -298,21 +300,20 @@ def _demo_donors(since: datetime) -> list[tuple[int, str]]:
     return [(found[e], wanted[e]) for e in wanted]
 
 
-def seed_demo(now: datetime, rng: random.Random | None = None, zone: ZoneInfo | None = None,
-              founded: date | None = None) -> list[str]:
+def demo_origin(config) -> tuple[ZoneInfo, date]:
+    """The organisation's zone and founding day from the app's settings (``ORG_TIMEZONE``,
+    ``ORG_FOUNDED``): what :func:`seed_demo` is given by a command or a script."""
+    return ZoneInfo(config["ORG_TIMEZONE"]), date.fromisoformat(config["ORG_FOUNDED"])
+
+
+def seed_demo(now: datetime, rng: random.Random | None = None, *, zone: ZoneInfo,
+              founded: date) -> list[str]:
     """Create the demo campaigns that do not exist yet, each with its history of gifts and
     their receipts, and a few offline gifts (a cheque, a wire) for the finance pages.
 
     Returns the slugs created; running it again at the same ``now`` creates nothing (a later
     ``now`` adds the campaigns that its calendar has and the database has not yet).
     """
-    if zone is None or founded is None:
-        from flask import current_app
-
-        from app.templating import org_zone
-
-        zone = zone or org_zone()
-        founded = founded or date.fromisoformat(current_app.config["ORG_FOUNDED"])
     specs = demo_campaigns(now, zone, founded)
     since = local_midnight(_months_before(now.astimezone(zone).date(), HISTORY_MONTHS), zone)
     donors = _demo_donors(since)
@@ -341,8 +342,6 @@ def issue_receipts(zone: ZoneInfo, *, batch: int = 20_000,
     have (``reconcile_receipt``), but in bulk: in the order the gifts were paid, each year's
     numbers taken from its counter without gaps, issued when the gift was paid. Returns how
     many; running it again issues none."""
-    from app.finance.receipts import receipt_year, reserve_sequences
-
     session = db.session
     receipted = select(Receipt.id).where(Receipt.gift_id == Gift.id).exists()
     result = session.execute(
@@ -377,9 +376,6 @@ def seed_offline_gifts(now: datetime, zone: ZoneInfo) -> int:
     audit entries included, no mail), unless their references are already there: the cheque
     came three days ago for the campaign then live (the anniversary if it was), the wire
     during the last year-end appeal that has ended."""
-    from app.audit import Actor
-    from app.finance.offline import OfflineGift, record_offline_gift
-
     today = now.astimezone(zone).date()
     cheque_day = today - timedelta(days=3)
     cheque_at = local_midnight(cheque_day, zone) + timedelta(hours=12)
@@ -507,8 +503,8 @@ def seed_demo_command(gifts: int, now_text: str | None) -> None:
     """Load the demo campaigns and their history (idempotent): the occasions of the calendar
     around now, ended, live and scheduled, with their gifts so far."""
     now = parse_now(now_text)
-    zone = org_zone()
-    created = seed_demo(now, zone=zone)
+    zone, founded = demo_origin(current_app.config)
+    created = seed_demo(now, zone=zone, founded=founded)
     jobs.commit()
     click.echo(f"demo campaigns created: {', '.join(created) or 'none (already there)'}")
     categories, stories = seed_news(now, zone)
@@ -527,10 +523,10 @@ def seed_demo_command(gifts: int, now_text: str | None) -> None:
             done += chunk
             click.echo(f"  {done:,}/{gifts:,} gifts ({time.perf_counter() - started:.1f}s)")
         click.echo(f"added {gifts:,} gifts in {time.perf_counter() - started:.1f}s")
-        _demo_receipts(gifts)
+        _demo_receipts(gifts, zone)
 
 
-def _demo_receipts(gifts: int) -> None:
+def _demo_receipts(gifts: int, zone: ZoneInfo) -> None:
     """Number the bulk gifts' receipts, in the order they were paid (one transaction)."""
     started = time.perf_counter()
     every = max(100_000, gifts // 10)
@@ -541,7 +537,7 @@ def _demo_receipts(gifts: int) -> None:
             shown[0] = done
             click.echo(f"  {done:,} receipts ({time.perf_counter() - started:.1f}s)")
 
-    issued = issue_receipts(org_zone(), progress=progress)
+    issued = issue_receipts(zone, progress=progress)
     jobs.commit()
     click.echo(f"numbered {issued:,} receipts in {time.perf_counter() - started:.1f}s")
 

@@ -74,17 +74,19 @@ def measure(cmd: list[str], stdout_path: Path, env: dict[str, str]) -> dict:
 
 def populate(n: int) -> dict:
     """The demo campaigns and ``n`` more paid gifts, committed in chunks."""
+    from flask import current_app
     from sqlalchemy import func, select, text
 
     from app import jobs
     from app.campaigns.models import Campaign
     from app.db import utcnow
-    from app.demo import generate_gifts, seed_demo
+    from app.demo import demo_origin, generate_gifts, seed_demo
     from app.extensions import db
     from app.giving.models import Gift
 
     now = utcnow()
-    seed_demo(now)
+    zone, founded = demo_origin(current_app.config)
+    seed_demo(now, zone=zone, founded=founded)
     jobs.commit()
     campaigns = [c for c in db.session.scalars(select(Campaign)) if c.is_live(now)]
     done = 0

@@ -51,13 +51,14 @@ OTHER_SCRIPTS = ["נועה לוי", "יוסף מזרחי", "رنا الحلبي"
 
 def populate(donors: int, year: int, rng: random.Random) -> dict:
     """``donors`` supporters with one to six paid, receipted gifts each in ``year``."""
+    from flask import current_app
     from sqlalchemy import func, insert, select, text
 
     from app import jobs
     from app.accounts.models import Supporter
     from app.campaigns.models import Campaign
     from app.db import utcnow
-    from app.demo import FIRST, LAST, seed_demo
+    from app.demo import FIRST, LAST, demo_origin, seed_demo
     from app.extensions import db
     from app.finance.models import Receipt, ReceiptCounter
     from app.giving.models import Frequency, Gift, GiftStatus
@@ -65,7 +66,8 @@ def populate(donors: int, year: int, rng: random.Random) -> dict:
     from app.templating import org_zone
 
     now = utcnow()
-    seed_demo(now)
+    zone, founded = demo_origin(current_app.config)
+    seed_demo(now, zone=zone, founded=founded)
     jobs.commit()
     campaigns = list(db.session.scalars(select(Campaign).where(Campaign.currency == "USD")))
     zone = org_zone()
