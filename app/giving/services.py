@@ -311,9 +311,9 @@ def mark_gift_failed(gift: Gift, *, now: datetime) -> None:
     )
 
 
-def give_again_url(gift: Gift, *, now: datetime) -> str:
-    """The donation form, on PUBLIC_URL, set to the gift's amount and frequency: its
-    campaign's while that takes gifts, else the main appeal's (``/give``)."""
+def give_again_url(gift: Gift | RecurringPlan, *, now: datetime) -> str:
+    """The donation form, on PUBLIC_URL, set to the gift's (or a plan's) amount and
+    frequency: its campaign's while that takes gifts, else the main appeal's (``/give``)."""
     choice = {"frequency": gift.frequency.value,
               "amount": amount_text(gift.amount, gift.currency)}
     if gift.campaign.is_live(now):
@@ -461,18 +461,8 @@ def mark_plan_canceled(plan: RecurringPlan, *, when: datetime, reason: str | Non
             dedupe_key=f"plan-ended:{plan.id}",
             plan=plan,
             campaign=plan.campaign,
-            restart_url=restart_url(plan, now=utcnow()),
+            restart_url=give_again_url(plan, now=utcnow()),
         )
-
-
-def restart_url(plan: RecurringPlan, *, now: datetime) -> str:
-    """The donation form, on PUBLIC_URL, set to give what the plan gave, as often: its
-    campaign's while that takes gifts, else the main appeal's (``/give``)."""
-    choice = {"frequency": plan.frequency.value,
-              "amount": amount_text(plan.amount, plan.currency)}
-    if plan.campaign.is_live(now):
-        return external_url("campaigns.campaign", slug=plan.campaign.slug, **choice)
-    return external_url("campaigns.give_now", **choice)
 
 
 def mark_plan_past_due(plan: RecurringPlan, *, invoice_id: str, attempt: int,
@@ -496,7 +486,7 @@ def mark_plan_past_due(plan: RecurringPlan, *, invoice_id: str, attempt: int,
         campaign=plan.campaign,
         attempt=attempt,
         savable=savable,
-        restart_url=restart_url(plan, now=utcnow()),
+        restart_url=give_again_url(plan, now=utcnow()),
     )
 
 

@@ -94,9 +94,8 @@ def replayed(events: list[dict]) -> list[dict]:
 
 def run_every_order(client, gift, events: list[dict], check) -> None:
     """Deliver ``events`` in every order from a pending gift and ``check(order)`` the end
-    state; then replay them, which must change nothing at all (after every order of three
-    events, every second order of four: a replay costs as much as the delivery)."""
-    for i, order in enumerate(itertools.permutations(events)):
+    state; then replay them, which must change nothing at all."""
+    for order in itertools.permutations(events):
         reset_ledger(gift)
         # Receipt numbers from 1 again, so that mails can be compared across orders.
         db.session.execute(delete(ReceiptCounter))
@@ -104,8 +103,6 @@ def run_every_order(client, gift, events: list[dict], check) -> None:
         deliver_until_done(client, order)
         names = [e["type"] for e in order]
         check(names)
-        if len(events) > 3 and i % 2:
-            continue
         state = (ledger_rows(), receipts(), mails())
         deliver_until_done(client, replayed(list(order)))
         assert (ledger_rows(), receipts(), mails()) == state, names
@@ -127,7 +124,6 @@ def test_a_lost_dispute_records_its_fee_and_voids_the_receipt_in_every_order(
     serve_payment(httpserver, gift=g, amount=5000)
     events = [
         so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
-        so.event("payment_intent.succeeded", so.payment_intent(gift=g, amount=5000)),
         so.event("charge.dispute.created", so.dispute(amount=5000, fee=1500)),
         so.event("charge.dispute.closed", so.dispute(amount=5000, fee=1500, status="lost")),
     ]
@@ -165,7 +161,6 @@ def test_a_won_dispute_reinstates_the_money_and_the_returned_fee_and_reissues_th
     events = [
         so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
         so.event("charge.dispute.created", so.dispute(amount=5000, fee=1500)),
-        so.event("charge.dispute.funds_reinstated", {**won, "status": "under_review"}),
         so.event("charge.dispute.closed", won),
     ]
 
@@ -209,9 +204,16 @@ def test_a_dispute_event_without_balance_transactions_records_the_amount_and_a_l
                              so.checkout_session(gift=g, amount=5000)))
     deliver(client, so.event("charge.dispute.created",
                              so.dispute(amount=5000, transactions=[])))
-    assert ledger_rows()[1] == (PaymentKind.DISPUTE, 5000, None, "du_test_1")
+    assert ledger_rows()[1:] == [(PaymentKind.DISPUTE, 5000, None, "du_test_1")]
     deliver(client, so.event("charge.dispute.funds_withdrawn", so.dispute(amount=5000, fee=1500)))
-    assert ledger_rows()[1] == (PaymentKind.DISPUTE, 5000, 1500, "du_test_1")
+    assert ledger_rows()[1:] == [(PaymentKind.DISPUTE, 5000, 1500, "du_test_1")]
+    # Reinstated before it is closed (under review still): the money back, Stripe's fee kept.
+    reinstated = so.dispute(amount=5000, fee=1500, status="won")
+    deliver(client, so.event("charge.dispute.funds_reinstated",
+                             {**reinstated, "status": "under_review"}))
+    assert ledger_rows()[1:] == [(PaymentKind.DISPUTE, 5000, 1500, "du_test_1"),
+                                 (PaymentKind.DISPUTE_WON, 5000, 0, "du_test_1:won")]
+    assert db.session.get(Gift, gift.id).status is GiftStatus.PAID
 
 
 # -- 2: one event, several refunds ---------------------------------------------------------
@@ -308,11 +310,12 @@ def test_a_renewal_that_failed_and_ended_the_plan_mails_the_same_in_every_order(
     g = gift.public_id
     serve_invoice(httpserver, invoice_id="in_test_1", intent="pi_test_sub_1", amount=5000)
     started = so.NOW - 60
+    # The first payment through its checkout session (its invoice.paid is the same payment:
+    # test_stripe's subscription scenario runs it in every order).
     events = [
         so.event("checkout.session.completed", so.checkout_session(
             gift=g, amount=5000, mode="subscription", subscription="sub_test_1",
             invoice="in_test_1")),
-        so.event("invoice.paid", so.invoice(gift=g, amount=5000)),
         # Stripe's last attempt: it names no next one.
         so.event("invoice.payment_failed", so.invoice(
             invoice_id="in_test_2", gift=g, amount=5000, billing_reason="subscription_cycle",
