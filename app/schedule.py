@@ -86,8 +86,9 @@ def sandbox_renew_job() -> None:
 def settle_fees_job() -> None:
     """Ask the provider again for the fees it had not reported."""
     from app.payments.events import settle_pending
+    from app.payments.providers import current_provider
 
-    settled, unknown = settle_pending(occurred_before=utcnow() - SWEEP_GRACE)
+    settled, unknown = settle_pending(current_provider(), occurred_before=utcnow() - SWEEP_GRACE)
     log.info("settle-fees: %d settled, %d still unknown", settled, unknown)
 
 
@@ -117,8 +118,9 @@ def rollup_job() -> None:
     """Rebuild the dashboards' snapshot of each live campaign, so that a dashboard reads few
     ledger rows past it."""
     from app.staff.rollup import refresh_live
+    from app.templating import org_zone
 
-    log.info("rollup: %d campaign snapshot(s) rebuilt", refresh_live(utcnow()))
+    log.info("rollup: %d campaign snapshot(s) rebuilt", refresh_live(utcnow(), zone=org_zone()))
 
 
 def stripe_sync_job() -> None:

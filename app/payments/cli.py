@@ -58,7 +58,8 @@ def process_pending_command(older_than: int) -> None:
               help="Only charges recorded at least this long ago.")
 def settle_fees_command(older_than: int) -> None:
     """Ask the payment provider again for the fee of each charge that has none yet."""
-    settled, unknown = settle_pending(occurred_before=utcnow() - timedelta(seconds=older_than))
+    settled, unknown = settle_pending(current_provider(),
+                                      occurred_before=utcnow() - timedelta(seconds=older_than))
     click.echo(f"settled {settled} fee(s); {unknown} still unknown")
 
 

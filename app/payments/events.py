@@ -39,7 +39,7 @@ from app.payments.base import (
     RefundResult,
 )
 from app.payments.models import Payment, PaymentKind, ProviderEvent
-from app.payments.providers import current_provider, provider_named
+from app.payments.providers import provider_named
 from app.payments.shapes import check_event
 
 log = logging.getLogger(__name__)
@@ -280,11 +280,10 @@ def settle_charge_job(provider_name: str, payment_id: int) -> None:
     db.session.commit()
 
 
-def settle_pending(*, occurred_before: datetime) -> tuple[int, int]:
-    """Ask the provider again for the fee of each of its charges that has none yet (the
+def settle_pending(provider: PaymentProvider, *, occurred_before: datetime) -> tuple[int, int]:
+    """Ask ``provider`` again for the fee of each of its charges that has none yet (the
     lookup after the charge failed, or the provider had not settled it); returns (settled,
     still unknown)."""
-    provider = current_provider()
     pending = db.session.scalars(
         select(Payment.id).where(Payment.provider == provider.name,
                                  Payment.kind == PaymentKind.CHARGE, Payment.fee.is_(None),

@@ -271,12 +271,9 @@ def median_from(hist: dict[str, int], count: int) -> int:
     return amounts[-1][0] if amounts else 0
 
 
-def refresh_live(now: datetime) -> int:
+def refresh_live(now: datetime, *, zone: ZoneInfo) -> int:
     """Rebuild the snapshot of every live campaign (the scheduler's ``rollup`` task), so that
     its dashboard reads only the few ledger rows since; returns how many were rebuilt."""
-    from app.templating import org_zone
-
-    zone = org_zone()
     ids = [c.id for c in db.session.scalars(select(Campaign).order_by(Campaign.id))
            if c.is_live(now)]
     for campaign_id in ids:
