@@ -10,11 +10,10 @@ import threading
 import time
 
 from flask import has_request_context
-from werkzeug.serving import make_server
 
 from app import jobs
 from app.extensions import csrf
-from tests.support.servers import InFlight
+from tests.support.servers import InFlight, serving
 
 done: list[dict] = []
 client_has_answer = threading.Event()
@@ -58,11 +57,9 @@ def test_a_client_has_the_whole_answer_before_the_work_is_done(make_app, databas
     still waiting for it to arrive."""
     done.clear()
     client_has_answer.clear()
-    in_flight = InFlight(with_route(make_app(database_url)))
-    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    served_app = with_route(make_app(database_url))
+    in_flight = InFlight(served_app)
+    with serving(served_app, in_flight) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=4)
         started = time.monotonic()
         connection.request("POST", "/_test/after-response/wait", headers={"Host": "donate.test"})
@@ -72,10 +69,6 @@ def test_a_client_has_the_whole_answer_before_the_work_is_done(make_app, databas
         answered_in = time.monotonic() - started
         client_has_answer.set()
         in_flight.wait()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
     assert response.status == 200, body
     assert answered_in < 4
     assert done == [{"answer_seen": True}]

@@ -10,7 +10,6 @@ sync API; ``playwright install`` is never needed.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +18,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app import create_app
 from app.extensions import db
 from tests.conftest import migrated_url
 from tests.factories import make_campaign
-from tests.support.servers import InFlight
+from tests.support.servers import InFlight, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -33,13 +31,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PHONE = {"width": 390, "height": 844}
 # Fail in seconds, not after Playwright's default 30: every page here is local.
 TIMEOUT_MS = 10_000
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr; errors are still logged."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
 
 
 @dataclass
@@ -76,22 +67,11 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
         "MAIL_OUTBOX_DIR": str(outbox),
     })
     in_flight = InFlight(app)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, in_flight, threaded=True,
-                                         request_handler=_QuietHandler)
-    # Links in mail and from the CLI lead to this server: its port is known only now.
-    app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name=f"live-server-{request.param}",
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(app, in_flight) as server:
+        # Links in mail and from the CLI lead to this server: its port is known only now.
+        app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
         yield LiveServer(app=app, url=app.config["PUBLIC_URL"],
                          backend=request.param, outbox=outbox, in_flight=in_flight)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")

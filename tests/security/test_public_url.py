@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,7 +20,6 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
@@ -34,7 +32,7 @@ from tests.factories import make_campaign
 from tests.payments.test_job_queue import work
 from tests.support.accounts import PASSWORD, make_account, post_form, sign_in
 from tests.support.flow import give, hidden_value
-from tests.support.servers import InFlight
+from tests.support.servers import InFlight, serving
 
 # Requests name donate.test (the test client's host, trusted as an extra host); links must
 # name this instead, path prefix included.
@@ -95,17 +93,8 @@ def served(request, tmp_path_factory) -> Iterator[Served]:
     with app.app_context():
         make_account("victim@example.org")
     in_flight = InFlight(app)
-    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app, in_flight) as server:
         yield Served(app=app, port=server.server_port, outbox=outbox, in_flight=in_flight)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
 
 
 def form_token(served: Served, path: str) -> tuple[str, str]:

@@ -16,7 +16,6 @@ import json
 import re
 import selectors
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
 from app.campaigns.models import Campaign
@@ -37,6 +35,7 @@ from app.payments.providers import current_provider
 from tests.conftest import BASE_CONFIG, migrated_url
 from tests.factories import make_campaign
 from tests.support.flow import donation_form, hidden_value
+from tests.support.servers import serving
 
 MB = 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -167,11 +166,6 @@ def test_webhooks_take_more_than_a_form_up_to_their_own_limit(app, client, campa
 # -- over HTTP, as a client sends it ----------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:
-        pass
-
-
 @dataclass
 class Served:
     app: Flask
@@ -198,18 +192,9 @@ def served(request) -> Iterator[Served]:
                       "PUBLIC_URL": "http://127.0.0.1:5000",
                       "MAIL_OUTBOX_DIR": str(request.getfixturevalue("tmp_path_factory")
                                              .mktemp("limits-outbox"))})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app) as server:
+        app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
         yield Served(app=app, host="127.0.0.1", port=server.server_port)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture

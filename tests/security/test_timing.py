@@ -27,7 +27,6 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ import pytest
 from flask import Flask
 from redis import Redis
 from sqlalchemy import func, select
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app, jobs
 from app.extensions import db
@@ -45,7 +43,7 @@ from app.mail import OutboundEmail
 from tests.conftest import BASE_CONFIG, migrated_url
 from tests.support.accounts import PASSWORD, make_account
 from tests.support.flow import hidden_value
-from tests.support.servers import InFlight
+from tests.support.servers import InFlight, serving
 
 # Run alone (make test runs them after the parallel run): another worker's tests on the same
 # cores would time the machine, not the app.
@@ -57,11 +55,6 @@ WARM_UP = 1  # tries of each kind, not counted
 TRIES = 8  # of each kind, per round
 ROUNDS = 5
 MAX_DIFFERENCE = 0.20
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:
-        pass
 
 
 @dataclass
@@ -126,24 +119,18 @@ def served(request, database, tmp_path_factory) -> Iterator[Served]:
     with app.app_context():
         make_account(KNOWN)
     in_flight = InFlight(app)
-    server = make_server("127.0.0.1", 0, in_flight, threaded=True,
-                         request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    timer = subprocess.Popen([sys.executable, "-m", "tests.support.http_timer"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        yield Served(app=app, port=server.server_port, in_flight=in_flight,
-                     topology=request.param, timer=timer)
+        with serving(app, in_flight) as server:
+            timer = subprocess.Popen([sys.executable, "-m", "tests.support.http_timer"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                yield Served(app=app, port=server.server_port, in_flight=in_flight,
+                             topology=request.param, timer=timer)
+            finally:
+                timer.stdin.close()
+                timer.wait(timeout=10)
+                timer.stdout.close()
     finally:
-        timer.stdin.close()
-        timer.wait(timeout=10)
-        timer.stdout.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
         if request.param == "rq":
             with Redis.from_url(settings["REDIS_URL"]) as connection:
                 connection.flushall()

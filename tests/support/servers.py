@@ -1,4 +1,5 @@
-"""Requests in flight on a real server: for tests that talk to the app over HTTP.
+"""A real HTTP server for tests that talk to the app over the wire (:func:`serving`), and the
+requests in flight on it (:class:`InFlight`).
 
 A response reaches the client before the server is done with it, and that is when the app does
 the work it keeps for after the response (account mail: ``app.jobs.AfterResponse``). A test
@@ -9,8 +10,39 @@ until the server is done with every response.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from app.extensions import db
 from app.jobs import ThenRun
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log on stderr; errors are still logged."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+@contextmanager
+def serving(app: Flask, wsgi=None) -> Iterator[BaseWSGIServer]:
+    """``wsgi`` (default: ``app``; an :class:`InFlight` around it, say) served by Werkzeug on
+    127.0.0.1, on a free port, in a thread, until the block ends; then the server stops and
+    ``app``'s database connections are closed."""
+    server = make_server("127.0.0.1", 0, wsgi or app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
 
 
 class InFlight:
