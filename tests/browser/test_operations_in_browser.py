@@ -69,3 +69,33 @@ def test_the_inbox_on_a_phone_retries_a_failed_event(page, live_server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     with live_server.app.app_context():
         assert db.session.get(Gift, gift_id).status is GiftStatus.PAID
+
+
+def test_finance_refunds_part_of_a_gift_on_a_phone(page, live_server):
+    from app.campaigns.services import campaign_by_slug
+    from tests.factories import paid_gift
+
+    slug = live_server.create_campaign()
+    with live_server.app.app_context():
+        gift, _ = paid_gift(campaign_by_slug(slug), amount=5000, email="refund@example.org")
+        reference = gift.public_id
+    sign_in(page, staff_sign_in_link(live_server, "finance"))
+
+    page.goto("/staff/operations/")
+    page.get_by_label("Gift number or reference").fill(reference)
+    page.get_by_role("button", name="Find the gift").click()
+    expect(page.locator("[data-left]")).to_have_text("$50.00")
+    page.get_by_role("button", name="Refund", exact=True).click()  # no reason given
+    expect(page.locator("#reason-error")).to_have_text("Say why the gift is refunded.")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    page.get_by_label("Amount to refund").fill("20")
+    page.get_by_label("Reason").fill("Gave twice by mistake")
+    page.get_by_role("button", name="Refund", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="asked of the payment provider")
+           ).to_be_visible()
+    # The sandbox's refund event came after the request's commit and updated the ledger.
+    expect(page.locator("[data-status]")).to_have_text("Partially refunded")
+    expect(page.locator("[data-left]")).to_have_text("$30.00")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "operations-refund-phone")

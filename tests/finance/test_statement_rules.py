@@ -19,8 +19,8 @@ from app.finance.documents import DocumentSettings
 from app.finance.statements import corrections_due, send_statements, year_ended
 from app.mail import OutboundEmail
 from app.staff.models import Role
-from tests.factories import make_campaign
-from tests.finance.support import NY, at, paid_gift, refund
+from tests.factories import make_campaign, paid_gift, refund
+from tests.finance.support import NY, at
 from tests.finance.test_pdf import text_of
 from tests.staff.conftest import RequestScopedClient, csrf_token, make_person, sign_in_as
 
@@ -57,7 +57,7 @@ def test_a_year_ends_at_midnight_in_the_organisations_zone():
 
 def test_the_page_refuses_a_year_not_ended_unless_forced(app, client, outbox):
     year = this_year()
-    paid_gift(app, make_campaign(), amount=5000, when=utcnow() - timedelta(minutes=5))
+    paid_gift(make_campaign(), amount=5000, when=utcnow() - timedelta(minutes=5))
     db.session.commit()
     page = client.get(f"/staff/finance/statements?year={year}").get_data(as_text=True)
     assert "data-not-ended" in page and 'name="force"' in page
@@ -79,7 +79,7 @@ def test_the_page_refuses_a_year_not_ended_unless_forced(app, client, outbox):
 
 def test_a_year_that_has_ended_needs_no_force(app, client):
     last = this_year() - 1
-    paid_gift(app, make_campaign(), amount=5000, when=datetime(last, 6, 1, 15, tzinfo=UTC))
+    paid_gift(make_campaign(), amount=5000, when=datetime(last, 6, 1, 15, tzinfo=UTC))
     db.session.commit()
     page = client.get(f"/staff/finance/statements?year={last}").get_data(as_text=True)
     assert "data-not-ended" not in page and 'name="force"' not in page
@@ -90,7 +90,7 @@ def test_a_year_that_has_ended_needs_no_force(app, client):
 
 def test_the_command_refuses_a_year_not_ended_unless_forced(app, outbox):
     year = this_year()
-    paid_gift(app, make_campaign(), amount=5000, when=utcnow() - timedelta(minutes=5))
+    paid_gift(make_campaign(), amount=5000, when=utcnow() - timedelta(minutes=5))
     db.session.commit()
     runner = app.test_cli_runner()
     refused = runner.invoke(args=["finance", "statements", "--year", str(year), "--workers", "1"])
@@ -111,7 +111,7 @@ def sent_last_year(app):
     appeal = make_campaign("appeal", title="Twenty years")
     charges = {}
     for i, name in enumerate(("noa", "omar", "ruth")):
-        _, charges[name] = paid_gift(app, appeal, amount=5000 + 1000 * i,
+        _, charges[name] = paid_gift(appeal, amount=5000 + 1000 * i,
                                      email=f"{name}@example.org", name=name.title(),
                                      when=at(year, 3 + i, 2, 15))
     db.session.commit()
@@ -168,7 +168,7 @@ def test_a_refund_after_the_statement_makes_it_due_for_a_correction(app, client,
 def test_changes_before_the_statement_need_no_correction(app, sent_last_year):
     year, _ = sent_last_year
     other_year = year - 1
-    paid_gift(app, make_campaign("older"), amount=2500, email="noa@example.org",
+    paid_gift(make_campaign("older"), amount=2500, email="noa@example.org",
               when=at(other_year, 6, 1, 15))  # a gift of another year changes nothing here
     db.session.commit()
     assert corrections_due(year) == []

@@ -22,8 +22,7 @@ from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
 from app.staff import operations
-from tests.factories import make_campaign
-from tests.finance.support import paid_gift
+from tests.factories import make_campaign, paid_gift
 from tests.staff.conftest import csrf_token
 
 STAFF = Actor(id=None, label="finance@levantwire.example")
@@ -168,7 +167,7 @@ def test_mail_queued_long_ago_and_never_tried_is_undelivered(app):
 
 
 def _plan(app, campaign, email, *, next_charge_in: timedelta, status=PlanStatus.ACTIVE):
-    gift, _ = paid_gift(app, campaign, email=email, frequency=Frequency.MONTHLY)
+    gift, _ = paid_gift(campaign, email=email, frequency=Frequency.MONTHLY)
     plan = ensure_plan(gift, provider="sandbox", subscription_id=f"sub_{gift.public_id}",
                        customer_id=None, started_at=utcnow() - timedelta(days=40))
     plan.next_charge_at = utcnow() + next_charge_in
@@ -196,12 +195,12 @@ def test_plans_past_due_and_renewals_expected_but_not_seen(app):
 def test_fees_still_unknown_are_listed_for_providers_that_report_them(app):
     campaign = make_campaign()
     app.config["FEE_UNKNOWN_AFTER_HOURS"] = 24
-    _, old = paid_gift(app, campaign, when=utcnow() - timedelta(days=2), email="a@example.org")
-    _, recent = paid_gift(app, campaign, when=utcnow() - timedelta(hours=2),
+    _, old = paid_gift(campaign, when=utcnow() - timedelta(days=2), email="a@example.org")
+    _, recent = paid_gift(campaign, when=utcnow() - timedelta(hours=2),
                           email="b@example.org")
-    _, settled = paid_gift(app, campaign, when=utcnow() - timedelta(days=2), fee=175,
+    _, settled = paid_gift(campaign, when=utcnow() - timedelta(days=2), fee=175,
                            email="c@example.org")
-    _, sandbox = paid_gift(app, campaign, when=utcnow() - timedelta(days=2),
+    _, sandbox = paid_gift(campaign, when=utcnow() - timedelta(days=2),
                            email="d@example.org")
     for charge in (old, recent, settled):
         charge.provider = "stripe"
@@ -264,7 +263,7 @@ def ledger_refunds(gift_id: int) -> list[int]:
 
 
 def test_a_refund_is_recorded_from_the_providers_event_not_the_request(app, outbox):
-    gift, _ = paid_gift(app, make_campaign(), amount=5000)
+    gift, _ = paid_gift(make_campaign(), amount=5000)
     db.session.commit()
     result = request_refund(gift, current_provider(), amount=1500, reason="Asked by donor",
                             key="k" * 20, actor=STAFF)
@@ -286,7 +285,7 @@ def test_a_refund_is_recorded_from_the_providers_event_not_the_request(app, outb
 
 
 def test_the_same_refund_form_sent_twice_refunds_once(app):
-    gift, _ = paid_gift(app, make_campaign(), amount=5000)
+    gift, _ = paid_gift(make_campaign(), amount=5000)
     db.session.commit()
     first = request_refund(gift, current_provider(), amount=1000, reason="Duplicate gift",
                            key="same-form-key-0001", actor=STAFF)
@@ -307,14 +306,14 @@ def test_the_same_refund_form_sent_twice_refunds_once(app):
     ({"amount": None, "reason": "  "}, "reason", "Say why"),
 ])
 def test_a_refund_must_fit_what_is_left_and_give_a_reason(app, fields, field, message):
-    gift, _ = paid_gift(app, make_campaign(), amount=5000)
+    gift, _ = paid_gift(make_campaign(), amount=5000)
     with pytest.raises(GiftError, match=message) as caught:
         request_refund(gift, current_provider(), key="k" * 20, actor=STAFF, **fields)
     assert caught.value.field == field
 
 
 def test_an_offline_gift_is_not_refunded_through_the_provider(app):
-    gift, charge = paid_gift(app, make_campaign(), amount=5000)
+    gift, charge = paid_gift(make_campaign(), amount=5000)
     charge.provider = "cheque"
     with pytest.raises(GiftError, match="offline gift"):
         request_refund(gift, current_provider(), amount=None, reason="Bounced", key="k" * 20,
@@ -322,7 +321,7 @@ def test_an_offline_gift_is_not_refunded_through_the_provider(app):
 
 
 def test_the_refund_page_finds_the_gift_and_refunds_through_the_form(app, client, as_role):
-    gift, _ = paid_gift(app, make_campaign(), amount=5000)
+    gift, _ = paid_gift(make_campaign(), amount=5000)
     db.session.commit()
     as_role("finance")
     page = client.get(f"/staff/operations/refunds?gift={gift.public_id}")
@@ -349,13 +348,14 @@ def test_the_refund_page_finds_the_gift_and_refunds_through_the_form(app, client
     assert ledger_refunds(gift.id) == [2000]
     html = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "Partially refunded" in html and "$30.00" in html and "Donor asked" in html
+    assert "requested $20.00" in html
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "gift.refund")) == 2  # each request is audited
 
 
 def test_the_refund_page_says_why_an_offline_gift_is_not_refunded_there(app, client,
                                                                          as_role):
-    gift, charge = paid_gift(app, make_campaign(), amount=5000)
+    gift, charge = paid_gift(make_campaign(), amount=5000)
     charge.provider = "cheque"
     db.session.commit()
     as_role("finance")
