@@ -243,11 +243,20 @@ def retry_event(event_pk: int, *, actor: Actor) -> str:
         db.session.rollback()
         outcome = f"failed: {type(exc).__name__}: {exc}"
     else:
-        outcome = "applied" if applied else "not applied (another provider's event)"
+        outcome = "applied" if applied else _not_applied(event_pk)
     _audit(actor, "operations.event_retry", "provider_event", event_pk, before=before,
            after={"event": event_id, "outcome": outcome[:300]})
     db.session.commit()
     return outcome
+
+
+def _not_applied(event_pk: int) -> str:
+    """Why process_event_job applied nothing without raising: the event waits for another
+    long past the bound (parked again), or it is another provider's."""
+    event = db.session.get(ProviderEvent, event_pk)
+    if event is not None and event.processed_at is None and event.parked_at is not None:
+        return f"still waits (parked): {event.note or 'for another event'}"
+    return "not applied (another provider's event)"
 
 
 def retry_job(backend, job_id: str, *, actor: Actor) -> str:

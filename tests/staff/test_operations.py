@@ -17,12 +17,13 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, GiftStatus, PlanStatus
-from app.giving.services import GiftError, ensure_plan, request_refund
+from app.giving.services import GiftError, GivingRules, ensure_plan, request_refund, start_gift
 from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
+from app.payments.sandbox import SandboxSession, card_of
 from app.staff import operations
-from tests.factories import make_campaign, paid_gift
+from tests.factories import gift_request, make_campaign, paid_gift
 from tests.staff.conftest import csrf_token
 
 STAFF = Actor(id=None, label="finance@levantwire.example")
@@ -51,10 +52,6 @@ def stored_event(event: dict, **values) -> ProviderEvent:
 
 def unpaid_gift_event(app, campaign):
     """A started gift and the sandbox's completed-checkout event that pays it."""
-    from app.giving.services import GivingRules, start_gift
-    from app.payments.sandbox import SandboxSession, card_of
-    from tests.factories import gift_request
-
     gift = start_gift(campaign, gift_request(amount=2500), now=utcnow(),
                       rules=GivingRules.from_config(app.config))
     db.session.commit()
@@ -435,3 +432,22 @@ def test_the_catch_up_sync_runs_from_the_inbox_and_is_audited(app, client, as_ro
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "operations.sync"))
     assert json.loads(entry.after) == {"listed": 0, "applied": 0, "known": 0, "waiting": 0,
                                        "failed": 0}
+
+
+def test_retrying_a_parked_event_that_still_waits_says_so(app):
+    app.config["WEBHOOK_PARK_AFTER_HOURS"] = 1
+    long_ago = int((utcnow() - timedelta(days=5)).timestamp())
+    row = stored_event({"id": "evt_parked", "type": "customer.subscription.deleted",
+                        "created": long_ago,
+                        "data": {"object": {"id": "sub_early", "status": "canceled",
+                                            "metadata": {"gift": "gift-of-ours"}}}},
+                       parked_at=utcnow() - timedelta(days=2), note="waits for its checkout")
+    gift = start_gift(make_campaign(), gift_request(), now=utcnow(),
+                      rules=GivingRules.from_config(app.config))
+    gift.public_id = "gift-of-ours"  # the subscription names it; its checkout is not in yet
+    db.session.commit()
+    outcome = operations.retry_event(row.id, actor=STAFF)
+    assert outcome.startswith("still waits (parked): ")
+    db.session.expire_all()
+    stored = db.session.get(ProviderEvent, row.id)
+    assert stored.processed_at is None and stored.attempts == 1
