@@ -89,6 +89,7 @@ def test_a_rolled_back_gift_leaves_no_gap(app):
 def _record_gifts(url: str, campaign_id: int, worker: int, count: int) -> None:
     """One process recording gifts one transaction at a time, as a web worker would."""
     from app import create_app, jobs
+    from app.db import expect_writes
     from app.campaigns.models import Campaign
     from tests.conftest import BASE_CONFIG
 
@@ -96,8 +97,10 @@ def _record_gifts(url: str, campaign_id: int, worker: int, count: int) -> None:
                       "MAIL_OUTBOX_DIR": "/tmp/newsfund-test-outbox-concurrency"})
     for i in range(count):
         # Payments are recorded in POST requests (webhooks), whose SQLite transactions take the
-        # write lock up front (app/db.py).
+        # write lock up front (app/db.py): the request hook that marks them does not run in a
+        # test request context, so the test marks it as that hook would.
         with app.test_request_context("/webhooks/sandbox", method="POST"):
+            expect_writes()
             campaign = db.session.get(Campaign, campaign_id)
             paid_gift(campaign, submission_key=f"w{worker}-{i}-{'x' * 20}", commit=False)
             jobs.commit()
