@@ -1,12 +1,28 @@
-"""Finance fixtures: a month of ledger movements around March 2026 (New York)."""
+"""Finance fixtures: the request-scoped client (as in the account and staff tests), a finance
+staff member signed in on it, and a month of ledger movements around March 2026 (New York)."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.giving.models import Frequency
+from app.staff.models import Role
 from tests.factories import dispute, make_campaign, paid_gift, refund
 from tests.finance.support import at
+from tests.staff.conftest import make_person, sign_in_as
+from tests.support.accounts import RequestScopedClient
+
+
+@pytest.fixture
+def client(app):
+    app.test_client_class = RequestScopedClient
+    return app.test_client()
+
+
+@pytest.fixture
+def finance(client):
+    """The client signed in as a member of the finance staff."""
+    sign_in_as(client, make_person("finance@levantwire.example", roles=(Role.FINANCE,)))
 
 
 @pytest.fixture

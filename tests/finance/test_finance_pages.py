@@ -17,7 +17,7 @@ from app.finance.exports import HEADER
 from app.staff.models import Role
 from tests.factories import make_campaign
 from tests.finance.support import at, paid_gift
-from tests.staff.conftest import RequestScopedClient, make_person, sign_in_as
+from tests.staff.conftest import make_person, sign_in_as
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 #: A figure on the page -> the export column that sums to it.
@@ -27,17 +27,6 @@ COLUMN = {"gross": "gross_minor", "fees": "provider_fee_minor", "refunds": "refu
 # them from the ledger): what the page must show and the downloads must add up to.
 USD = {"gross": 23300, "fees": 753, "refunds": 11000, "disputes": 3000, "dispute_fees": 0,
        "net": 23300 - 753 - 11000 - 3000}
-
-
-@pytest.fixture
-def client(app):
-    app.test_client_class = RequestScopedClient
-    return app.test_client()
-
-
-@pytest.fixture
-def finance(client):
-    sign_in_as(client, make_person("finance@levantwire.example", roles=(Role.FINANCE,)))
 
 
 @pytest.fixture

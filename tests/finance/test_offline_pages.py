@@ -19,15 +19,9 @@ from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind
 from app.staff.models import Role
 from tests.factories import make_campaign
-from tests.staff.conftest import RequestScopedClient, csrf_token, make_person, sign_in_as
+from tests.staff.conftest import csrf_token, make_person, sign_in_as
 
 NY = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def client(app):
-    app.test_client_class = RequestScopedClient
-    return app.test_client()
 
 
 @pytest.fixture

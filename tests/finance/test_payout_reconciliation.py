@@ -20,24 +20,11 @@ from app.finance.reconciliation import PAYOUTS_CAMPAIGN_NOTE, reconcile
 from app.giving.services import GivingRules, record_gift_payment, start_gift
 from app.payments import ledger, payouts
 from app.payments.base import BalanceTransaction
-from app.staff.models import Role
 from tests.factories import gift_request, make_campaign
 from tests.finance.support import MARCH, at
 from tests.finance.test_finance_pages import COLUMN, column_sum, rows_of
-from tests.staff.conftest import RequestScopedClient, make_person, sign_in_as
 
 ARRIVES = int(datetime(2026, 3, 12, tzinfo=UTC).timestamp())
-
-
-@pytest.fixture
-def client(app):
-    app.test_client_class = RequestScopedClient
-    return app.test_client()
-
-
-@pytest.fixture
-def finance(client):
-    sign_in_as(client, make_person("finance@levantwire.example", roles=(Role.FINANCE,)))
 
 
 def stripe_gift(app, campaign, letter: str, amount: int, fee: int | None, when):

@@ -17,15 +17,9 @@ from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
 from tests.finance.support import NY, at
 from tests.finance.test_pdf import text_of
-from tests.staff.conftest import RequestScopedClient, csrf_token, make_person, sign_in_as
+from tests.staff.conftest import csrf_token, make_person, sign_in_as
 
 YEAR = 2025
-
-
-@pytest.fixture
-def client(app):
-    app.test_client_class = RequestScopedClient
-    return app.test_client()
 
 
 @pytest.fixture
