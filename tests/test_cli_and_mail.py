@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from app.campaigns.models import Campaign
@@ -17,6 +16,7 @@ from app.payments.models import Payment
 from tests.factories import make_campaign
 from tests.support.flow import give
 from tests.support.pgcluster import free_port
+from tests.support.smtp import smtp_server
 
 
 def count(model) -> int:
@@ -76,27 +76,15 @@ def test_bad_gift_count_is_refused(app):
     assert "-5" in result.output
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+def smtp():
+    with smtp_server() as served:
+        yield served
 
 
-def test_receipt_goes_through_a_real_smtp_server(make_app, database_url, app, smtp_server,
+def test_receipt_goes_through_a_real_smtp_server(make_app, database_url, app, smtp,
                                                  outbox):
-    controller, inbox = smtp_server
+    controller, inbox = smtp
     smtp_app = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{controller.port}")
     with smtp_app.app_context():
         make_campaign("twenty")
@@ -109,8 +97,8 @@ def test_receipt_goes_through_a_real_smtp_server(make_app, database_url, app, sm
     assert outbox() == []  # SMTP replaced the folder
 
 
-def test_mail_outage_loses_no_receipt(make_app, database_url, app, smtp_server):
-    controller, inbox = smtp_server
+def test_mail_outage_loses_no_receipt(make_app, database_url, app, smtp):
+    controller, inbox = smtp
     down = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{free_port()}")
     with down.app_context():
         make_campaign("twenty")

@@ -12,7 +12,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from app import jobs
@@ -30,7 +29,7 @@ from tests.payments.test_stripe import deliver, serve_charge, stripe_config
 from tests.support import stripe_objects as so
 from tests.support.accounts import html_of, make_account, post_form, sign_in, text_of
 from tests.support.flow import give, submit_gift
-from tests.support.pgcluster import free_port
+from tests.support.smtp import smtp_server
 
 PUBLIC_URL = "https://donate.levantwire.example"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -200,28 +199,14 @@ def test_every_email_template_has_the_layout_with_the_header(path):
 
 # -- through a real SMTP server ---------------------------------------------------------------
 
-class Inbox:
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
 def test_the_receipt_through_smtp(make_app, database_url, app):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server() as (controller, inbox):
         smtp_app = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{controller.port}",
                             PUBLIC_URL=PUBLIC_URL, TRUSTED_HOSTS="donate.test")
         with smtp_app.app_context():
             make_campaign("twenty")
             give(smtp_app.test_client(), "twenty", amount="5000")
-    finally:
-        controller.stop()
-    [envelope] = inbox.envelopes
+    [envelope] = inbox.messages
     message = message_from_bytes(envelope.content, policy=policy.default)
     assert_org_header(message, "Levant Wire")
     assert field(message, "Paid with") == "Visa card ending 4242 (test payment)"

@@ -7,30 +7,15 @@ import re
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.support.accounts import PASSWORD, link_in, make_account, post_form
-from tests.support.pgcluster import free_port
-
-
-class Inbox:
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 OK"
+from tests.support.smtp import smtp_server
 
 
 @pytest.fixture
 def smtp(make_app, database_url, app):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server() as (controller, inbox):
         yield make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{controller.port}"), inbox
-    finally:
-        controller.stop()
 
 
 def test_sign_in_link_by_smtp(smtp, outbox):
@@ -38,7 +23,7 @@ def test_sign_in_link_by_smtp(smtp, outbox):
     make_account()
     client = smtp_app.test_client()
     assert post_form(client, "/account/signin/link", email="noa@example.org").status_code == 303
-    [envelope] = inbox.envelopes
+    [envelope] = inbox.messages
     assert envelope.rcpt_tos == ["noa@example.org"]
     assert envelope.mail_from == "giving@levantwire.example"
     message = message_from_bytes(envelope.content, policy=policy.default)
@@ -57,7 +42,7 @@ def test_sign_up_and_reset_mail_by_smtp(smtp):
               name="Dana Cohen")
     post_form(client, "/account/reset", email="dana@example.org")
     subjects = [message_from_bytes(e.content, policy=policy.default)["Subject"]
-                for e in inbox.envelopes]
+                for e in inbox.messages]
     assert subjects == ["Confirm your email address to finish your account",
                         "Reset your password"]
 

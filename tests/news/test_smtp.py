@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
-
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from app.extensions import db
@@ -13,42 +10,13 @@ from app.news.models import DigestSend, SendStatus
 from tests.support.flow import hidden_value
 from tests.support.news import DIGEST_NOW, confirmed_subscriber
 from tests.support.pgcluster import free_port
-
-
-class Inbox:
-    """Accepts everything except the addresses in ``refuse``; counts SMTP sessions."""
-
-    def __init__(self, refuse=()):
-        self.messages = []
-        self.sessions = 0
-        self.refuse = set(refuse)
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-        self.sessions += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(envelope)
-        return "250 OK"
-
-    def parsed(self):
-        return [message_from_bytes(e.content, policy=policy.default) for e in self.messages]
+from tests.support.smtp import smtp_server
 
 
 @pytest.fixture
 def smtp(request):
-    inbox = Inbox(**getattr(request, "param", {}))
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+    with smtp_server(**getattr(request, "param", {})) as served:
+        yield served
 
 
 @pytest.fixture
