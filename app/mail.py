@@ -13,6 +13,7 @@ import smtplib
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -74,11 +75,35 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
                        deliver_after_commit=deliver_after_commit)
 
 
+@dataclass(frozen=True)
+class Mailer:
+    """What services need to send mail, built from the settings by :func:`mailer_from_config`
+    and passed in by the views, commands and jobs that own the app (:func:`current_mailer`).
+
+    ``sender``: the ``From`` of our mail (``MAIL_FROM``); ``contact``: where a reader writes to
+    the organisation, named in mail they may not have asked for (``ORG_CONTACT_EMAIL``, else
+    ``MAIL_FROM``'s address); ``transport``: where messages go (``MAIL_URL`` or the outbox)."""
+
+    sender: str
+    contact: str
+    transport: OutboxTransport | SMTPTransport
+
+
+def mailer_from_config(config: Mapping) -> Mailer:
+    return Mailer(sender=config["MAIL_FROM"],
+                  contact=config.get("ORG_CONTACT_EMAIL") or parseaddr(config["MAIL_FROM"])[1],
+                  transport=transport_from_config(config))
+
+
 def contact_address() -> str:
-    """Where a reader writes to the organisation (named in mail they may not have asked for):
-    ``ORG_CONTACT_EMAIL``, else the address mail comes from (``MAIL_FROM``'s)."""
-    config = current_app.config
-    return config.get("ORG_CONTACT_EMAIL") or parseaddr(config["MAIL_FROM"])[1]
+    """The app's ``Mailer.contact``, for the dedication note (still read from the app there)."""
+    return current_mailer().contact
+
+
+def current_mailer() -> Mailer:
+    """The app's mailer, for views, commands and jobs (services are given one). Built from the
+    settings at each call: cheap (no connection is opened), and a changed setting holds."""
+    return mailer_from_config(current_app.config)
 
 
 def build_message(*, sender: str, to: str, subject: str, text: str, html: str,
@@ -136,13 +161,19 @@ def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
 
 
 def deliver_email(email_id: int) -> None:
-    """Hand one queued message to the transport, once. Safe to call again after a failure."""
+    """The job queued after the commit (``store_emails``): :func:`send_email` through the app's
+    transport."""
+    send_email(email_id, current_mailer().transport)
+
+
+def send_email(email_id: int, transport: OutboxTransport | SMTPTransport) -> None:
+    """Hand one queued message to ``transport``, once. Safe to call again after a failure."""
     row = db.session.get(OutboundEmail, email_id)
     if row is None or row.sent_at is not None:
         return
     row.attempts += 1
     try:
-        transport_from_config(current_app.config).send(row.recipient, row.message.encode())
+        transport.send(row.recipient, row.message.encode())
     except (OSError, smtplib.SMTPException) as exc:
         row.last_error = f"{type(exc).__name__}: {exc}"
         db.session.commit()
@@ -152,8 +183,9 @@ def deliver_email(email_id: int) -> None:
     db.session.commit()
 
 
-def deliver_batch(email_ids: Sequence[int]) -> tuple[int, int]:
-    """Hand many committed messages to the transport over one connection and record them in
+def deliver_batch(email_ids: Sequence[int], *,
+                  transport: OutboxTransport | SMTPTransport) -> tuple[int, int]:
+    """Hand many committed messages to ``transport`` over one connection and record them in
     one commit (one commit per message costs an fsync each on SQLite). Returns (sent, failed);
     a failed message stays queued for ``deliver_pending`` (``flask mail send-pending``)."""
     rows = db.session.scalars(select(OutboundEmail).where(
@@ -162,7 +194,7 @@ def deliver_batch(email_ids: Sequence[int]) -> tuple[int, int]:
     sent = failed = done = 0
     try:
         if rows:
-            with transport_from_config(current_app.config).connection() as connection:
+            with transport.connection() as connection:
                 for row in rows:
                     done += 1
                     row.attempts += 1
@@ -186,7 +218,7 @@ def deliver_batch(email_ids: Sequence[int]) -> tuple[int, int]:
     return sent, failed
 
 
-def deliver_pending(limit: int = 1000, *,
+def deliver_pending(limit: int = 1000, *, transport: OutboxTransport | SMTPTransport,
                     created_before: datetime | None = None) -> tuple[int, int]:
     """Retry every message not yet delivered (queued before ``created_before``, when given:
     the scheduler leaves newer ones to the jobs delivering them); returns (sent, failed)."""
@@ -197,7 +229,7 @@ def deliver_pending(limit: int = 1000, *,
     sent = failed = 0
     for email_id in ids:
         try:
-            deliver_email(email_id)
+            send_email(email_id, transport)
             sent += 1
         except (OSError, smtplib.SMTPException):
             failed += 1
@@ -226,7 +258,9 @@ class OutboxTransport:
 
 
 class SMTPTransport:
-    def __init__(self, url: str, timeout: float = 10.0):
+    """Sends through the SMTP server at ``url``, with ``from_addr`` as the envelope sender."""
+
+    def __init__(self, url: str, *, from_addr: str, timeout: float = 10.0):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"MAIL_URL must start with smtp:// or smtps://, not {parts.scheme!r}")
@@ -236,6 +270,7 @@ class SMTPTransport:
         self.starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true")
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        self.from_addr = from_addr
         self.timeout = timeout
 
     def send(self, recipient: str, message: bytes) -> None:
@@ -251,7 +286,7 @@ class SMTPTransport:
                 smtp.starttls()
             if self.username:
                 smtp.login(self.username, self.password or "")
-            yield SMTPConnection(smtp, parseaddr(current_app.config["MAIL_FROM"])[1])
+            yield SMTPConnection(smtp, self.from_addr)
 
 
 class SMTPConnection:
@@ -265,7 +300,7 @@ class SMTPConnection:
 
 def transport_from_config(config) -> OutboxTransport | SMTPTransport:
     if config.get("MAIL_URL"):
-        return SMTPTransport(config["MAIL_URL"])
+        return SMTPTransport(config["MAIL_URL"], from_addr=parseaddr(config["MAIL_FROM"])[1])
     return OutboxTransport(config["MAIL_OUTBOX_DIR"])
 
 
@@ -275,7 +310,7 @@ mail_cli = AppGroup("mail", help="Outgoing mail.")
 @mail_cli.command("send-pending")
 def send_pending_command() -> None:
     """Deliver every queued message that has not gone out yet (after an SMTP outage, say)."""
-    sent, failed = deliver_pending()
+    sent, failed = deliver_pending(transport=current_mailer().transport)
     click.echo(f"sent {sent}, failed {failed}")
     if failed:
         raise SystemExit(1)

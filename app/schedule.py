@@ -108,9 +108,10 @@ def process_pending_job() -> None:
 def send_mail_job() -> None:
     """Deliver the mail an outage left queued (the mail server, or the job that was to send
     it, failed): ``flask mail send-pending``, for messages queued a while ago."""
-    from app.mail import deliver_pending
+    from app.mail import current_mailer, deliver_pending
 
-    sent, failed = deliver_pending(created_before=utcnow() - MAIL_GRACE)
+    sent, failed = deliver_pending(transport=current_mailer().transport,
+                                   created_before=utcnow() - MAIL_GRACE)
     (log.warning if failed else log.info)("send-mail: %d sent, %d still queued", sent, failed)
 
 

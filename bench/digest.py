@@ -220,7 +220,8 @@ def run_backend(backend: str, opts: argparse.Namespace, work: Path, stack: ExitS
     if opts.transport == "smtp":
         sink = SMTPSink().start()
         stack.callback(sink.stop)
-        transport = SMTPTransport(f"smtp://127.0.0.1:{sink.port}")
+        transport = SMTPTransport(f"smtp://127.0.0.1:{sink.port}",
+                                  from_addr="giving@levantwire.example")
     else:
         transport = OutboxTransport(str(outbox))
     with app.app_context():

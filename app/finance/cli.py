@@ -34,6 +34,7 @@ from app.finance.receipts import current_receipt
 from app.finance.reconciliation import reconcile
 from app.finance.statements import build_statement_email, send_corrections, send_statements
 from app.giving.models import Dedication
+from app.mail import current_mailer
 from app.money import AmountError, parse_amount
 from app.payments.models import Payment, PaymentKind
 from app.templating import org_zone
@@ -71,7 +72,7 @@ def finance_statements_command(year: int, batch: int, progress_every: int, worke
     settings = DocumentSettings.from_config(current_app.config)
     if corrections:
         queued, failed = send_corrections(year, settings=settings, now=utcnow(),
-                                          sender=current_app.config["MAIL_FROM"],
+                                          mailer=current_mailer(),
                                           commit=jobs.commit)
         click.echo(f"statements {year}: {queued:,} corrected statements emailed now")
         if failed:
@@ -105,7 +106,7 @@ def finance_statements_command(year: int, batch: int, progress_every: int, worke
                            f"emailed earlier; {report.seconds:.1f}s)")
 
         try:
-            run = send_statements(year, settings=settings, sender=current_app.config["MAIL_FROM"],
+            run = send_statements(year, settings=settings, mailer=current_mailer(),
                                   now=utcnow(), commit=jobs.commit, batch=batch,
                                   build_many=build_many, progress=progress, zone=org_zone(),
                                   force=force)

@@ -44,7 +44,7 @@ from app.finance.pdf import (
     render_statement,
 )
 from app.giving.models import Gift
-from app.mail import OutboundEmail, build_message, deliver_batch, store_emails
+from app.mail import Mailer, OutboundEmail, build_message, deliver_batch, store_emails
 
 
 def dedupe_key(year: int, supporter_id: int) -> str:
@@ -301,14 +301,15 @@ def check_year_ended(year: int, *, zone: tzinfo, now: datetime, force: bool = Fa
                            "force it.", field="force")
 
 
-def send_statements(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
+def send_statements(year: int, *, settings: DocumentSettings, mailer: Mailer, now: datetime,
                     commit: Callable[[], None], zone: tzinfo, force: bool = False,
                     batch: int = 500,
                     build_many: Callable[[list[StatementEmail]], Iterable[str]] | None = None,
                     seconds: float | None = None,
                     progress: Callable[[StatementBatch], None] | None = None) -> StatementRun:
     """Queue, commit (``commit``: the caller's, e.g. ``app.jobs.commit``) and deliver the
-    year's statements batch by batch (``queue_statements``), calling ``progress`` after each.
+    year's statements batch by batch (``queue_statements``), from ``mailer``'s sender through
+    its transport, calling ``progress`` after each.
 
     With ``seconds``, stop after the first batch that sent mail once that long has passed (a
     request's time box; batches of donors mailed earlier cost two queries and do not count);
@@ -317,12 +318,12 @@ def send_statements(year: int, *, settings: DocumentSettings, sender: str, now: 
     check_year_ended(year, zone=zone, now=now, force=force)
     started = time.monotonic()
     run = StatementRun(report=None, failed=0)
-    batches = queue_statements(year, settings=settings, sender=sender, now=now, batch=batch,
+    batches = queue_statements(year, settings=settings, sender=mailer.sender, now=now, batch=batch,
                                build_many=build_many)
     try:
         for run.report in batches:
             commit()
-            run.failed += deliver_batch(run.report.email_ids)[1]
+            run.failed += deliver_batch(run.report.email_ids, transport=mailer.transport)[1]
             if progress is not None:
                 progress(run.report)
             if seconds is not None and run.report.email_ids \
@@ -398,10 +399,12 @@ def queue_corrections(year: int, *, settings: DocumentSettings, sender: str,
         deliver_after_commit=False)
 
 
-def send_corrections(year: int, *, settings: DocumentSettings, sender: str, now: datetime,
+def send_corrections(year: int, *, settings: DocumentSettings, mailer: Mailer, now: datetime,
                      commit: Callable[[], None]) -> tuple[int, int]:
     """Queue, commit and deliver the corrected statements due; returns (queued, not
     delivered now: they stay queued for ``flask mail send-pending``)."""
-    email_ids = queue_corrections(year, settings=settings, sender=sender, now=now)
+    email_ids = queue_corrections(year, settings=settings, sender=mailer.sender, now=now)
     commit()
-    return len(email_ids), deliver_batch(email_ids)[1] if email_ids else 0
+    if not email_ids:
+        return 0, 0
+    return len(email_ids), deliver_batch(email_ids, transport=mailer.transport)[1]

@@ -60,6 +60,7 @@ from app.finance.statements import (
     statement_pdf,
     year_ended,
 )
+from app.mail import current_mailer
 from app.staff.forms import ButtonForm
 from app.staff.models import Role
 from app.staff.roles import current_roles, roles_required
@@ -438,7 +439,7 @@ def statements_send():
         return _statements_page(year or _default_year(), send=form)
     try:
         run = send_statements(
-            year, settings=_settings(), now=utcnow(), sender=current_app.config["MAIL_FROM"],
+            year, settings=_settings(), now=utcnow(), mailer=current_mailer(),
             commit=jobs.commit, batch=STATEMENT_BATCH, zone=org_zone(), force=form.force.data,
             seconds=current_app.config.get("STATEMENTS_SECONDS_PER_REQUEST", 10))
     except FinanceError as exc:
@@ -477,7 +478,7 @@ def statements_correct(year: int):
     if not ButtonForm().validate_on_submit():
         abort(400)
     queued, failed = send_corrections(year, settings=_settings(), now=utcnow(),
-                                      sender=current_app.config["MAIL_FROM"],
+                                      mailer=current_mailer(),
                                       commit=jobs.commit)
     if queued:  # nothing sent, nothing to record
         actor = _actor()

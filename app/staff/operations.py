@@ -31,7 +31,7 @@ from app.audit import Actor
 from app.core import MAX_ID
 from app.extensions import db
 from app.giving.models import Gift, PlanStatus, RecurringPlan
-from app.mail import OutboundEmail, deliver_email
+from app.mail import OutboundEmail, OutboxTransport, SMTPTransport, send_email
 from app.payments import events, sync
 from app.payments.base import ProviderError
 from app.payments.models import Payment, PaymentKind, ProviderEvent
@@ -277,9 +277,10 @@ def retry_job(backend, job_id: str, *, actor: Actor) -> str:
     return job.func_name
 
 
-def resend_mail(email_id: int, *, actor: Actor) -> str | None:
-    """Deliver one undelivered message now; returns the error if it failed again (kept on the
-    message, which stays queued for ``flask mail send-pending``)."""
+def resend_mail(email_id: int, *, actor: Actor,
+                transport: OutboxTransport | SMTPTransport) -> str | None:
+    """Deliver one undelivered message now through ``transport``; returns the error if it
+    failed again (kept on the message, which stays queued for ``flask mail send-pending``)."""
     row = db.session.get(OutboundEmail, email_id)
     if row is None:
         raise OperationsError("There is no such message.")
@@ -288,8 +289,8 @@ def resend_mail(email_id: int, *, actor: Actor) -> str | None:
     target = {"to": row.recipient, "subject": row.subject, "attempts": row.attempts}
     error = None
     try:
-        deliver_email(email_id)
-    except Exception:  # deliver_email kept the error on the row and committed it
+        send_email(email_id, transport)
+    except Exception:  # send_email kept the error on the row and committed it
         db.session.rollback()
         error = db.session.get(OutboundEmail, email_id).last_error or "not delivered"
     _audit(actor, "operations.mail_resend", "outbound_email", email_id, before=target,

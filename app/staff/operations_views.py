@@ -31,6 +31,7 @@ from app.giving.services import (
     refundable,
     request_refund,
 )
+from app.mail import current_mailer
 from app.payments.base import ProviderError
 from app.payments.models import Payment, PaymentKind
 from app.payments.providers import current_provider
@@ -114,7 +115,8 @@ def retry_job(job_id: str):
 def resend_mail(email_id: int):
     _button()
     try:
-        error = operations.resend_mail(email_id, actor=_actor())
+        error = operations.resend_mail(email_id, actor=_actor(),
+                                       transport=current_mailer().transport)
     except operations.OperationsError as exc:
         db.session.rollback()
         flash(exc.message, "error")

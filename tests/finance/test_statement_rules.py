@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.documents import DocumentSettings
 from app.finance.statements import corrections_due, send_statements, year_ended
-from app.mail import OutboundEmail
+from app.mail import OutboundEmail, mailer_from_config
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
 from tests.finance.support import NY, at
@@ -116,7 +116,7 @@ def sent_last_year(app):
                                      when=at(year, 3 + i, 2, 15))
     db.session.commit()
     run = send_statements(year, settings=DocumentSettings.from_config(app.config),
-                          sender=app.config["MAIL_FROM"], now=utcnow(), commit=jobs.commit,
+                          mailer=mailer_from_config(app.config), now=utcnow(), commit=jobs.commit,
                           zone=NY)
     assert run.report.queued == 3 and corrections_due(year) == []
     return year, charges

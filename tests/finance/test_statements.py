@@ -13,7 +13,7 @@ from app.extensions import db
 from app.finance.common import FinanceError
 from app.finance.documents import DocumentSettings
 from app.finance.statements import queue_statements, statement_pdf
-from app.mail import OutboundEmail, deliver_batch
+from app.mail import OutboundEmail, deliver_batch, transport_from_config
 from tests.factories import make_campaign
 from tests.finance.support import at, paid_gift, refund
 from tests.finance.test_pdf import text_of
@@ -44,7 +44,8 @@ def run(app, year: int, batch: int = 500):
     for report in queue_statements(year, settings=settings, sender=app.config["MAIL_FROM"],
                                    now=utcnow(), batch=batch):
         jobs.commit()
-        assert deliver_batch(report.email_ids) == (len(report.email_ids), 0)
+        assert deliver_batch(report.email_ids, transport=transport_from_config(app.config)) \
+            == (len(report.email_ids), 0)
         reports.append(report)
     return reports[-1]
 

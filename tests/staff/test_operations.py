@@ -18,7 +18,7 @@ from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, GiftStatus, PlanStatus
 from app.giving.services import GiftError, GivingRules, ensure_plan, request_refund, start_gift
-from app.mail import OutboundEmail
+from app.mail import OutboundEmail, transport_from_config
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.sandbox import SandboxSession, card_of
@@ -149,7 +149,8 @@ def test_undelivered_mail_is_listed_and_resent(app, outbox):
     [stuck] = inbox.undelivered.items
     assert stuck.subject == "Receipt"
 
-    assert operations.resend_mail(stuck.id, actor=STAFF) is None
+    assert operations.resend_mail(stuck.id, actor=STAFF,
+                                  transport=transport_from_config(app.config)) is None
     assert [m["Subject"] for m in outbox()] == ["Receipt"]
     assert db.session.get(OutboundEmail, stuck.id).sent_at is not None
     assert box(app).undelivered.count == 0
