@@ -128,9 +128,10 @@ def test_receipt_pdf(app, ledger_rows, tmp_path):
 
 
 def test_statements_show_progress_and_never_email_twice(app, ledger_rows, outbox):
-    from tests.finance.support import at, paid_gift
+    from tests.factories import paid_gift
+    from tests.finance.support import at
 
-    paid_gift(app, make_campaign("other"), email="omar@example.org", name="عمر الخطيب",
+    paid_gift(make_campaign("other"), email="omar@example.org", name="عمر الخطيب",
               when=at(2026, 5, 1, 15))
     # --force: 2026 may not have ended yet in New York when this runs.
     result = invoke(app, "statements", "--year", "2026", "--batch", "1", "--progress-every", "1",

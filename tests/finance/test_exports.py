@@ -148,10 +148,11 @@ def test_columns_are_documented_in_the_readme():
 
 
 def test_typed_text_cannot_become_a_spreadsheet_formula(app):
-    from tests.finance.support import at, paid_gift
+    from tests.factories import paid_gift
+    from tests.finance.support import at
 
     campaign = make_campaign("appeal")
-    paid_gift(app, campaign, name='=HYPERLINK("http://evil.example","click")',
+    paid_gift(campaign, name='=HYPERLINK("http://evil.example","click")',
               when=at(2026, 3, 2, 15), utm={"utm_source": "+cmd|' /C calc'!A0"})
     [row] = parse_csv(export_filter(MARCH))
     assert row["donor_name"] == '\'=HYPERLINK("http://evil.example","click")'

@@ -15,8 +15,8 @@ from openpyxl import load_workbook
 
 from app.finance.exports import HEADER
 from app.staff.models import Role
-from tests.factories import make_campaign
-from tests.finance.support import at, paid_gift
+from tests.factories import make_campaign, paid_gift
+from tests.finance.support import at
 from tests.staff.conftest import make_person, sign_in_as
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -33,7 +33,7 @@ USD = {"gross": 23300, "fees": 753, "refunds": 11000, "disputes": 3000, "dispute
 def ils_gift(app, ledger_rows):
     """A shekel campaign beside the dollar ones: its money must never be added to theirs."""
     shekels = make_campaign("shekels", currency="ILS", title="Shekel appeal")
-    paid_gift(app, shekels, amount=18000, when=at(2026, 3, 12, 15), fee=550)
+    paid_gift(shekels, amount=18000, when=at(2026, 3, 12, 15), fee=550)
     return shekels
 
 

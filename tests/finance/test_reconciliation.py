@@ -12,8 +12,8 @@ from app.finance.common import make_period
 from app.finance.exports import export_filter, iter_rows, totals
 from app.finance.reconciliation import PAYOUTS_NOTE, reconcile
 from app.payments.models import Payment, PaymentKind
-from tests.factories import make_campaign
-from tests.finance.support import MARCH, NY, at, paid_gift
+from tests.factories import make_campaign, paid_gift
+from tests.finance.support import MARCH, NY, at
 
 
 def ledger_sum(kind: PaymentKind, period, column=Payment.amount, **where) -> int:
@@ -62,8 +62,8 @@ def test_every_figure_equals_the_sum_of_its_export(app, ledger_rows):
 def test_currencies_are_never_added_together(app):
     usd = make_campaign("dollars")
     ils = make_campaign("shekels", currency="ILS")
-    paid_gift(app, usd, amount=5000, when=at(2026, 3, 2, 15), fee=175)
-    paid_gift(app, ils, amount=18000, when=at(2026, 3, 2, 15), fee=550)
+    paid_gift(usd, amount=5000, when=at(2026, 3, 2, 15), fee=175)
+    paid_gift(ils, amount=18000, when=at(2026, 3, 2, 15), fee=550)
     result = reconcile(MARCH)
     assert [(line.currency, line.gross, line.net) for line in result.by_currency] == [
         ("ILS", 18000, 17450), ("USD", 5000, 4825)]
@@ -73,7 +73,7 @@ def test_currencies_are_never_added_together(app):
 
 def test_period_follows_the_organisations_zone(app):
     campaign = make_campaign()
-    paid_gift(app, campaign, amount=1000, when=at(2027, 1, 1, 3, 30))  # 31 Dec in New York
+    paid_gift(campaign, amount=1000, when=at(2027, 1, 1, 3, 30))  # 31 Dec in New York
     december = make_period(date(2026, 12, 31), date(2026, 12, 31), NY)
     assert reconcile(december).by_currency[0].gross == 1000
     jerusalem = make_period(date(2026, 12, 31), date(2026, 12, 31), ZoneInfo("Asia/Jerusalem"))
