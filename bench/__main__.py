@@ -6,11 +6,20 @@ The options go to each benchmark; each ignores those of the others.
 
 import sys
 
-from bench import account_timing, campaign_page, dashboard, digest, exports, statements, webhooks
+from bench import (
+    account_timing,
+    campaign_page,
+    dashboard,
+    digest,
+    exports,
+    statements,
+    webhooks,
+    worker,
+)
 
 BENCHMARKS = {"campaign_page": campaign_page, "dashboard": dashboard, "digest": digest,
               "exports": exports, "statements": statements, "webhooks": webhooks,
-              "account_timing": account_timing}
+              "account_timing": account_timing, "worker": worker}
 
 
 def main(argv: list[str]) -> int:
