@@ -1,5 +1,6 @@
-"""The code's structure: no import cycles inside ``app``, and SQLite's write lock taken by
-requests that may write (decided in a request hook, not by the engine reading the request)."""
+"""The code's structure: no import cycles inside ``app``, services that are given their
+collaborators instead of reading the app, and SQLite's write lock taken by requests that may
+write (decided in a request hook, not by the engine reading the request)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,83 @@ def test_the_cycle_check_finds_a_cycle_and_ignores_imports_inside_functions(tmp_
     modules = {".".join(p.relative_to(tmp_path).with_suffix("").parts): p
                for p in package.rglob("*.py") if p.name != "__init__.py"}
     assert cycles(import_graph(modules)) == [["app.pkg.a", "app.pkg.b", "app.pkg.c"]]
+
+
+#: What reads the running app: Flask's ``current_app``, and our helpers that read it.
+APP_READERS = {"current_app", "current_provider", "current_mailer", "org_zone",
+               "contact_address"}
+
+#: Modules holding services (rules that views, commands and jobs call).
+SERVICE_MODULES = sorted({*APP.glob("*/services.py"), APP / "payments" / "ledger.py",
+                          APP / "payments" / "events.py", APP / "payments" / "sync.py",
+                          APP / "finance" / "receipts.py", APP / "finance" / "statements.py",
+                          APP / "finance" / "offline.py", APP / "staff" / "operations.py",
+                          APP / "staff" / "rollup.py", APP / "mail.py"})
+
+#: The functions of those modules that may read the app, and why. Any other use fails the
+#: test, and so does an entry here that no longer reads it (shrink the list).
+ALLOWED_APP_READS = {
+    # The factory-side reader views, commands and jobs call.
+    "app/mail.py:current_mailer": {"current_app"},
+    # The job queued after the commit, and the command: entry points that own the app.
+    "app/mail.py:deliver_email": {"current_mailer"},
+    "app/mail.py:send_pending_command": {"current_mailer"},
+    # Not done yet (issue 15 item 4): mail is queued with the app's sender and contact.
+    "app/mail.py:queue_email": {"current_app"},
+    "app/mail.py:contact_address": {"current_mailer"},
+    "app/giving/services.py:queue_dedication_notice": {"contact_address"},
+    # Not done yet (issue 15 item 4): the receipt is numbered in the app's zone.
+    "app/giving/services.py:_queue_receipt": {"org_zone"},
+    "app/payments/ledger.py:follow_money": {"org_zone"},
+    # Not done yet (issue 15 item 4): WEBHOOK_PARK_AFTER_HOURS.
+    "app/payments/events.py:overdue": {"current_app"},
+    # The scheduler's catch-up job (and the inbox's "run it now") for the app's provider.
+    "app/payments/sync.py:sync_missed_events": {"current_provider"},
+}
+
+
+def app_reads(source: str) -> dict[str, set[str]]:
+    """Function (``Class.method``; ``<module>`` at the top level) -> the app readers it uses:
+    a name loaded, or ``<anything>.current_app``."""
+    found: dict[str, set[str]] = {}
+
+    def walk(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                walk(child, f"{where}.{child.name}" if where else child.name)
+                continue
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) \
+                    and child.id in APP_READERS:
+                found.setdefault(where or "<module>", set()).add(child.id)
+            elif isinstance(child, ast.Attribute) and child.attr == "current_app":
+                found.setdefault(where or "<module>", set()).add(child.attr)
+            walk(child, where)
+
+    walk(ast.parse(source), "")
+    return found
+
+
+def test_services_are_given_their_collaborators_instead_of_reading_the_app():
+    reads = {f"{path.relative_to(APP.parent)}:{where}": names
+             for path in SERVICE_MODULES
+             for where, names in app_reads(path.read_text(encoding="utf-8")).items()}
+    assert {key: reads[key] for key in reads.keys() - ALLOWED_APP_READS.keys()} == {}
+    assert reads == ALLOWED_APP_READS
+
+
+def test_app_reads_finds_each_way_of_reading_the_app():
+    source = (
+        "import flask\n"
+        "from flask import current_app\n"
+        "ZONE = org_zone()\n"
+        "def sender():\n    return current_app.config['MAIL_FROM']\n"
+        "class Refunds:\n    def provider(self):\n        return current_provider()\n"
+        "def nested():\n    def inner():\n        return flask.current_app\n    return inner\n"
+        "def given(settings, zone):\n    return settings.org_zone, zone\n"  # not the app
+    )
+    assert app_reads(source) == {"<module>": {"org_zone"}, "sender": {"current_app"},
+                                 "Refunds.provider": {"current_provider"},
+                                 "nested.inner": {"current_app"}}
 
 
 def _probe_app(make_app, tmp_path):
