@@ -126,9 +126,10 @@ def rollup_job() -> None:
 
 def stripe_sync_job() -> None:
     """List and apply the Stripe events that never arrived as webhooks (the catch-up sync)."""
+    from app.payments.providers import current_provider
     from app.payments.sync import sync_missed_events
 
-    report = sync_missed_events()
+    report = sync_missed_events(current_provider())
     if report.failed:
         raise RuntimeError("stripe sync: " + "; ".join(
             f"{event_id}: {reason}" for event_id, reason in report.failed))

@@ -137,8 +137,6 @@ ALLOWED_APP_READS = {
     "app/payments/ledger.py:follow_money": {"org_zone"},
     # Not done yet (issue 15 item 4): WEBHOOK_PARK_AFTER_HOURS.
     "app/payments/events.py:overdue": {"current_app"},
-    # The scheduler's catch-up job (and the inbox's "run it now") for the app's provider.
-    "app/payments/sync.py:sync_missed_events": {"current_provider"},
 }
 
 

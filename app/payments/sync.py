@@ -23,7 +23,6 @@ from app.db import utcnow
 from app.extensions import db
 from app.payments.base import PaymentProvider
 from app.payments.events import HANDLERS, RetryLater, accept_event
-from app.payments.providers import current_provider
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +75,10 @@ def sync_events(provider: PaymentProvider, *, since: datetime) -> SyncReport:
     return report
 
 
-def sync_missed_events(window: timedelta = DEFAULT_WINDOW) -> SyncReport:
-    """The scheduler's catch-up: the current provider's events of the last ``window``."""
-    report = sync_events(current_provider(), since=utcnow() - window)
+def sync_missed_events(provider: PaymentProvider,
+                       window: timedelta = DEFAULT_WINDOW) -> SyncReport:
+    """The scheduler's catch-up: ``provider``'s events of the last ``window``, logged."""
+    report = sync_events(provider, since=utcnow() - window)
     log.info("sync: %d listed, %d applied, %d already stored, %d waiting, %d failed",
              report.listed, report.applied, report.known, len(report.waiting),
              len(report.failed))

@@ -33,7 +33,7 @@ from app.extensions import db
 from app.giving.models import Gift, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail, OutboxTransport, SMTPTransport, send_email
 from app.payments import events, sync
-from app.payments.base import ProviderError
+from app.payments.base import PaymentProvider, ProviderError
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 
 #: Longest list shown per section (the counts are exact).
@@ -299,11 +299,11 @@ def resend_mail(email_id: int, *, actor: Actor,
     return error
 
 
-def run_sync(*, actor: Actor) -> sync.SyncReport:
-    """The catch-up sync now (what the scheduler runs hourly): the provider's events of the
+def run_sync(provider: PaymentProvider, *, actor: Actor) -> sync.SyncReport:
+    """The catch-up sync now (what the scheduler runs hourly): ``provider``'s events of the
     last three days that never arrived are applied. Audited with what it found."""
     try:
-        report = sync.sync_missed_events()
+        report = sync.sync_missed_events(provider)
     except ProviderError as exc:
         db.session.rollback()
         raise OperationsError(f"The provider's events could not be listed: {exc}") from None

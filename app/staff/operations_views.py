@@ -131,7 +131,7 @@ def resend_mail(email_id: int):
 def sync_now():
     _button()
     try:
-        report = operations.run_sync(actor=_actor())
+        report = operations.run_sync(current_provider(), actor=_actor())
     except operations.OperationsError as exc:
         flash(exc.message, "error")
     else:
