@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -263,6 +264,9 @@ def test_card_update_mail_built_by_a_worker_outside_any_request(elsewhere, make_
     failed = provider._event("evt_sbx_failed_2", "invoice.payment_failed", {
         "id": "in_sbx_failed_2", "object": "invoice", "status": "open",
         "billing_reason": "subscription_cycle", "attempt_count": 1,
+        # Stripe will try again in three days: the plan can still be saved, so the mail
+        # carries the card-update link.
+        "next_payment_attempt": int(time.time()) + 3 * 86400,
         "amount_due": plan.total, "amount_paid": 0, "currency": plan.currency.lower(),
         "customer": plan.provider_customer_id,
         "parent": {"type": "subscription_details", "subscription_details": {
