@@ -68,7 +68,7 @@ _event_created: ContextVar[int | None] = ContextVar("event_created", default=Non
 
 
 def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[str, str], *,
-                  defer: bool | None = None) -> bool:
+                  park_after: timedelta, defer: bool | None = None) -> bool:
     """Verify and store one event, and apply it now or queue it (``defer``, by default when
     jobs go to a queue). Returns False for a duplicate, which changes nothing.
 
@@ -76,16 +76,18 @@ def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[st
     shape its handler reads, ``app.payments.shapes``) or, applied now, ``RetryLater``; the
     caller commits with ``jobs.commit()``.
     """
-    return accept_event(provider, provider.parse_event(payload, headers), payload, defer=defer)
+    return accept_event(provider, provider.parse_event(payload, headers), payload,
+                        park_after=park_after, defer=defer)
 
 
 def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
-                 defer: bool | None = None) -> bool:
+                 park_after: timedelta, defer: bool | None = None) -> bool:
     """Store and apply (or queue) one event known to come from the provider: a webhook whose
     signature is verified, or one its API listed (``app.payments.sync``). The same as
     :func:`receive_event` from there on; an event of ours that must wait for another is
     answered ``RetryLater`` until it is :func:`overdue`, then parked (stored unprocessed,
-    ``parked_at`` set, the note saying what it waits for) and acknowledged."""
+    ``parked_at`` set, the note saying what it waits for) and acknowledged. ``park_after``:
+    :func:`park_after_from_config`."""
     check_event(event)  # before storing: a malformed event is refused, not failed on later
     event_pk = _store(provider.name, event, payload)
     if event_pk is None:
@@ -96,20 +98,25 @@ def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
     try:
         _mark_processed(event_pk, _apply(provider, event))
     except RetryLater as exc:
-        if not overdue(event):
+        if not overdue(event, park_after=park_after):
             raise
         db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
                            .values(note=str(exc)[:500], **_parked()))
     return True
 
 
-def overdue(event: Mapping) -> bool:
+def park_after_from_config(config: Mapping) -> timedelta:
+    """How long an event of ours may wait for another before it is parked:
+    ``WEBHOOK_PARK_AFTER_HOURS`` (Stripe retries for about three days, and the catch-up sync
+    lists it again for 30)."""
+    return timedelta(hours=config["WEBHOOK_PARK_AFTER_HOURS"])
+
+
+def overdue(event: Mapping, *, park_after: timedelta) -> bool:
     """Whether an event still waiting for another has waited long enough to be parked:
-    ``WEBHOOK_PARK_AFTER_HOURS`` since the provider created it (Stripe retries for about
-    three days, and the catch-up sync lists it again for 30)."""
+    ``park_after`` since the provider created it."""
     created = event.get("created")
-    limit = timedelta(hours=current_app.config["WEBHOOK_PARK_AFTER_HOURS"])
-    return isinstance(created, int) and utcnow() - _when(created) >= limit
+    return isinstance(created, int) and utcnow() - _when(created) >= park_after
 
 
 def _parked() -> dict:
@@ -155,6 +162,13 @@ def _mark_processed(event_pk: int, note: str | None) -> None:
 
 
 def process_event_job(event_pk: int) -> bool:
+    """The job queued for a stored event (:func:`accept_event`): :func:`apply_stored_event`
+    with the app's ``WEBHOOK_PARK_AFTER_HOURS``."""
+    return apply_stored_event(event_pk,
+                              park_after=park_after_from_config(current_app.config))
+
+
+def apply_stored_event(event_pk: int, *, park_after: timedelta) -> bool:
     """Apply one stored event that has not been, in one transaction, and commit. Returns
     False when there was nothing to do, or the event was parked: it waits for another and is
     :func:`overdue`. Raises RetryLater (nothing changed) when it must wait for another event:
@@ -170,7 +184,7 @@ def process_event_job(event_pk: int) -> bool:
         note = _apply(provider, event)
     except RetryLater as exc:
         db.session.rollback()
-        park = overdue(event)
+        park = overdue(event, park_after=park_after)
         _count_attempt(event_pk, note=str(exc)[:500], error=None, **(_parked() if park else {}))
         if park:
             return False
@@ -209,7 +223,7 @@ class PendingReport:
     failed: list[PendingFailure] = field(default_factory=list)
 
 
-def process_pending(*, received_before: datetime) -> PendingReport:
+def process_pending(*, received_before: datetime, park_after: timedelta) -> PendingReport:
     """Apply every stored event still unprocessed that was received before the given time
     (a worker or Redis lost it; parked ones are left to staff), each in its own transaction.
     One that raises is rolled back, reported with the reason and logged, and the rest are
@@ -223,7 +237,7 @@ def process_pending(*, received_before: datetime) -> PendingReport:
     report = PendingReport()
     for event_pk, event_id, event_type in pending:
         try:
-            report.applied += process_event_job(event_pk)
+            report.applied += apply_stored_event(event_pk, park_after=park_after)
         except RetryLater as exc:
             log.info("event %s still waits: %s", event_pk, exc)
             report.waiting += 1

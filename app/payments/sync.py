@@ -41,9 +41,11 @@ class SyncReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, what went wrong)
 
 
-def sync_events(provider: PaymentProvider, *, since: datetime) -> SyncReport:
+def sync_events(provider: PaymentProvider, *, since: datetime,
+                park_after: timedelta) -> SyncReport:
     """List the provider's events of the handled types created since ``since`` (every page)
-    and accept each one not stored yet. Raises ProviderError when they cannot be listed."""
+    and accept each one not stored yet (``park_after``: as ``accept_event``). Raises
+    ProviderError when they cannot be listed."""
     events = list(provider.list_events(since=int(since.timestamp()), types=HANDLERS.keys()))
     db.session.rollback()  # each event below in a transaction of its own
     report = SyncReport(listed=len(events))
@@ -52,7 +54,8 @@ def sync_events(provider: PaymentProvider, *, since: datetime) -> SyncReport:
         waiting = []
         for event in pending:
             try:
-                stored = accept_event(provider, event, json.dumps(event).encode())
+                stored = accept_event(provider, event, json.dumps(event).encode(),
+                                      park_after=park_after)
             except RetryLater:
                 db.session.rollback()
                 waiting.append(event)
@@ -75,10 +78,10 @@ def sync_events(provider: PaymentProvider, *, since: datetime) -> SyncReport:
     return report
 
 
-def sync_missed_events(provider: PaymentProvider,
+def sync_missed_events(provider: PaymentProvider, *, park_after: timedelta,
                        window: timedelta = DEFAULT_WINDOW) -> SyncReport:
     """The scheduler's catch-up: ``provider``'s events of the last ``window``, logged."""
-    report = sync_events(provider, since=utcnow() - window)
+    report = sync_events(provider, since=utcnow() - window, park_after=park_after)
     log.info("sync: %d listed, %d applied, %d already stored, %d waiting, %d failed",
              report.listed, report.applied, report.known, len(report.waiting),
              len(report.failed))

@@ -224,9 +224,10 @@ def _audit(actor: Actor, action: str, target_type: str, target_id, *, before=Non
     audit.record_change(actor, action, target_type, target_id, before=before, after=after)
 
 
-def retry_event(event_pk: int, *, actor: Actor) -> str:
-    """Apply a stored event now, as a worker would; returns what happened, for the page.
-    Commits (the event's own transaction, then the audit entry's)."""
+def retry_event(event_pk: int, *, actor: Actor, park_after: timedelta) -> str:
+    """Apply a stored event now, as a worker would (``park_after``: as
+    ``events.apply_stored_event``); returns what happened, for the page. Commits (the event's
+    own transaction, then the audit entry's)."""
     event = db.session.get(ProviderEvent, event_pk)
     if event is None:
         raise OperationsError("There is no such event.")
@@ -236,10 +237,10 @@ def retry_event(event_pk: int, *, actor: Actor) -> str:
               "note": event.note, "error": event.last_error}
     event_id = event.event_id
     try:
-        applied = events.process_event_job(event_pk)
+        applied = events.apply_stored_event(event_pk, park_after=park_after)
     except events.RetryLater as exc:
         outcome = f"still waits: {exc}"
-    except Exception as exc:  # kept on the event by process_event_job; shown, not raised
+    except Exception as exc:  # kept on the event by apply_stored_event; shown, not raised
         db.session.rollback()
         outcome = f"failed: {type(exc).__name__}: {exc}"
     else:
@@ -251,7 +252,7 @@ def retry_event(event_pk: int, *, actor: Actor) -> str:
 
 
 def _not_applied(event_pk: int) -> str:
-    """Why process_event_job applied nothing without raising: the event waits for another
+    """Why apply_stored_event applied nothing without raising: the event waits for another
     long past the bound (parked again), or it is another provider's."""
     event = db.session.get(ProviderEvent, event_pk)
     if event is not None and event.processed_at is None and event.parked_at is not None:
@@ -299,11 +300,12 @@ def resend_mail(email_id: int, *, actor: Actor,
     return error
 
 
-def run_sync(provider: PaymentProvider, *, actor: Actor) -> sync.SyncReport:
+def run_sync(provider: PaymentProvider, *, actor: Actor,
+             park_after: timedelta) -> sync.SyncReport:
     """The catch-up sync now (what the scheduler runs hourly): ``provider``'s events of the
     last three days that never arrived are applied. Audited with what it found."""
     try:
-        report = sync.sync_missed_events(provider)
+        report = sync.sync_missed_events(provider, park_after=park_after)
     except ProviderError as exc:
         db.session.rollback()
         raise OperationsError(f"The provider's events could not be listed: {exc}") from None

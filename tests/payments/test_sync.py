@@ -9,6 +9,7 @@ import re
 import time
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug import Response
 
@@ -16,7 +17,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.models import Receipt
 from app.mail import OutboundEmail
-from app.payments.events import HANDLERS
+from app.payments.events import HANDLERS, park_after_from_config
 from app.payments.models import ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.sync import sync_events
@@ -93,7 +94,8 @@ def test_a_scenario_delivered_only_through_sync_ends_as_through_webhooks(stripe_
 
     reset_ledger(gift)
     since = utcnow() - timedelta(hours=2)
-    report = sync_events(current_provider(), since=since)
+    report = sync_events(current_provider(), since=since,
+                         park_after=park_after_from_config(current_app.config))
     assert (report.listed, report.applied, report.known, report.waiting, report.failed) == (
         3, 3, 0, [], [])
     assert money_state(gift.id) == through_webhooks
@@ -108,7 +110,8 @@ def test_a_scenario_delivered_only_through_sync_ends_as_through_webhooks(stripe_
         ProviderEvent.processed_at.is_not(None)).order_by(ProviderEvent.event_id)).all() == \
         sorted(e["id"] for e in events)
 
-    again = sync_events(current_provider(), since=since)
+    again = sync_events(current_provider(), since=since,
+                         park_after=park_after_from_config(current_app.config))
     assert (again.listed, again.applied, again.known) == (3, 0, 3)
     assert money_state(gift.id) == through_webhooks
     assert count(ProviderEvent) == 3
@@ -126,7 +129,8 @@ def test_mixed_delivery_changes_nothing(stripe_app, client, gift, httpserver):
     refund, checkout, _ = events
     assert deliver(client, refund).status_code == 409  # early: not stored
     assert deliver(client, checkout).status_code == 200
-    report = sync_events(current_provider(), since=utcnow() - timedelta(hours=2))
+    report = sync_events(current_provider(), since=utcnow() - timedelta(hours=2),
+                         park_after=park_after_from_config(current_app.config))
     assert (report.listed, report.applied, report.known, report.waiting) == (3, 2, 1, [])
     assert money_state(gift.id) == through_webhooks
     # Stripe's own retry of the refund, after the sync: a duplicate.
@@ -139,7 +143,8 @@ def test_an_event_whose_payment_is_never_listed_still_waits(stripe_app, gift, ht
     serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)], gift=g)
     refund = scenario(g)[0]
     serve_events(httpserver, [refund])
-    report = sync_events(current_provider(), since=utcnow() - timedelta(hours=2))
+    report = sync_events(current_provider(), since=utcnow() - timedelta(hours=2),
+                         park_after=park_after_from_config(current_app.config))
     assert (report.listed, report.applied, report.waiting) == (1, 0, [refund["id"]])
     assert count(ProviderEvent) == 0  # the next sync, or Stripe's retry, tries it again
 

@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from app import jobs
@@ -19,6 +20,7 @@ from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, GiftStatus, PlanStatus
 from app.giving.services import GiftError, GivingRules, ensure_plan, request_refund, start_gift
 from app.mail import OutboundEmail, transport_from_config
+from app.payments.events import park_after_from_config
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.sandbox import SandboxSession, card_of
@@ -27,6 +29,12 @@ from tests.factories import gift_request, make_campaign, paid_gift
 from tests.staff.conftest import csrf_token
 
 STAFF = Actor(id=None, label="finance@levantwire.example")
+
+
+def retry(event_pk: int) -> str:
+    """The inbox's "try again" on a stored event, with the app's parking bound."""
+    return operations.retry_event(event_pk, actor=STAFF,
+                                  park_after=park_after_from_config(current_app.config))
 
 
 def box(app, **kwargs):
@@ -103,7 +111,7 @@ def test_retrying_a_failed_event_applies_it_and_is_audited(app, outbox):
     gift, event = unpaid_gift_event(app, make_campaign())
     row = stored_event(event, attempts=1, last_error="OperationalError: database gone")
 
-    assert operations.retry_event(row.id, actor=STAFF) == "applied"
+    assert retry(row.id) == "applied"
     jobs.commit()
     db.session.expire_all()
     assert db.session.get(ProviderEvent, row.id).processed_at is not None
@@ -115,7 +123,7 @@ def test_retrying_a_failed_event_applies_it_and_is_audited(app, outbox):
     assert json.loads(entry.after)["outcome"] == "applied"
     assert box(app).total == 0
     with pytest.raises(operations.OperationsError, match="applied already"):
-        operations.retry_event(row.id, actor=STAFF)
+        retry(row.id)
 
 
 def test_a_retry_that_still_waits_counts_the_attempt_and_keeps_the_reason(app):
@@ -123,7 +131,7 @@ def test_a_retry_that_still_waits_counts_the_attempt_and_keeps_the_reason(app):
                         "created": int(utcnow().timestamp()),
                         "data": {"object": {"id": "sub_unknown", "status": "canceled",
                                             "metadata": {"gift": "no-such-gift"}}}})
-    outcome = operations.retry_event(row.id, actor=STAFF)
+    outcome = retry(row.id)
     db.session.expire_all()
     stored = db.session.get(ProviderEvent, row.id)
     if stored.processed_at is None:  # waits: the attempt and its reason are kept
@@ -447,7 +455,7 @@ def test_retrying_a_parked_event_that_still_waits_says_so(app):
                       rules=GivingRules.from_config(app.config))
     gift.public_id = "gift-of-ours"  # the subscription names it; its checkout is not in yet
     db.session.commit()
-    outcome = operations.retry_event(row.id, actor=STAFF)
+    outcome = retry(row.id)
     assert outcome.startswith("still waits (parked): ")
     db.session.expire_all()
     stored = db.session.get(ProviderEvent, row.id)
