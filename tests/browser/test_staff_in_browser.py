@@ -257,3 +257,27 @@ def test_state_buttons_change_the_campaign(page, live_server, fundraiser, starts
         expect(page.get_by_role("heading", name="This campaign has ended")).to_be_visible()
     else:
         expect(page.get_by_role("button", name="Schedule", exact=True)).to_be_visible()
+
+
+def test_every_staff_page_fits_a_phone(page, live_server):
+    """Every staff page an admin can open without naming a record (the lists, the finance and
+    operations pages, roles, audit) fits a 390 px screen: wide tables scroll in their box,
+    never the page."""
+    slug = live_server.create_campaign(goal=100_000, title="A phone-width appeal")
+    give(live_server, slug, 4200, "a-rather-long-address-for-a-narrow-screen@example.org")
+    with live_server.app.app_context():
+        paths = sorted({rule.rule for rule in live_server.app.url_map.iter_rules()
+                        if rule.rule.startswith("/staff/") and not rule.arguments
+                        and "GET" in rule.methods
+                        # files, not pages: a CSV, an export, a statement's PDF
+                        and not rule.rule.endswith((".csv", "/download", "/preview"))})
+    assert "/staff/roles" in paths and "/staff/operations/" in paths  # the walk reaches them
+    sign_in(page, staff_sign_in_link(live_server, "admin"))
+    wide = {}
+    for path in paths:
+        answer = page.goto(path)
+        if answer.headers.get("content-type", "").startswith("text/html"):
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > 390:
+                wide[path] = width
+    assert wide == {}
