@@ -257,11 +257,14 @@ class AppWorker(SimpleWorker):
             return outcome["ok"]
 
 
+NO_QUEUE = "REDIS_URL is not set: jobs run inline and there is no queue"
+
+
 def worker(app: Flask) -> AppWorker:
     """A worker on the app's queue; ``.work()`` it."""
     rq_backend = app.extensions["jobs"]
     if not isinstance(rq_backend, RQBackend):
-        raise RuntimeError("REDIS_URL is not set: jobs run inline and there is no queue")
+        raise RuntimeError(NO_QUEUE)
     result = AppWorker([rq_backend.queue], connection=rq_backend.connection)
     result.app = app
     return result
@@ -275,18 +278,32 @@ jobs_cli = AppGroup("jobs", help="Background jobs (with REDIS_URL).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def jobs_worker_command(burst: bool, log_level: str) -> None:
-    """Run queued jobs (webhook events, mail, fees) until stopped; retries wait their turn."""
-    try:
-        rq_worker = worker(current_app._get_current_object())
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
-    _wait_for_redis(rq_worker.connection)
-    rq_worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
+    """Run queued jobs (webhook events, mail, fees) until stopped; retries wait their turn.
+
+    RQ rides out Redis going away while it waits for a job, but not while it runs one: it
+    then quits (raising, or not if Redis is back by then). Unless it was asked to stop, a new
+    worker waits for Redis and takes over, rather than the process ending (which would stop
+    every process `make serve` runs)."""
+    flask_app = current_app._get_current_object()
+    if not isinstance(backend(), RQBackend):
+        raise click.ClickException(NO_QUEUE)
+    while True:
+        _wait_for_redis(backend().connection)
+        try:
+            rq_worker = worker(flask_app)
+            rq_worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
+        except RedisError as exc:
+            log.warning("Redis lost while a job ran (%s); starting the worker again", exc)
+        else:
+            if burst or rq_worker._shutdown_requested_date:  # SIGTERM, SIGINT
+                return
+            log.warning("the worker quit on an error; starting it again")
+            time.sleep(1)
 
 
 def _wait_for_redis(connection: Redis, every: float = 5) -> None:
     """Return once Redis answers: a worker started while it is down (a reboot, a restart)
-    waits for it rather than exit. Once working, RQ itself rides out a lost connection."""
+    waits for it rather than exit."""
     while True:
         try:
             connection.ping()
