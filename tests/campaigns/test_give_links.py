@@ -15,8 +15,8 @@ from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
 from tests.factories import make_campaign
-from tests.staff.conftest import make_person, sign_in_as
 from tests.support.flow import give, submit_gift
+from tests.support.staff import make_person, sign_in_as
 
 HEADER_GIVE = re.compile(r'<a class="site-give" href="([^"]*)">Give</a>')
 GIVE_BAR = 'class="give-bar"'

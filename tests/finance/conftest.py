@@ -9,8 +9,8 @@ from app.giving.models import Frequency
 from app.staff.models import Role
 from tests.factories import dispute, make_campaign, paid_gift, refund
 from tests.finance.support import at
-from tests.staff.conftest import make_person, sign_in_as
 from tests.support.accounts import RequestScopedClient
+from tests.support.staff import make_person, sign_in_as
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.finance.exports import HEADER
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift
 from tests.finance.support import at
-from tests.staff.conftest import make_person, sign_in_as
+from tests.support.staff import make_person, sign_in_as
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 #: A figure on the page -> the export column that sums to it.

@@ -19,7 +19,7 @@ from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind
 from app.staff.models import Role
 from tests.factories import make_campaign
-from tests.staff.conftest import csrf_token, make_person, sign_in_as
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 NY = ZoneInfo("America/New_York")
 

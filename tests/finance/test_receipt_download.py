@@ -11,7 +11,7 @@ from app.finance.models import Receipt
 from app.giving.services import GivingRules, record_gift_payment, start_gift
 from app.staff.models import Role
 from tests.factories import gift_request, make_campaign
-from tests.staff.conftest import make_person, sign_in_as
+from tests.support.staff import make_person, sign_in_as
 
 
 @pytest.fixture

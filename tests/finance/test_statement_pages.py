@@ -17,7 +17,7 @@ from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
 from tests.finance.support import NY, at
 from tests.finance.test_pdf import text_of
-from tests.staff.conftest import csrf_token, make_person, sign_in_as
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 YEAR = 2025
 

@@ -22,7 +22,8 @@ from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
 from tests.finance.support import NY, at
 from tests.finance.test_pdf import text_of
-from tests.staff.conftest import RequestScopedClient, csrf_token, make_person, sign_in_as
+from tests.support.accounts import RequestScopedClient
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 
 def this_year() -> int:

@@ -18,9 +18,9 @@ from app.accounts.services import AccountTools, change_password, confirm_email_c
 from app.accounts.sessions import end_all_sessions
 from app.db import utcnow
 from app.extensions import db
-from tests.accounts.conftest import RequestScopedClient
 from tests.support.accounts import (
     PASSWORD,
+    RequestScopedClient,
     link_in,
     mail_to,
     make_account,

@@ -18,9 +18,9 @@ from app.extensions import db
 from app.giving.models import Gift
 from app.staff.models import Role
 from tests.factories import make_campaign
-from tests.staff.conftest import RequestScopedClient, make_person, sign_in_as
-from tests.support.accounts import PASSWORD, make_account
+from tests.support.accounts import PASSWORD, RequestScopedClient, make_account
 from tests.support.flow import hidden_value
+from tests.support.staff import make_person, sign_in_as
 
 ONE_YEAR = 365 * 24 * 3600
 

@@ -24,9 +24,10 @@ from app.payments.providers import current_provider
 from app.payments.shapes import OBJECT_SHAPES
 from app.staff.models import Role
 from tests.factories import make_campaign
-from tests.staff.conftest import RequestScopedClient, csrf_token, make_person, sign_in_as
 from tests.support import stripe_objects as so
+from tests.support.accounts import RequestScopedClient
 from tests.support.flow import submit_gift
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 
 def count(model) -> int:

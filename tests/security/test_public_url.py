@@ -27,11 +27,10 @@ from app.extensions import db
 from app.giving.models import PlanStatus, RecurringPlan
 from app.mail import OutboundEmail
 from app.urls import trusted_hosts
-from tests.accounts.conftest import RequestScopedClient
 from tests.conftest import BASE_CONFIG, migrated_url
 from tests.factories import make_campaign
 from tests.payments.test_job_queue import work
-from tests.support.accounts import PASSWORD, make_account, post_form, sign_in
+from tests.support.accounts import PASSWORD, RequestScopedClient, make_account, post_form, sign_in
 from tests.support.flow import give, hidden_value
 from tests.support.servers import InFlight, serving
 

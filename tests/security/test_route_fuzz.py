@@ -58,10 +58,10 @@ from app.payments.views import card_update_url
 from app.staff.models import Role, StaffRole
 from app.templating import org_zone
 from tests.factories import make_campaign
-from tests.staff.conftest import RequestScopedClient, make_person, sign_in_as
 from tests.staff.test_route_access import ACCESS, WHO
-from tests.support.accounts import PASSWORD, make_account
+from tests.support.accounts import PASSWORD, RequestScopedClient, make_account
 from tests.support.flow import give, submit_gift
+from tests.support.staff import make_person, sign_in_as
 
 FORM = "application/x-www-form-urlencoded"
 

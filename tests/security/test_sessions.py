@@ -23,9 +23,9 @@ from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
 from app.staff.roles import grant_role
-from tests.accounts.conftest import RequestScopedClient
 from tests.support.accounts import (
     PASSWORD,
+    RequestScopedClient,
     flashes,
     link_in,
     mail_to,

@@ -5,47 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.audit import Actor
-from app.db import utcnow
-from app.extensions import db
 from app.staff.models import Role
-from app.staff.roles import grant_role
 from tests.support.accounts import RequestScopedClient
+from tests.support.staff import make_person, sign_in_as
 
 
 @pytest.fixture
 def client(app):
     app.test_client_class = RequestScopedClient
     return app.test_client()
-
-
-def make_person(email: str, *, roles: tuple[Role, ...] = (), name: str = "Staff Member"):
-    """A verified supporter holding ``roles``, committed like real data."""
-    from app.accounts.services import get_or_create_supporter
-
-    person = get_or_create_supporter(email, name)
-    person.email_verified_at = utcnow()
-    db.session.flush()
-    for role in roles:
-        grant_role(person, role, actor=Actor(id=None, label="test"))
-    db.session.commit()
-    return person
-
-
-def sign_in_as(client, person) -> None:
-    """What a successful sign-in leaves in the session and on the server (the sign-in itself is
-    tested in tests/accounts)."""
-    from flask_login.utils import _create_identifier
-
-    from tests.support.accounts import open_sign_in
-
-    with client.application.test_request_context(environ_base=client.environ_base):
-        identifier = _create_identifier()  # the same address and browser as the client's
-    login_id = open_sign_in(person)
-    with client.session_transaction() as session:
-        session["_user_id"] = login_id
-        session["_fresh"] = True
-        session["_id"] = identifier
 
 
 @pytest.fixture
@@ -60,16 +28,3 @@ def as_role(client):
         return person
 
     return sign_in
-
-
-def csrf_token(client) -> str:
-    """A valid CSRF token for the client's session, as a page's form would carry (Flask-WTF
-    keeps the raw token in the session and signs it into the form)."""
-    import secrets
-
-    from itsdangerous import URLSafeTimedSerializer
-
-    with client.session_transaction() as session:
-        raw = session.setdefault("csrf_token", secrets.token_hex(20))
-    app = client.application
-    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw)

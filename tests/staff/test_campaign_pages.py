@@ -22,7 +22,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
-from tests.staff.conftest import csrf_token, make_person, sign_in_as
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 ACTOR = Actor(id=None, label="test")
 CURRENCIES = ("USD", "EUR", "GBP", "ILS")

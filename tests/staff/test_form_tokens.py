@@ -1,6 +1,6 @@
 """Every POST form on every staff page carries a CSRF token the app accepts.
 
-The other staff tests post a token they make themselves (``tests.staff.conftest.csrf_token``),
+The other staff tests post a token they make themselves (``tests.support.staff.csrf_token``),
 so they passed while the dashboard's Publish, Pause, Resume and End buttons went out with none
 (the template imported a macro under the name of the form the view passed it). Here an admin,
 who may open every staff page, fetches each one (the dashboard in each state of a campaign)
@@ -23,7 +23,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift
-from tests.staff.conftest import make_person, sign_in_as
+from tests.support.staff import make_person, sign_in_as
 
 STAFF_BLUEPRINTS = ("staff", "finance")
 

@@ -18,7 +18,7 @@ from app.payments.models import SIGN, Payment, PaymentKind
 from app.staff.dashboards import staff_home
 from app.staff.models import Role
 from tests.factories import dispute, make_campaign, paid_gift, refund
-from tests.staff.conftest import make_person, sign_in_as
+from tests.support.staff import make_person, sign_in_as
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2027, 3, 10, 3, 30, tzinfo=UTC)  # 9 March, 22:30 in New York

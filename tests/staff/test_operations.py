@@ -26,7 +26,7 @@ from app.payments.providers import current_provider
 from app.payments.sandbox import SandboxSession, card_of
 from app.staff import operations
 from tests.factories import gift_request, make_campaign, paid_gift
-from tests.staff.conftest import csrf_token
+from tests.support.staff import csrf_token
 
 STAFF = Actor(id=None, label="finance@levantwire.example")
 

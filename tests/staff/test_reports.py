@@ -12,7 +12,7 @@ from app.extensions import db
 from app.staff.models import Role
 from app.staff.reports import lapsed_donors, search_supporters
 from tests.factories import make_campaign, paid_gift
-from tests.staff.conftest import make_person, sign_in_as
+from tests.support.staff import make_person, sign_in_as
 
 NY = ZoneInfo("America/New_York")
 

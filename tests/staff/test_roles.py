@@ -11,7 +11,7 @@ from app.audit import Actor, AuditEntry
 from app.extensions import db
 from app.staff.models import Role, StaffRole
 from app.staff.roles import RoleError, grant_role, revoke_role, roles_of
-from tests.staff.conftest import csrf_token, make_person, sign_in_as
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 
 def test_anonymous_is_sent_to_sign_in_and_comes_back(client):

@@ -13,7 +13,7 @@ import pytest
 
 from app.staff.models import Role
 from tests.factories import make_campaign
-from tests.staff.conftest import csrf_token, make_person, sign_in_as
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 WHO = ("anonymous", "supporter", "fundraiser", "finance", "admin")
 PUBLIC = ("ok",) * 5
