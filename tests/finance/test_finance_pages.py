@@ -173,9 +173,9 @@ def test_the_xlsx_download_opens_and_adds_up(client, finance, ledger_rows):
     ({"from": "", "to": "2026-03-31"}, "from", "Enter the first day."),
     ({"from": "2026-03-01"}, "to", "Enter the last day (included)."),
     ({**MARCH, "campaign": "no-such-appeal"}, "campaign", "There is no campaign 'no-such-appeal'."),
-    ({**MARCH, "status": "lost"}, "status", "Unknown status 'lost'; use one of: pending, processing, "
-                                            "failed, paid, partially_refunded, refunded, "
-                                            "disputed."),
+    ({**MARCH, "status": "lost"}, "status", "Unknown status 'lost'; use one of: pending, "
+                                            "processing, failed, paid, partially_refunded, "
+                                            "refunded, disputed."),
     ({**MARCH, "frequency": "weekly"}, "frequency", "Unknown frequency 'weekly'; use one of: "
                                                     "one_time, monthly, annual."),
     ({**MARCH, "currency": "dollars"}, "currency",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import signal
+from types import SimpleNamespace
 
 import pytest
 from redis import Redis
@@ -279,5 +280,6 @@ def test_a_job_on_sqlite_takes_the_write_lock_up_front(request, make_app, redis_
             db.session.rollback()
 
     monkeypatch.setattr(SimpleWorker, "perform_job", job_reading_first)
-    jobs.worker(make_app(url, REDIS_URL=redis_url)).perform_job(None, None)
+    job = SimpleNamespace(func_name="job_reading_first", id="j1", meta={})
+    jobs.worker(make_app(url, REDIS_URL=redis_url)).perform_job(job, None)
     assert seen == ["database is locked"]
