@@ -25,11 +25,10 @@ import click
 from flask import Flask, current_app, render_template
 from flask.cli import AppGroup
 from sqlalchemy import Integer, String, Text, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import jobs
-from app.db import UTCDateTime, utcnow
+from app.db import UTCDateTime, insert, utcnow
 from app.extensions import db
 
 # Header lines may be up to 998 characters (RFC 5322). At the default 78, a header that has no
@@ -139,25 +138,31 @@ def store_email(*, to: str, subject: str, dedupe_key: str, message: str,
                              deliver_after_commit=deliver_after_commit))
 
 
+#: Messages per INSERT in :func:`store_emails` (6 parameters each: well under SQLite's and
+#: PostgreSQL's limits on one statement's parameters).
+STORE_BATCH = 1000
+
+
 def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
                  deliver_after_commit: bool = True) -> list[int]:
     """Queue many messages made by ``build_message``, each ``(to, subject, dedupe_key,
-    message)``, in one insert; returns the ids of those queued (a key already used is
-    skipped)."""
-    rows = [OutboundEmail(dedupe_key=key, recipient=to, subject=" ".join(subject.split()),
-                          message=message) for to, subject, key, message in messages]
-    try:
-        with db.session.begin_nested():
-            db.session.add_all(rows)
-    except IntegrityError:  # one was queued already, or concurrently: one at a time
-        if len(rows) == 1:
-            return []
-        return [email_id for item in messages
-                for email_id in store_emails([item], deliver_after_commit=deliver_after_commit)]
+    message)``, in one insert per ``STORE_BATCH``; returns the ids of those queued (a key
+    already used, or queued meanwhile by a concurrent transaction, is skipped: ``ON CONFLICT
+    DO NOTHING``, one statement, no savepoint)."""
+    now = utcnow()
+    rows = [{"dedupe_key": key, "recipient": to, "subject": " ".join(subject.split()),
+             "message": message, "created_at": now, "attempts": 0}
+            for to, subject, key, message in messages]
+    ids: list[int] = []
+    for start in range(0, len(rows), STORE_BATCH):
+        ids += db.session.execute(
+            insert(OutboundEmail).values(rows[start:start + STORE_BATCH])
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OutboundEmail.id)).scalars()
     if deliver_after_commit:
-        for row in rows:
-            jobs.enqueue(deliver_email, row.id)
-    return [row.id for row in rows]
+        for email_id in ids:
+            jobs.enqueue(deliver_email, email_id)
+    return ids
 
 
 def deliver_email(email_id: int) -> None:
