@@ -21,7 +21,9 @@ def inclusive(lines) -> tuple[collections.Counter, int]:
         if not stack or not n.isdigit():
             continue
         total += int(n)
-        for frame in set(stack.split(";")):
+        # A frame is "function (file:line)": the line is dropped, so a function is one entry.
+        for frame in {f.rpartition(":")[0] + ")" if f.endswith(")") and ":" in f else f
+                      for f in stack.split(";")}:
             counts[frame] += int(n)
     return counts, total
 
