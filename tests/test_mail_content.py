@@ -25,11 +25,11 @@ from app.payments.models import Payment, PaymentKind
 from app.payments.providers import current_provider
 from app.templating import org_zone
 from tests.factories import make_campaign
-from tests.payments.test_stripe import deliver, serve_charge, stripe_config
 from tests.support import stripe_objects as so
 from tests.support.accounts import html_of, make_account, post_form, sign_in, text_of
 from tests.support.flow import give, submit_gift
 from tests.support.smtp import smtp_server
+from tests.support.stripe import deliver, serve_charge, stripe_config
 
 PUBLIC_URL = "https://donate.levantwire.example"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"

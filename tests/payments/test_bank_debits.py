@@ -15,14 +15,10 @@ from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Gift, GiftStatus
 from app.mail import OutboundEmail
 from app.payments.models import Payment
-from tests.payments import test_stripe as ts
-from tests.payments.test_stripe import count, deliver, reset_ledger
 from tests.support import stripe_objects as so
 from tests.support.accounts import make_account, sign_in, text_of
 from tests.support.flow import submit_gift
-
-# The Stripe app, its client and a gift at Stripe's checkout, as in test_stripe.
-stripe_app, client, gift = ts.stripe_app, ts.client, ts.gift
+from tests.support.stripe import count, deliver, reset_ledger
 
 BANK = {"type": "us_bank_account", "us_bank_account": {
     "account_holder_type": "individual", "account_type": "checking",

@@ -21,13 +21,9 @@ from app.mail import OutboundEmail
 from app.payments.events import process_event_job
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from tests.factories import make_campaign
-from tests.payments.test_stripe import deliver, reset_ledger, serve_charge, stripe_config
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
+from tests.support.stripe import count, deliver, reset_ledger, serve_charge, stripe_config
 
 
 @pytest.fixture
@@ -47,15 +43,6 @@ def client(queue_app):
 @pytest.fixture
 def queue(queue_app) -> Queue:
     return queue_app.extensions["jobs"].queue
-
-
-@pytest.fixture
-def gift(client, httpserver):
-    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
-        {**so.checkout_session(gift="x", amount=5000), "url": "https://checkout.stripe.test/x"})
-    submit_gift(client, "twenty", amount="5000")
-    httpserver.clear()
-    return db.session.scalar(select(Gift))
 
 
 def work(flask_app):

@@ -28,8 +28,9 @@ from app.payments.events import (
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
 from tests.factories import make_campaign
-from tests.payments import test_stripe as ts
-from tests.payments.test_stripe import (
+from tests.support import stripe_objects as so
+from tests.support.flow import submit_gift
+from tests.support.stripe import (
     count,
     deliver,
     deliver_until_done,
@@ -38,11 +39,6 @@ from tests.payments.test_stripe import (
     serve_charge,
     stripe_config,
 )
-from tests.support import stripe_objects as so
-from tests.support.flow import submit_gift
-
-# The Stripe app, its client and a gift at Stripe's checkout, as in test_stripe.
-stripe_app, client, gift = ts.stripe_app, ts.client, ts.gift
 
 NOT_FOUND = {"error": {"type": "invalid_request_error", "code": "resource_missing",
                        "message": "No such payment_intent: 'pi_shop_2'"}}

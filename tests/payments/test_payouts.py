@@ -22,31 +22,13 @@ from app.payments import ledger
 from app.payments.base import ProviderError
 from app.payments.models import Payout, PayoutTransaction
 from app.payments.providers import current_provider
-from tests.factories import gift_request, make_campaign
-from tests.payments.test_stripe import stripe_config
+from tests.factories import gift_request
 from tests.support import stripe_objects as so
+from tests.support.stripe import deliver
 
 NY = ZoneInfo("America/New_York")
 NOVEMBER = make_period(date(2025, 11, 1), date(2025, 11, 30), NY)
 WHEN = datetime(2025, 11, 20, 15, tzinfo=UTC)
-
-
-@pytest.fixture
-def stripe_app(make_app, database_url, app, httpserver):
-    stripe_app = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")))
-    with stripe_app.app_context():
-        make_campaign("twenty")
-        yield stripe_app
-
-
-@pytest.fixture
-def client(stripe_app):
-    return stripe_app.test_client()
-
-
-def deliver(client, evt: dict):
-    payload, headers = so.encode(evt)
-    return client.post("/webhooks/stripe", data=payload, headers=headers)
 
 
 def new_gift(stripe_app, amount: int):

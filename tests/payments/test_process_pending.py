@@ -11,9 +11,9 @@ from app.giving.models import Gift, GiftStatus
 from app.payments import events
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from tests.factories import make_campaign
-from tests.payments.test_stripe import deliver, serve_charge, stripe_config
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
+from tests.support.stripe import deliver, serve_charge, stripe_config
 
 
 @pytest.fixture

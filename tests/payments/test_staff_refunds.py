@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import select
 from werkzeug import Response
 
@@ -15,37 +14,10 @@ from app.giving.models import GiftStatus
 from app.giving.services import request_refund
 from app.payments.models import Payment, PaymentKind
 from app.payments.providers import current_provider
-from tests.factories import make_campaign
-from tests.payments.test_stripe import deliver, form, serve_charge, stripe_config
 from tests.support import stripe_objects as so
-from tests.support.flow import submit_gift
+from tests.support.stripe import deliver, form
 
 STAFF = Actor(id=None, label="finance@levantwire.example")
-
-
-@pytest.fixture
-def client(make_app, database_url, app, httpserver):
-    stripe_app = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")))
-    with stripe_app.app_context():
-        make_campaign("twenty")
-        yield stripe_app.test_client()
-
-
-@pytest.fixture
-def paid_gift(client, httpserver):
-    """A one-time gift of $50 paid through Stripe's checkout (its webhook applied)."""
-    from app.giving.models import Gift
-
-    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
-        {**so.checkout_session(gift="x", amount=5000), "url": "https://checkout.stripe.test/x"})
-    submit_gift(client, "twenty", amount="5000")
-    gift = db.session.scalar(select(Gift))
-    httpserver.clear()
-    serve_charge(httpserver)
-    deliver(client, so.event("checkout.session.completed",
-                             so.checkout_session(gift=gift.public_id, amount=5000)))
-    httpserver.clear()
-    return db.session.get(Gift, gift.id)
 
 
 def refunds_in_ledger() -> list[tuple[str, int]]:

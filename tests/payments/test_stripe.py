@@ -4,13 +4,12 @@ scheme and verified by ``stripe.Webhook.construct_event``."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from urllib.parse import parse_qs
 
 import pytest
 import stripe
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from werkzeug import Response
 
 from app.extensions import db
@@ -23,38 +22,17 @@ from tests.factories import make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
 from tests.support.pgcluster import free_port
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-#: The test events are created at ``so.NOW`` (November 2025): one of ours that arrives early
-#: is answered 409 (not parked) whatever today's date, unless a test sets a bound.
-NEVER_PARK_HOURS = 1_000_000
-
-
-def stripe_config(api_base: str, **extra) -> dict:
-    return {"STRIPE_SECRET_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": so.WEBHOOK_SECRET,
-            "STRIPE_API_BASE": api_base, "STRIPE_MAX_RETRIES": 0, "STRIPE_TIMEOUT_SECONDS": 2,
-            "WEBHOOK_PARK_AFTER_HOURS": NEVER_PARK_HOURS, **extra}
-
-
-@pytest.fixture
-def stripe_app(make_app, database_url, app, httpserver):
-    stripe_app = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")))
-    with stripe_app.app_context():
-        make_campaign("twenty")
-        yield stripe_app
-
-
-@pytest.fixture
-def client(stripe_app):
-    return stripe_app.test_client()
-
-
-def form(request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+from tests.support.stripe import (
+    count,
+    deliver,
+    deliver_until_done,
+    every_order,
+    form,
+    ledger_state,
+    reset_ledger,
+    serve_charge,
+    stripe_config,
+)
 
 
 def test_api_version_is_pinned_to_the_sdks_own():
@@ -152,32 +130,6 @@ def test_transient_failures_are_retried_with_the_same_idempotency_key(make_app, 
 # -- webhooks --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def gift(stripe_app, client, httpserver):
-    httpserver.expect_request("/v1/checkout/sessions", method="POST").respond_with_json(
-        {**so.checkout_session(gift="x", amount=5000), "url": "https://checkout.stripe.test/x"})
-    submit_gift(client, "twenty", amount="5000")
-    httpserver.clear()
-    return db.session.scalar(select(Gift))
-
-
-def deliver(client, evt: dict, **sign_kwargs):
-    payload, headers = so.encode(evt, **sign_kwargs)
-    return client.post("/webhooks/stripe", data=payload, headers=headers)
-
-
-def serve_charge(httpserver, amount=5000, refunds=(), gift: str | None = None):
-    """The API calls handlers make: the payment intent (with ``metadata.gift``, as our
-    checkout sets it, when ``gift`` is given: a refund or dispute that comes first asks whose
-    it is) with its charge and balance transaction expanded, and the charge's refunds."""
-    charge = {**so.charge(amount=amount),
-              "balance_transaction": so.balance_transaction(amount=amount)}
-    httpserver.expect_request("/v1/payment_intents/pi_test_1", method="GET").respond_with_json(
-        {**so.payment_intent(gift=gift, amount=amount), "latest_charge": charge})
-    httpserver.expect_request("/v1/refunds", method="GET").respond_with_json(
-        so.stripe_list(list(refunds), "/v1/refunds"))
-
-
 def test_test_events_pass_the_sdks_own_construct_event(gift):
     """What these tests sign is what the real SDK accepts, and a tampered body it refuses."""
     evt = so.event("checkout.session.completed",
@@ -256,35 +208,6 @@ def test_failed_payment_records_nothing(client, gift):
     assert "Your card was declined." in db.session.scalar(select(ProviderEvent.note))
 
 
-def ledger_state(gift_id: int):
-    rows = db.session.execute(select(Payment.kind, Payment.amount, Payment.provider_id)
-                              .order_by(Payment.provider_id)).all()
-    return db.session.get(Gift, gift_id).status, rows
-
-
-def deliver_until_done(client, events) -> int:
-    """Deliver every event; redeliver those answered 409 (as Stripe retries) until all land."""
-    pending, rounds = list(events), 0
-    while pending:
-        rounds += 1
-        assert rounds <= len(events), "no progress"
-        answers = [(evt, deliver(client, evt).status_code) for evt in pending]
-        assert {code for _, code in answers} <= {200, 409}
-        pending = [evt for evt, code in answers if code == 409]
-    return rounds
-
-
-def reset_ledger(gift):
-    """Back to the moment the donor left for Stripe's checkout page."""
-    for model in (Receipt, Payment, ProviderEvent, OutboundEmail):
-        db.session.execute(delete(model))
-    gift.status, gift.paid_at, gift.plan_id = GiftStatus.PENDING, None, None
-    db.session.flush()
-    db.session.execute(delete(Gift).where(Gift.id != gift.id))
-    db.session.execute(delete(RecurringPlan))
-    db.session.commit()
-
-
 def test_one_time_scenario_converges_whatever_the_order(client, gift, httpserver):
     g = gift.public_id
     serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)], gift=g)
@@ -298,7 +221,7 @@ def test_one_time_scenario_converges_whatever_the_order(client, gift, httpserver
     expected = (GiftStatus.PARTIALLY_REFUNDED, [
         (PaymentKind.DISPUTE, 3000, "du_test_1"), (PaymentKind.DISPUTE_WON, 3000, "du_test_1:won"),
         (PaymentKind.CHARGE, 5000, "pi_test_1"), (PaymentKind.REFUND, 2000, "re_test_1")])
-    for order in itertools.permutations(events):
+    for order in every_order(events):
         reset_ledger(gift)
         deliver_until_done(client, order)
         assert ledger_state(gift.id) == expected, [e["type"] for e in order]
@@ -338,7 +261,7 @@ def test_subscription_scenario_converges_whatever_the_order(client, gift, httpse
         so.event("customer.subscription.deleted", so.subscription(
             gift=g, amount=5000, status="canceled", canceled_at=so.NOW)),
     ]
-    for order in itertools.permutations(events):
+    for order in every_order(events):
         reset_ledger(gift)
         deliver_until_done(client, order)
         plan = db.session.scalar(select(RecurringPlan))
@@ -351,15 +274,6 @@ def test_subscription_scenario_converges_whatever_the_order(client, gift, httpse
 
 
 # -- refunds, plans and the card-update link ------------------------------------------------
-
-
-@pytest.fixture
-def paid_gift(client, gift, httpserver):
-    serve_charge(httpserver)
-    deliver(client, so.event("checkout.session.completed",
-                             so.checkout_session(gift=gift.public_id, amount=5000)))
-    httpserver.clear()
-    return db.session.get(Gift, gift.id)
 
 
 def test_a_refund_is_recorded_once_from_our_request_and_its_webhook(stripe_app, client,

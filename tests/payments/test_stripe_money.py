@@ -29,13 +29,8 @@ from app.finance.reconciliation import reconcile
 from app.giving.models import Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind
-from tests.payments import test_stripe
-from tests.payments.test_stripe import deliver, deliver_until_done, reset_ledger
 from tests.support import stripe_objects as so
-
-# test_stripe's fixtures: an app on Stripe's API served by pytest-httpserver, its test client,
-# and a gift whose donor has just left for Stripe's checkout.
-stripe_app, client, gift = test_stripe.stripe_app, test_stripe.client, test_stripe.gift
+from tests.support.stripe import deliver, deliver_until_done, reset_ledger
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -21,8 +21,8 @@ from app.payments.events import HANDLERS, park_after_from_config
 from app.payments.models import ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.sync import sync_events
-from tests.payments import test_stripe as ts
-from tests.payments.test_stripe import (
+from tests.support import stripe_objects as so
+from tests.support.stripe import (
     count,
     deliver,
     deliver_until_done,
@@ -30,10 +30,6 @@ from tests.payments.test_stripe import (
     reset_ledger,
     serve_charge,
 )
-from tests.support import stripe_objects as so
-
-# The Stripe app, its client and a gift at Stripe's checkout, as in test_stripe.
-stripe_app, client, gift = ts.stripe_app, ts.client, ts.gift
 
 PAGE = 2  # events a page of the list holds here (Stripe's: up to 100)
 

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.giving.models import Gift, GiftStatus
@@ -14,10 +14,13 @@ from app.payments.models import Payment, ProviderEvent
 from app.payments.providers import current_provider
 from tests.factories import make_campaign
 from tests.support.flow import submit_gift
+from tests.support.stripe import count
 
 
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
+@pytest.fixture
+def client(app):
+    """The sandbox app's client (``tests/payments/conftest.py``'s is the Stripe app's)."""
+    return app.test_client()
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""Helpers for the tests of the Stripe provider (the fixtures that use them, ``stripe_app``,
+``client``, ``gift`` and ``paid_gift``, are in ``tests/payments/conftest.py``): its settings
+against a local server speaking Stripe's API (pytest-httpserver), signed webhook deliveries,
+the API answers the event handlers ask for, and scenarios delivered in every order."""
+
+from __future__ import annotations
+
+import itertools
+from urllib.parse import parse_qs
+
+from sqlalchemy import delete, func, select
+
+from app.extensions import db
+from app.finance.models import Receipt
+from app.giving.models import Gift, GiftStatus, RecurringPlan
+from app.mail import OutboundEmail
+from app.payments.models import Payment, ProviderEvent
+from tests.support import stripe_objects as so
+
+#: The test events are created at ``so.NOW`` (November 2025): one of ours that arrives early
+#: is answered 409 (not parked) whatever today's date, unless a test sets a bound.
+NEVER_PARK_HOURS = 1_000_000
+
+
+def stripe_config(api_base: str, **extra) -> dict:
+    return {"STRIPE_SECRET_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": so.WEBHOOK_SECRET,
+            "STRIPE_API_BASE": api_base, "STRIPE_MAX_RETRIES": 0, "STRIPE_TIMEOUT_SECONDS": 2,
+            "WEBHOOK_PARK_AFTER_HOURS": NEVER_PARK_HOURS, **extra}
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def form(request) -> dict[str, str]:
+    """The form a request to Stripe's API posted."""
+    return {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+
+
+def deliver(client, evt: dict, **sign_kwargs):
+    """POST ``evt`` to the Stripe webhook, signed as Stripe signs it."""
+    payload, headers = so.encode(evt, **sign_kwargs)
+    return client.post("/webhooks/stripe", data=payload, headers=headers)
+
+
+def serve_charge(httpserver, amount=5000, refunds=(), gift: str | None = None):
+    """The API calls handlers make: the payment intent (with ``metadata.gift``, as our
+    checkout sets it, when ``gift`` is given: a refund or dispute that comes first asks whose
+    it is) with its charge and balance transaction expanded, and the charge's refunds."""
+    charge = {**so.charge(amount=amount),
+              "balance_transaction": so.balance_transaction(amount=amount)}
+    httpserver.expect_request("/v1/payment_intents/pi_test_1", method="GET").respond_with_json(
+        {**so.payment_intent(gift=gift, amount=amount), "latest_charge": charge})
+    httpserver.expect_request("/v1/refunds", method="GET").respond_with_json(
+        so.stripe_list(list(refunds), "/v1/refunds"))
+
+
+def ledger_state(gift_id: int):
+    rows = db.session.execute(select(Payment.kind, Payment.amount, Payment.provider_id)
+                              .order_by(Payment.provider_id)).all()
+    return db.session.get(Gift, gift_id).status, rows
+
+
+def deliver_until_done(client, events) -> int:
+    """Deliver every event; redeliver those answered 409 (as Stripe retries) until all land."""
+    pending, rounds = list(events), 0
+    while pending:
+        rounds += 1
+        assert rounds <= len(events), "no progress"
+        answers = [(evt, deliver(client, evt).status_code) for evt in pending]
+        assert {code for _, code in answers} <= {200, 409}
+        pending = [evt for evt, code in answers if code == 409]
+    return rounds
+
+
+def reset_ledger(gift):
+    """Back to the moment the donor left for Stripe's checkout page."""
+    for model in (Receipt, Payment, ProviderEvent, OutboundEmail):
+        db.session.execute(delete(model))
+    gift.status, gift.paid_at, gift.plan_id = GiftStatus.PENDING, None, None
+    db.session.flush()
+    db.session.execute(delete(Gift).where(Gift.id != gift.id))
+    db.session.execute(delete(RecurringPlan))
+    db.session.commit()
+
+
+def every_order(events: list) -> list[tuple]:
+    """The delivery orders a convergence test runs: on SQLite every permutation; on
+    PostgreSQL, which runs the same code and differs only in the database, each rotation of
+    ``events`` and its reverse. There every event comes first once and last once (so each is
+    the one that arrives early, and the one that arrives last after all the others), and every
+    pair of events comes in both relative orders (a rotation starting at either of the two
+    puts it first), at 2n orders instead of n!."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return list(itertools.permutations(events))
+    rotations = [tuple(events[i:] + events[:i]) for i in range(len(events))]
+    orders = {tuple(map(id, order)): order for order in rotations + [o[::-1] for o in rotations]}
+    return list(orders.values())
