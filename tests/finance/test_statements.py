@@ -14,8 +14,8 @@ from app.finance.common import FinanceError
 from app.finance.documents import DocumentSettings
 from app.finance.statements import queue_statements, statement_pdf
 from app.mail import OutboundEmail, deliver_batch, transport_from_config
-from tests.factories import make_campaign
-from tests.finance.support import at, paid_gift, refund
+from tests.factories import make_campaign, paid_gift, refund
+from tests.finance.support import at
 from tests.finance.test_pdf import text_of
 
 
@@ -24,17 +24,17 @@ def year_2026(app):
     appeal = make_campaign("appeal", title="Twenty years")
     ramadan = make_campaign("ramadan", title="Ramadan Kareem")
     shekels = make_campaign("shekels", title="Shana tova", currency="ILS")
-    noa = [paid_gift(app, appeal, amount=5000, when=at(2026, 3, 2, 15))[0],
-           paid_gift(app, ramadan, amount=3600, when=at(2026, 6, 2, 15))[0],
-           paid_gift(app, shekels, amount=18000, when=at(2026, 9, 20, 15))[0]]
-    _, charge = paid_gift(app, appeal, amount=2000, when=at(2026, 4, 2, 15))
+    noa = [paid_gift(appeal, amount=5000, when=at(2026, 3, 2, 15))[0],
+           paid_gift(ramadan, amount=3600, when=at(2026, 6, 2, 15))[0],
+           paid_gift(shekels, amount=18000, when=at(2026, 9, 20, 15))[0]]
+    _, charge = paid_gift(appeal, amount=2000, when=at(2026, 4, 2, 15))
     refund(charge, 500, at(2026, 4, 3, 15))  # partly refunded: 15.00 stays
-    _, charge = paid_gift(app, appeal, amount=9000, when=at(2026, 5, 2, 15))
+    _, charge = paid_gift(appeal, amount=9000, when=at(2026, 5, 2, 15))
     refund(charge, 9000, at(2026, 5, 3, 15))  # refunded in full: not on the statement
-    paid_gift(app, appeal, amount=7000, when=at(2025, 12, 31, 15))  # last year
-    omar = paid_gift(app, appeal, amount=2500, when=at(2027, 1, 1, 3), email="omar@example.org",
+    paid_gift(appeal, amount=7000, when=at(2025, 12, 31, 15))  # last year
+    omar = paid_gift(appeal, amount=2500, when=at(2027, 1, 1, 3), email="omar@example.org",
                      name="عمر الخطيب")[0]  # 31 December in New York
-    paid_gift(app, appeal, amount=4000, when=at(2025, 6, 1, 15), email="ruth@example.org")
+    paid_gift(appeal, amount=4000, when=at(2025, 6, 1, 15), email="ruth@example.org")
     return {"noa": noa[0].supporter_id, "omar": omar.supporter_id}
 
 
