@@ -18,7 +18,7 @@ from app.payments.models import Payment
 from tests.support import stripe_objects as so
 from tests.support.accounts import make_account, sign_in, text_of
 from tests.support.flow import submit_gift
-from tests.support.stripe import count, deliver, reset_ledger
+from tests.support.stripe import count, deliver, make_monthly, reset_ledger
 
 BANK = {"type": "us_bank_account", "us_bank_account": {
     "account_holder_type": "individual", "account_type": "checking",
@@ -176,14 +176,7 @@ def test_a_monthly_gift_by_bank_debit_is_processing_then_paid_in_every_order(cli
                                                                             httpserver):
     """Its first invoice is paid when the debit clears (invoice.paid, and the session's
     async_payment_succeeded): the plan starts then, with the one receipt."""
-    gift.frequency = gift.frequency.MONTHLY
-    db.session.commit()
-    httpserver.expect_request("/v1/invoice_payments", method="GET").respond_with_json(
-        so.stripe_list([so.invoice_payment(amount=5000)], "/v1/invoice_payments"))
-    httpserver.expect_request("/v1/payment_intents/pi_test_sub_1", method="GET"
-                              ).respond_with_json(so.payment_intent(
-                                  intent_id="pi_test_sub_1", gift=None, amount=5000,
-                                  charge=None))
+    make_monthly(gift, httpserver)
     g = gift.public_id
 
     def monthly(payment_status: str) -> dict:

@@ -23,7 +23,14 @@ from app.payments.models import Payment, PaymentKind, ProviderEvent
 from tests.factories import make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
-from tests.support.stripe import count, deliver, reset_ledger, serve_charge, stripe_config
+from tests.support.stripe import (
+    count,
+    deliver,
+    one_time_scenario,
+    reset_ledger,
+    serve_charge,
+    stripe_config,
+)
 
 
 @pytest.fixture
@@ -136,13 +143,7 @@ def test_events_in_any_order_converge_through_the_queues_retries(queue_app, clie
                                                                  httpserver, queue):
     serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)])
     g = gift.public_id
-    events = [
-        so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
-        so.event("payment_intent.succeeded", so.payment_intent(gift=g, amount=5000)),
-        so.event("charge.refunded", so.charge(amount=5000, refunded=2000)),
-        so.event("charge.dispute.created", so.dispute(amount=3000)),
-        so.event("charge.dispute.closed", so.dispute(amount=3000, status="won")),
-    ]
+    events = one_time_scenario(g)
     shuffled = random.Random(6)
     orders = [events[::-1]] + [shuffled.sample(events, len(events)) for _ in range(4)]
     for order in orders:

@@ -29,6 +29,8 @@ from tests.support.stripe import (
     every_order,
     form,
     ledger_state,
+    make_monthly,
+    one_time_scenario,
     reset_ledger,
     serve_charge,
     stripe_config,
@@ -211,13 +213,7 @@ def test_failed_payment_records_nothing(client, gift):
 def test_one_time_scenario_converges_whatever_the_order(client, gift, httpserver):
     g = gift.public_id
     serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)], gift=g)
-    events = [
-        so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
-        so.event("payment_intent.succeeded", so.payment_intent(gift=g, amount=5000)),
-        so.event("charge.refunded", so.charge(amount=5000, refunded=2000)),
-        so.event("charge.dispute.created", so.dispute(amount=3000)),
-        so.event("charge.dispute.closed", so.dispute(amount=3000, status="won")),
-    ]
+    events = one_time_scenario(g)
     expected = (GiftStatus.PARTIALLY_REFUNDED, [
         (PaymentKind.DISPUTE, 3000, "du_test_1"), (PaymentKind.DISPUTE_WON, 3000, "du_test_1:won"),
         (PaymentKind.CHARGE, 5000, "pi_test_1"), (PaymentKind.REFUND, 2000, "re_test_1")])
@@ -317,14 +313,7 @@ def test_refund_amount_must_fit_what_is_left(stripe_app, paid_gift, amount, mess
 
 @pytest.fixture
 def plan(client, gift, httpserver):
-    gift.frequency = gift.frequency.MONTHLY
-    db.session.commit()
-    httpserver.expect_request("/v1/invoice_payments", method="GET").respond_with_json(
-        so.stripe_list([so.invoice_payment(amount=5000)], "/v1/invoice_payments"))
-    httpserver.expect_request("/v1/payment_intents/pi_test_sub_1", method="GET"
-                              ).respond_with_json(so.payment_intent(
-                                  intent_id="pi_test_sub_1", gift=None, amount=5000,
-                                  charge=None))
+    make_monthly(gift, httpserver)
     deliver(client, so.event("checkout.session.completed", so.checkout_session(
         gift=gift.public_id, amount=5000, mode="subscription", subscription="sub_test_1",
         invoice="in_test_1")))

@@ -96,3 +96,28 @@ def every_order(events: list) -> list[tuple]:
     rotations = [tuple(events[i:] + events[:i]) for i in range(len(events))]
     orders = {tuple(map(id, order)): order for order in rotations + [o[::-1] for o in rotations]}
     return list(orders.values())
+
+
+def one_time_scenario(g: str) -> list[dict]:
+    """The events of a one-time gift of $50 (``g``: its public id): paid (the checkout and
+    the payment intent), $20 refunded, $30 disputed and the dispute won."""
+    return [
+        so.event("checkout.session.completed", so.checkout_session(gift=g, amount=5000)),
+        so.event("payment_intent.succeeded", so.payment_intent(gift=g, amount=5000)),
+        so.event("charge.refunded", so.charge(amount=5000, refunded=2000)),
+        so.event("charge.dispute.created", so.dispute(amount=3000)),
+        so.event("charge.dispute.closed", so.dispute(amount=3000, status="won")),
+    ]
+
+
+def make_monthly(gift, httpserver) -> None:
+    """Make ``gift`` monthly, and serve its subscription's first invoice (in_test_1, paid by
+    pi_test_sub_1) as the handlers ask for it."""
+    gift.frequency = gift.frequency.MONTHLY
+    db.session.commit()
+    httpserver.expect_request("/v1/invoice_payments", method="GET").respond_with_json(
+        so.stripe_list([so.invoice_payment(amount=5000)], "/v1/invoice_payments"))
+    httpserver.expect_request("/v1/payment_intents/pi_test_sub_1", method="GET"
+                              ).respond_with_json(so.payment_intent(
+                                  intent_id="pi_test_sub_1", gift=None, amount=5000,
+                                  charge=None))
