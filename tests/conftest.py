@@ -50,6 +50,34 @@ def templates_fail_loudly():
     before_render_template.disconnect(check_render)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def threads_that_end_under_faketime():
+    """Under ``faketime`` (the suite run on a shifted clock), a timed wait between threads never
+    ends. Two such waits would hang the run, and only there are they taken out:
+
+    - an RQ worker's ``work(burst=True)`` joins the thread that listens for remote commands
+      (the ``rq`` CLI's stop/shutdown, which no test sends): workers do without it;
+    - at exit Python joins the timer thread of Flask-Limiter's in-memory storage (apps with
+      rate limits on): timers still waiting are cancelled at the end of the session.
+
+    Everything a job or a request does is unchanged."""
+    import os
+    import threading
+
+    if "faketime" not in os.environ.get("LD_PRELOAD", ""):
+        yield
+        return
+    from app.jobs import AppWorker
+
+    saved = AppWorker.subscribe, AppWorker.unsubscribe
+    AppWorker.subscribe = AppWorker.unsubscribe = lambda self: None
+    yield
+    AppWorker.subscribe, AppWorker.unsubscribe = saved
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     cluster = PgCluster().start()
