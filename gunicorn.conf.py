@@ -29,11 +29,13 @@ max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
 max_requests_jitter = max_requests // 10
 preload_app = False
 
-# One line per request on standard output (the process manager keeps it), with the time taken
-# in milliseconds; errors on standard error.
+# One line per request on standard output (the process manager keeps it): client, method,
+# status, size, time taken in milliseconds, user agent and the request id the app answered with.
+# Never the path or the query: emailed links carry their tokens there. The app's own JSON line
+# for the same request id names the route. Errors on standard error.
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+access_log_format = '%(h)s %(m)s %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
 loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
 
 # The heartbeat files in memory rather than on a disk that may stall.

@@ -90,3 +90,49 @@ def test_the_access_log_keeps_every_emailed_links_token_out(app):
         match = masking.match(path)
         assert match, route
         assert "SeCrEt" not in match.group("newsfund_kept") + kept, route
+
+
+def test_gunicorns_access_log_names_no_path_and_carries_the_request_id(tmp_path):
+    """The web process's own access line (gunicorn.conf.py) says who, what method, status and
+    time, with the request id the app answered; never the path or query, where emailed links
+    carry their tokens."""
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.support.pgcluster import free_port
+
+    port = free_port()
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PORT": str(port),
+           "WEB_CONCURRENCY": "1", "SECRET_KEY": "access-log-test",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+           "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    out = (tmp_path / "out.log").open("w")
+    web = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
+                            "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=out,
+                           stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/account/link/TOKEN-IN-THE-PATH?q=TOKEN-IN-QUERY",
+                    timeout=5)
+            except urllib.error.HTTPError as error:
+                answer = error
+            except OSError:
+                assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not serve"
+                time.sleep(0.2)
+                continue
+            break
+        with answer:
+            request_id = answer.headers["X-Request-ID"]
+    finally:
+        web.terminate()
+        web.wait(30)
+        out.close()
+    lines = (tmp_path / "out.log").read_text().splitlines()
+    [line] = [line for line in lines if request_id in line]
+    assert " GET " in line and "TOKEN" not in line
