@@ -206,9 +206,9 @@ def init_app(app: Flask) -> None:
     app.extensions["jobs"] = RQBackend(url, app.config["JOBS_QUEUE"],
                                        app.config["JOBS_RETRY_INTERVALS"]) \
         if url else InlineBackend()
-
-
     app.cli.add_command(jobs_cli)
+
+
 def backend() -> InlineBackend | RQBackend:
     return current_app.extensions["jobs"]
 

@@ -165,3 +165,55 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(caplog):
     finally:
         connection.close()
         server.stop()
+
+
+# What the jobs of the next test do, looked up by name by the worker (it runs them in its own
+# process: here, this one).
+_lost = {}
+
+
+def stop_redis_for_a_moment() -> None:
+    """A job during which Redis goes away: stopped now, started again (empty, as a restart
+    without persistence leaves it) a moment later, with one new job queued."""
+    from rq import Queue
+
+    server, queue = _lost["server"], Queue(_lost["queue"], connection=_lost["connection"])
+    server.process.terminate()
+    server.process.wait(10)
+
+    def back() -> None:
+        server.root.mkdir(exist_ok=True)
+        server.start()
+        queue.enqueue(f"{__name__}.record_that_it_ran")
+
+    _lost["restart"] = threading.Timer(0.5, back)
+    _lost["restart"].start()
+
+
+def record_that_it_ran() -> None:
+    _lost["ran"] = True
+
+
+def test_a_worker_that_loses_redis_while_a_job_runs_goes_on_once_it_is_back(
+        make_app, tmp_path, own_redis, caplog):
+    """RQ quits when Redis goes away mid-job (finishing the job fails); `flask jobs worker`
+    waits for Redis and works on instead of ending the process (which would end every process
+    `make serve` runs)."""
+    from redis import Redis
+    from rq import Queue
+
+    flask_app = make_app(f"sqlite:///{tmp_path / 'jobs.db'}", REDIS_URL=own_redis.url,
+                         JOBS_RETRY_INTERVALS=[])
+    connection = Redis.from_url(own_redis.url)
+    _lost.update(server=own_redis, queue=flask_app.config["JOBS_QUEUE"], connection=connection)
+    try:
+        Queue(_lost["queue"], connection=connection).enqueue(f"{__name__}.stop_redis_for_a_moment")
+        result = flask_app.test_cli_runner().invoke(args=["jobs", "worker", "--burst"])
+        assert result.exit_code == 0, result.output
+        assert _lost.get("ran"), caplog.text
+        assert "starting the worker again" in caplog.text
+    finally:
+        if "restart" in _lost:
+            _lost["restart"].join(30)
+        connection.close()
+        _lost.clear()
