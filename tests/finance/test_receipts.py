@@ -89,8 +89,8 @@ def test_a_rolled_back_gift_leaves_no_gap(app):
 def _record_gifts(url: str, campaign_id: int, worker: int, count: int) -> None:
     """One process recording gifts one transaction at a time, as a web worker would."""
     from app import create_app, jobs
-    from app.db import expect_writes
     from app.campaigns.models import Campaign
+    from app.db import expect_writes
     from tests.conftest import BASE_CONFIG
 
     app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url,
