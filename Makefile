@@ -53,7 +53,7 @@ serve: $(VENV)/.serve-installed instance/secret_key
 
 test: $(VENV)/.installed
 	scripts/system-deps.sh
-	$(BIN)/python -m pytest -n auto -m 'not timing'
+	$(BIN)/python -m pytest -n auto -m 'not timing' --durations=20
 	$(BIN)/python -m pytest -m timing
 
 bench: $(VENV)/.installed
