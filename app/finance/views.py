@@ -63,23 +63,10 @@ from app.finance.statements import (
 from app.mail import current_mailer
 from app.staff.forms import ButtonForm
 from app.staff.models import Role
-from app.staff.roles import current_roles, roles_required
+from app.staff.roles import roles_required, staff_pages
 from app.templating import org_zone
 
-bp = Blueprint("finance", __name__)
-
-
-@bp.after_request
-def private(response: Response) -> Response:
-    """Finance pages and documents hold donors' data: never cached by a browser or a proxy."""
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-@bp.context_processor
-def staff_context():
-    """What templates/staff/_staff.html needs (its nav shows what the roles may open)."""
-    return {"staff_roles": current_roles(), "Role": Role}
+bp = staff_pages(Blueprint("finance", __name__))
 
 
 def _pdf(receipt) -> Response:

@@ -39,24 +39,11 @@ from app.payments.providers import current_provider
 from app.staff import operations
 from app.staff.forms import ButtonForm, GiftLookupForm, RefundForm
 from app.staff.models import Role
-from app.staff.roles import current_roles, roles_required
+from app.staff.roles import roles_required, staff_pages
 
-bp = Blueprint("operations", __name__, url_prefix="/staff/operations")
+bp = staff_pages(Blueprint("operations", __name__, url_prefix="/staff/operations"))
 
 FINANCE = (Role.FINANCE,)
-
-
-@bp.after_request
-def private(response: Response) -> Response:
-    """Donors' data and money: never cached by a browser or a proxy."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.context_processor
-def staff_context():
-    """What templates/staff/_staff.html needs (its nav shows what the roles may open)."""
-    return {"staff_roles": current_roles(), "Role": Role}
 
 
 def _actor() -> Actor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, g
+from flask import Blueprint, Response, abort, g
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -130,3 +130,20 @@ def staff_members() -> list[tuple[Supporter, list[StaffRole]]]:
     for row in rows:
         grouped.setdefault(row.supporter_id, (row.supporter, []))[1].append(row)
     return list(grouped.values())
+
+
+def staff_pages(bp: Blueprint) -> Blueprint:
+    """What every blueprint of staff pages (staff, finance, operations) shares: their answers
+    hold donors' data and money, so no browser or proxy keeps them; their templates
+    (templates/staff/_staff.html) get the roles whose pages the nav shows."""
+
+    @bp.after_request
+    def private(response: Response) -> Response:
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @bp.context_processor
+    def staff_context():
+        return {"staff_roles": current_roles(), "Role": Role}
+
+    return bp

@@ -70,17 +70,11 @@ from app.staff.roles import (
     revoke_role,
     roles_required,
     staff_members,
+    staff_pages,
 )
 from app.templating import format_moment, org_zone
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-
-@bp.after_request
-def private(response: Response) -> Response:
-    """Staff pages hold donors' data: never cached by a browser or a proxy."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp = staff_pages(Blueprint("staff", __name__, url_prefix="/staff"))
 
 
 def _actor() -> Actor:
@@ -113,11 +107,6 @@ def _moment_text(when: datetime) -> str:
 
 def _campaign(slug: str):
     return campaign_by_slug(slug) or abort(404)
-
-
-@bp.context_processor
-def staff_context():
-    return {"staff_roles": current_roles(), "Role": Role}
 
 
 # Every page's header links staff to their pages (a signed-in visitor's roles, read once per

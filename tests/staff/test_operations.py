@@ -225,7 +225,7 @@ def test_the_inbox_page_shows_each_problem_with_its_action(app, client, as_role)
     as_role("finance")
     page = client.get("/staff/operations/")
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "private, no-store"
     item = re.search(rf'<li class="ops-item" data-event="{event["id"]}">.*?</li>', html, re.S)
     assert "OperationalError: database gone" in item.group(0)
     assert "3 attempts" in item.group(0) and "3 hours" in item.group(0)

@@ -188,3 +188,14 @@ def test_route_access(app, client, endpoint, who):
             location = response.headers.get("Location")
             assert got == ACCESS[endpoint][WHO.index(who)], (method, path, who,
                                                             response.status_code, location)
+
+
+@pytest.mark.parametrize("path", ["/staff/", "/staff/finance/reconciliation",
+                                  "/staff/operations/"])
+def test_every_staff_blueprint_keeps_its_pages_out_of_caches(client, as_role, path):
+    """Staff, finance and operations pages hold donors' data: no browser or proxy keeps them
+    (the hooks app.staff.roles.staff_pages gives each of their blueprints)."""
+    as_role("admin")
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "private, no-store"
