@@ -7,6 +7,7 @@ a PostgreSQL cluster of the test's own, stopped and restarted under it."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from flask_migrate import upgrade
@@ -182,11 +183,14 @@ def stop_redis_for_a_moment() -> None:
     server.process.wait(10)
 
     def back() -> None:
+        # A plain sleep, not a threading.Timer: under faketime a timed wait between threads
+        # never ends (tests/conftest.py), a sleep does.
+        time.sleep(0.5)
         server.root.mkdir(exist_ok=True)
         server.start()
         queue.enqueue(f"{__name__}.record_that_it_ran")
 
-    _lost["restart"] = threading.Timer(0.5, back)
+    _lost["restart"] = threading.Thread(target=back)
     _lost["restart"].start()
 
 
