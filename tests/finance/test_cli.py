@@ -33,8 +33,9 @@ def test_export_csv_and_xlsx_to_files(app, ledger_rows, tmp_path):
     result = invoke(app, "export", "--from", "2026-03-01", "--to", "2026-03-31",
                     "--campaign", "ramadan", "-o", str(xlsx))
     assert result.exit_code == 0, result.output
-    sheet = load_workbook(xlsx, read_only=True).active
-    data = list(sheet.iter_rows(values_only=True))
+    book = load_workbook(xlsx, read_only=True)
+    data = list(book.active.iter_rows(values_only=True))
+    book.close()  # a read-only workbook keeps its file open until closed
     assert data[0] == HEADER and len(data) == 3
     assert set(tmp_path.iterdir()) == {out, xlsx}  # no temporary files left
 
