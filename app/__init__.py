@@ -143,6 +143,7 @@ def _import_models() -> None:
     import app.mail  # noqa: F401
     import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401
+    import app.prompts.models  # noqa: F401
     import app.schedule  # noqa: F401
     import app.staff.models  # noqa: F401
     import app.staff.rollup  # noqa: F401

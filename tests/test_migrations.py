@@ -19,6 +19,7 @@ from app.mail import OutboundEmail
 from app.news import models as news
 from app.news.demo import seed_news
 from app.payments.models import Payout, PayoutTransaction, ProviderEvent
+from app.prompts.models import EmailAppeal, Placement, Prompt, PromptCount, Segment
 from app.schedule import ScheduledRun
 from app.staff.models import Role
 from app.staff.roles import grant_role
@@ -71,7 +72,14 @@ def populate() -> None:
                         status=news.SendStatus.SENT, claimed_at=NOW, sent_at=NOW),
         PayoutTransaction(payout_id=payout.id, provider="stripe", transaction_id="txn_test",
                           type="charge", amount=5000, fee=290, net=4710, currency="USD"),
+        EmailAppeal(campaign_id=campaign.id, switched_on_at=NOW),
     ])
+    prompt = Prompt(campaign_id=campaign.id, name="Overlay", placement=Placement.OVERLAY,
+                    segment=Segment.FOLLOWER, category_id=category.id, starts_at=NOW,
+                    ends_at=NOW + timedelta(30), headline_a="Stand with us", button_a="Give")
+    db.session.add(prompt)
+    db.session.flush()
+    db.session.add(PromptCount(prompt_id=prompt.id, variant="a", day=NOW.date(), impressions=3))
     grant_role(noa, Role.FINANCE, actor=Actor(id=None, label="test"))
     db.session.commit()
 
