@@ -171,6 +171,10 @@ def load_settings(instance_path: Path) -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
         "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 128 * 1024),
         "WEBHOOK_MAX_BYTES": _int("WEBHOOK_MAX_BYTES", 1024 * 1024),
+        # The largest CSV an import takes (`flask finance import`, `flask supporters import`
+        # and their staff pages' uploads), refused before it is read: a million gifts in the
+        # export's columns are about 400 MB.
+        "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 512 * 1024 * 1024),
         # Sign-in attempts per client address (every attempt, any account); failed ones per
         # account and client (past them that client waits, app/accounts/throttle.py), and per
         # account from anywhere (past it, clients that failed on it are asked to use a link).

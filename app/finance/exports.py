@@ -33,6 +33,7 @@ from app.extensions import db
 from app.finance.common import FinanceError, Period, campaign_by_slug, decimal_text
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, Gift, GiftStatus
+from app.imports.reading import inert
 from app.payments.models import Payment, PaymentKind
 from app.payments.payouts import linked_payments, payout_by_id
 
@@ -226,18 +227,6 @@ def export_query(flt: ExportFilter) -> Select:
     if flt.method:
         query = query.where(method == flt.method)
     return query
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(text: str | None) -> str:
-    """Text someone typed (a donor's name, a link's utm_* values), made safe to open in a
-    spreadsheet: a leading = + - @ would make Excel or LibreOffice run it as a formula (OWASP's
-    "CSV injection"), so such text gets a leading apostrophe."""
-    if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _converter(zone, *, decimals: Callable[[int, str], object]):

@@ -1,0 +1,80 @@
+"""Driving one import file through a row handler: savepoints, batches, duplicates, dry runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.extensions import db
+from app.imports.reading import CsvFile, ImportFileError, Row
+from app.imports.report import ImportReport, Outcome, RowRefused
+
+#: Rows committed together: a file stopped half way keeps its whole batches, and its rerun
+#: finds them "unchanged".
+BATCH = 500
+
+
+def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: bool,
+               commit: Callable[[], None], key: Callable[[Row], str | None] | None = None,
+               key_name: str = "key", batch: int = BATCH,
+               progress: Callable[[ImportReport, int, int], None] | None = None
+               ) -> ImportReport:
+    """Import ``csv_file`` row by row through ``handle`` and return the report.
+
+    The file is read through once first (:meth:`CsvFile.scan`): a file with an encoding or CSV
+    error anywhere is refused whole (:class:`ImportFileError`) before any row is written, and
+    the row count is known for ``progress(report, rows_done, rows_total)``, called after each
+    batch. Each row runs in a savepoint: a handler raising :class:`RowRefused` leaves nothing of
+    it. ``key(row)`` names what makes a row unique (an email, a gift reference): a second row with
+    a key seen earlier in the file is refused as a duplicate, naming the line of the first.
+
+    For real, ``commit()`` is called after every ``batch`` rows and at the end; a dry run takes
+    the same path (flushing, so later rows see earlier ones) and rolls everything back at the
+    end. Any other exception rolls back the batch under way and propagates.
+    """
+    total = csv_file.scan()
+    if total == 0:
+        raise ImportFileError("The file has a header row but no rows to import.")
+    report = ImportReport(header=list(csv_file.header), dry_run=dry_run)
+    seen: dict[str, int] = {}
+    session = db.session
+    done = pending = 0
+    try:
+        for row in csv_file:
+            done += 1
+            pending += 1
+            if row.problem:
+                report.refuse(row.line, f"this row {row.problem}", row.values)
+            else:
+                _one(row, handle, key, key_name, seen, report, session)
+            if pending >= batch:
+                pending = 0
+                session.flush() if dry_run else commit()
+                if progress:
+                    progress(report, done, total)
+        if dry_run:
+            session.rollback()
+        else:
+            commit()
+    except BaseException:
+        session.rollback()
+        raise
+    report.finished = True
+    if progress:
+        progress(report, done, total)
+    return report
+
+
+def _one(row: Row, handle, key, key_name: str, seen: dict[str, int], report: ImportReport,
+         session) -> None:
+    try:
+        value = key(row) if key else None
+        if value is not None and value in seen:
+            raise RowRefused(f"a duplicate: the same {key_name} as line {seen[value]}")
+        with session.begin_nested():
+            outcome = handle(row)
+    except RowRefused as exc:
+        report.refuse(row.line, exc.reason, row.values)
+        return
+    if value is not None:
+        seen[value] = row.line
+    report.count(outcome)
