@@ -89,6 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.giving.views import bp as giving_bp
     from app.news.views import bp as news_bp
     from app.payments.views import bp as payments_bp
+    from app.prompts.staff_views import bp as prompt_staff_bp
     from app.staff.views import bp as staff_bp
 
     app.register_blueprint(core.bp)
@@ -102,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(finance_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(prompt_staff_bp)
     from app.staff.operations_views import bp as operations_bp
 
     app.register_blueprint(operations_bp)

@@ -110,6 +110,12 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "staff.roles": ADMIN,
     "staff.revoke": ADMIN,
     "staff.audit_log": ADMIN,
+    # Prompts: the fundraisers' pages.
+    "prompt_staff.index": FUNDRAISING,
+    "prompt_staff.new": FUNDRAISING,
+    "prompt_staff.edit": FUNDRAISING,
+    "prompt_staff.results": FUNDRAISING,
+    "prompt_staff.email_appeal": FUNDRAISING,
     # The operations inbox: finance.
     "operations.inbox": FINANCE,
     "operations.retry_event": FINANCE,
@@ -128,7 +134,7 @@ SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up
           "plan_id": 999999, "grant_id": 999999, "supporter_id": 999999, "name": "sandbox",
           "filename": "css/app.css", "action": "pause", "gift_id": 999999,
           "event_id": 999999, "job_id": "made-up-job", "email_id": 999999, "payment_id": 999999,
-          "year": 2025}
+          "year": 2025, "prompt_id": 999999, "campaign_id": 999999}
 
 
 def _rules(app):
@@ -146,7 +152,7 @@ def test_staff_views_declare_their_roles_at_the_decorator(app):
     """The table and the decorators agree: what a staff view allows is what ACCESS says."""
     columns = {"fundraiser": Role.FUNDRAISER, "finance": Role.FINANCE, "admin": Role.ADMIN}
     for endpoint, view in app.view_functions.items():
-        if not endpoint.startswith(("staff.", "operations.")):
+        if not endpoint.startswith(("staff.", "operations.", "prompt_staff.")):
             continue
         declared = getattr(view, "allowed_roles", None)
         assert declared, f"{endpoint} has no roles_required"
