@@ -75,6 +75,21 @@ def parse_amount(text: str | None, currency: str) -> int:
     return int(scaled)
 
 
+def parse_exact(text: str, currency: str) -> int:
+    """Read an amount a machine wrote (an export's "50.00", "0", "-12.5"): a plain decimal in
+    at most the currency's precision, zero and a leading minus allowed, nothing else (no
+    symbols, separators or exponents); exactly, as minor units."""
+    cleaned = text.strip()
+    negative = cleaned.startswith("-")
+    if not _PLAIN_NUMBER.fullmatch(cleaned.removeprefix("-")):
+        raise AmountError(f"{text!r} is not an amount written as a plain decimal (50.00).")
+    scaled = Decimal(cleaned.removeprefix("-")).scaleb(minor_digits(currency))
+    if scaled != scaled.to_integral_value():
+        raise AmountError(f"{text!r} has more decimal places than {currency} has "
+                          f"({minor_digits(currency)}).")
+    return -int(scaled) if negative else int(scaled)
+
+
 def to_decimal(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-minor_digits(currency))
 

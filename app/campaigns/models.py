@@ -69,6 +69,10 @@ class Campaign(db.Model):
     # The fund or ledger code the accounting system books this campaign's gifts to.
     fund_code: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when `flask finance import` created it for gifts brought from another platform: an
+    # ended, unpublished campaign whose goal (1) and dates (its earliest gift to the import)
+    # stand in for what that platform did not export.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     suggested_amounts: Mapped[list[SuggestedAmount]] = relationship(
         back_populates="campaign",

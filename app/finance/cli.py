@@ -23,6 +23,7 @@ from app.extensions import db
 from app.finance.common import FinanceError, campaign_by_slug, decimal_text, make_period
 from app.finance.documents import DocumentSettings, get_receipt, receipt_pdf
 from app.finance.exports import export_filter, write_csv, write_xlsx
+from app.finance.imports import import_gifts
 from app.finance.offline import (
     OfflineGift,
     correct_offline_gift,
@@ -34,6 +35,7 @@ from app.finance.receipts import current_receipt
 from app.finance.reconciliation import reconcile
 from app.finance.statements import build_statement_email, send_corrections, send_statements
 from app.giving.models import Dedication
+from app.imports import ImportFileError, Outcome
 from app.mail import current_mailer
 from app.money import AmountError, parse_amount
 from app.payments.models import Payment, PaymentKind
@@ -174,6 +176,44 @@ def finance_export_command(first, last, campaign, status, frequency, currency, m
     except FinanceError as exc:
         raise _finance_error(exc) from None
     click.echo(f"{rows:,} gift{'' if rows == 1 else 's'} exported to {output} ({fmt})")
+
+
+@finance_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True,
+              help="Check every row and report what would happen; write nothing.")
+@click.option("--errors", "errors_path", metavar="FILE",
+              help="Where to write the refused rows (errors.csv: fix them and import that "
+                   "file). Default: FILE's name with .errors.csv, when rows are refused.")
+@click.option("--by", "by", metavar="LABEL", help="Who is importing (audit log); default "
+                                                  "cli:<user>.")
+def finance_import_command(file: str, dry_run: bool, errors_path: str | None,
+                           by: str | None) -> None:
+    """Import gift history in the columns of `flask finance export` (README). Sends nothing;
+    a rerun adds nothing. Exits 1 when rows were refused."""
+    def progress(report, done: int, total: int) -> None:
+        if done % 10_000 < 500 or done == total:
+            click.echo(f"  {done:,}/{total:,} rows: {report.summary()}", err=True)
+
+    try:
+        report = import_gifts(file, dry_run=dry_run, zone=org_zone(), now=utcnow(),
+                              actor=_actor(by), max_bytes=current_app.config["IMPORT_MAX_BYTES"],
+                              commit=jobs.commit, name=os.path.basename(file),
+                              progress=progress)
+    except ImportFileError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(("dry run, nothing written: " if dry_run else "imported: ") + report.summary())
+    if not report.counts[Outcome.REFUSED]:
+        return
+    for refusal in report.refused[:20]:
+        click.echo(f"  line {refusal.line}: {refusal.reason}")
+    if len(report.refused) > 20:
+        click.echo(f"  ... and {report.counts[Outcome.REFUSED] - 20:,} more")
+    errors_path = errors_path or (os.path.splitext(file)[0] + ".errors.csv")
+    with open(errors_path, "w", encoding="utf-8", newline="") as out:
+        report.write_errors(out)
+    click.echo(f"the refused rows are in {errors_path}: fix them there and import that file")
+    raise SystemExit(1)
 
 
 @finance_cli.command("reconcile")

@@ -4,7 +4,15 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import UTCDateTime, enum_column, utcnow
@@ -44,6 +52,11 @@ class Receipt(db.Model):
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     void_reason: Mapped[str | None] = mapped_column(String(300))
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("receipt.id"))
+    # Issued by the platform the gift was imported from (`flask finance import`): its number
+    # is that platform's, and no receipt was made or mailed here. It counts like any other
+    # (year-end statements list it) until the gift's money changes here.
+    issued_elsewhere: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
 
     gift: Mapped[Gift] = relationship()
     replaces: Mapped[Receipt | None] = relationship(remote_side=[id])
