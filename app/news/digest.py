@@ -23,6 +23,11 @@ batch, not per subscriber). Everyone else gets, on a day with analysis, one line
 members of that level get, linking to giving. When no level offers the perk (the levels are
 configurable), analysis is news like any other story.
 
+When staff switch it on for a live campaign (``app.prompts``: the daily email's appeal), the
+email carries that campaign's appeal block with a give link attributed to the email
+(``utm_medium=email``, ``utm_content=email-appeal``), except to subscribers who have given to
+the campaign (asked once per batch).
+
 Speed: the stories each subscriber gets depend only on the categories they follow and whether
 they have the perk, so the text and HTML are rendered once per distinct pair; per subscriber
 only the signed unsubscribe link changes. Messages are assembled as MIME by hand around the
@@ -70,6 +75,7 @@ from app.news.models import (
     article_category,
 )
 from app.news.services import Signer, list_unsubscribe_headers
+from app.prompts.services import email_appeal_campaign, gave_to
 
 WINDOW = timedelta(days=1)
 SUBJECT = "Your daily news from {org}: {date}"
@@ -131,6 +137,21 @@ MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError,
                   smtplib.SMTPSenderRefused)
 # Errors about the transport itself (connection lost, disk full): stop the run.
 TRANSPORT_ERRORS = (OSError, smtplib.SMTPException)
+
+
+@dataclass(frozen=True)
+class Appeal:
+    """The live campaign's appeal block: what it says and where its link goes."""
+
+    campaign_id: int
+    title: str
+    summary: str
+    signatory: str
+    give_url: str
+
+
+#: The utm fields of the appeal's give link (``utm_campaign`` is the campaign's slug).
+APPEAL_UTM = {"utm_source": "daily-email", "utm_medium": "email", "utm_content": "email-appeal"}
 
 
 @dataclass(frozen=True)
@@ -278,10 +299,12 @@ class DigestBuilder:
 
     def __init__(self, *, day: date, stories: list[Story], settings: DigestSettings,
                  signer: Signer, unsubscribe_url: Callable[[str], str], manage_url: str,
-                 subscribe_url: str, now: datetime, give_url: str | None = None):
+                 subscribe_url: str, now: datetime, give_url: str | None = None,
+                 appeal: Appeal | None = None):
         self.day = day
         self.settings = settings
         self.give_url = give_url
+        self.appeal = appeal
         # The level that brings the analysis. When the levels configured offer it at none,
         # analysis is news like any other story.
         self.perk_level = level_granting(ANALYSIS_PERK, settings.levels)
@@ -296,7 +319,7 @@ class DigestBuilder:
         self.subscribe_url = subscribe_url
         self.names = dict(db.session.execute(select(Category.id, Category.name)).all())
         self.placeholder = f"unsubscribe-link-{secrets.token_hex(8)}"
-        self.editions: dict[tuple[frozenset[int] | None, bool], Edition] = {}
+        self.editions: dict[tuple[frozenset[int] | None, bool, bool], Edition] = {}
         self.top = top_stories(self.stories, settings.top_stories)
         self.subject = SUBJECT.format(org=settings.org_name, date=_long_date(day))
         self.domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"
@@ -326,9 +349,17 @@ class DigestBuilder:
         return supporters_with_perk(supporter_ids, ANALYSIS_PERK, levels=self.settings.levels,
                                     now=now)
 
-    def edition(self, follows: frozenset[int], extended: bool = False) -> Edition:
-        """The content for these follows, with the analysis section when ``extended``."""
-        key = (follows or None, extended and bool(self.analysis))
+    def with_appeal(self, supporter_ids: Iterable[int]) -> set[int]:
+        """Which of these supporters have given to the appeal's campaign (they get no appeal)."""
+        if self.appeal is None:
+            return set()
+        return gave_to(self.appeal.campaign_id, sorted(set(supporter_ids)))
+
+    def edition(self, follows: frozenset[int], extended: bool = False,
+                appeal: bool = True) -> Edition:
+        """The content for these follows, with the analysis section when ``extended``, and the
+        campaign's appeal when there is one and ``appeal``."""
+        key = (follows or None, extended and bool(self.analysis), appeal and bool(self.appeal))
         edition = self.editions.get(key)
         if edition is None:
             chosen = stories_for(follows, self.stories, self.settings.max_articles) \
@@ -340,7 +371,7 @@ class DigestBuilder:
                 followed=followed, stories=chosen or self.top, org_name=self.settings.org_name,
                 org_address=self.settings.org_address, unsubscribe_url=self.placeholder,
                 manage_url=self.manage_url, subscribe_url=self.subscribe_url,
-                analysis=analysis,
+                analysis=analysis, appeal=self.appeal if key[2] else None,
                 # What the others miss, said once, on a day there is analysis to miss.
                 analysis_offer=None if key[1] or not self.analysis or not self.give_url
                 else {"level": self.perk_level.name, "count": len(self.analysis),
@@ -357,8 +388,8 @@ class DigestBuilder:
         return f"<news-digest.{self.day.isoformat()}.{subscriber_id}@{self.domain}>"
 
     def build(self, recipient: Recipient, follows: frozenset[int],
-              extended: bool = False) -> tuple[bytes, int]:
-        edition = self.edition(follows, extended)
+              extended: bool = False, appeal: bool = True) -> tuple[bytes, int]:
+        edition = self.edition(follows, extended, appeal)
         url = self.unsubscribe_url(
             self.signer.unsubscribe_token(recipient.subscriber_id, recipient.email))
         if not recipient.email.isascii() or not url.isascii():
@@ -519,7 +550,8 @@ def _count(day: date, status: SendStatus) -> int:
 
 def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSettings,
                 unsubscribe_url: Callable[[str], str], manage_url: str, subscribe_url: str,
-                give_url: str | None = None, batch_size: int = 500,
+                give_url: str | None = None, appeal: Appeal | None = None,
+                batch_size: int = 500,
                 reclaim_after: timedelta = timedelta(minutes=30),
                 max_attempts: int = 3, max_consecutive_refusals: int = 50,
                 progress: Callable[[DigestReport], None] | None = None,
@@ -528,7 +560,8 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
 
     Commits as it goes (a batch at a time): it is a command's whole work, not part of a request.
     Raises :class:`DigestAborted` when the transport stops accepting mail. ``give_url``: where
-    the line offering the analysis to non-members links (no line without it).
+    the line offering the analysis to non-members links (no line without it). ``appeal``: the
+    campaign appeal block, for subscribers who have not given to it.
     """
     started = clock()
     day = digest_date_for(now, settings.org_zone)
@@ -544,7 +577,8 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
     report.sent_before = _count(day, SendStatus.SENT)
     builder = DigestBuilder(day=day, stories=stories, settings=settings, signer=signer,
                             unsubscribe_url=unsubscribe_url, manage_url=manage_url,
-                            subscribe_url=subscribe_url, now=now, give_url=give_url)
+                            subscribe_url=subscribe_url, now=now, give_url=give_url,
+                            appeal=appeal)
     stale_before = now - reclaim_after
     refusals = 0
 
@@ -559,6 +593,7 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
             follows = _follows(r.supporter_id for r in recipients if r.supporter_id)
             extended = builder.with_analysis(
                 (r.supporter_id for r in recipients if r.supporter_id), now)
+            gave = builder.with_appeal(r.supporter_id for r in recipients if r.supporter_id)
             _end_read()
             claimed = claim([r.subscriber_id for r in recipients])
             db.session.commit()
@@ -573,7 +608,8 @@ def send_digest(*, now: datetime, transport, signer: Signer, settings: DigestSet
                     for recipient in batch:
                         message, count = builder.build(
                             recipient, follows.get(recipient.supporter_id, frozenset()),
-                            recipient.supporter_id in extended)
+                            recipient.supporter_id in extended,
+                            recipient.supporter_id not in gave)
                         try:
                             connection.send(recipient.email, message)
                         except MESSAGE_ERRORS as exc:
@@ -636,9 +672,15 @@ def send_configured_digest(*, now: datetime, **options) -> DigestReport:
     from app.urls import external_url as url
 
     config = current_app.config
+    campaign = email_appeal_campaign(now)
+    appeal = None if campaign is None else Appeal(
+        campaign_id=campaign.id, title=campaign.title, summary=campaign.summary,
+        signatory=", ".join(filter(None, (campaign.signatory_name, campaign.signatory_title))),
+        give_url=url("campaigns.campaign", slug=campaign.slug, utm_campaign=campaign.slug[:100],
+                     **APPEAL_UTM))
     return send_digest(
         now=now, transport=transport_from_config(config), signer=Signer.from_config(config),
         settings=DigestSettings.from_config(config),
         unsubscribe_url=lambda token: url("news.unsubscribe_page", token=token),
         manage_url=url("news.my_news"), subscribe_url=url("news.subscribe_page"),
-        give_url=url("campaigns.home"), **options)
+        give_url=url("campaigns.home"), appeal=appeal, **options)
