@@ -94,10 +94,10 @@ def settle_fees_job() -> None:
 
 def process_pending_job() -> None:
     """Apply the stored webhook events no job applied (Redis was down, a worker died)."""
-    from app.payments.events import park_after_from_config, process_pending
+    from app.payments.events import event_settings, process_pending
 
     report = process_pending(received_before=utcnow() - SWEEP_GRACE,
-                             park_after=park_after_from_config(current_app.config))
+                             settings=event_settings(current_app.config))
     log.info("process-pending: %d applied, %d waiting, %d failed", report.applied,
              report.waiting, len(report.failed))
     if report.failed:
@@ -127,12 +127,12 @@ def rollup_job() -> None:
 
 def stripe_sync_job() -> None:
     """List and apply the Stripe events that never arrived as webhooks (the catch-up sync)."""
-    from app.payments.events import park_after_from_config
+    from app.payments.events import event_settings
     from app.payments.providers import current_provider
     from app.payments.sync import sync_missed_events
 
     report = sync_missed_events(current_provider(),
-                                park_after=park_after_from_config(current_app.config))
+                                settings=event_settings(current_app.config))
     if report.failed:
         raise RuntimeError("stripe sync: " + "; ".join(
             f"{event_id}: {reason}" for event_id, reason in report.failed))

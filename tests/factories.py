@@ -17,9 +17,17 @@ from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
 from app.db import utcnow
 from app.extensions import db
 from app.giving.models import Frequency, Gift
-from app.giving.services import GiftRequest, GivingRules, record_gift_payment, start_gift
+from app.giving.services import (
+    GiftRequest,
+    GivingRules,
+    record_gift_payment,
+    refundable,
+    start_gift,
+)
 from app.payments import ledger
+from app.payments.base import PaymentProvider
 from app.payments.models import Payment
+from app.templating import org_zone
 
 
 def make_campaign(slug: str = "test-appeal", *, days_left: int = 30, started_days_ago: int = 10,
@@ -71,7 +79,7 @@ def paid_gift(campaign, email: str = "noa@example.org", *, amount: int = 5000,
     charge = record_gift_payment(
         gift, provider="sandbox", provider_id=f"pi_{gift.public_id}",
         payment_intent_id=f"pi_{gift.public_id}", amount=gift.total,
-        currency=campaign.currency, occurred_at=when or utcnow())
+        currency=campaign.currency, occurred_at=when or utcnow(), zone=org_zone())
     if fee is not None:
         charge.fee, charge.net = fee, charge.amount - fee
     if commit:
@@ -82,8 +90,24 @@ def paid_gift(campaign, email: str = "noa@example.org", *, amount: int = 5000,
 
 
 def refund(charge: Payment, amount: int, when: datetime) -> None:
+    """A refund of ``amount`` at ``when`` in the ledger, the receipt following it."""
     ledger.record_refund(charge, refund_id=f"re_{uuid.uuid4().hex}", amount=amount,
                          occurred_at=when)
+    ledger.follow_money(charge, zone=org_zone())
+
+
+def refund_gift(gift: Gift, provider: PaymentProvider, *, now: datetime,
+                amount: int | None = None) -> Payment:
+    """Give back all of a gift's charge not refunded yet, or ``amount`` of it, through the
+    provider (with an idempotency key), and record it as the refund's event would (staff
+    refunds go through ``request_refund``, which leaves the recording to the event)."""
+    charge, already, amount = refundable(gift, amount)
+    result = provider.refund(payment_intent_id=charge.payment_intent_id,
+                             charge_id=charge.charge_id, amount=amount,
+                             idempotency_key=f"refund-{charge.id}-{already}-{amount}")
+    ledger.record_refund(charge, refund_id=result.id, amount=result.amount, occurred_at=now)
+    ledger.follow_money(charge, zone=org_zone())
+    return charge
 
 
 def dispute(charge: Payment, amount: int, when: datetime, *, won: bool = False) -> None:
@@ -94,3 +118,4 @@ def dispute(charge: Payment, amount: int, when: datetime, *, won: bool = False) 
                                   occurred_at=when)
     else:
         ledger.record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=when)
+    ledger.follow_money(charge, zone=org_zone())

@@ -20,11 +20,10 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.offline import OfflineGift, record_offline_gift
 from app.giving.models import Gift, RecurringPlan
-from app.giving.services import refund_gift
 from app.payments.models import Payment, PaymentKind
 from app.payments.providers import current_provider
 from app.templating import org_zone
-from tests.factories import make_campaign
+from tests.factories import make_campaign, refund_gift
 from tests.support import stripe_objects as so
 from tests.support.accounts import html_of, make_account, post_form, sign_in, text_of
 from tests.support.flow import give, submit_gift

@@ -140,9 +140,6 @@ ALLOWED_APP_READS = {
     "app/mail.py:queue_email": {"current_app"},
     "app/mail.py:contact_address": {"current_mailer"},
     "app/giving/services.py:queue_dedication_notice": {"contact_address"},
-    # Not done yet (issue 15 item 4): the receipt is numbered in the app's zone.
-    "app/giving/services.py:_queue_receipt": {"org_zone"},
-    "app/payments/ledger.py:follow_money": {"org_zone"},
     # The job queued for a stored event: an entry point that owns the app.
     "app/payments/events.py:process_event_job": {"current_app"},
     # Builds send_digest's collaborators from the settings, for the news command and the

@@ -407,7 +407,8 @@ def offline_correct_command(gift_id, reason, received, method, reference, donor_
 def offline_reverse_command(gift_id: int, reason: str, by: str | None) -> None:
     """Take an offline gift out of the books: a refund in the ledger, its receipt voided."""
     try:
-        reverse_offline_gift(gift_id, reason=reason, actor=_actor(by), now=utcnow())
+        reverse_offline_gift(gift_id, reason=reason, actor=_actor(by), zone=org_zone(),
+                             now=utcnow())
         jobs.commit()
     except FinanceError as exc:
         raise _finance_error(exc) from None

@@ -275,9 +275,11 @@ def correct_offline_gift(gift_id: int, changes: dict, *, reason: str, actor: Act
     return gift
 
 
-def reverse_offline_gift(gift_id: int, *, reason: str, actor: Actor, now: datetime) -> Gift:
+def reverse_offline_gift(gift_id: int, *, reason: str, actor: Actor, zone: ZoneInfo,
+                         now: datetime) -> Gift:
     """Take an offline gift back out of the books (a bounced cheque, an entry made by
-    mistake): a refund of the whole amount in the ledger, and its receipt voided."""
+    mistake): a refund of the whole amount in the ledger, and its receipt voided (``zone``:
+    the organisation's, as for recording one)."""
     if not reason.strip():
         raise FinanceError("Say why the gift is reversed (it goes in the audit log).",
                            field="reason")
@@ -288,6 +290,7 @@ def reverse_offline_gift(gift_id: int, *, reason: str, actor: Actor, now: dateti
     left = charge.amount - ledger.refunded_amount(charge)
     ledger.record_refund(charge, refund_id=f"{charge.provider_id}:reversed", amount=left,
                          occurred_at=now)
+    ledger.follow_money(charge, zone=zone, now=now)
     db.session.flush()
     audit.record(actor_id=actor.id, actor_label=actor.label, action="offline_gift.reverse",
                  target_type="gift", target_id=gift.id, now=now, before=before,

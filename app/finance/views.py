@@ -207,7 +207,8 @@ def offline_reverse(gift_id: int):
     form = ReversalForm(prefix="reverse")
     if form.validate_on_submit():
         try:
-            reverse_offline_gift(gift_id, reason=form.reason.data, actor=_actor(), now=utcnow())
+            reverse_offline_gift(gift_id, reason=form.reason.data, actor=_actor(),
+                                 zone=org_zone(), now=utcnow())
         except FinanceError as exc:
             if exc.field == "gift":
                 abort(404)

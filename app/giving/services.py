@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +29,6 @@ from app.money import amount_text, cover_fee, format_money
 from app.payments import ledger
 from app.payments.base import Card, CheckoutRequest, PaymentProvider, RefundResult
 from app.payments.models import Payment, PaymentKind
-from app.templating import org_zone
 from app.urls import external_url
 
 
@@ -254,11 +254,13 @@ def _add_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, cur
 def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: int,
                         currency: str, occurred_at: datetime,
                         payment_intent_id: str | None = None,
-                        charge_id: str | None = None, card: Card | None = None) -> Payment:
+                        zone: ZoneInfo, charge_id: str | None = None,
+                        card: Card | None = None) -> Payment:
     """Record the charge that pays ``gift``: once, whatever the number of deliveries.
 
     Checks amount and currency against the gift first. Returns the charge's ledger row, new or
-    already there. ``card``, when the provider has told it, goes on the charge and the receipt.
+    already there. ``card``, when the provider has told it, goes on the charge and the receipt;
+    ``zone``: the organisation's, whose year numbers the receipt.
     """
     gift = _locked_gift(gift.id)
     if amount != gift.total or currency.upper() != gift.currency:
@@ -277,7 +279,7 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
     if not gift.status.moved_money:  # pending, or a bank debit processing (or failed)
         gift.status = GiftStatus.PAID
         gift.paid_at = occurred_at
-    _queue_receipt(gift)
+    _queue_receipt(gift, zone)
     queue_dedication_notice(gift, now=utcnow())
     return charge
 
@@ -390,9 +392,10 @@ def plan_by_subscription(provider: str, subscription_id: str) -> RecurringPlan |
 
 
 def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, currency: str,
-                   occurred_at: datetime, payment_intent_id: str | None = None,
-                   card: Card | None = None) -> Payment:
-    """A later period's payment of a plan: a new paid gift with its charge, recorded once.
+                   occurred_at: datetime, zone: ZoneInfo,
+                   payment_intent_id: str | None = None, card: Card | None = None) -> Payment:
+    """A later period's payment of a plan: a new paid gift with its charge, recorded once
+    (its receipt numbered in ``zone``'s year).
 
     Returns the charge's ledger row, new or already there.
     """
@@ -427,7 +430,7 @@ def record_renewal(plan: RecurringPlan, *, provider_id: str, amount: int, curren
     plan.next_charge_at = next_period(plan.next_charge_at, plan.frequency)
     if plan.status is PlanStatus.PAST_DUE:
         plan.status = PlanStatus.ACTIVE
-    _queue_receipt(gift)
+    _queue_receipt(gift, zone)
     return charge
 
 
@@ -533,22 +536,6 @@ def change_plan_amount(plan: RecurringPlan, provider: PaymentProvider, *, amount
     plan.fee_covered = fee
 
 
-def refund_gift(gift: Gift, provider: PaymentProvider, *, now: datetime,
-                amount: int | None = None) -> Payment:
-    """Give back all of a gift's charge that is not refunded yet, or ``amount`` of it.
-
-    Asks the provider (with an idempotency key, so a retried request refunds once) and records
-    the refund under the provider's id, which the webhook that follows will find already there.
-    Staff refunds go through :func:`request_refund`, which leaves the recording to the event.
-    """
-    charge, already, amount = refundable(gift, amount)
-    result = provider.refund(payment_intent_id=charge.payment_intent_id,
-                             charge_id=charge.charge_id, amount=amount,
-                             idempotency_key=f"refund-{charge.id}-{already}-{amount}")
-    ledger.record_refund(charge, refund_id=result.id, amount=result.amount, occurred_at=now)
-    return charge
-
-
 def refundable(gift: Gift, amount: int | None = None) -> tuple[Payment, int, int]:
     """The gift's charge, how much of it the ledger shows refunded, and the amount to refund
     (all that is left when ``amount`` is None). Raises GiftError when there is nothing to
@@ -625,7 +612,7 @@ def next_period(start: datetime, frequency: Frequency) -> datetime:
     return start.replace(year=year, month=month, day=day)
 
 
-def _queue_receipt(gift: Gift) -> None:
+def _queue_receipt(gift: Gift, zone: ZoneInfo) -> None:
     """Number the gift's receipt and mail it with our thanks."""
-    mail_receipt(gift, reconcile_receipt(gift, zone=org_zone(), now=utcnow()))
+    mail_receipt(gift, reconcile_receipt(gift, zone=zone, now=utcnow()))
 

@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from app.cli import parse_now
 from app.db import utcnow
 from app.payments.base import ProviderError
-from app.payments.events import park_after_from_config, process_pending, settle_pending
+from app.payments.events import event_settings, process_pending, settle_pending
 from app.payments.providers import current_provider
 from app.payments.renewals import RenewalError, renew_due_plans
 from app.payments.sync import sync_events
@@ -44,7 +44,7 @@ def process_pending_command(older_than: int) -> None:
     """Apply stored webhook events that were never processed (a lost queue job, say); one
     that cannot be applied is reported with the reason, and the command fails at the end."""
     report = process_pending(received_before=utcnow() - timedelta(seconds=older_than),
-                             park_after=park_after_from_config(current_app.config))
+                             settings=event_settings(current_app.config))
     click.echo(f"applied {report.applied} event(s); {report.waiting} still wait for an earlier "
                "event")
     for failure in report.failed:
@@ -82,7 +82,7 @@ def sync_command(since_text: str) -> None:
     """Apply the provider's events that never arrived as webhooks (the catch-up sync)."""
     try:
         report = sync_events(current_provider(), since=utcnow() - _window(since_text),
-                             park_after=park_after_from_config(current_app.config))
+                             settings=event_settings(current_app.config))
     except ProviderError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"listed {report.listed} event(s): {report.applied} applied, {report.known} "

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -68,7 +69,7 @@ _event_created: ContextVar[int | None] = ContextVar("event_created", default=Non
 
 
 def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[str, str], *,
-                  park_after: timedelta, defer: bool | None = None) -> bool:
+                  settings: EventSettings, defer: bool | None = None) -> bool:
     """Verify and store one event, and apply it now or queue it (``defer``, by default when
     jobs go to a queue). Returns False for a duplicate, which changes nothing.
 
@@ -77,17 +78,16 @@ def receive_event(provider: PaymentProvider, payload: bytes, headers: Mapping[st
     caller commits with ``jobs.commit()``.
     """
     return accept_event(provider, provider.parse_event(payload, headers), payload,
-                        park_after=park_after, defer=defer)
+                        settings=settings, defer=defer)
 
 
 def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
-                 park_after: timedelta, defer: bool | None = None) -> bool:
+                 settings: EventSettings, defer: bool | None = None) -> bool:
     """Store and apply (or queue) one event known to come from the provider: a webhook whose
     signature is verified, or one its API listed (``app.payments.sync``). The same as
     :func:`receive_event` from there on; an event of ours that must wait for another is
     answered ``RetryLater`` until it is :func:`overdue`, then parked (stored unprocessed,
-    ``parked_at`` set, the note saying what it waits for) and acknowledged. ``park_after``:
-    :func:`park_after_from_config`."""
+    ``parked_at`` set, the note saying what it waits for) and acknowledged."""
     check_event(event)  # before storing: a malformed event is refused, not failed on later
     event_pk = _store(provider.name, event, payload)
     if event_pk is None:
@@ -96,20 +96,32 @@ def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
         jobs.enqueue(process_event_job, event_pk)
         return True
     try:
-        _mark_processed(event_pk, _apply(provider, event))
+        _mark_processed(event_pk, _apply(provider, event, settings.zone))
     except RetryLater as exc:
-        if not overdue(event, park_after=park_after):
+        if not overdue(event, park_after=settings.park_after):
             raise
         db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
                            .values(note=str(exc)[:500], **_parked()))
     return True
 
 
-def park_after_from_config(config: Mapping) -> timedelta:
-    """How long an event of ours may wait for another before it is parked:
-    ``WEBHOOK_PARK_AFTER_HOURS`` (Stripe retries for about three days, and the catch-up sync
-    lists it again for 30)."""
-    return timedelta(hours=config["WEBHOOK_PARK_AFTER_HOURS"])
+@dataclass(frozen=True)
+class EventSettings:
+    """What applying events takes from the settings (:func:`event_settings`), passed in by the
+    views, commands and jobs that own the app.
+
+    ``park_after``: how long an event of ours may wait for another before it is parked
+    (``WEBHOOK_PARK_AFTER_HOURS``: Stripe retries for about three days, and the catch-up sync
+    lists it again for 30); ``zone``: the organisation's (``ORG_TIMEZONE``), whose calendar
+    year numbers the receipts the events issue or correct."""
+
+    park_after: timedelta
+    zone: ZoneInfo
+
+
+def event_settings(config: Mapping) -> EventSettings:
+    return EventSettings(park_after=timedelta(hours=config["WEBHOOK_PARK_AFTER_HOURS"]),
+                         zone=ZoneInfo(config["ORG_TIMEZONE"]))
 
 
 def overdue(event: Mapping, *, park_after: timedelta) -> bool:
@@ -135,7 +147,7 @@ def _store(provider_name: str, event: Mapping, payload: bytes) -> int | None:
     return db.session.execute(statement).scalar()
 
 
-def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
+def _apply(provider: PaymentProvider, event: Mapping, zone: ZoneInfo) -> str | None:
     """Apply one event; returns why it changed nothing, if it did not. Raises RetryLater."""
     handler = HANDLERS.get(str(event["type"]))
     if handler is None:
@@ -143,7 +155,7 @@ def _apply(provider: PaymentProvider, event: Mapping) -> str | None:
     token = _event_created.set(event.get("created"))
     try:
         with db.session.begin_nested():
-            handler(provider, event["data"]["object"])
+            handler(provider, event["data"]["object"], zone)
     except NotOurs as exc:
         log.info("%s event %s is not ours: %s", provider.name, event["id"], exc)
         return f"{NOT_OURS}{exc}"[:500]
@@ -163,12 +175,11 @@ def _mark_processed(event_pk: int, note: str | None) -> None:
 
 def process_event_job(event_pk: int) -> bool:
     """The job queued for a stored event (:func:`accept_event`): :func:`apply_stored_event`
-    with the app's ``WEBHOOK_PARK_AFTER_HOURS``."""
-    return apply_stored_event(event_pk,
-                              park_after=park_after_from_config(current_app.config))
+    with the app's settings."""
+    return apply_stored_event(event_pk, settings=event_settings(current_app.config))
 
 
-def apply_stored_event(event_pk: int, *, park_after: timedelta) -> bool:
+def apply_stored_event(event_pk: int, *, settings: EventSettings) -> bool:
     """Apply one stored event that has not been, in one transaction, and commit. Returns
     False when there was nothing to do, or the event was parked: it waits for another and is
     :func:`overdue`. Raises RetryLater (nothing changed) when it must wait for another event:
@@ -181,10 +192,10 @@ def apply_stored_event(event_pk: int, *, park_after: timedelta) -> bool:
         return False
     event = json.loads(row.payload)
     try:
-        note = _apply(provider, event)
+        note = _apply(provider, event, settings.zone)
     except RetryLater as exc:
         db.session.rollback()
-        park = overdue(event, park_after=park_after)
+        park = overdue(event, park_after=settings.park_after)
         _count_attempt(event_pk, note=str(exc)[:500], error=None, **(_parked() if park else {}))
         if park:
             return False
@@ -223,7 +234,7 @@ class PendingReport:
     failed: list[PendingFailure] = field(default_factory=list)
 
 
-def process_pending(*, received_before: datetime, park_after: timedelta) -> PendingReport:
+def process_pending(*, received_before: datetime, settings: EventSettings) -> PendingReport:
     """Apply every stored event still unprocessed that was received before the given time
     (a worker or Redis lost it; parked ones are left to staff), each in its own transaction.
     One that raises is rolled back, reported with the reason and logged, and the rest are
@@ -237,7 +248,7 @@ def process_pending(*, received_before: datetime, park_after: timedelta) -> Pend
     report = PendingReport()
     for event_pk, event_id, event_type in pending:
         try:
-            report.applied += apply_stored_event(event_pk, park_after=park_after)
+            report.applied += apply_stored_event(event_pk, settings=settings)
         except RetryLater as exc:
             log.info("event %s still waits: %s", event_pk, exc)
             report.waiting += 1
@@ -339,17 +350,18 @@ def _details_now(provider: PaymentProvider, payment_intent_id: str) -> ChargeDet
 
 
 def _one_time_payment(provider: PaymentProvider, gift, obj: Mapping, *, intent_id: str,
-                      amount: int, currency: str, charge_id: str | None = None) -> None:
+                      amount: int, currency: str, zone: ZoneInfo,
+                      charge_id: str | None = None) -> None:
     details = _details_now(provider, intent_id)
     charge = giving.record_gift_payment(
         gift, provider=provider.name, provider_id=intent_id, payment_intent_id=intent_id,
         charge_id=charge_id, amount=amount, currency=currency,
-        occurred_at=_paid_time(details), card=_card(obj, details))
+        occurred_at=_paid_time(details), card=_card(obj, details), zone=zone)
     ledger.settle_charge(charge, details)
     _settle_later(provider, charge)
 
 
-def checkout_completed(provider: PaymentProvider, session: dict) -> None:
+def checkout_completed(provider: PaymentProvider, session: dict, zone: ZoneInfo) -> None:
     """A checkout completed (``checkout.session.completed``), or its delayed payment cleared
     (``checkout.session.async_payment_succeeded``: a bank debit, days later)."""
     gift = _gift_named(session.get("metadata"), session.get("client_reference_id"))
@@ -364,32 +376,32 @@ def checkout_completed(provider: PaymentProvider, session: dict) -> None:
         # A subscription's first charge is its first invoice, which invoice.paid names too.
         _first_invoice(provider, gift, session, subscription_id=session["subscription"],
                        customer_id=session.get("customer"), invoice_id=session["invoice"],
-                       amount=session["amount_total"], currency=session["currency"])
+                       amount=session["amount_total"], currency=session["currency"], zone=zone)
         return
     _one_time_payment(provider, gift, session, intent_id=session["payment_intent"],
-                      amount=session["amount_total"], currency=session["currency"])
+                      amount=session["amount_total"], currency=session["currency"], zone=zone)
 
 
-def checkout_payment_failed(provider: PaymentProvider, session: dict) -> None:
+def checkout_payment_failed(provider: PaymentProvider, session: dict, zone: ZoneInfo) -> None:
     """``checkout.session.async_payment_failed``: the delayed payment (a bank debit) of a
     completed checkout failed; the donor hears so, with a link to try again."""
     giving.mark_gift_failed(_gift_named(session.get("metadata"),
                                         session.get("client_reference_id")), now=utcnow())
 
 
-def payment_intent_succeeded(provider: PaymentProvider, intent: dict) -> None:
+def payment_intent_succeeded(provider: PaymentProvider, intent: dict, zone: ZoneInfo) -> None:
     """A one-time gift's payment; may arrive before or after its checkout session."""
     if not (intent.get("metadata") or {}).get("gift"):
         raise Ignored(f"payment intent {intent['id']} is not a one-time gift of ours")
     gift = _gift_named(intent["metadata"])
     _one_time_payment(
         provider, gift, intent, intent_id=intent["id"], amount=intent["amount_received"],
-        currency=intent["currency"],
+        currency=intent["currency"], zone=zone,
         charge_id=intent.get("latest_charge") if isinstance(intent.get("latest_charge"), str)
         else None)
 
 
-def payment_intent_failed(provider: PaymentProvider, intent: dict) -> None:
+def payment_intent_failed(provider: PaymentProvider, intent: dict, zone: ZoneInfo) -> None:
     error = (intent.get("last_payment_error") or {}).get("message") or "no reason given"
     raise Ignored(f"payment {intent['id']} failed: {error}; nothing recorded")
 
@@ -401,7 +413,7 @@ def _subscription_of(invoice: dict) -> tuple[str | None, dict]:
 
 def _first_invoice(provider: PaymentProvider, gift, obj: Mapping, *, subscription_id: str,
                    customer_id: str | None, invoice_id: str, amount: int, currency: str,
-                   paid_at: int | None = None) -> None:
+                   zone: ZoneInfo, paid_at: int | None = None) -> None:
     """A plan's first payment, from its checkout session or its invoice, whichever comes
     first: the plan (started, until a subscription event says when it did, when first paid)
     and its first gift's charge."""
@@ -412,11 +424,11 @@ def _first_invoice(provider: PaymentProvider, gift, obj: Mapping, *, subscriptio
     charge = giving.record_gift_payment(
         gift, provider=provider.name, provider_id=invoice_id, amount=amount, currency=currency,
         occurred_at=when, payment_intent_id=details.payment_intent_id if details else None,
-        card=_card(obj, details))
+        card=_card(obj, details), zone=zone)
     ledger.settle_charge(charge, details)
 
 
-def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
+def invoice_paid(provider: PaymentProvider, invoice: dict, zone: ZoneInfo) -> None:
     subscription_id, metadata = _subscription_of(invoice)
     if not subscription_id:
         raise NotOurs(f"invoice {invoice['id']} belongs to no subscription")
@@ -425,7 +437,7 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
         _first_invoice(provider, _gift_named(metadata), invoice, subscription_id=subscription_id,
                        customer_id=invoice.get("customer"), invoice_id=invoice["id"],
                        amount=invoice["amount_paid"], currency=invoice["currency"],
-                       paid_at=paid_at)
+                       zone=zone, paid_at=paid_at)
         return
     plan = _plan_for(provider, {"id": subscription_id, "metadata": metadata})
     details = provider.charge_details(invoice_id=invoice["id"])
@@ -433,11 +445,11 @@ def invoice_paid(provider: PaymentProvider, invoice: dict) -> None:
         plan, provider_id=invoice["id"], amount=invoice["amount_paid"],
         currency=invoice["currency"], occurred_at=_paid_time(details, paid_at),
         payment_intent_id=details.payment_intent_id if details else None,
-        card=_card(invoice, details))
+        card=_card(invoice, details), zone=zone)
     ledger.settle_charge(charge, details)
 
 
-def invoice_payment_failed(provider: PaymentProvider, invoice: dict) -> None:
+def invoice_payment_failed(provider: PaymentProvider, invoice: dict, zone: ZoneInfo) -> None:
     subscription_id, metadata = _subscription_of(invoice)
     if not subscription_id:
         raise NotOurs(f"invoice {invoice['id']} belongs to no subscription")
@@ -476,7 +488,8 @@ def _cancel_reason(subscription: dict) -> str | None:
     return ": ".join(w for w in words if w) or None
 
 
-def subscription_updated(provider: PaymentProvider, subscription: dict) -> None:
+def subscription_updated(provider: PaymentProvider, subscription: dict,
+                         zone: ZoneInfo) -> None:
     plan = _plan_for(provider, subscription)
     giving.record_plan_start(plan, _time_or_none(subscription.get("start_date")))
     items = (subscription.get("items") or {}).get("data") or []
@@ -486,7 +499,8 @@ def subscription_updated(provider: PaymentProvider, subscription: dict) -> None:
                      reason=_cancel_reason(subscription))
 
 
-def subscription_deleted(provider: PaymentProvider, subscription: dict) -> None:
+def subscription_deleted(provider: PaymentProvider, subscription: dict,
+                         zone: ZoneInfo) -> None:
     plan = _plan_for(provider, subscription)
     giving.record_plan_start(plan, _time_or_none(subscription.get("start_date")))
     giving.mark_plan_canceled(plan, when=_when(subscription.get("canceled_at")),
@@ -523,16 +537,16 @@ def _ours(provider: PaymentProvider, payment_intent_id: str | None) -> bool:
         provider.name, reference.subscription_id) is not None)
 
 
-def charge_refunded(provider: PaymentProvider, charge_obj: dict) -> None:
+def charge_refunded(provider: PaymentProvider, charge_obj: dict, zone: ZoneInfo) -> None:
     """Record every refund of the charge not recorded yet (full, partial, several)."""
     charge = _charge_for(provider, charge_obj, charge_obj["id"])
     charge.charge_id = charge.charge_id or charge_obj["id"]
     for refund in provider.list_refunds(charge_obj["id"]) or _refunds_in(charge_obj):
         if refund.status in ("succeeded", "pending"):
             ledger.record_refund(charge, refund_id=refund.id, amount=refund.amount,
-                                 occurred_at=_when(refund.created), follow=False)
+                                 occurred_at=_when(refund.created))
     # The receipt follows once every refund is in: one corrected receipt, or one notice.
-    ledger.follow_money(charge)
+    ledger.follow_money(charge, zone=zone)
 
 
 def _refunds_in(charge_obj: Mapping) -> list[RefundResult]:
@@ -558,7 +572,7 @@ def _dispute_money(dispute: Mapping, currency: str) -> tuple[list, list]:
     return withdrawn, reinstated
 
 
-def dispute_changed(provider: PaymentProvider, dispute: dict) -> None:
+def dispute_changed(provider: PaymentProvider, dispute: dict, zone: ZoneInfo) -> None:
     """Any dispute event (created, funds withdrawn or reinstated, closed): record what its
     balance transactions say, each movement once (they are cumulative: a later event lists
     the earlier withdrawal too): the money withdrawn and Stripe's dispute fee, and, once won,
@@ -578,14 +592,14 @@ def dispute_changed(provider: PaymentProvider, dispute: dict) -> None:
         reinstated = [(dispute["amount"], None, when)]
     for amount, fee, at in withdrawn[:1]:  # one withdrawal per dispute
         ledger.record_dispute(charge, dispute_id=dispute["id"], amount=amount, fee=fee,
-                              occurred_at=at, follow=False)
+                              occurred_at=at)
     for amount, fee, at in reinstated[:1]:
         ledger.record_dispute_won(charge, dispute_id=dispute["id"], amount=amount, fee=fee,
-                                  occurred_at=at, follow=False)
-    ledger.follow_money(charge)
+                                  occurred_at=at)
+    ledger.follow_money(charge, zone=zone)
 
 
-def payout_changed(provider: PaymentProvider, payout: dict) -> None:
+def payout_changed(provider: PaymentProvider, payout: dict, zone: ZoneInfo) -> None:
     """Any payout event: store or update the payout, and once its balance transactions can be
     listed (``reconciliation_status`` completed, which ``payout.reconciliation_completed``
     announces; it may already be so in ``payout.paid``), fetch and store them, once.
@@ -604,7 +618,8 @@ def payout_changed(provider: PaymentProvider, payout: dict) -> None:
         payouts.record_transactions(record, transactions)
 
 
-HANDLERS: dict[str, Callable[[PaymentProvider, dict], None]] = {
+#: Event type -> handler(provider, the event's object, the organisation's zone).
+HANDLERS: dict[str, Callable[[PaymentProvider, dict, ZoneInfo], None]] = {
     "checkout.session.completed": checkout_completed,
     "checkout.session.async_payment_succeeded": checkout_completed,
     "checkout.session.async_payment_failed": checkout_payment_failed,

@@ -12,6 +12,7 @@ recorded, not after each, so a donor is mailed the final state only."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,6 @@ from app.finance.receipts import settle_receipt
 from app.giving.models import Gift
 from app.payments.base import Card, ChargeDetails
 from app.payments.models import Payment, PaymentKind, gift_status
-from app.templating import org_zone
 
 
 def find_charge(provider: str, *, payment_intent_id: str | None = None,
@@ -86,12 +86,13 @@ def _add(charge: Payment, kind: PaymentKind, provider_id: str, amount: int,
     return True
 
 
-def follow_money(charge: Payment, *, now: datetime | None = None) -> Receipt | None:
+def follow_money(charge: Payment, *, zone: ZoneInfo,
+                 now: datetime | None = None) -> Receipt | None:
     """Make the receipt of the charge's gift say what its money says now, and tell the donor
-    (``app.finance.receipts.settle_receipt``): called once the movements of an event are all
-    recorded, so that a donor hears of the final state only. Returns the current receipt."""
-    return settle_receipt(db.session.get(Gift, charge.gift_id), zone=org_zone(),
-                          now=now or utcnow())
+    (``app.finance.receipts.settle_receipt``; ``zone``: the organisation's, whose year numbers
+    receipts): called once the movements of an event are all recorded, so that a donor hears
+    of the final state only. Returns the current receipt."""
+    return settle_receipt(db.session.get(Gift, charge.gift_id), zone=zone, now=now or utcnow())
 
 
 def refunded_amount(charge: Payment) -> int:
@@ -99,24 +100,18 @@ def refunded_amount(charge: Payment) -> int:
         Payment.gift_id == charge.gift_id, Payment.kind == PaymentKind.REFUND))
 
 
-def record_refund(charge: Payment, *, refund_id: str, amount: int, occurred_at: datetime,
-                  follow: bool = True) -> bool:
-    """A refund, once. ``follow``: the receipt follows at once (pass False while recording
-    several movements of one event, then call :func:`follow_money`)."""
-    added = _add(charge, PaymentKind.REFUND, refund_id, amount, occurred_at)
-    if added and follow:
-        follow_money(charge)
-    return added
+def record_refund(charge: Payment, *, refund_id: str, amount: int,
+                  occurred_at: datetime) -> bool:
+    """A refund, once. The caller then calls :func:`follow_money`, once every movement of
+    the event is recorded."""
+    return _add(charge, PaymentKind.REFUND, refund_id, amount, occurred_at)
 
 
 def record_dispute(charge: Payment, *, dispute_id: str, amount: int, occurred_at: datetime,
-                   fee: int | None = None, follow: bool = True) -> bool:
+                   fee: int | None = None) -> bool:
     """Money a dispute withdrew, and the provider's dispute fee (None: not reported; filled
-    in when a later event reports it), once."""
-    added = _add(charge, PaymentKind.DISPUTE, dispute_id, amount, occurred_at, fee)
-    if added and follow:
-        follow_money(charge)
-    return added
+    in when a later event reports it), once. Then :func:`follow_money`, as for a refund."""
+    return _add(charge, PaymentKind.DISPUTE, dispute_id, amount, occurred_at, fee)
 
 
 def dispute_won_id(dispute_id: str) -> str:
@@ -125,19 +120,14 @@ def dispute_won_id(dispute_id: str) -> str:
 
 
 def record_dispute_won(charge: Payment, *, dispute_id: str, amount: int,
-                       occurred_at: datetime, fee: int | None = None,
-                       follow: bool = True) -> bool:
+                       occurred_at: datetime, fee: int | None = None) -> bool:
     """A won dispute returns the withheld money (``amount``) and, as the provider decides,
     its fee (``fee`` negative; 0 when it keeps it). The dispute itself must be recorded
     first (:func:`record_dispute`); if it is not, it is recorded here with the same amount
     and its fee unknown."""
-    record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=occurred_at,
-                   follow=False)
-    added = _add(charge, PaymentKind.DISPUTE_WON, dispute_won_id(dispute_id), amount,
-                 occurred_at, fee)
-    if follow:
-        follow_money(charge)
-    return added
+    record_dispute(charge, dispute_id=dispute_id, amount=amount, occurred_at=occurred_at)
+    return _add(charge, PaymentKind.DISPUTE_WON, dispute_won_id(dispute_id), amount,
+                occurred_at, fee)
 
 
 def refresh_gift_status(gift: Gift) -> None:

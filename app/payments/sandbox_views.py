@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 from app import jobs
 from app.db import utcnow
 from app.extensions import limiter
-from app.payments.events import park_after_from_config, receive_event
+from app.payments.events import event_settings, receive_event
 from app.payments.providers import current_provider
 from app.payments.sandbox import CardDeclined, SandboxProvider, card_of, check_card
 
@@ -47,7 +47,7 @@ def deliver(provider: SandboxProvider, event: dict, *, defer: bool | None = None
     (``defer`` as in ``receive_event``)."""
     payload, headers = provider.encode(event)
     created = receive_event(provider, payload, headers, defer=defer,
-                            park_after=park_after_from_config(current_app.config))
+                            settings=event_settings(current_app.config))
     jobs.commit()
     return created
 

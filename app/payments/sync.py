@@ -22,7 +22,7 @@ from app import jobs
 from app.db import utcnow
 from app.extensions import db
 from app.payments.base import PaymentProvider
-from app.payments.events import HANDLERS, RetryLater, accept_event
+from app.payments.events import HANDLERS, EventSettings, RetryLater, accept_event
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ class SyncReport:
 
 
 def sync_events(provider: PaymentProvider, *, since: datetime,
-                park_after: timedelta) -> SyncReport:
+                settings: EventSettings) -> SyncReport:
     """List the provider's events of the handled types created since ``since`` (every page)
-    and accept each one not stored yet (``park_after``: as ``accept_event``). Raises
+    and accept each one not stored yet (``settings``: as ``accept_event``). Raises
     ProviderError when they cannot be listed."""
     events = list(provider.list_events(since=int(since.timestamp()), types=HANDLERS.keys()))
     db.session.rollback()  # each event below in a transaction of its own
@@ -55,7 +55,7 @@ def sync_events(provider: PaymentProvider, *, since: datetime,
         for event in pending:
             try:
                 stored = accept_event(provider, event, json.dumps(event).encode(),
-                                      park_after=park_after)
+                                      settings=settings)
             except RetryLater:
                 db.session.rollback()
                 waiting.append(event)
@@ -78,10 +78,10 @@ def sync_events(provider: PaymentProvider, *, since: datetime,
     return report
 
 
-def sync_missed_events(provider: PaymentProvider, *, park_after: timedelta,
+def sync_missed_events(provider: PaymentProvider, *, settings: EventSettings,
                        window: timedelta = DEFAULT_WINDOW) -> SyncReport:
     """The scheduler's catch-up: ``provider``'s events of the last ``window``, logged."""
-    report = sync_events(provider, since=utcnow() - window, park_after=park_after)
+    report = sync_events(provider, since=utcnow() - window, settings=settings)
     log.info("sync: %d listed, %d applied, %d already stored, %d waiting, %d failed",
              report.listed, report.applied, report.known, len(report.waiting),
              len(report.failed))

@@ -20,7 +20,7 @@ from app.config import signing_keys
 from app.extensions import csrf, db, limiter
 from app.giving.models import PlanStatus, RecurringPlan
 from app.payments.base import InvalidEvent, ProviderError
-from app.payments.events import RetryLater, park_after_from_config, receive_event
+from app.payments.events import RetryLater, event_settings, receive_event
 from app.payments.providers import current_provider, provider_named
 from app.urls import external_url
 
@@ -42,7 +42,7 @@ def webhook(name: str):
     request.max_content_length = current_app.config["WEBHOOK_MAX_BYTES"]
     try:
         created = receive_event(provider, request.get_data(), request.headers,
-                                park_after=park_after_from_config(current_app.config))
+                                settings=event_settings(current_app.config))
     except RequestEntityTooLarge:
         log.warning("%s webhook refused: body over %s bytes", name,
                     request.max_content_length)

@@ -224,8 +224,8 @@ def _audit(actor: Actor, action: str, target_type: str, target_id, *, before=Non
     audit.record_change(actor, action, target_type, target_id, before=before, after=after)
 
 
-def retry_event(event_pk: int, *, actor: Actor, park_after: timedelta) -> str:
-    """Apply a stored event now, as a worker would (``park_after``: as
+def retry_event(event_pk: int, *, actor: Actor, settings: events.EventSettings) -> str:
+    """Apply a stored event now, as a worker would (``settings``: as
     ``events.apply_stored_event``); returns what happened, for the page. Commits (the event's
     own transaction, then the audit entry's)."""
     event = db.session.get(ProviderEvent, event_pk)
@@ -237,7 +237,7 @@ def retry_event(event_pk: int, *, actor: Actor, park_after: timedelta) -> str:
               "note": event.note, "error": event.last_error}
     event_id = event.event_id
     try:
-        applied = events.apply_stored_event(event_pk, park_after=park_after)
+        applied = events.apply_stored_event(event_pk, settings=settings)
     except events.RetryLater as exc:
         outcome = f"still waits: {exc}"
     except Exception as exc:  # kept on the event by apply_stored_event; shown, not raised
@@ -301,11 +301,11 @@ def resend_mail(email_id: int, *, actor: Actor,
 
 
 def run_sync(provider: PaymentProvider, *, actor: Actor,
-             park_after: timedelta) -> sync.SyncReport:
+             settings: events.EventSettings) -> sync.SyncReport:
     """The catch-up sync now (what the scheduler runs hourly): ``provider``'s events of the
     last three days that never arrived are applied. Audited with what it found."""
     try:
-        report = sync.sync_missed_events(provider, park_after=park_after)
+        report = sync.sync_missed_events(provider, settings=settings)
     except ProviderError as exc:
         db.session.rollback()
         raise OperationsError(f"The provider's events could not be listed: {exc}") from None

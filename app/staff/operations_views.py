@@ -33,7 +33,7 @@ from app.giving.services import (
 )
 from app.mail import current_mailer
 from app.payments.base import ProviderError
-from app.payments.events import park_after_from_config
+from app.payments.events import event_settings
 from app.payments.models import Payment, PaymentKind
 from app.payments.providers import current_provider
 from app.staff import operations
@@ -76,7 +76,7 @@ def retry_event(event_id: int):
     _button()
     try:
         outcome = operations.retry_event(
-            event_id, actor=_actor(), park_after=park_after_from_config(current_app.config))
+            event_id, actor=_actor(), settings=event_settings(current_app.config))
     except operations.OperationsError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -121,7 +121,7 @@ def sync_now():
     _button()
     try:
         report = operations.run_sync(current_provider(), actor=_actor(),
-                                     park_after=park_after_from_config(current_app.config))
+                                     settings=event_settings(current_app.config))
     except operations.OperationsError as exc:
         flash(exc.message, "error")
     else:

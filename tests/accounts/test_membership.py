@@ -23,11 +23,11 @@ from app.giving.services import (
     cancel_plan,
     ensure_plan,
     record_gift_payment,
-    refund_gift,
     start_gift,
 )
 from app.payments.providers import current_provider
-from tests.factories import gift_request, make_campaign, paid_gift
+from app.templating import org_zone
+from tests.factories import gift_request, make_campaign, paid_gift, refund_gift
 from tests.support.accounts import make_account, sign_in
 
 
@@ -53,7 +53,8 @@ def plan_for(app, campaign, *, amount: int, frequency=Frequency.MONTHLY):
     plan = ensure_plan(gift, provider="sandbox", subscription_id=f"sub_{uuid.uuid4().hex}",
                        customer_id="cus_test", started_at=utcnow())
     record_gift_payment(gift, provider="sandbox", provider_id=f"in_{uuid.uuid4().hex}",
-                        amount=gift.total, currency=gift.currency, occurred_at=utcnow())
+                        amount=gift.total, currency=gift.currency, occurred_at=utcnow(),
+                        zone=org_zone())
     db.session.commit()
     return plan
 

@@ -187,7 +187,7 @@ def test_corrections_are_checked_like_new_gifts(app, record):
 
 def test_a_bounced_cheque_is_reversed_not_deleted(app, record):
     gift = record()
-    reverse_offline_gift(gift.id, reason="cheque bounced", actor=CLERK,
+    reverse_offline_gift(gift.id, reason="cheque bounced", actor=CLERK, zone=NY,
                          now=record.now + timedelta(days=1))
     assert gift.status is GiftStatus.REFUNDED
     [receipt] = receipts_of(gift)
@@ -197,7 +197,7 @@ def test_a_bounced_cheque_is_reversed_not_deleted(app, record):
     assert kinds == ["charge", "refund"]
     assert audit_of(gift)[-1].action == "offline_gift.reverse"
     with pytest.raises(FinanceError, match="already reversed"):
-        reverse_offline_gift(gift.id, reason="again", actor=CLERK, now=record.now)
+        reverse_offline_gift(gift.id, reason="again", actor=CLERK, zone=NY, now=record.now)
     with pytest.raises(FinanceError, match="can no longer be corrected"):
         correct_offline_gift(gift.id, {"amount": 100}, reason="x", actor=CLERK, zone=NY,
                              now=record.now)

@@ -20,6 +20,7 @@ from app.finance.reconciliation import PAYOUTS_CAMPAIGN_NOTE, reconcile
 from app.giving.services import GivingRules, record_gift_payment, start_gift
 from app.payments import ledger, payouts
 from app.payments.base import BalanceTransaction
+from app.templating import org_zone
 from tests.factories import gift_request, make_campaign
 from tests.finance.support import MARCH, at
 from tests.finance.test_finance_pages import COLUMN, column_sum, rows_of
@@ -33,7 +34,8 @@ def stripe_gift(app, campaign, letter: str, amount: int, fee: int | None, when):
     db.session.flush()
     charge = record_gift_payment(gift, provider="stripe", provider_id=f"pi_{letter}",
                                  payment_intent_id=f"pi_{letter}", charge_id=f"ch_{letter}",
-                                 amount=gift.total, currency="USD", occurred_at=when)
+                                 amount=gift.total, currency="USD", occurred_at=when,
+                                 zone=org_zone())
     charge.fee, charge.net = fee, None if fee is None else amount - fee
     return charge
 

@@ -30,9 +30,8 @@ from app.finance.pdf import (
     render_statement,
 )
 from app.giving.models import Dedication
-from app.giving.services import refund_gift
 from app.payments.providers import current_provider
-from tests.factories import make_campaign, paid_gift
+from tests.factories import make_campaign, paid_gift, refund_gift
 
 ORG = Organisation("Levant Wire", "Levant Wire News Agency, Inc.",
                    "PO Box 2006, New York, NY 10163, USA", "EIN 00-0000000")

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.finance.models import Receipt
 from app.giving.services import GivingRules, record_gift_payment, start_gift
 from app.staff.models import Role
+from app.templating import org_zone
 from tests.factories import gift_request, make_campaign
 from tests.support.staff import make_person, sign_in_as
 
@@ -21,7 +22,8 @@ def receipt(app):
                       rules=GivingRules.from_config(app.config), now=utcnow())
     db.session.flush()
     record_gift_payment(gift, provider="sandbox", provider_id="pi_dl", payment_intent_id="pi_dl",
-                        amount=2500, currency="USD", occurred_at=utcnow())
+                        amount=2500, currency="USD", occurred_at=utcnow(),
+                        zone=org_zone())
     db.session.commit()
     return db.session.scalar(select(Receipt))
 

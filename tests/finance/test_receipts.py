@@ -16,10 +16,9 @@ from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.finance.receipts import receipt_year
 from app.giving.models import Gift
-from app.giving.services import refund_gift
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
-from tests.factories import make_campaign, paid_gift
+from tests.factories import make_campaign, paid_gift, refund_gift
 
 
 def receipts():

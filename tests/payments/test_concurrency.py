@@ -15,7 +15,7 @@ from app.extensions import db
 from app.giving.models import Gift, GiftStatus
 from app.giving.services import GivingRules, begin_checkout, start_gift
 from app.mail import OutboundEmail
-from app.payments.events import park_after_from_config, receive_event
+from app.payments.events import event_settings, receive_event
 from app.payments.models import Payment, ProviderEvent
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
@@ -73,7 +73,7 @@ def test_the_same_event_delivered_at_once_is_recorded_once(committed_app):
 
     def deliver():
         receive_event(current_provider(), payload, headers,
-                      park_after=park_after_from_config(current_app.config))
+                      settings=event_settings(current_app.config))
         jobs.commit()
 
     errors = run_concurrently(app, deliver)

@@ -20,7 +20,7 @@ from app.extensions import db
 from app.giving.models import Gift, GiftStatus
 from app.payments.events import (
     RetryLater,
-    park_after_from_config,
+    event_settings,
     process_event_job,
     process_pending,
     receive_event,
@@ -201,7 +201,7 @@ def test_an_early_event_of_ours_is_409_then_parked_after_the_bound(patient_app, 
     # Stripe's next delivery is a duplicate; process-pending leaves it to staff.
     assert deliver(patient, old).get_json()["duplicate"] is True
     process_pending(received_before=utcnow() + timedelta(minutes=1),
-                    park_after=park_after_from_config(current_app.config))
+                    settings=event_settings(current_app.config))
     db.session.expire_all()
     assert (stored(old).processed_at, stored(old).attempts) == (None, 0)  # not even tried
 
@@ -224,7 +224,7 @@ def test_a_queued_event_of_ours_is_parked_by_its_job_after_the_bound(patient_app
     evt = early_refund(age=age)
     payload, headers = so.encode(evt)
     assert receive_event(current_provider(), payload, headers, defer=True,
-                         park_after=park_after_from_config(current_app.config)) is True
+                         settings=event_settings(current_app.config)) is True
     jobs.discard()  # the queue's job is run by hand below
     db.session.commit()
     row_id = stored(evt).id

@@ -22,6 +22,7 @@ from app.payments import ledger
 from app.payments.base import ProviderError
 from app.payments.models import Payout, PayoutTransaction
 from app.payments.providers import current_provider
+from app.templating import org_zone
 from tests.factories import gift_request
 from tests.support import stripe_objects as so
 from tests.support.stripe import deliver
@@ -46,7 +47,8 @@ def stripe_charge(stripe_app, letter: str, amount: int, fee: int | None):
     gift = new_gift(stripe_app, amount)
     charge = record_gift_payment(gift, provider="stripe", provider_id=f"pi_{letter}",
                                  payment_intent_id=f"pi_{letter}", charge_id=f"ch_{letter}",
-                                 amount=gift.total, currency="USD", occurred_at=WHEN)
+                                 amount=gift.total, currency="USD", occurred_at=WHEN,
+                                 zone=org_zone())
     if fee is not None:
         charge.fee, charge.net = fee, amount - fee
     db.session.flush()
@@ -264,7 +266,8 @@ def test_a_charge_known_by_its_payment_intent_alone_is_linked(stripe_app, client
     the expanded source names the intent."""
     gift = new_gift(stripe_app, 5000)
     record_gift_payment(gift, provider="stripe", provider_id="pi_q", payment_intent_id="pi_q",
-                        amount=gift.total, currency="USD", occurred_at=WHEN)
+                        amount=gift.total, currency="USD", occurred_at=WHEN,
+                        zone=org_zone())
     db.session.commit()
     amount, _ = serve_transactions(httpserver, [charge_txn("q", 5000)])
     deliver(client, so.event("payout.paid", so.payout(amount=amount)))

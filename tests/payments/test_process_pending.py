@@ -43,7 +43,7 @@ def test_a_broken_event_between_good_ones_is_reported_and_the_rest_applied(
         assert deliver(client, evt).status_code == 200
     assert db.session.scalar(select(Payment.id)) is None  # stored, none applied
 
-    def broken(provider, obj):  # what a handler that raises outside a request did
+    def broken(provider, obj, zone):  # what a handler that raises outside a request did
         raise RuntimeError("Working outside of request context.")
 
     monkeypatch.setitem(events.HANDLERS, "charge.dispute.created", broken)

@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.models import Receipt
 from app.mail import OutboundEmail
-from app.payments.events import HANDLERS, park_after_from_config
+from app.payments.events import HANDLERS, event_settings
 from app.payments.models import ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.sync import sync_events
@@ -91,7 +91,7 @@ def test_a_scenario_delivered_only_through_sync_ends_as_through_webhooks(stripe_
     reset_ledger(gift)
     since = utcnow() - timedelta(hours=2)
     report = sync_events(current_provider(), since=since,
-                         park_after=park_after_from_config(current_app.config))
+                         settings=event_settings(current_app.config))
     assert (report.listed, report.applied, report.known, report.waiting, report.failed) == (
         3, 3, 0, [], [])
     assert money_state(gift.id) == through_webhooks
@@ -107,7 +107,7 @@ def test_a_scenario_delivered_only_through_sync_ends_as_through_webhooks(stripe_
         sorted(e["id"] for e in events)
 
     again = sync_events(current_provider(), since=since,
-                         park_after=park_after_from_config(current_app.config))
+                         settings=event_settings(current_app.config))
     assert (again.listed, again.applied, again.known) == (3, 0, 3)
     assert money_state(gift.id) == through_webhooks
     assert count(ProviderEvent) == 3
@@ -126,7 +126,7 @@ def test_mixed_delivery_changes_nothing(stripe_app, client, gift, httpserver):
     assert deliver(client, refund).status_code == 409  # early: not stored
     assert deliver(client, checkout).status_code == 200
     report = sync_events(current_provider(), since=utcnow() - timedelta(hours=2),
-                         park_after=park_after_from_config(current_app.config))
+                         settings=event_settings(current_app.config))
     assert (report.listed, report.applied, report.known, report.waiting) == (3, 2, 1, [])
     assert money_state(gift.id) == through_webhooks
     # Stripe's own retry of the refund, after the sync: a duplicate.
@@ -140,7 +140,7 @@ def test_an_event_whose_payment_is_never_listed_still_waits(stripe_app, gift, ht
     refund = scenario(g)[0]
     serve_events(httpserver, [refund])
     report = sync_events(current_provider(), since=utcnow() - timedelta(hours=2),
-                         park_after=park_after_from_config(current_app.config))
+                         settings=event_settings(current_app.config))
     assert (report.listed, report.applied, report.waiting) == (1, 0, [refund["id"]])
     assert count(ProviderEvent) == 0  # the next sync, or Stripe's retry, tries it again
 

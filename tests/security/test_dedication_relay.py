@@ -28,7 +28,7 @@ from app.giving.services import (
     start_gift,
 )
 from app.mail import OutboundEmail
-from app.payments.events import park_after_from_config, receive_event
+from app.payments.events import event_settings, receive_event
 from app.payments.models import Payment
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
@@ -147,7 +147,7 @@ def test_workers_applying_the_paid_event_at_once_send_one_note(committed):
         provider = current_provider()
         payload, headers = provider.encode({**event, "id": f"evt_sbx_{next(ids)}"})
         receive_event(provider, payload, headers,
-                      park_after=park_after_from_config(current_app.config))
+                      settings=event_settings(current_app.config))
         jobs.commit()
 
     errors = run_concurrently(app, deliver)

@@ -18,7 +18,7 @@ from app.core import MAX_ID
 from app.extensions import db
 from app.giving.models import Gift, GiftStatus
 from app.payments.base import InvalidEvent
-from app.payments.events import HANDLERS, park_after_from_config, receive_event
+from app.payments.events import HANDLERS, event_settings, receive_event
 from app.payments.models import Payment, Payout, ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.shapes import OBJECT_SHAPES
@@ -260,7 +260,7 @@ def test_malformed_events_are_refused_before_being_queued(app, pending_gift, cas
     payload, headers = signed(malformed(completion_event(pending_gift))[case])
     with pytest.raises(InvalidEvent):
         receive_event(current_provider(), payload, headers, defer=True,
-                      park_after=park_after_from_config(current_app.config))
+                      settings=event_settings(current_app.config))
     assert count(ProviderEvent) == 0
 
 

@@ -20,7 +20,7 @@ from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Frequency, GiftStatus, PlanStatus
 from app.giving.services import GiftError, GivingRules, ensure_plan, request_refund, start_gift
 from app.mail import OutboundEmail, transport_from_config
-from app.payments.events import park_after_from_config
+from app.payments.events import event_settings
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
 from app.payments.sandbox import SandboxSession, card_of
@@ -34,7 +34,7 @@ STAFF = Actor(id=None, label="finance@levantwire.example")
 def retry(event_pk: int) -> str:
     """The inbox's "try again" on a stored event, with the app's parking bound."""
     return operations.retry_event(event_pk, actor=STAFF,
-                                  park_after=park_after_from_config(current_app.config))
+                                  settings=event_settings(current_app.config))
 
 
 def box(app, **kwargs):
