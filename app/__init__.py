@@ -86,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.request_class = core.Request
     from app.accounts.views import bp as accounts_bp
     from app.campaigns.views import bp as campaigns_bp
+    from app.embeds.views import bp as embeds_bp
     from app.giving.views import bp as giving_bp
     from app.news.views import bp as news_bp
     from app.payments.views import bp as payments_bp
@@ -97,6 +98,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(giving_bp)
     app.register_blueprint(news_bp)
+    app.register_blueprint(embeds_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(accounts_bp)
     from app.finance.views import bp as finance_bp

@@ -246,6 +246,11 @@ def load_settings(instance_path: Path) -> dict:
         # line, the payment provider's return addresses) is built on it (app/urls.py), never
         # on a request's Host header.
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # The newsroom's sites that show the embeds (embed.js and the /embed/... boxes): their
+        # origins (https://www.levantwire.example), comma-separated. Only they may frame the
+        # /embed/ pages (CSP frame-ancestors) and read the embeds' JSON (CORS); every other
+        # page, and every page when this is empty, keeps frame-ancestors 'none'.
+        "EMBED_ORIGINS": env("EMBED_ORIGINS", ""),
         # Hosts requests may name besides PUBLIC_URL's (comma-separated; ".example.org" admits
         # its subdomains); any other is refused with 400.
         "TRUSTED_HOSTS": env("TRUSTED_HOSTS", ""),

@@ -56,10 +56,14 @@ def favicon():
 # Scripts and styles only from this app's files (no CDN, no inline script, style element or
 # style attribute: a progress bar is a <progress> element). Forms may redirect to the
 # provider's hosted checkout, so no form-action.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
-)
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
+    """The policy every page gets; only the embeds (``app.embeds``) name who may frame them."""
+    return ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "script-src 'self'; object-src 'none'; base-uri 'self'; "
+            f"frame-ancestors {frame_ancestors}")
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 SECURITY_HEADERS = (
@@ -70,13 +74,27 @@ SECURITY_HEADERS = (
 )
 
 
+def allow_framing(response, origins) -> None:
+    """Let ``origins`` (the embeds' EMBED_ORIGINS) and no one else frame this response: its
+    policy's frame-ancestors names them, and it gets no X-Frame-Options, which can name no
+    origin. With no origins it stays unframeable like every other page."""
+    if origins:
+        response.headers["Content-Security-Policy"] = content_security_policy(" ".join(origins))
+
+
+def framed_by_policy(headers) -> bool:
+    """Whether the response's own policy names who may frame it (:func:`allow_framing`)."""
+    policy = headers.get("Content-Security-Policy", "")
+    return "frame-ancestors" in policy and "frame-ancestors 'none'" not in policy
+
+
 @bp.after_app_request
 def security_headers(response):
     """Each header unless the view set its own. Served over https (``SECURE_COOKIES``), also
     HSTS: browsers then use https only for ``HSTS_MAX_AGE`` seconds (0 sends none)."""
     headers = response.headers
     for name, value in SECURITY_HEADERS:
-        if name not in headers:
+        if name not in headers and not (name == "X-Frame-Options" and framed_by_policy(headers)):
             headers.add(name, value)
     config = current_app.config
     if (config["SESSION_COOKIE_SECURE"] and config["HSTS_MAX_AGE"] > 0

@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -41,6 +42,7 @@ from app.news.services import (
     subscriber_for_unsubscribe,
     unsubscribe,
 )
+from app.prompts.status_views import remember_status
 from app.urls import external_url
 
 bp = Blueprint("news", __name__, url_prefix="/news")
@@ -125,11 +127,18 @@ def subscribe_page():
         if form.source.errors:
             form.source.data = "subscribe"
         return _subscribe_page(form, 422)
+    start_subscription(form.email.data, SOURCES[form.source.data])
+    return redirect(url_for("news.check_inbox"), 303)
+
+
+def start_subscription(email: str, source: str) -> None:
+    """Subscribe ``email`` with the consent given on ``source`` (a form's path) and the
+    settings' consent version, mail its confirmation link (double opt-in) and commit. For this
+    page's form and the embedded sign-up box (``app.embeds``) alike."""
     config = current_app.config
-    now = utcnow()
     subscribe(
-        form.email.data,
-        Consent(version=config["NEWS_CONSENT_VERSION"], source=SOURCES[form.source.data], at=now),
+        email,
+        Consent(version=config["NEWS_CONSENT_VERSION"], source=source, at=utcnow()),
         signer=signer(),
         confirm_url=lambda token: external_url("news.confirm", token=token),
         unsubscribe_url=lambda token: external_url("news.unsubscribe_page", token=token),
@@ -138,7 +147,6 @@ def subscribe_page():
         resend_after=timedelta(seconds=config["NEWS_CONFIRM_RESEND_SECONDS"]),
     )
     jobs.commit()
-    return redirect(url_for("news.check_inbox"), 303)
 
 
 @bp.get("/subscribe/check-inbox")
@@ -183,8 +191,10 @@ def confirm(token: str):
             message="This address unsubscribed after this link was sent, so we have not "
                     "subscribed it again. To receive the daily email, subscribe again.",
             subscribe_again=True), 410
-    return render_template("news/confirmed.html", already=result is ConfirmResult.ALREADY,
-                           email=subscriber.email)
+    response = make_response(render_template(
+        "news/confirmed.html", already=result is ConfirmResult.ALREADY, email=subscriber.email))
+    remember_status(response, subscriber=True)  # for the prompts (app.prompts)
+    return response
 
 
 @bp.get("/unsubscribe/<token>")

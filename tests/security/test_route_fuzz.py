@@ -46,6 +46,7 @@ from wtforms.fields.core import UnboundField
 from app.audit import Actor
 from app.core import MAX_ID
 from app.db import utcnow
+from app.embeds.services import EmbedSigner
 from app.extensions import db
 from app.finance.models import Receipt
 from app.finance.offline import OfflineGift, record_offline_gift
@@ -105,6 +106,9 @@ EDGES = {
     "datetime-local": {"first minute": "0001-01-01T00:00", "last minute": "9999-12-31T23:59"},
 }
 
+#: An article page of the newsroom (the walk's EMBED_ORIGINS): the embeds' ``page``.
+ARTICLE = "https://www.levantwire.example/2026/12/story"
+
 #: Parameters no view reads.
 GENERIC_QUERY = ("page", "id", "sort")
 
@@ -119,6 +123,10 @@ QUERY: dict[str, dict[str, str]] = {
                            "utm_source": "mail", "utm_medium": "email", "utm_campaign": "walk",
                            "utm_term": "t", "utm_content": "c"},
     "accounts.signin": {"next": "/account/gifts"},
+    "embeds.campaign": {"page": ARTICLE, "utm_campaign": "prompt-1", "utm_term": "a"},
+    "embeds.subscribe": {"page": ARTICLE},
+    "embeds.follow": {"page": ARTICLE, "reader": "{reader}"},
+    "embeds.follow_connect": {"page": ARTICLE},
     "accounts.plan": {"card": "updated"},
     "finance.exports": {"from": "{first}", "to": "{last}", "campaign": "walk-appeal",
                         "status": "paid", "frequency": "one_time", "currency": "USD",
@@ -150,6 +158,8 @@ FORM_PAGES = {
     "accounts.delete": "/account/data",
     "giving.give": "/campaigns/<slug>",
     "news.follow": "/news/my",
+    "embeds.subscribe": f"/embed/news/subscribe?page={ARTICLE}",
+    "embeds.follow_category": f"/embed/news/follow?page={ARTICLE}&reader={{reader}}",
     "news.unsubscribe_now": "/news/unsubscribe/<token>",
     "finance.offline_correct": "/staff/finance/offline/<gift_id>",
     "finance.offline_reverse": "/staff/finance/offline/<gift_id>",
@@ -209,6 +219,7 @@ def site(app) -> dict[str, str]:
     a news subscription and a category to follow; an offline cheque; a staff grant that is
     nobody's in the walk (so no walk revokes its own)."""
     app.test_client_class = RequestScopedClient  # a fresh g (and CSRF token) per request
+    app.config["EMBED_ORIGINS"] = "https://www.levantwire.example"
     campaign = make_campaign("walk-appeal")
     reader = make_account("reader@example.org")
     donor = app.test_client()
@@ -260,6 +271,8 @@ def site(app) -> dict[str, str]:
         "portal": last_part(portal), "card": last_part(card),
         "unsubscribe": Signer(app.config["SECRET_KEY"]).unsubscribe_token(subscriber.id,
                                                                           subscriber.email),
+        "reader": EmbedSigner(app.config["SECRET_KEY"]).reader_token(reader.id,
+                                                                     reader.session_version),
         "first": today.replace(day=1).isoformat(), "last": today.isoformat(),
         "year": str(today.year),
     }
@@ -270,6 +283,7 @@ PATH_VALUES = {
     ("accounts.restart", "plan_id"): "canceled_plan_id",
     ("accounts.cancel", "plan_id"): "plan_to_cancel",  # its walk cancels it
     ("news.follow", "slug"): "category",
+    ("embeds.follow_category", "slug"): "category",
     ("operations.refund", "gift_id"): "online_gift_id",
     ("sandbox.checkout", "token"): "checkout",
     ("sandbox.portal", "token"): "portal",

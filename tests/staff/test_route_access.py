@@ -92,6 +92,15 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "news.unsubscribe_now": PUBLIC,
     "news.my_news": SIGNED_IN,
     "news.follow": SIGNED_IN,
+    # The embeds on the newsroom's pages: for everyone (a box without its article's address,
+    # as walked here, is the view's own 400; the follow box signs in at the top level).
+    "embeds.script": PUBLIC,
+    "embeds.campaign": PUBLIC,
+    "embeds.campaign_progress_json": PUBLIC,
+    "embeds.subscribe": PUBLIC,
+    "embeds.follow": PUBLIC,
+    "embeds.follow_category": PUBLIC,
+    "embeds.follow_connect": PUBLIC,
     # Staff.
     "staff.index": ANY_STAFF,
     "staff.campaigns": FUNDRAISING,
