@@ -45,6 +45,7 @@ from app.finance.models import Receipt, ReceiptCounter
 from app.finance.receipts import next_sequence, receipt_year
 from app.giving.models import Dedication, Gift, GiftStatus
 from app.imports import ImportReport, Outcome, Row, RowRefused, open_csv, run_import
+from app.imports.runner import BATCH
 from app.imports.values import parse_bool, parse_moment
 from app.money import KNOWN_CURRENCIES, AmountError, parse_exact
 from app.payments.models import Payment, PaymentKind, gift_status
@@ -342,15 +343,15 @@ class GiftImporter:
 
 def import_gifts(source: str | IO[bytes], *, dry_run: bool, zone: ZoneInfo, now: datetime,
                  actor: Actor, max_bytes: int, commit: Callable[[], None], name: str = "",
-                 progress: Callable[[ImportReport, int, int], None] | None = None
-                 ) -> ImportReport:
+                 progress: Callable[[ImportReport, int, int], None] | None = None,
+                 batch: int = BATCH) -> ImportReport:
     """Import a gift-history CSV (a path or a binary file); see the module's docstring.
     Raises :class:`app.imports.ImportFileError` for a file that cannot be imported at all.
     A real import ends with an audit entry (``finance.import``) naming the file and counts."""
     with open_csv(source, columns=COLUMNS, required=REQUIRED, max_bytes=max_bytes) as csv_file:
         report = run_import(csv_file, GiftImporter(zone=zone, now=now), dry_run=dry_run,
                             commit=commit, key=gift_key, key_name="gift reference",
-                            progress=progress)
+                            progress=progress, batch=batch)
     if not dry_run:
         record_change(actor, "finance.import", "import", name or "gifts",
                       after={"file": name, **{str(k): v for k, v in report.counts.items()}})
