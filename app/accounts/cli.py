@@ -1,17 +1,27 @@
 """``flask members``: who holds a membership perk now, for the perks the newsroom delivers by
-hand (the supporters' letter, the call with the founder, the thanks in the annual report)."""
+hand (the supporters' letter, the call with the founder, the thanks in the annual report).
+``flask supporters import``: supporters and subscribers from another platform."""
 
 from __future__ import annotations
 
 import csv
+import getpass
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app import jobs
+from app.accounts.imports import import_supporters, opt_in_sender
 from app.accounts.membership import MembershipConfigError, levels_from_config, members_with_perk
+from app.audit import Actor
 from app.db import utcnow
 from app.finance.exports import inert
+from app.imports import ImportFileError, Outcome
+from app.payments.providers import current_provider
+from app.templating import org_zone
+from app.urls import external_url
 
 members_cli = AppGroup("members", help="Membership: who holds which perk.")
 
@@ -41,5 +51,62 @@ def members_list_command(perk: str, output) -> None:
     click.echo(f"{len(members)} supporter(s) with the perk {perk!r}", err=True)
 
 
+supporters_cli = AppGroup("supporters", help="Supporters: import from another platform.")
+
+
+@supporters_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True,
+              help="Write nothing (Stripe is read, not written); report what would happen.")
+@click.option("--send-opt-in", is_flag=True,
+              help="Send the daily email's opt-in mail to the subscribers the file names that "
+                   "have not confirmed (none is sent without this).")
+@click.option("--match-stripe-by-email", is_flag=True,
+              help="For rows with no Stripe ids, find the Stripe customer by email (the one "
+                   "with the newest subscription) and adopt their live subscription.")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the refused rows (errors.csv: fix them and import that "
+                   "file). Default: FILE's name with .errors.csv, when rows are refused.")
+@click.option("--by", "by", metavar="LABEL",
+              help="Who is importing (audit log); default cli:<user>.")
+def supporters_import_command(file: Path, dry_run: bool, send_opt_in: bool,
+                              match_stripe_by_email: bool, errors_path: Path | None,
+                              by: str | None) -> None:
+    """Import supporters and daily-email subscribers from FILE, a CSV in this app's columns or
+    Ghost's member export (README, "Importing supporters"). Keyed on the email: a rerun
+    changes nothing. Exits 1 when rows were refused."""
+    config = current_app.config
+    now = utcnow()
+
+    def progress(report, done: int, total: int) -> None:
+        if done % 10_000 < 500 or done == total:
+            click.echo(f"  {done:,}/{total:,} rows: {report.summary()}", err=True)
+
+    try:
+        report = import_supporters(
+            file, file_name=file.name, max_bytes=config["IMPORT_MAX_BYTES"], dry_run=dry_run,
+            zone=org_zone(), now=now, currency=config["CURRENCIES"][0],
+            provider=current_provider(), commit=jobs.commit,
+            actor=Actor(id=None, label=by or f"cli:{getpass.getuser()}"),
+            match_by_email=match_stripe_by_email,
+            send_opt_in=opt_in_sender(config, now=now, link=external_url) if send_opt_in
+            else None, progress=progress)
+    except ImportFileError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(("dry run, nothing written: " if dry_run else "imported: ") + report.summary())
+    if not report.counts[Outcome.REFUSED]:
+        return
+    for refusal in report.refused[:20]:
+        click.echo(f"  line {refusal.line}: {refusal.reason}")
+    if len(report.refused) > 20:
+        click.echo(f"  ... and {report.counts[Outcome.REFUSED] - 20:,} more")
+    errors_path = errors_path or file.with_name(file.stem + ".errors.csv")
+    with errors_path.open("w", encoding="utf-8", newline="") as out:
+        report.write_errors(out)
+    click.echo(f"the refused rows are in {errors_path}: fix them there and import that file")
+    raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(members_cli)
+    app.cli.add_command(supporters_cli)

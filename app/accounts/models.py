@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UTCDateTime, utcnow
@@ -45,6 +45,14 @@ class Supporter(db.Model):
     region: Mapped[str | None] = mapped_column(String(100))
     postal_code: Mapped[str | None] = mapped_column(String(20))
     country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+
+    # Staff's own notes and labels (comma-separated, Ghost's way), brought in by
+    # ``flask supporters import`` from another platform.
+    note: Mapped[str | None] = mapped_column(Text)
+    labels: Mapped[str | None] = mapped_column(String(500))
+    # A membership given, not paid for (Ghost's complimentary plan): until then the supporter
+    # holds MEMBERSHIP_COMPED_LEVEL at least (app.accounts.membership).
+    comped_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Set when the person asked to be erased: the row stays for the gifts finance must keep,
     # with every personal field blanked.

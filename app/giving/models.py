@@ -148,6 +148,9 @@ class RecurringPlan(db.Model):
     next_charge_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     periods_paid: Mapped[int] = mapped_column(Integer, default=0)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Cancelled by the donor but paid until then (Stripe's ``cancel_at_period_end`` or
+    # ``cancel_at``): still a member until this time, charged no more (app.accounts.membership).
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
 
     supporter: Mapped[Supporter] = relationship()

@@ -148,6 +148,13 @@ class NewsSubscriber(db.Model):
     consent_source: Mapped[str] = mapped_column(String(200))
     confirm_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How the address was confirmed when that happened elsewhere ("double opt-in", from the old
+    # platform's records): an imported subscription is confirmed only with this and the time.
+    confirmation_source: Mapped[str | None] = mapped_column(String(200))
+    # The import file and line this consent came from (``flask supporters import``); none for
+    # a consent given here.
+    consent_file: Mapped[str | None] = mapped_column(String(255))
+    consent_line: Mapped[int | None] = mapped_column(Integer)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

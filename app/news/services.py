@@ -286,18 +286,27 @@ def subscribe(email: str, consent: Consent, *, signer: Signer, confirm_url, unsu
     sent = subscriber.confirm_sent_at
     if sent is not None and consent.at - sent < resend_after:
         return subscriber
+    send_confirmation(subscriber, signer=signer, confirm_url=confirm_url,
+                      unsubscribe_url=unsubscribe_url, mail_from=mail_from,
+                      confirm_days=confirm_days, now=consent.at)
+    return subscriber
+
+
+def send_confirmation(subscriber: NewsSubscriber, *, signer: Signer, confirm_url,
+                      unsubscribe_url, mail_from: str, confirm_days: int, now: datetime) -> None:
+    """Queue the email with the confirmation link to a pending subscriber (the form's, or an
+    imported subscriber staff chose to ask: ``flask supporters import --send-opt-in``)."""
     db.session.flush()
-    subscriber.confirm_sent_at = consent.at
+    subscriber.confirm_sent_at = now
     unsubscribe = unsubscribe_url(signer.unsubscribe_token(subscriber.id, subscriber.email))
     queue_email(
         to=subscriber.email, subject="Confirm your daily news email",
         template="news_confirm",
-        dedupe_key=f"news-confirm:{subscriber.id}:{consent.at.isoformat()}",
+        dedupe_key=f"news-confirm:{subscriber.id}:{now.isoformat()}",
         headers={"From": mail_from, **list_unsubscribe_headers(unsubscribe)},
         confirm_url=confirm_url(signer.confirm_token(subscriber)),
         unsubscribe_url=unsubscribe, days=confirm_days,
     )
-    return subscriber
 
 
 class ConfirmResult(StrEnum):

@@ -150,8 +150,63 @@ class PaymentReference:
     subscription_id: str | None = None
 
 
+@dataclass(frozen=True)
+class ProviderSubscription:
+    """A subscription that already lives at the provider (another platform started it), as
+    ``flask supporters import`` adopts it: what it charges, how often, until when it is paid."""
+
+    id: str
+    customer_id: str | None
+    status: str  # the provider's word: active, trialing, past_due, unpaid, canceled, ...
+    amount: int  # minor units a period (the price times the quantity)
+    currency: str  # upper case
+    interval: str  # month, year (day, week: not a plan here)
+    interval_count: int
+    items: int  # how many prices it charges (a plan here is one)
+    created: datetime
+    started_at: datetime | None
+    period_end: datetime | None  # the end of the period paid for: the next payment's date
+    cancel_at_period_end: bool
+    cancel_at: datetime | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        """Still charging, or paid until a date: a plan here (the others have ended)."""
+        return self.status in ("active", "trialing", "past_due", "unpaid")
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When a subscription cancelled by its donor stops, paid until then; None: it goes
+        on."""
+        if self.cancel_at is not None:
+            return self.cancel_at
+        return self.period_end if self.cancel_at_period_end else None
+
+
 class PaymentProvider(ABC):
     name: str
+
+    # -- adopting subscriptions another platform started (Stripe only) ----------------------
+
+    def subscription(self, subscription_id: str) -> ProviderSubscription | None:
+        """The subscription, or None when the account has no such one."""
+        raise ProviderError(f"The {self.name} provider has no subscriptions to import.")
+
+    def customer_subscriptions(self, customer_id: str) -> list[ProviderSubscription]:
+        """Every subscription of the customer, ended ones too (all pages)."""
+        raise ProviderError(f"The {self.name} provider has no subscriptions to import.")
+
+    def customers_by_email(self, email: str) -> list[str]:
+        """The ids of the customers with this email address (the provider matches it
+        exactly, so the caller gives it lowercased as stored here)."""
+        raise ProviderError(f"The {self.name} provider has no customers to import.")
+
+    def tag_subscription(self, subscription_id: str, metadata: Mapping[str, str], *,
+                         idempotency_key: str) -> None:
+        """Add ``metadata`` to the subscription (its later invoices carry a copy); nothing
+        else about it changes and nothing is charged."""
+        raise ProviderError(f"The {self.name} provider has no subscriptions to import.")
 
     @abstractmethod
     def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:

@@ -26,6 +26,7 @@ from app.payments.base import (
     PaymentProvider,
     PaymentReference,
     ProviderError,
+    ProviderSubscription,
     RefundResult,
     decode_event,
 )
@@ -151,6 +152,45 @@ class StripeProvider(PaymentProvider):
                 "type": "redirect", "redirect": {"return_url": updated_url or return_url}}},
         })
         return session.url
+
+    # -- adopting subscriptions another platform started -----------------------------------
+
+    def subscription(self, subscription_id: str) -> ProviderSubscription | None:
+        try:
+            found = self._call(
+                lambda params, options: self.client.v1.subscriptions.retrieve(
+                    subscription_id, params=params, options=options), {})
+        except ProviderError as exc:
+            if getattr(exc.__cause__, "http_status", None) == 404:
+                return None
+            raise
+        return _subscription(found.to_dict())
+
+    def customer_subscriptions(self, customer_id: str) -> list[ProviderSubscription]:
+        page = self._call(self.client.v1.subscriptions.list,
+                          {"customer": customer_id, "status": "all", "limit": 100})
+        try:
+            return [_subscription(s.to_dict()) for s in page.auto_paging_iter()]
+        except stripe.APIConnectionError as exc:
+            raise ProviderError(UNREACHABLE) from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(REFUSED) from exc
+
+    def customers_by_email(self, email: str) -> list[str]:
+        page = self._call(self.client.v1.customers.list, {"email": email, "limit": 100})
+        try:
+            return [c.id for c in page.auto_paging_iter()]
+        except stripe.APIConnectionError as exc:
+            raise ProviderError(UNREACHABLE) from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(REFUSED) from exc
+
+    def tag_subscription(self, subscription_id: str, metadata: Mapping[str, str], *,
+                         idempotency_key: str) -> None:
+        # Only metadata: no price, no proration, no invoice; Stripe merges the keys given.
+        self._call(lambda params, options: self.client.v1.subscriptions.update(
+            subscription_id, params=params, options=options),
+            {"metadata": dict(metadata)}, idempotency_key=idempotency_key)
 
     # -- money after the fact ---------------------------------------------------------------
 
@@ -305,6 +345,26 @@ class StripeProvider(PaymentProvider):
 
 def _time(ts) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if isinstance(ts, int) and ts > 0 else None
+
+
+def _subscription(sub: dict) -> ProviderSubscription:
+    """Since API version 2025-03-31 the period sits on each item, not the subscription."""
+    items = (sub.get("items") or {}).get("data") or []
+    first = items[0] if items else {}
+    price = first.get("price") or {}
+    recurring = price.get("recurring") or {}
+    customer = sub.get("customer")
+    return ProviderSubscription(
+        id=sub["id"], customer_id=customer.get("id") if isinstance(customer, dict) else customer,
+        status=sub.get("status") or "", amount=(price.get("unit_amount") or 0)
+        * (first.get("quantity") or 1), currency=(price.get("currency") or sub.get("currency")
+                                                 or "").upper(),
+        interval=recurring.get("interval") or "", interval_count=recurring.get("interval_count")
+        or 1, items=len(items), created=_time(sub.get("created")) or datetime.min.replace(
+            tzinfo=UTC), started_at=_time(sub.get("start_date")),
+        period_end=_time(first.get("current_period_end") or sub.get("current_period_end")),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        cancel_at=_time(sub.get("cancel_at")), metadata=dict(sub.get("metadata") or {}))
 
 
 def _balance_transaction(txn: dict) -> BalanceTransaction:
