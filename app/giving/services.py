@@ -502,8 +502,9 @@ PROVIDER_PLAN_STATUS = {
 
 
 def sync_plan(plan: RecurringPlan, *, status: str, amount: int | None, when: datetime,
-              reason: str | None = None) -> None:
+              reason: str | None = None, ends_at: datetime | None = None) -> None:
     """Apply the provider's view of a subscription (a change made in its portal, say).
+    ``ends_at``: cancelled by the donor, paid until then (None: it goes on, or goes on again).
 
     Cancelled is final: a late 'active' update cannot bring a cancelled plan back.
     """
@@ -515,6 +516,7 @@ def sync_plan(plan: RecurringPlan, *, status: str, amount: int | None, when: dat
         return
     if ours is not None:
         plan.status = ours
+    plan.ends_at = ends_at
     if amount and amount != plan.total:
         # Changed outside our pages: the new price is the whole charge.
         plan.amount, plan.fee_covered = amount, 0

@@ -496,7 +496,18 @@ def subscription_updated(provider: PaymentProvider, subscription: dict,
     amount = items[0]["price"]["unit_amount"] if items else None
     giving.sync_plan(plan, status=subscription["status"], amount=amount,
                      when=_when(subscription.get("canceled_at")),
-                     reason=_cancel_reason(subscription))
+                     reason=_cancel_reason(subscription), ends_at=_ends_at(subscription))
+
+
+def _ends_at(subscription: dict) -> datetime | None:
+    """When a subscription its donor cancelled stops, paid until then: ``cancel_at``, or
+    with ``cancel_at_period_end`` its period's end (on its item since API 2025-03-31)."""
+    if subscription.get("cancel_at"):
+        return _time_or_none(subscription["cancel_at"])
+    if not subscription.get("cancel_at_period_end"):
+        return None
+    items = (subscription.get("items") or {}).get("data") or []
+    return _time_or_none(items[0].get("current_period_end")) if items else None
 
 
 def subscription_deleted(provider: PaymentProvider, subscription: dict,

@@ -149,8 +149,10 @@ INVOICE = obj(
     required=("id", "amount_paid", "currency"),
 )
 SUBSCRIPTION = obj(
-    id=ID, metadata=METADATA, status=SHORT, canceled_at=TIME,
-    items=obj(data=ListOf(obj(price=obj(unit_amount=AMOUNT), required=("price",)))),
+    id=ID, metadata=METADATA, status=SHORT, canceled_at=TIME, cancel_at=TIME,
+    cancel_at_period_end=Flag(),
+    items=obj(data=ListOf(obj(price=obj(unit_amount=AMOUNT), current_period_end=TIME,
+                              required=("price",)))),
     cancellation_details=obj(comment=MESSAGE, reason=SHORT), start_date=TIME,
     required=("id", "status"),
 )

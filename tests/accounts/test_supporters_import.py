@@ -21,7 +21,7 @@ from app.mail import OutboundEmail
 from app.news.models import Category, CategoryKind, Follow, NewsSubscriber, SubscriberStatus
 from app.news.services import add_category
 from tests.support import stripe_objects as so
-from tests.support.stripe import count, form, stripe_config
+from tests.support.stripe import count, deliver, form, stripe_config
 
 OWN_HEADER = ("email,name,note,labels,created_at,address_line1,city,postal_code,country,"
               "news_status,news_consent_version,news_opt_in_at,news_opt_in_source,"
@@ -395,3 +395,23 @@ def test_bad_rows_are_refused_with_their_line_and_reason(app, tmp_path, row, rea
     result = run(app, path)
     assert "line 2: " in result.output and reason in result.output
     assert count(Supporter) == 0
+
+
+def test_a_cancellation_at_stripe_after_the_import_keeps_the_end_in_line(stripe_app, httpserver,
+                                                                         tmp_path):
+    """Later ``customer.subscription.updated`` events: cancelled at the period's end, then
+    resumed, in the donor's Stripe portal."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    paid_until = now + timedelta(days=20)
+    sub = live_subscription("sub_noa", "cus_noa", created=now - timedelta(40),
+                            period_end=paid_until)
+    serve(httpserver, {"cus_noa": [sub]})
+    run(stripe_app, write(tmp_path, "email,stripe_customer_id\nnoa@example.org,cus_noa\n"))
+    plan = db.session.scalar(select(RecurringPlan))
+    client = stripe_app.test_client()
+    for n, (flag, expected) in enumerate(((True, paid_until), (False, None))):
+        changed = {**copy.deepcopy(sub), "cancel_at_period_end": flag}
+        assert deliver(client, so.event("customer.subscription.updated", changed,
+                                        event_id=f"evt_update_{n}")).status_code == 200
+        db.session.expire_all()
+        assert (plan.status, plan.ends_at) == (PlanStatus.ACTIVE, expected)
