@@ -91,6 +91,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.news.views import bp as news_bp
     from app.payments.views import bp as payments_bp
     from app.prompts.staff_views import bp as prompt_staff_bp
+    from app.prompts.views import bp as prompts_bp
     from app.staff.views import bp as staff_bp
 
     app.register_blueprint(core.bp)
@@ -99,6 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(giving_bp)
     app.register_blueprint(news_bp)
     app.register_blueprint(embeds_bp)
+    app.register_blueprint(prompts_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(accounts_bp)
     from app.finance.views import bp as finance_bp
@@ -109,6 +111,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.staff.operations_views import bp as operations_bp
 
     app.register_blueprint(operations_bp)
+    from app.imports.views import bp as imports_bp
+
+    app.register_blueprint(imports_bp)
     if app.extensions["payment_provider"].name == "sandbox":
         from app.payments.sandbox_views import bp as sandbox_bp
 
@@ -144,6 +149,7 @@ def _import_models() -> None:
     import app.campaigns.models  # noqa: F401
     import app.finance.models  # noqa: F401
     import app.giving.models  # noqa: F401
+    import app.imports.models  # noqa: F401
     import app.mail  # noqa: F401
     import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401

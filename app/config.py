@@ -277,6 +277,9 @@ def load_settings(instance_path: Path) -> dict:
                                      .split(",") if t.strip()),
         "NEWS_DIGEST_ANALYSIS_STORIES": _int("NEWS_DIGEST_ANALYSIS_STORIES", 5),
         "RATELIMIT_SUBSCRIBE": env("RATELIMIT_SUBSCRIBE", "10 per minute;50 per hour"),
+        # A prompt box's counters (impressions, dismissals, the give link's clicks), per
+        # address: a box counts once per article view, so a reader stays far below it.
+        "RATELIMIT_PROMPT_EVENTS": env("RATELIMIT_PROMPT_EVENTS", "60 per minute;600 per hour"),
         # Giving rules. Amounts are in minor units of each currency.
         "CURRENCIES": tuple(env("CURRENCIES", "USD,EUR,GBP,ILS").split(",")),
         "GIFT_MIN_MINOR": _int("GIFT_MIN_MINOR", 100),

@@ -1,4 +1,13 @@
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from app import jobs
 from app.campaigns.pages import mark_donor
@@ -8,7 +17,7 @@ from app.core import checks_unreadable_text
 from app.db import utcnow
 from app.extensions import db, limiter
 from app.giving.forms import donation_form
-from app.giving.models import GiftStatus
+from app.giving.models import Frequency, GiftStatus
 from app.giving.services import (
     GiftError,
     GivingRules,
@@ -23,6 +32,9 @@ from app.giving.started import remember_started_gift
 from app.money import amount_text
 from app.payments.base import ProviderError
 from app.payments.providers import current_provider
+from app.prompts.decide import DonorStatus
+from app.prompts.status_views import remember_status
+from app.prompts.views import article_link
 from app.urls import external_url
 
 bp = Blueprint("giving", __name__)
@@ -72,8 +84,15 @@ def thanks(public_id: str):
                               gift=gift.public_id, utm_source="thank-you",
                               utm_medium="monthly-offer")
     retry_url = give_again_url(gift, now=utcnow()) if gift.status is GiftStatus.FAILED else None
-    return render_template(
+    response = make_response(render_template(
         "giving/thanks.html", gift=gift, campaign=campaign, campaign_url=campaign_url,
         share=share_links(campaign_url, title=campaign.title,
                           org_name=current_app.config["ORG_NAME"]),
-        monthly_url=monthly_url, retry_url=retry_url)
+        monthly_url=monthly_url, retry_url=retry_url,
+        article_url=article_link({name: getattr(gift, name) for name in (
+            "utm_source", "utm_medium", "utm_term", "utm_content")})))
+    if gift.status.counts:
+        # The prompts on the newsroom's pages then thank rather than ask (app.prompts).
+        remember_status(response, donor=DonorStatus.MONTHLY
+                        if gift.frequency is Frequency.MONTHLY else DonorStatus.RECENT)
+    return response

@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -41,6 +42,7 @@ from app.news.services import (
     subscriber_for_unsubscribe,
     unsubscribe,
 )
+from app.prompts.status_views import remember_status
 from app.urls import external_url
 
 bp = Blueprint("news", __name__, url_prefix="/news")
@@ -189,8 +191,10 @@ def confirm(token: str):
             message="This address unsubscribed after this link was sent, so we have not "
                     "subscribed it again. To receive the daily email, subscribe again.",
             subscribe_again=True), 410
-    return render_template("news/confirmed.html", already=result is ConfirmResult.ALREADY,
-                           email=subscriber.email)
+    response = make_response(render_template(
+        "news/confirmed.html", already=result is ConfirmResult.ALREADY, email=subscriber.email))
+    remember_status(response, subscriber=True)  # for the prompts (app.prompts)
+    return response
 
 
 @bp.get("/unsubscribe/<token>")

@@ -119,12 +119,22 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "staff.roles": ADMIN,
     "staff.revoke": ADMIN,
     "staff.audit_log": ADMIN,
-    # Prompts: the fundraisers' pages.
+    # Prompts: the fundraisers' pages; the embeds' decision, boxes and counters for everyone.
     "prompt_staff.index": FUNDRAISING,
     "prompt_staff.new": FUNDRAISING,
     "prompt_staff.edit": FUNDRAISING,
     "prompt_staff.results": FUNDRAISING,
     "prompt_staff.email_appeal": FUNDRAISING,
+    "prompts.decision": PUBLIC,
+    "prompts.box": PUBLIC,
+    "prompts.give": PUBLIC,
+    "prompts.event": PUBLIC,
+    "prompts.status": PUBLIC,
+    # Imports from the staff pages: gift history for finance.
+    "imports.gifts": FINANCE,
+    "imports.gifts_run": FINANCE,
+    "imports.gifts_confirm": FINANCE,
+    "imports.gifts_errors": FINANCE,
     # The operations inbox: finance.
     "operations.inbox": FINANCE,
     "operations.retry_event": FINANCE,
@@ -143,7 +153,8 @@ SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up
           "plan_id": 999999, "grant_id": 999999, "supporter_id": 999999, "name": "sandbox",
           "filename": "css/app.css", "action": "pause", "gift_id": 999999,
           "event_id": 999999, "job_id": "made-up-job", "email_id": 999999, "payment_id": 999999,
-          "year": 2025, "prompt_id": 999999, "campaign_id": 999999}
+          "year": 2025, "prompt_id": 999999, "variant": "a",
+          "event": "impressions", "campaign_id": 999999, "run_id": 999999}
 
 
 def _rules(app):

@@ -1,0 +1,134 @@
+"""The decision embed.js asks for, a prompt's box, its counters and its give link (on both
+databases)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.prompts.models import Placement, PromptCount, Segment
+from tests.prompts.conftest import ARTICLE, NEWSROOM, add_prompt
+
+
+def decision(client, headers=None, **params):
+    response = client.get("/embed/prompts/decision", query_string={"page": ARTICLE, **params},
+                          headers=headers or {})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response
+
+
+def counts(prompt) -> dict[str, tuple[int, int, int]]:
+    return {r.variant: (r.impressions, r.dismissals, r.clicks) for r in db.session.scalars(
+        select(PromptCount).where(PromptCount.prompt_id == prompt.id))}
+
+
+def test_the_decision_names_the_box_to_frame_and_is_read_by_the_newsroom_only(client, prompt):
+    response = decision(client, headers={"Origin": NEWSROOM}, rid="reader-1")
+    assert response.headers["Access-Control-Allow-Origin"] == NEWSROOM
+    assert "private" in response.headers["Cache-Control"]
+    body = response.get_json()
+    assert body["track"] is True
+    [shown] = body["prompts"]
+    assert (shown["id"], shown["placement"]) == (prompt.id, "overlay")
+    assert shown["variant"] in ("a", "b") and shown["period"] == "all"
+    url = urlsplit(shown["url"])
+    assert f"{url.scheme}://{url.netloc}" == "http://donate.test"
+    assert url.path == f"/embed/prompts/{prompt.id}/{shown['variant']}"
+    assert parse_qs(url.query) == {"page": [ARTICLE], "track": ["1"]}
+    # The same reader, the same variant.
+    assert decision(client, rid="reader-1").get_json()["prompts"][0]["variant"] == \
+        shown["variant"]
+    other = decision(client, headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert client.get("/embed/prompts/decision",
+                      query_string={"page": "https://evil.example/x"}).status_code == 400
+
+
+@pytest.mark.parametrize("header", ["Sec-GPC", "DNT"])
+def test_global_privacy_control_and_do_not_track_no_id_and_no_counting(client, prompt, header):
+    # Many readers ask not to be tracked: none is split, all see A.
+    variants = {decision(client, headers={header: "1"}, rid=f"r{n}").get_json()["prompts"][0][
+        "variant"] for n in range(12)}
+    assert variants == {"a"}
+    body = decision(client, headers={header: "1"}).get_json()
+    assert body["track"] is False
+    assert "track=0" in body["prompts"][0]["url"]
+    for event in ("impressions", "dismissals"):
+        assert client.post(f"/embed/prompts/{prompt.id}/a/{event}",
+                           headers={header: "1"}).status_code == 204
+    give = client.get(f"/embed/prompts/{prompt.id}/a/give",
+                      query_string={"page": ARTICLE, "track": "1"}, headers={header: "1"})
+    assert give.status_code == 303
+    assert counts(prompt) == {}
+
+
+def test_the_readers_facts_from_the_parameters(client, campaign, prompt):
+    bar = add_prompt(campaign, name="Bar", placement=Placement.BOTTOM_BAR,
+                     segment=Segment.FROM_EMAIL, start_at_view=3, headline_b="")
+    shown = {p["id"] for p in decision(client, views=3, email="1").get_json()["prompts"]}
+    assert shown == {prompt.id, bar.id}
+    assert {p["id"] for p in decision(client, views=2, email="1").get_json()["prompts"]} == {
+        prompt.id}
+    assert decision(client, views=3, email="1", dismissed=f"{prompt.id},{bar.id}").get_json()[
+        "prompts"] == []
+    assert decision(client, gave_until=str(2**33)).get_json()["prompts"] == []
+    # Malformed values count as absent.
+    body = decision(client, views="many", dismissed="x,,-1", seen="1.2,a.b.c",
+                    gave_until="soon").get_json()
+    assert [p["id"] for p in body["prompts"]] == [prompt.id]
+
+
+def test_prompts_of_campaigns_not_live_or_switched_off_are_not_shown(client, campaign, prompt):
+    prompt.enabled = False
+    db.session.commit()
+    assert decision(client).get_json()["prompts"] == []
+    prompt.enabled = True
+    campaign.published = False
+    db.session.commit()
+    assert decision(client).get_json()["prompts"] == []
+
+
+def test_the_box_in_its_variants_words_framed_by_the_newsroom_only(client, prompt):
+    page = client.get(f"/embed/prompts/{prompt.id}/b", query_string={"page": ARTICLE,
+                                                                       "track": "1"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Keep this newsroom free" in html and "Stand with our reporters" not in html
+    assert f"frame-ancestors {NEWSROOM}" in page.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in page.headers
+    assert "public" in page.headers["Cache-Control"] and page.headers["ETag"]
+    again = client.get(f"/embed/prompts/{prompt.id}/b",
+                       query_string={"page": ARTICLE, "track": "1"},
+                       headers={"If-None-Match": page.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.get(f"/embed/prompts/{prompt.id}/c",
+                      query_string={"page": ARTICLE}).status_code == 404
+    assert client.get(f"/embed/prompts/{prompt.id}/a",
+                      query_string={"page": "https://evil.example/"}).status_code == 400
+
+
+def test_counters_and_the_give_link(client, prompt):
+    for event in ("impressions", "impressions", "dismissals"):
+        assert client.post(f"/embed/prompts/{prompt.id}/a/{event}").status_code == 204
+    assert client.post(f"/embed/prompts/{prompt.id}/b/impressions").status_code == 204
+    give = client.get(f"/embed/prompts/{prompt.id}/b/give",
+                      query_string={"page": ARTICLE + "?x=1", "track": "1"})
+    assert give.status_code == 303
+    target = urlsplit(give.headers["Location"])
+    assert (target.netloc, target.path) == ("donate.test", "/campaigns/winter-appeal")
+    assert parse_qs(target.query) == {
+        "utm_source": ["embed-prompt"], "utm_medium": ["embed"],
+        "utm_campaign": ["winter-appeal"], "utm_content": [f"prompt-{prompt.id}-b"],
+        "utm_term": ["news.example/2026/12/gaza-water"]}
+    assert counts(prompt) == {"a": (2, 1, 0), "b": (1, 0, 1)}
+    # Clicks are the give link's own; posted from elsewhere: refused; a variant the prompt
+    # has not: 404.
+    assert client.post(f"/embed/prompts/{prompt.id}/a/clicks").status_code == 404
+    assert client.post(f"/embed/prompts/{prompt.id}/a/impressions",
+                       headers={"Origin": NEWSROOM}).status_code == 403
+    prompt.headline_b = ""
+    db.session.commit()
+    assert client.post(f"/embed/prompts/{prompt.id}/b/impressions").status_code == 404
