@@ -18,12 +18,18 @@ TITLE = "Twenty years of reporting"
 
 @pytest.fixture
 def campaign(app, stories):
+    """Live now (gifts can be made) until :func:`live_at_the_digest` moves its dates."""
     campaign = make_campaign("twenty-years", title=TITLE)
     campaign.summary = "Twenty years of independent reporting from the region."
+    db.session.commit()
+    return campaign
+
+
+def live_at_the_digest(campaign) -> None:
+    """The sample feed's day (DIGEST_NOW) falls within the campaign, whatever today is."""
     campaign.starts_at, campaign.ends_at = DIGEST_NOW - timedelta(days=5), \
         DIGEST_NOW + timedelta(days=20)
     db.session.commit()
-    return campaign
 
 
 def send(app, outbox) -> dict[str, tuple[str, str]]:
@@ -40,6 +46,7 @@ def test_the_appeal_goes_to_those_who_have_not_given_to_the_campaign(app, outbox
         confirmed_subscriber(email)
     paid_gift(campaign, "giver@example.org")
     paid_gift(make_campaign("other-appeal"), "other-giver@example.org")  # another campaign
+    live_at_the_digest(campaign)
     mails = send(app, outbox)
     text, html = mails["reader@example.org"]
     assert TITLE.upper() in text and "Twenty years of independent reporting" in text
@@ -60,6 +67,7 @@ def test_the_appeal_goes_to_those_who_have_not_given_to_the_campaign(app, outbox
 def test_no_appeal_unless_switched_on_for_a_live_campaign(app, outbox, campaign, state):
     if state != "off":
         db.session.add(EmailAppeal(campaign_id=campaign.id, switched_on_at=DIGEST_NOW))
+    live_at_the_digest(campaign)
     if state == "ended":
         campaign.ends_at = DIGEST_NOW - timedelta(hours=1)
         campaign.starts_at = DIGEST_NOW - timedelta(days=30)
