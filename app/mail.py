@@ -58,7 +58,8 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
     """Render ``email/<template>.txt`` and ``.html`` and queue them for delivery after commit.
 
     ``headers`` are added to (or replace) the standard ones, e.g. ``From`` or
-    ``List-Unsubscribe``. ``attachments`` are ``(filename, mimetype, bytes)``, e.g. a PDF
+    ``List-Unsubscribe``; without a ``From``, the transport that delivers the message names our
+    sender (:func:`ready_to_send`). ``attachments`` are ``(filename, mimetype, bytes)``, e.g. a PDF
     statement. With ``deliver_after_commit=False`` the caller delivers the message itself
     (``deliver_batch``, for thousands at once). Returns False, and queues nothing, when a
     message with this key already exists.
@@ -66,7 +67,7 @@ def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
     if db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
         return False
     message = build_message(
-        sender=current_app.config["MAIL_FROM"], to=to, subject=subject,
+        sender=None, to=to, subject=subject,
         text=render_template(f"email/{template}.txt", **context),
         html=render_template(f"email/{template}.html", **context),
         headers=headers, attachments=attachments)
@@ -79,24 +80,22 @@ class Mailer:
     """What services need to send mail, built from the settings by :func:`mailer_from_config`
     and passed in by the views, commands and jobs that own the app (:func:`current_mailer`).
 
-    ``sender``: the ``From`` of our mail (``MAIL_FROM``); ``contact``: where a reader writes to
-    the organisation, named in mail they may not have asked for (``ORG_CONTACT_EMAIL``, else
-    ``MAIL_FROM``'s address); ``transport``: where messages go (``MAIL_URL`` or the outbox)."""
+    ``sender``: the ``From`` of our mail (``MAIL_FROM``); ``transport``: where messages go
+    (``MAIL_URL`` or the outbox), naming ``sender`` on those queued without a ``From``."""
 
     sender: str
-    contact: str
     transport: OutboxTransport | SMTPTransport
 
 
 def mailer_from_config(config: Mapping) -> Mailer:
-    return Mailer(sender=config["MAIL_FROM"],
-                  contact=config.get("ORG_CONTACT_EMAIL") or parseaddr(config["MAIL_FROM"])[1],
-                  transport=transport_from_config(config))
+    return Mailer(sender=config["MAIL_FROM"], transport=transport_from_config(config))
 
 
-def contact_address() -> str:
-    """The app's ``Mailer.contact``, for the dedication note (still read from the app there)."""
-    return current_mailer().contact
+def contact_address(config: Mapping) -> str:
+    """Where a reader writes to the organisation, named in mail they may not have asked for
+    (the dedication note): ``ORG_CONTACT_EMAIL``, else ``MAIL_FROM``'s address. Templates
+    have it as ``org_contact``."""
+    return config.get("ORG_CONTACT_EMAIL") or parseaddr(config["MAIL_FROM"])[1]
 
 
 def current_mailer() -> Mailer:
@@ -105,23 +104,27 @@ def current_mailer() -> Mailer:
     return mailer_from_config(current_app.config)
 
 
-def build_message(*, sender: str, to: str, subject: str, text: str, html: str,
+def build_message(*, sender: str | None, to: str, subject: str, text: str, html: str,
                   headers: Mapping[str, str] | None = None,
                   attachments: Sequence[tuple[str, str, bytes]] = ()) -> str:
     """A message as stored and sent: the text and HTML alternatives, then any attachments.
+    ``sender`` None (and no ``From`` in ``headers``): the ``From`` and ``Message-ID`` are the
+    delivering transport's (:func:`ready_to_send`).
 
     Needs neither the app nor the database, so worker processes can build messages (the
     year-end statements: building one with a PDF costs more than the rest of queuing it).
     """
     msg = EmailMessage()
-    msg["From"] = sender
+    if sender is not None:
+        msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = " ".join(subject.split())  # user text in a subject must not break it
     msg["Date"] = format_datetime(utcnow())
     for name, value in (headers or {}).items():
         del msg[name]
         msg[name] = " ".join(value.split())
-    msg["Message-ID"] = make_msgid(domain=parseaddr(msg["From"])[1].partition("@")[2] or None)
+    if msg["From"] is not None:
+        msg["Message-ID"] = make_msgid(domain=_domain(msg["From"]))
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     for filename, mimetype, data in attachments:
@@ -165,6 +168,25 @@ def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
     return ids
 
 
+def _domain(address: str) -> str | None:
+    return parseaddr(address)[1].partition("@")[2] or None
+
+
+def ready_to_send(row: OutboundEmail, sender: str) -> bytes:
+    """The stored message as handed to a transport: one queued without a ``From`` (most of
+    ours: services do not know the sender) gets ``sender`` as its ``From``, and a
+    ``Message-ID`` made from the row, the same at every attempt."""
+    message = row.message.encode()
+    head, _, _ = message.partition(b"\r\n\r\n")
+    if any(line[:5].lower() == b"from:" for line in head.split(b"\r\n")):
+        return message
+    extra = EmailMessage(policy=SMTP)
+    extra["From"] = sender
+    extra["Message-ID"] = (f"<{row.created_at:%Y%m%d%H%M%S%f}.{row.id}.newsfund@"
+                           f"{_domain(sender) or 'localhost'}>")
+    return extra.as_bytes().rstrip(b"\r\n") + b"\r\n" + message
+
+
 def deliver_email(email_id: int) -> None:
     """The job queued after the commit (``store_emails``): :func:`send_email` through the app's
     transport."""
@@ -178,7 +200,7 @@ def send_email(email_id: int, transport: OutboxTransport | SMTPTransport) -> Non
         return
     row.attempts += 1
     try:
-        transport.send(row.recipient, row.message.encode())
+        transport.send(row.recipient, ready_to_send(row, transport.sender))
     except (OSError, smtplib.SMTPException) as exc:
         row.last_error = f"{type(exc).__name__}: {exc}"
         db.session.commit()
@@ -204,7 +226,7 @@ def deliver_batch(email_ids: Sequence[int], *,
                     done += 1
                     row.attempts += 1
                     try:
-                        connection.send(row.recipient, row.message.encode())
+                        connection.send(row.recipient, ready_to_send(row, transport.sender))
                     except (smtplib.SMTPResponseException,
                             smtplib.SMTPRecipientsRefused) as exc:  # this message refused
                         row.last_error = f"{type(exc).__name__}: {exc}"
@@ -242,10 +264,12 @@ def deliver_pending(limit: int = 1000, *, transport: OutboxTransport | SMTPTrans
 
 
 class OutboxTransport:
-    """Writes each message as an ``.eml`` file, atomically (temp file, then rename)."""
+    """Writes each message as an ``.eml`` file, atomically (temp file, then rename);
+    ``sender``: the ``From`` of messages queued without one (:func:`ready_to_send`)."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, *, sender: str):
         self.directory = Path(directory)
+        self.sender = sender
 
     @contextmanager
     def connection(self) -> Iterator[OutboxTransport]:
@@ -263,9 +287,10 @@ class OutboxTransport:
 
 
 class SMTPTransport:
-    """Sends through the SMTP server at ``url``, with ``from_addr`` as the envelope sender."""
+    """Sends through the SMTP server at ``url``, with ``sender``'s address as the envelope
+    sender (and ``sender`` the ``From`` of messages queued without one)."""
 
-    def __init__(self, url: str, *, from_addr: str, timeout: float = 10.0):
+    def __init__(self, url: str, *, sender: str, timeout: float = 10.0):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"MAIL_URL must start with smtp:// or smtps://, not {parts.scheme!r}")
@@ -275,7 +300,8 @@ class SMTPTransport:
         self.starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true")
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
-        self.from_addr = from_addr
+        self.sender = sender
+        self.from_addr = parseaddr(sender)[1]
         self.timeout = timeout
 
     def send(self, recipient: str, message: bytes) -> None:
@@ -305,8 +331,8 @@ class SMTPConnection:
 
 def transport_from_config(config) -> OutboxTransport | SMTPTransport:
     if config.get("MAIL_URL"):
-        return SMTPTransport(config["MAIL_URL"], from_addr=parseaddr(config["MAIL_FROM"])[1])
-    return OutboxTransport(config["MAIL_OUTBOX_DIR"])
+        return SMTPTransport(config["MAIL_URL"], sender=config["MAIL_FROM"])
+    return OutboxTransport(config["MAIL_OUTBOX_DIR"], sender=config["MAIL_FROM"])
 
 
 mail_cli = AppGroup("mail", help="Outgoing mail.")

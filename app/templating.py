@@ -20,6 +20,7 @@ from jinja2 import StrictUndefined
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from app.mail import contact_address
 from app.money import format_money
 
 # Raw HTML in the source is escaped, not passed through; nh3 then strips anything unsafe that a
@@ -82,4 +83,4 @@ def register_filters(app: Flask) -> None:
 
     @app.context_processor
     def organisation():
-        return {"org_name": app.config["ORG_NAME"]}
+        return {"org_name": app.config["ORG_NAME"], "org_contact": contact_address(app.config)}

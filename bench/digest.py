@@ -221,9 +221,9 @@ def run_backend(backend: str, opts: argparse.Namespace, work: Path, stack: ExitS
         sink = SMTPSink().start()
         stack.callback(sink.stop)
         transport = SMTPTransport(f"smtp://127.0.0.1:{sink.port}",
-                                  from_addr="giving@levantwire.example")
+                                  sender="giving@levantwire.example")
     else:
-        transport = OutboxTransport(str(outbox))
+        transport = OutboxTransport(str(outbox), sender="giving@levantwire.example")
     with app.app_context():
         upgrade()
         started = time.perf_counter()

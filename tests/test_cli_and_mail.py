@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.utils import parseaddr
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import campaign_progress
 from app.extensions import db
 from app.giving.models import Gift
-from app.mail import OutboundEmail
+from app.mail import OutboundEmail, queue_email, ready_to_send
 from app.payments.models import Payment
 from tests.factories import make_campaign
 from tests.support.flow import give
@@ -95,6 +97,30 @@ def test_receipt_goes_through_a_real_smtp_server(make_app, database_url, app, sm
     assert "Subject: Thank you for your gift to A test appeal" in text
     assert "$50.00" in text
     assert outbox() == []  # SMTP replaced the folder
+    # Queued without a From (services do not know the sender): the transport names MAIL_FROM,
+    # the envelope sender its address.
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert message["From"] == smtp_app.config["MAIL_FROM"]
+    assert envelope.mail_from == parseaddr(smtp_app.config["MAIL_FROM"])[1]
+    assert message["Message-ID"].endswith("@levantwire.example>")
+
+
+def test_the_sender_named_at_delivery_is_the_same_at_every_attempt(app):
+    queue_email(to="noa@example.org", subject="Hello", template="account/email_changed",
+                dedupe_key="t:1", new_email="dana@example.org", deliver_after_commit=False)
+    queue_email(to="noa@example.org", subject="Hello", template="account/email_changed",
+                dedupe_key="t:2", new_email="dana@example.org", deliver_after_commit=False,
+                headers={"From": "Levant Wire News <news@levantwire.example>"})
+    first, own = db.session.scalars(select(OutboundEmail).order_by(OutboundEmail.id))
+    assert "From:" not in first.message
+    sent = ready_to_send(first, "Levant Wire <giving@levantwire.example>")
+    assert sent == ready_to_send(first, "Levant Wire <giving@levantwire.example>")
+    message = message_from_bytes(sent, policy=policy.default)
+    assert message["From"] == "Levant Wire <giving@levantwire.example>"
+    assert message["Subject"] == "Hello" and message.get_body(("plain",)) is not None
+    assert message["Message-ID"].endswith(f".{first.id}.newsfund@levantwire.example>")
+    # A message that names its own sender goes as it is.
+    assert ready_to_send(own, "Levant Wire <giving@levantwire.example>") == own.message.encode()
 
 
 def test_mail_outage_loses_no_receipt(make_app, database_url, app, smtp):

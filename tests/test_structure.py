@@ -110,8 +110,7 @@ def test_the_cycle_check_finds_a_cycle_and_ignores_imports_inside_functions(tmp_
 
 
 #: What reads the running app: Flask's ``current_app``, and our helpers that read it.
-APP_READERS = {"current_app", "current_provider", "current_mailer", "org_zone",
-               "contact_address"}
+APP_READERS = {"current_app", "current_provider", "current_mailer", "org_zone"}
 
 #: Modules that own the app, and so may read it: the factory and settings, request hooks and
 #: helpers, the jobs machinery and the scheduled jobs, Jinja's filters, link building, and the
@@ -136,10 +135,6 @@ ALLOWED_APP_READS = {
     # The job queued after the commit, and the command: entry points that own the app.
     "app/mail.py:deliver_email": {"current_mailer"},
     "app/mail.py:send_pending_command": {"current_mailer"},
-    # Not done yet (issue 15 item 4): mail is queued with the app's sender and contact.
-    "app/mail.py:queue_email": {"current_app"},
-    "app/mail.py:contact_address": {"current_mailer"},
-    "app/giving/services.py:queue_dedication_notice": {"contact_address"},
     # The job queued for a stored event: an entry point that owns the app.
     "app/payments/events.py:process_event_job": {"current_app"},
     # Builds send_digest's collaborators from the settings, for the news command and the

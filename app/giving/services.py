@@ -24,7 +24,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.finance.receipts import mail_receipt, reconcile_receipt
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
-from app.mail import contact_address, queue_email
+from app.mail import queue_email
 from app.money import amount_text, cover_fee, format_money
 from app.payments import ledger
 from app.payments.base import Card, CheckoutRequest, PaymentProvider, RefundResult
@@ -351,7 +351,6 @@ def queue_dedication_notice(gift: Gift, *, now: datetime) -> bool:
         dedupe_key=f"dedication:{gift.id}",
         gift=gift,
         campaign=gift.campaign,
-        report_to=contact_address(),
     )
 
 
