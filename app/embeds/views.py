@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from flask import (
@@ -26,6 +27,7 @@ from flask import (
 from flask_login import current_user
 
 from app import jobs
+from app.campaigns.pages import PageCache
 from app.campaigns.services import campaign_progress, get_campaign
 from app.config import signing_keys
 from app.core import allow_framing
@@ -104,6 +106,30 @@ def _render(template: str, place: Placement, status: int = 200, **context):
     return render_template(f"embeds/{template}", place=place, **context), status
 
 
+#: How long browsers and shared caches may keep what a box shows to everyone, then serve it
+#: stale while they fetch it again (an article's readers mostly ask for the same box).
+LIVE_FIGURES = "public, max-age=10, stale-while-revalidate=60"
+#: A form's box: its token lasts FORM_TOKEN_MAX_AGE (2 h), more than these together.
+FORM_BOX = "public, max-age=300, stale-while-revalidate=3600"
+
+
+def cacheable(body, cache_control: str):
+    """A 200 anyone may cache for a while, revalidated by its ETag."""
+    response = current_app.make_response(body)
+    if response.status_code == 200:
+        response.headers["Cache-Control"] = cache_control
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
+
+def box_cache() -> PageCache:
+    cache = current_app.extensions.get("embed_boxes")
+    if cache is None:
+        cache = current_app.extensions.setdefault("embed_boxes", PageCache(256))
+    return cache
+
+
 # ------------------------------------------------------------------ the script
 
 
@@ -131,6 +157,21 @@ def script():
 @bp.get("/embed/campaigns/<slug>")
 @limiter.exempt
 def campaign(slug: str):
+    """The appeal's box. The same for every reader of an article, so each process keeps it
+    as rendered for up to CAMPAIGN_PAGE_RECHECK_SECONDS (1 s; as long as a campaign page may
+    go without reading the ledger): on every article view, the box costs no query."""
+    key = (slug, request.query_string, request.script_root)
+    within = current_app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"]
+    kept = box_cache().get(key) if within else None
+    if kept is not None and time.monotonic() - kept[0] < within:
+        return cacheable(kept[1], LIVE_FIGURES)
+    body = _campaign_box(slug)
+    if within and body[1] == 200:
+        box_cache().put(key, (time.monotonic(), body))
+    return cacheable(body, LIVE_FIGURES)
+
+
+def _campaign_box(slug: str):
     campaign = get_campaign(slug) or abort(404)
     place = _placement()
     now = utcnow()
@@ -154,8 +195,9 @@ def campaign_progress_json(slug: str):
     """The live figures, for EMBED_ORIGINS' own pages and the box's refresh."""
     campaign = get_campaign(slug) or abort(404)
     p = campaign_progress(campaign, utcnow())
-    return jsonify(raised=p.raised, goal=p.goal, currency=p.currency, percent=p.percent,
-                   donors=p.donors, gifts=p.gifts, days_left=p.days_left)
+    return cacheable(jsonify(raised=p.raised, goal=p.goal, currency=p.currency,
+                             percent=p.percent, donors=p.donors, gifts=p.gifts,
+                             days_left=p.days_left), LIVE_FIGURES)
 
 
 # ------------------------------------------------------------------ the daily-email box
@@ -167,7 +209,7 @@ def campaign_progress_json(slug: str):
 def subscribe():
     place = _placement()
     if request.method == "GET":
-        return _subscribe_box(EmbedSubscribeForm(formdata=None), place)
+        return cacheable(_subscribe_box(EmbedSubscribeForm(formdata=None), place), FORM_BOX)
     _same_origin_post()
     form = EmbedSubscribeForm()
     if not signer().form_token_valid(form.form_token.data, "subscribe"):
@@ -203,8 +245,11 @@ def _same_origin_post() -> None:
 def follow():
     place = _placement()
     token = request.args.get("reader")
-    reader = reader_for(token, signer())
-    return _follow_box(place, reader, token)
+    if not token:  # the same "sign in" box for everyone
+        return cacheable(_follow_box(place, None, None), FORM_BOX)
+    response = current_app.make_response(_follow_box(place, reader_for(token, signer()), token))
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.post("/embed/news/follow/<slug>")

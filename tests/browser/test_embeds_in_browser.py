@@ -19,10 +19,13 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from app.accounts.models import Supporter
 from app.campaigns.models import Campaign
 from app.extensions import db
-from app.news.models import NewsSubscriber, SubscriberStatus
+from app.news.demo import seed_categories
+from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, TIMEOUT_MS
+from tests.browser.test_news_in_browser import sign_in
 from tests.factories import paid_gift
 from tests.support.servers import QuietHandler
 
@@ -221,3 +224,39 @@ def test_embed_js_reserves_the_heights_the_page_did_not(article: Page, newsroom)
     for kind, min_height, box, frame in heights:
         assert min_height == f"{reserved[kind]}px"
         assert box == int(reserved[kind]) >= frame, (kind, box, frame)
+
+
+def test_the_follow_box_signs_in_at_the_top_level_and_comes_back(article: Page, newsroom,
+                                                                 live_server):
+    """Our sign-in cookie is not sent to a frame on another site: "Sign in to personalize"
+    opens our site at the top level, where it is, and comes back to the article with a reader
+    token that embed.js keeps in the article site's storage."""
+    with live_server.app.app_context():
+        seed_categories()
+        db.session.commit()
+    email = f"reader-{uuid.uuid4().hex[:10]}@example.org"
+    sign_in(article.context, live_server, email)  # on our site, as a reader who signed in there
+    article.goto(newsroom.article)
+    path = "/embed/news/follow"
+    settled_height(article, path)
+    follow = box_frame(article, path)
+    follow.get_by_role("link", name="Sign in to personalize").click()
+
+    expect(article).to_have_url(newsroom.article)  # back, the token taken out of the address
+    assert article.evaluate("localStorage.getItem('newsfund-reader')")
+    follow = box_frame(article, path)
+    syria = follow.get_by_role("button", name=re.compile(r"^Syria\b"))
+    expect(syria).to_have_attribute("aria-pressed", "false")
+    before = settled_height(article, path)
+    assert before > 320  # the categories: taller than the sign-in step, and not cut off
+
+    syria.click()
+    follow = box_frame(article, path)
+    expect(follow.get_by_role("status")).to_have_text("You follow Syria.")
+    expect(follow.get_by_role("button", name=re.compile(r"^Syria\b"))).to_have_attribute(
+        "aria-pressed", "true")
+    settled_height(article, path)
+    with live_server.app.app_context():
+        reader = db.session.scalar(select(Supporter).where(Supporter.email == email))
+        syria_id = db.session.scalar(select(Category.id).where(Category.slug == "syria"))
+        assert db.session.get(Follow, (reader.id, syria_id)) is not None

@@ -13,12 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
+from app.campaigns.models import Campaign
 from app.embeds import services
 from app.embeds.services import EmbedSigner, excerpt, parse_origins, placement
 from app.extensions import db
 from app.news.models import CategoryKind, Follow, NewsSubscriber, SubscriberStatus
 from app.news.services import add_category
-from tests.factories import make_campaign
+from tests.factories import make_campaign, paid_gift
 from tests.support.flow import hidden_value
 from tests.support.news import sign_in, verified_supporter
 
@@ -276,3 +277,33 @@ def test_the_follow_box_follows_with_the_reader_token_and_no_cookie(app, client,
     assert db.session.get(Follow, (reader.id, syria.id)) is not None
     assert "Sign in to personalize" in cookieless.get(
         f"{BOXES[2]}&reader={token}").get_data(as_text=True)
+
+
+# -- caching ------------------------------------------------------------------------------------
+
+
+def test_boxes_for_everyone_are_cacheable_and_revalidated(client, newsroom):
+    for path, max_age in ((BOXES[0], 10), (BOXES[1], 300), (BOXES[2], 300),
+                          ("/embed/campaigns/twenty/progress", 10)):
+        response = client.get(path)
+        control = response.headers["Cache-Control"]
+        assert control.startswith(f"public, max-age={max_age}, stale-while-revalidate="), path
+        again = client.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304, path
+    # A signed-in reader's follow box is theirs alone.
+    reader = verified_supporter()
+    token = EmbedSigner("test-secret-key").reader_token(reader.id, reader.session_version)
+    assert client.get(f"{BOXES[2]}&reader={token}").headers["Cache-Control"] == (
+        "private, no-store")
+    assert "Cache-Control" not in client.get("/embed/campaigns/twenty").headers  # a 400
+
+
+def test_each_process_keeps_the_campaign_box_for_the_recheck_window(app, client, newsroom):
+    app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"] = 60
+    assert "$0</strong> raised" in client.get(BOXES[0]).get_data(as_text=True)
+    paid_gift(db.session.scalar(select(Campaign).where(Campaign.slug == "twenty")))
+    assert "$0</strong> raised" in client.get(BOXES[0]).get_data(as_text=True)
+    other_article = client.get(BOXES[0] + "&x=1").get_data(as_text=True)  # its own copy
+    assert "$50</strong> raised" in other_article
+    app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"] = 0  # every request reads the ledger
+    assert "$50</strong> raised" in client.get(BOXES[0]).get_data(as_text=True)
