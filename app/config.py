@@ -204,7 +204,8 @@ def load_settings(instance_path: Path) -> dict:
         # dedication's note) to report it; empty: the address receipts come from (MAIL_FROM's).
         "ORG_CONTACT_EMAIL": env("ORG_CONTACT_EMAIL", ""),
         # How long a reader's campaign page may go without asking the database whether its
-        # total moved (app/campaigns/pages.py); donors' pages always ask. 0: every request.
+        # total moved (app/campaigns/pages.py); donors' pages always ask. Also how long each
+        # process keeps an embedded campaign box as rendered (app/embeds). 0: every request.
         "CAMPAIGN_PAGE_RECHECK_SECONDS": _float("CAMPAIGN_PAGE_RECHECK_SECONDS", 1.0),
         # The founding date: the campaign calendar counts anniversaries from it.
         "ORG_FOUNDED": env("ORG_FOUNDED", "2006-12-10"),
