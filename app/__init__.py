@@ -111,6 +111,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.staff.operations_views import bp as operations_bp
 
     app.register_blueprint(operations_bp)
+    from app.imports.views import bp as imports_bp
+
+    app.register_blueprint(imports_bp)
     if app.extensions["payment_provider"].name == "sandbox":
         from app.payments.sandbox_views import bp as sandbox_bp
 
@@ -146,6 +149,7 @@ def _import_models() -> None:
     import app.campaigns.models  # noqa: F401
     import app.finance.models  # noqa: F401
     import app.giving.models  # noqa: F401
+    import app.imports.models  # noqa: F401
     import app.mail  # noqa: F401
     import app.news.models  # noqa: F401
     import app.payments.models  # noqa: F401

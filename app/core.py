@@ -168,8 +168,36 @@ class _WholeBodyStream(LimitedStream):
         return data
 
 
+def accepts_uploads(setting: str):
+    """Mark a view that takes a file up to the size the setting ``setting`` names (an import's
+    CSV: IMPORT_MAX_BYTES) instead of MAX_CONTENT_LENGTH. A view setting
+    ``request.max_content_length`` itself would be too late: the request hooks here read the
+    form first."""
+
+    def mark(view):
+        view.upload_limit_setting = setting
+        return view
+
+    return mark
+
+
 class Request(flask.Request):
     form_data_parser_class = FormDataParser
+
+    @property
+    def max_content_length(self) -> int | None:
+        """Flask's (MAX_CONTENT_LENGTH, or what the view set), or the upload limit of a view
+        marked with :func:`accepts_uploads`."""
+        if self._max_content_length is None and self.url_rule is not None:
+            view = current_app.view_functions.get(self.url_rule.endpoint)
+            setting = getattr(view, "upload_limit_setting", None)
+            if setting is not None:
+                return current_app.config[setting]
+        return flask.Request.max_content_length.fget(self)
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
 
     @cached_property
     def stream(self):

@@ -15,6 +15,7 @@ from app.campaigns.models import Campaign
 from app.demo import seed_demo
 from app.extensions import db
 from app.giving.models import Frequency, RecurringPlan
+from app.imports.models import ImportChunk, ImportRun
 from app.mail import OutboundEmail
 from app.news import models as news
 from app.news.demo import seed_news
@@ -80,6 +81,10 @@ def populate() -> None:
     db.session.add(prompt)
     db.session.flush()
     db.session.add(PromptCount(prompt_id=prompt.id, variant="a", day=NOW.date(), impressions=3))
+    run = ImportRun(kind="gifts", filename="gifts.csv", size=3, actor_label="test")
+    db.session.add(run)
+    db.session.flush()
+    db.session.add(ImportChunk(run_id=run.id, position=0, data=b"a,b"))
     grant_role(noa, Role.FINANCE, actor=Actor(id=None, label="test"))
     db.session.commit()
 

@@ -142,6 +142,9 @@ ALLOWED_APP_READS = {
     "app/news/digest.py:send_configured_digest": {"current_app"},
     # ``flask seed-demo``, a command beside the demo it loads.
     "app/demo.py:seed_demo_command": {"current_app"},
+    # The job that runs a staff page's import: an entry point that owns the app, handing the
+    # settings to the import's service.
+    "app/imports/background.py:run_import_job": {"current_app"},
     # A request helper (the levels of the signed-in supporter's membership).
     "app/accounts/membership.py:current_levels": {"current_app"},
 }

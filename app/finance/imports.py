@@ -27,7 +27,7 @@ refused, and left as it is.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
@@ -38,7 +38,7 @@ from sqlalchemy import case, func, select, update
 from app.accounts.models import Supporter
 from app.audit import Actor, record_change
 from app.campaigns.models import Campaign, CampaignKind, Frequency
-from app.db import insert
+from app.db import insert, utcnow
 from app.extensions import db
 from app.finance.exports import HEADER
 from app.finance.models import Receipt, ReceiptCounter
@@ -357,3 +357,14 @@ def import_gifts(source: str | IO[bytes], *, dry_run: bool, zone: ZoneInfo, now:
                       after={"file": name, **{str(k): v for k, v in report.counts.items()}})
         commit()
     return report
+
+
+def run_gift_import(source: IO[bytes], *, dry_run: bool, actor: Actor, config: Mapping,
+                    options: Mapping[str, bool], commit: Callable[[], None], name: str,
+                    progress: Callable[[ImportReport, int, int], None] | None = None
+                    ) -> ImportReport:
+    """:func:`import_gifts` as the staff pages' job runs it (``app.imports.kinds``): with the
+    organisation's zone and the size limit from the app's settings. It has no options."""
+    return import_gifts(source, dry_run=dry_run, zone=ZoneInfo(config["ORG_TIMEZONE"]),
+                        now=utcnow(), actor=actor, max_bytes=config["IMPORT_MAX_BYTES"],
+                        commit=commit, name=name, progress=progress)

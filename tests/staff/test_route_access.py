@@ -130,6 +130,11 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "prompts.give": PUBLIC,
     "prompts.event": PUBLIC,
     "prompts.status": PUBLIC,
+    # Imports from the staff pages: gift history for finance.
+    "imports.gifts": FINANCE,
+    "imports.gifts_run": FINANCE,
+    "imports.gifts_confirm": FINANCE,
+    "imports.gifts_errors": FINANCE,
     # The operations inbox: finance.
     "operations.inbox": FINANCE,
     "operations.retry_event": FINANCE,
@@ -149,7 +154,7 @@ SAMPLE = {"slug": "walk-appeal", "token": "made-up-token", "public_id": "made-up
           "filename": "css/app.css", "action": "pause", "gift_id": 999999,
           "event_id": 999999, "job_id": "made-up-job", "email_id": 999999, "payment_id": 999999,
           "year": 2025, "prompt_id": 999999, "variant": "a",
-          "event": "impressions", "campaign_id": 999999}
+          "event": "impressions", "campaign_id": 999999, "run_id": 999999}
 
 
 def _rules(app):
