@@ -32,6 +32,7 @@ from sqlalchemy import func, or_, select
 from app import audit
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign, CampaignKind
+from app.db import utcnow
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
 from app.imports import (
@@ -48,6 +49,8 @@ from app.money import KNOWN_CURRENCIES
 from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
 from app.news.services import Signer, send_confirmation
 from app.payments.base import PaymentProvider, ProviderError, ProviderSubscription
+from app.payments.providers import provider_from_config
+from app.urls import external_url
 
 #: Our own columns (README, "Importing supporters"). Only ``email`` is required.
 COLUMNS = [
@@ -446,6 +449,8 @@ def _categories(keys: tuple[str, ...]) -> list[Category]:
 
 def _follow(supporter: Supporter, categories: list[Category], now: datetime) -> bool:
     """Add the follows the file names; those here already, and others, stay."""
+    if not categories:
+        return False
     have = set(db.session.scalars(
         select(Follow.category_id).where(Follow.supporter_id == supporter.id)))
     new = [c for c in categories if c.id not in have]
@@ -509,3 +514,28 @@ def opt_in_sender(config, *, now: datetime, link: Callable[..., str]):
             confirm_days=config["NEWS_CONFIRM_MAX_AGE_SECONDS"] // 86400, now=now)
 
     return send
+
+
+#: The switches the staff import page offers with the upload (``app.imports.kinds``).
+OPTIONS = (
+    ("send_opt_in", "Send the daily email's opt-in mail to the subscribers in the file who "
+                    "have not confirmed (nothing is sent without this)"),
+    ("match_stripe_by_email", "For rows with no Stripe ids, find the Stripe customer by email "
+                              "and adopt their live subscription"),
+)
+
+
+def run_supporter_import(source, *, dry_run: bool, actor: audit.Actor, config,
+                         options, commit: Callable[[], None], name: str,
+                         progress=None) -> ImportReport:
+    """:func:`import_supporters` as the staff pages' job runs it (``app.imports.kinds``): its
+    collaborators built from the app's settings (the payment provider, the opt-in mail's
+    links from ``PUBLIC_URL``), the switches from ``options``."""
+    now = utcnow()
+    return import_supporters(
+        source, file_name=name, max_bytes=config["IMPORT_MAX_BYTES"], dry_run=dry_run,
+        zone=ZoneInfo(config["ORG_TIMEZONE"]), now=now, currency=config["CURRENCIES"][0],
+        provider=provider_from_config(config), commit=commit, actor=actor,
+        match_by_email=bool(options.get("match_stripe_by_email")),
+        send_opt_in=opt_in_sender(config, now=now, link=external_url)
+        if options.get("send_opt_in") else None, progress=progress)

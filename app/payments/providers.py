@@ -8,27 +8,32 @@ from app.payments.base import PaymentProvider
 
 
 def init_provider(app: Flask) -> None:
-    if app.config["STRIPE_SECRET_KEY"]:
-        if not app.config["STRIPE_WEBHOOK_SECRET"]:
+    app.extensions["payment_provider"] = provider_from_config(app.config)
+
+
+def provider_from_config(config) -> PaymentProvider:
+    """The provider the settings name (a job given the settings builds its own: the staff
+    pages' supporters import)."""
+    if config["STRIPE_SECRET_KEY"]:
+        if not config["STRIPE_WEBHOOK_SECRET"]:
             raise RuntimeError("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY: "
                                "without it no Stripe event can be verified.")
         from app.payments.stripe import StripeProvider
 
-        app.extensions["payment_provider"] = StripeProvider(
-            secret_key=app.config["STRIPE_SECRET_KEY"],
-            webhook_secret=app.config["STRIPE_WEBHOOK_SECRET"],
-            api_base=app.config["STRIPE_API_BASE"],
-            tolerance=app.config["WEBHOOK_TOLERANCE_SECONDS"],
-            timeout=app.config["STRIPE_TIMEOUT_SECONDS"],
-            retries=app.config["STRIPE_MAX_RETRIES"],
+        return StripeProvider(
+            secret_key=config["STRIPE_SECRET_KEY"],
+            webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
+            api_base=config["STRIPE_API_BASE"],
+            tolerance=config["WEBHOOK_TOLERANCE_SECONDS"],
+            timeout=config["STRIPE_TIMEOUT_SECONDS"],
+            retries=config["STRIPE_MAX_RETRIES"],
         )
-        return
     from app.payments.sandbox import SandboxProvider
 
-    app.extensions["payment_provider"] = SandboxProvider(
-        secret=app.config["SANDBOX_WEBHOOK_SECRET"],
-        signing_key=app.config["SECRET_KEY"],
-        tolerance=app.config["WEBHOOK_TOLERANCE_SECONDS"],
+    return SandboxProvider(
+        secret=config["SANDBOX_WEBHOOK_SECRET"],
+        signing_key=config["SECRET_KEY"],
+        tolerance=config["WEBHOOK_TOLERANCE_SECONDS"],
     )
 
 

@@ -6,14 +6,16 @@ plans (read through the SDK from the local Stripe-compatible server, tagged, nev
 from __future__ import annotations
 
 import copy
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from app.accounts.imports import run_supporter_import
 from app.accounts.membership import has_perk, levels_from_config
 from app.accounts.models import Supporter
-from app.audit import AuditEntry
+from app.audit import Actor, AuditEntry
 from app.campaigns.models import Campaign
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
@@ -415,3 +417,22 @@ def test_a_cancellation_at_stripe_after_the_import_keeps_the_end_in_line(stripe_
                                         event_id=f"evt_update_{n}")).status_code == 200
         db.session.expire_all()
         assert (plan.status, plan.ends_at) == (PlanStatus.ACTIVE, expected)
+
+
+def test_the_staff_pages_job_runs_the_same_import_with_its_switches(stripe_app, httpserver):
+    """``run_supporter_import``, as ``app.imports``' background job calls it: the provider
+    built from the settings, the switches from the upload's form; two rows for one address
+    (any case) make one plan."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    serve(httpserver, {"cus_noa": [live_subscription(
+        "sub_noa", "cus_noa", created=now - timedelta(5), period_end=now + timedelta(25))]})
+    upload = io.BytesIO(b"email,subscribed_to_emails,stripe_customer_id\n"
+                        b"noa@example.org,true,cus_noa\nNOA@EXAMPLE.ORG,true,cus_noa\n")
+    report = run_supporter_import(
+        upload, dry_run=False, actor=Actor(id=None, label="test"), config=stripe_app.config,
+        options={"send_opt_in": True, "match_stripe_by_email": False},
+        commit=db.session.commit, name="ghost.csv")
+    assert report.summary() == "1 created, 0 updated, 0 unchanged, 1 refused"
+    assert count(RecurringPlan) == 1
+    assert [m.recipient for m in db.session.scalars(select(OutboundEmail))] == [
+        "noa@example.org"]
