@@ -40,8 +40,8 @@ subscribes, nothing else). The thank-you page of a gift that came from an articl
 back to the article through ``/embed/prompts/status?page=<article>``, a top-level visit, which
 returns to the article with ``#newsfund-status=<token>`` (from the cookie, or a signed-in
 reader's account); embed.js keeps it in the article site's storage, takes it out of the address
-and sends it as ``status``. Where the newsroom and we share a site (www. and donate. of one
-domain), the cookie itself comes with the decision request (``credentials: "include"``).
+and sends it as ``status``. (embed.js asks for the decision without cookies, so the cookie
+itself never comes with it.)
 """
 
 from __future__ import annotations
@@ -94,15 +94,14 @@ def _place():
 
 
 def _known(now) -> Known | None:
-    """Donor and subscriber status: a signed-in reader's (same site), the follow box's reader
-    token's, or the status token's (no id in it)."""
+    """Donor and subscriber status: a signed-in reader's (a request with our cookies), the
+    follow box's reader token's, or the status token's (no id in it)."""
     supporter = current_user if current_user.is_authenticated else None
     if supporter is None:
         supporter = reader_for(request.args.get("reader"), embed_signer())
     if supporter is not None:
         return known_supporter(supporter, now)
-    return (status_signer().read(request.args.get("status"))
-            or status_signer().read(request.cookies.get(STATUS_COOKIE)))
+    return status_signer().read(request.args.get("status"))
 
 
 def article_link(utm: dict[str, str | None]) -> str | None:
@@ -129,9 +128,7 @@ def prompt_headers(response):
         origin = request.headers.get("Origin")
         if origin and origin in origins:
             response.headers["Access-Control-Allow-Origin"] = origin
-            # A newsroom on our own site sends the status cookie along (see above).
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.vary.update(("Origin", "Cookie"))
+        response.vary.add("Origin")
     response.vary.update(("Sec-GPC", "DNT"))
     return response
 
