@@ -89,6 +89,8 @@ def _export_account(s: Supporter) -> dict:
                            "region": s.region, "postal_code": s.postal_code,
                            "country": s.country},
         "created_at": _iso(s.created_at), "last_login_at": _iso(s.last_login_at),
+        # Staff's note and labels about them, and a membership given (an import brings these).
+        "note": s.note, "labels": s.labels, "comped_until": _iso(s.comped_until),
     }
 
 
@@ -181,6 +183,7 @@ def erase_supporter(supporter: Supporter, provider: PaymentProvider, *, now: dat
     supporter.last_login_at = None
     supporter.address_line1 = supporter.address_line2 = None
     supporter.city = supporter.region = supporter.postal_code = supporter.country = None
+    supporter.note = supporter.labels = None
     end_all_sessions(supporter)
     supporter.erased_at = now
     db.session.flush()

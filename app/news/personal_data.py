@@ -35,7 +35,11 @@ def export_news(supporter: Supporter) -> dict:
         subscriptions.append({
             "email": s.email, "status": s.status.value, "consent_version": s.consent_version,
             "consented_at": _iso(s.consented_at), "consent_source": s.consent_source,
-            "confirmed_at": _iso(s.confirmed_at), "unsubscribed_at": _iso(s.unsubscribed_at),
+            "confirmed_at": _iso(s.confirmed_at),
+            "confirmation_source": s.confirmation_source,
+            "imported_from": f"{s.consent_file}, line {s.consent_line}" if s.consent_file
+            else None,
+            "unsubscribed_at": _iso(s.unsubscribed_at),
             "daily_emails_sent_on": [d.isoformat() for d in sent],
         })
     return {"follows": [{"slug": slug, "name": name, "since": _iso(since)}

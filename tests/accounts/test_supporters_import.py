@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.accounts.imports import run_supporter_import
 from app.accounts.membership import has_perk, levels_from_config
 from app.accounts.models import Supporter
+from app.accounts.personal_data import erase_supporter, export_personal_data
 from app.audit import Actor, AuditEntry
 from app.campaigns.models import Campaign
 from app.extensions import db
@@ -22,6 +23,7 @@ from app.giving.models import Frequency, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail
 from app.news.models import Category, CategoryKind, Follow, NewsSubscriber, SubscriberStatus
 from app.news.services import add_category
+from app.payments.providers import current_provider
 from tests.support import stripe_objects as so
 from tests.support.stripe import count, deliver, form, stripe_config
 
@@ -436,3 +438,19 @@ def test_the_staff_pages_job_runs_the_same_import_with_its_switches(stripe_app, 
     assert count(RecurringPlan) == 1
     assert [m.recipient for m in db.session.scalars(select(OutboundEmail))] == [
         "noa@example.org"]
+
+
+def test_what_an_import_brings_is_in_the_personal_data_export_and_erased(app, tmp_path):
+    path = write(tmp_path, OWN_HEADER + "noa@example.org,Noa,Met at the gala,board,,,,,,"
+                 "subscribed,v3,2021-03-04,form,2021-03-05T08:00:00Z,double opt-in,,2030-01-01\n")
+    run(app, path)
+    noa = supporter("noa@example.org")
+    data = export_personal_data(noa, now=datetime.now(UTC))
+    assert (data["account"]["note"], data["account"]["labels"]) == ("Met at the gala", "board")
+    assert data["account"]["comped_until"] is not None
+    consent = data["news"]["daily_email"][0]
+    assert (consent["confirmation_source"], consent["imported_from"]) == (
+        "double opt-in", "members.csv, line 2")
+    erase_supporter(noa, current_provider(), now=datetime.now(UTC))
+    assert (noa.note, noa.labels) == (None, None)
+    assert subscriber("noa@example.org") is None
