@@ -179,7 +179,7 @@ def box(prompt_id: int, variant: str):
 
 
 @bp.get("/embed/prompts/<int:prompt_id>/<variant>/give")
-@limiter.limit(lambda: current_app.config["RATELIMIT_PROMPT_EVENTS"])
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_PROMPT_EVENTS"], "prompt-events")
 def give(prompt_id: int, variant: str):
     """The box's give link: counts the click (unless the reader asked not to be tracked),
     then the campaign page at the top level, with the attribution the gift keeps."""
@@ -197,7 +197,7 @@ def give(prompt_id: int, variant: str):
 
 
 @bp.post("/embed/prompts/<int:prompt_id>/<variant>/<event>")
-@limiter.limit(lambda: current_app.config["RATELIMIT_PROMPT_EVENTS"])
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_PROMPT_EVENTS"], "prompt-events")
 @csrf.exempt  # a counter from our own frame, with no session; nothing personal is written
 def event(prompt_id: int, variant: str, event: str):
     """An impression or a dismissal (a click is counted by ``give``)."""

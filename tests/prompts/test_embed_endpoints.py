@@ -132,3 +132,20 @@ def test_counters_and_the_give_link(client, prompt):
     prompt.headline_b = ""
     db.session.commit()
     assert client.post(f"/embed/prompts/{prompt.id}/b/impressions").status_code == 404
+
+
+def test_the_counters_are_rate_limited_per_address_the_decision_is_not(make_app, database_url,
+                                                                       prompt):
+    client = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_PROMPT_EVENTS="3 per minute",
+                      EMBED_ORIGINS=NEWSROOM).test_client(use_cookies=False)
+    codes = [client.post(f"/embed/prompts/{prompt.id}/a/impressions").status_code
+             for _ in range(3)]
+    give = client.get(f"/embed/prompts/{prompt.id}/a/give",
+                      query_string={"page": ARTICLE, "track": "1"})
+    assert codes + [give.status_code] == [204, 204, 204, 429]
+    assert counts(prompt) == {"a": (3, 0, 0)}
+    for _ in range(5):
+        assert client.get("/embed/prompts/decision",
+                          query_string={"page": ARTICLE}).status_code == 200
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.7"  # another reader
+    assert client.post(f"/embed/prompts/{prompt.id}/a/dismissals").status_code == 204
