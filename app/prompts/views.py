@@ -49,7 +49,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from limits import parse_many
 
 from app import jobs
 from app.core import allow_framing
@@ -152,6 +154,18 @@ def decision():
     return response
 
 
+def _within_budget() -> bool:
+    """One counting budget per address (``RATELIMIT_PROMPT_EVENTS``) for the boxes'
+    impressions and dismissals and the give link's clicks; this request uses one of it."""
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return True
+    address = get_remote_address()
+    used = [limiter.call("hit", item, "prompt-events", address)
+            for item in parse_many(config["RATELIMIT_PROMPT_EVENTS"])]
+    return all(used)
+
+
 def _prompt(prompt_id: int, variant: str) -> Prompt:
     prompt = db.session.get(Prompt, prompt_id) or abort(404)
     if variant not in prompt.variants:
@@ -179,13 +193,14 @@ def box(prompt_id: int, variant: str):
 
 
 @bp.get("/embed/prompts/<int:prompt_id>/<variant>/give")
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_PROMPT_EVENTS"], "prompt-events")
+@limiter.exempt
 def give(prompt_id: int, variant: str):
-    """The box's give link: counts the click (unless the reader asked not to be tracked),
-    then the campaign page at the top level, with the attribution the gift keeps."""
+    """The box's give link: counts the click (unless the reader asked not to be tracked, or
+    the address used up its counting budget: the reader still goes on to give), then the
+    campaign page at the top level, with the attribution the gift keeps."""
     prompt = _prompt(prompt_id, variant)
     place = _place()
-    if tracking_allowed() and request.args.get("track") == "1":
+    if tracking_allowed() and request.args.get("track") == "1" and _within_budget():
         count_event(prompt, variant, "clicks", now=utcnow())
         jobs.commit()
     page = place.page.split("?", 1)[0].split("://", 1)[-1]
@@ -197,7 +212,7 @@ def give(prompt_id: int, variant: str):
 
 
 @bp.post("/embed/prompts/<int:prompt_id>/<variant>/<event>")
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_PROMPT_EVENTS"], "prompt-events")
+@limiter.exempt
 @csrf.exempt  # a counter from our own frame, with no session; nothing personal is written
 def event(prompt_id: int, variant: str, event: str):
     """An impression or a dismissal (a click is counted by ``give``)."""
@@ -207,6 +222,8 @@ def event(prompt_id: int, variant: str, event: str):
     origin = request.headers.get("Origin")
     if origin and origin not in ("null", public_origin()):
         abort(403)
+    if not _within_budget():
+        abort(429)
     if tracking_allowed():
         count_event(prompt, variant, event, now=utcnow())
         jobs.commit()
