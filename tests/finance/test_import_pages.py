@@ -7,15 +7,21 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
+from app import jobs
 from app.audit import AuditEntry
 from app.extensions import db
 from app.giving.models import Gift
+from app.imports.background import progress_key
 from app.imports.models import ImportChunk, ImportRun
 from app.mail import OutboundEmail
+from app.staff.models import Role
+from tests.conftest import migrated_url
 from tests.finance.test_import_input import csv_bytes, row
-from tests.support.staff import csrf_token
+from tests.support.staff import csrf_token, make_person, sign_in_as
 
 GOOD_AND_BAD = csv_bytes(row(), row(gift_reference="ref-2", provider_reference="pi_2",
                                     currency="XYZ", donor_name="'=cmd"))
@@ -34,6 +40,7 @@ def count(model) -> int:
 def test_upload_check_confirm_import(app, client, finance):
     page = client.get("/staff/imports/gifts")
     assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    assert 'aria-current="page">Import gifts</a>' in page.text
 
     response = upload(client, GOOD_AND_BAD)
     assert response.status_code == 302
@@ -105,3 +112,35 @@ def test_uploads_take_the_import_limit_not_the_forms(app, client, finance):
     too_big = upload(client, data)
     assert too_big.status_code == 413
     assert count(ImportRun) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_with_a_worker_the_page_refreshes_with_the_progress(request, make_app, backend,
+                                                              redis_url):
+    app = make_app(migrated_url(request, backend, f"import_pages_{backend}"),
+                   REDIS_URL=redis_url)
+    with app.app_context():
+        client = app.test_client()
+        sign_in_as(client, make_person("finance@levantwire.example", roles=(Role.FINANCE,)))
+        rows = [row(gift_reference=f"ref-{i}", provider_reference=f"pi_{i}", receipt_number="")
+                for i in range(1, 8)]
+        run_page = upload(client, csv_bytes(*rows)).headers["Location"]
+        run_id = int(run_page.rsplit("/", 1)[1])
+        waiting = client.get(run_page)
+        assert waiting.headers["Refresh"] == "2" and "Checking the file" in waiting.text
+        redis = Redis.from_url(redis_url)
+        redis.set(progress_key(run_id), "3/7")  # as the job reports it after a batch
+        assert "3 of 7 rows" in client.get(run_page).text
+
+        db.session.commit()  # this test's session holds no transaction the worker waits for
+        jobs.worker(app).work(burst=True)
+        assert redis.get(progress_key(run_id)) == b"7/7"
+        checked = client.get(run_page)
+        assert "Refresh" not in checked.headers and "7 to create" in checked.text
+        client.post(f"/staff/imports/gifts/{run_id}/confirm",
+                    data={"csrf_token": csrf_token(client)})
+        assert "Importing" in client.get(run_page).text and count(Gift) == 0
+        db.session.commit()
+        jobs.worker(app).work(burst=True)
+        assert "7 created" in client.get(run_page).text and count(Gift) == 7
+        db.session.remove()
