@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.accounts.imports import COLUMNS as SUPPORTER_COLUMNS
+from app.accounts.imports import GHOST_COLUMNS, run_supporter_import
+from app.accounts.imports import OPTIONS as SUPPORTER_OPTIONS
 from app.finance.imports import COLUMNS as GIFT_COLUMNS
 from app.finance.imports import REQUIRED as GIFT_REQUIRED
 from app.finance.imports import run_gift_import
@@ -48,4 +51,15 @@ KINDS: dict[str, ImportKind] = {kind.name: kind for kind in (
               "exports”), as another instance exports it: export the whole history as one "
               "period. Receipts keep their numbers and are marked as issued elsewhere; nothing "
               "is sent."),
+    ImportKind(
+        name="supporters", title="Import supporters", role=Role.ADMIN,
+        # Ours or Ghost's; the import itself refuses a file that mixes the two.
+        columns=tuple(dict.fromkeys(SUPPORTER_COLUMNS + GHOST_COLUMNS)), required=("email",),
+        allow_unknown=True, run=run_supporter_import, options=SUPPORTER_OPTIONS,
+        nav="import_supporters",
+        about="Supporters and daily-email subscribers, in this platform's columns or Ghost's "
+              "member export as it is (README, “Importing supporters”). Their live Stripe "
+              "subscriptions become plans here (nothing is charged). A subscription without "
+              "the evidence of its confirmation is imported unconfirmed; nothing is sent "
+              "unless you ask for the opt-in mail below."),
 )}

@@ -24,7 +24,9 @@ from app.mail import OutboundEmail
 from app.news.models import Category, CategoryKind, Follow, NewsSubscriber, SubscriberStatus
 from app.news.services import add_category
 from app.payments.providers import current_provider
+from app.staff.models import Role
 from tests.support import stripe_objects as so
+from tests.support.staff import csrf_token, make_person, sign_in_as
 from tests.support.stripe import count, deliver, form, stripe_config
 
 OWN_HEADER = ("email,name,note,labels,created_at,address_line1,city,postal_code,country,"
@@ -454,3 +456,32 @@ def test_what_an_import_brings_is_in_the_personal_data_export_and_erased(app, tm
     erase_supporter(noa, current_provider(), now=datetime.now(UTC))
     assert (noa.note, noa.labels) == (None, None)
     assert subscriber("noa@example.org") is None
+
+
+# -- the staff pages ------------------------------------------------------------------------------
+
+def test_admins_import_supporters_from_the_staff_pages(app, client):
+    sign_in_as(client, make_person("admin@levantwire.example", roles=(Role.ADMIN,)))
+    page = client.get("/staff/imports/supporters")
+    assert page.status_code == 200 and "Send the daily email&#39;s opt-in mail" in page.text
+    response = client.post("/staff/imports/supporters", data={
+        "csrf_token": csrf_token(client), "option_send_opt_in": "y",
+        "file": (io.BytesIO(GHOST.encode() + b"1,noa@example.org,Noa,,true,false,,,,,\n"
+                            b"2,bad-address,X,,true,false,,,,,\n"), "members.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 302
+    run_page = response.headers["Location"]
+    checked = client.get(run_page)
+    assert "1 to create, 0 to update, 0 unchanged, 1 refused" in checked.text
+    assert "&#39;bad-address&#39; is not an email address" in checked.text
+    assert supporter("noa@example.org") is None and count(OutboundEmail) == 0
+
+    client.post(f"{run_page}/confirm", data={"csrf_token": csrf_token(client)})
+    assert "1 created, 0 updated, 0 unchanged, 1 refused" in client.get(run_page).text
+    assert subscriber("noa@example.org").status is SubscriberStatus.PENDING
+    # The switch chosen at the upload: the opt-in mail, to the unconfirmed address only.
+    assert [m.recipient for m in db.session.scalars(select(OutboundEmail))] == [
+        "noa@example.org"]
+    entry = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "supporters.import")).one()
+    assert entry.actor_label == "admin@levantwire.example"

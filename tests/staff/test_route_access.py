@@ -135,6 +135,10 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "imports.gifts_run": FINANCE,
     "imports.gifts_confirm": FINANCE,
     "imports.gifts_errors": FINANCE,
+    "imports.supporters": ADMIN,
+    "imports.supporters_run": ADMIN,
+    "imports.supporters_confirm": ADMIN,
+    "imports.supporters_errors": ADMIN,
     # The operations inbox: finance.
     "operations.inbox": FINANCE,
     "operations.retry_event": FINANCE,
