@@ -11,13 +11,15 @@ from bench import (
     campaign_page,
     dashboard,
     digest,
+    embeds,
     exports,
     statements,
     webhooks,
     worker,
 )
 
-BENCHMARKS = {"campaign_page": campaign_page, "dashboard": dashboard, "digest": digest,
+BENCHMARKS = {"campaign_page": campaign_page, "embeds": embeds, "dashboard": dashboard,
+              "digest": digest,
               "exports": exports, "statements": statements, "webhooks": webhooks,
               "account_timing": account_timing, "worker": worker}
 

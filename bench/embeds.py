@@ -1,0 +1,137 @@
+"""The embeds an article view asks for, under gunicorn, against a bare Flask app.
+
+Prepared as ``campaign_page`` (a fresh database per backend, the demo seeded, ``twenty-years``
+topped up to ``--gifts`` paid gifts), with the newsroom's site in ``EMBED_ORIGINS``; then the
+bare app (``bench/bare_app.py``) and the app under the same ``gunicorn -w 2``, each loaded by
+the same ``wrk`` on 127.0.0.1: the campaign box, ``/embed.js``, the sign-up box and the prompts'
+decision (``/embed/prompts/decision``, app/prompts: no prompt is live, so it reads the
+candidates and answers none), each for one article, as every reader of it asks.
+
+Every one of them is also cacheable by browsers and shared caches (``Cache-Control`` with
+``stale-while-revalidate``, an ``ETag``), which this does not use: each request reaches the app.
+
+Goal (from the issue): each at >= 90% of the bare app's throughput.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import quote
+
+from bench import campaign_page
+from bench.common import (
+    DEMO_SLUG,
+    ROOT,
+    Server,
+    base_env,
+    load_text,
+    measured_machine,
+    scratch_database,
+    write_results,
+)
+
+NEWSROOM = "https://www.levantwire.example"
+ARTICLE = quote(f"{NEWSROOM}/2026/12/water-runs-out", safe="")
+PATHS = {
+    "campaign box": f"/embed/campaigns/{DEMO_SLUG}?page={ARTICLE}",
+    "embed.js": "/embed.js",
+    "sign-up box": f"/embed/news/subscribe?page={ARTICLE}",
+    "prompt decision": f"/embed/prompts/decision?page={ARTICLE}&views=3",
+}
+#: For reading the ratios: the app's cheapest route (Flask, the app's hooks, one SELECT 1), the
+#: ceiling for any of its routes. Not part of the goal.
+FLOOR = ("app /healthz", "/healthz")
+WORKERS = campaign_page.WORKERS
+GOAL_RATIO = 0.9
+
+
+def check(url: str) -> None:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+
+
+def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) -> dict:
+    print(f"\n[{backend}] preparing the database ...", flush=True)
+    url, _ = scratch_database(backend, work, "bench", stack)
+    recheck = {} if opts.recheck is None else {"CAMPAIGN_PAGE_RECHECK_SECONDS": opts.recheck}
+    env = base_env(**recheck, DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32),
+                   EMBED_ORIGINS=NEWSROOM, MAIL_OUTBOX_DIR=str(work / f"outbox-{backend}"))
+    count = campaign_page.prepare_database(env, opts.gifts)
+    bare_result = campaign_page.measure("bare app", bare.base_url + "/", opts)
+    results = {}
+    with Server("app:create_app()", env, work / f"gunicorn-{backend}.log",
+                workers=WORKERS) as app_server:
+        for name, path in PATHS.items():
+            check(app_server.base_url + path)
+            results[name] = campaign_page.measure(f"{name} ({backend})",
+                                                  app_server.base_url + path, opts)
+        floor = campaign_page.measure(f"{FLOOR[0]} ({backend})",
+                                      app_server.base_url + FLOOR[1], opts)
+    ratios = {name: r["rps"] / bare_result["rps"] for name, r in results.items()}
+    return {"backend": backend, "gifts": count, "bare": bare_result, "embeds": results,
+            "healthz": floor, "healthz_ratio": floor["rps"] / bare_result["rps"],
+            "ratios": ratios, "goal_met": all(r >= GOAL_RATIO for r in ratios.values())}
+
+
+def report(results: list[dict], opts, info: dict) -> None:
+    print(f"\nEmbeds vs bare Flask app: gunicorn -w {WORKERS}, wrk -t{opts.threads} "
+          f"-c{opts.connections} -d{opts.duration}s (after {opts.warmup}s warm-up), "
+          f"{info.get('cpus_usable', info['cpus'])} CPU(s) shared by wrk and the servers")
+    print(f"load average before {load_text(info['loadavg_before'])}, "
+          f"after {load_text(info['loadavg_after'])}")
+    header = f"{'target':<40}{'req/s':>10}{'p50':>11}{'p99':>11}{'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        rows = [(f"bare Flask app ({r['backend']})", r["bare"], None)]
+        rows += [(f"{name}, {r['backend']}", s, r["ratios"][name])
+                 for name, s in r["embeds"].items()]
+        rows.append((f"  reference: {FLOOR[0]}, {r['backend']}", r["healthz"],
+                     r["healthz_ratio"]))
+        for label, s, ratio in rows:
+            print(f"{label:<40}{s['rps']:>10.1f}{s['p50_us'] / 1000:>9.1f}ms"
+                  f"{s['p99_us'] / 1000:>9.1f}ms{'' if ratio is None else f'{ratio:>8.0%}'}")
+    for r in results:
+        print(f"{r['backend']}: goal >= {GOAL_RATIO:.0%} of the bare app "
+              f"{'met' if r['goal_met'] else 'NOT met'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = campaign_page.parse_args(sys.argv[1:] if argv is None else argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: `apt-get install wrk`.", file=sys.stderr)
+        return 2
+    info = measured_machine()
+    results: list[dict] = []
+    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        bare = Server("bench.bare_app:app", base_env(), work / "gunicorn-bare.log",
+                      workers=WORKERS)
+        stack.callback(bare.stop)
+        bare.start()
+        for backend in opts.backends:
+            results.append(run_backend(backend, bare, opts, work, stack))
+    info["loadavg_after"] = os.getloadavg()
+    report(results, opts, info)
+    path = write_results("embeds", goal_ratio=GOAL_RATIO, settings={
+        "workers": WORKERS, "threads": opts.threads, "connections": opts.connections,
+        "duration_s": opts.duration, "warmup_s": opts.warmup, "gifts": opts.gifts,
+        "paths": PATHS, "recheck_seconds": opts.recheck}, machine=info, results=results)
+    print(f"\nresults: {path.relative_to(ROOT)}")
+    if any(s["error_count"] for r in results for s in [r["bare"], *r["embeds"].values()]):
+        print("some requests failed; the figures are not valid", file=sys.stderr)
+        return 1
+    return 1 if opts.strict and not all(r["goal_met"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
