@@ -86,6 +86,7 @@ def supporters_import_command(file: Path, dry_run: bool, send_opt_in: bool,
         report = import_supporters(
             file, file_name=file.name, max_bytes=config["IMPORT_MAX_BYTES"], dry_run=dry_run,
             zone=org_zone(), now=now, currency=config["CURRENCIES"][0],
+            org_name=config["ORG_NAME"],
             provider=current_provider(), commit=jobs.commit,
             actor=Actor(id=None, label=by or f"cli:{getpass.getuser()}"),
             match_by_email=match_stripe_by_email,

@@ -253,6 +253,7 @@ class SupportersImport:
     now: datetime
     dry_run: bool
     currency: str
+    org_name: str = ""
     provider: PaymentProvider | None = None
     match_by_email: bool = False
     send_opt_in: Callable[[NewsSubscriber], None] | None = None
@@ -380,7 +381,8 @@ class SupportersImport:
         changed = False
         if plan is None:
             campaign = imported_campaign(data.campaign or IMPORTED_CAMPAIGN,
-                                         currency=self.currency, now=self.now)
+                                         currency=self.currency, now=self.now,
+                                         org_name=self.org_name)
             plan = RecurringPlan(
                 supporter_id=supporter.id, campaign_id=campaign.id, fee_covered=0,
                 provider=self.provider.name, provider_subscription_id=subscription.id,
@@ -459,34 +461,39 @@ def _follow(supporter: Supporter, categories: list[Category], now: datetime) -> 
     return bool(new)
 
 
-def imported_campaign(slug: str, *, currency: str, now: datetime) -> Campaign:
+def imported_campaign(slug: str, *, currency: str, now: datetime, org_name: str) -> Campaign:
     """The campaign imported plans are given to: the one with this slug, else a new, ended,
     unpublished, imported one, as ``flask finance import`` makes (its page shows nothing; the
-    plans' later gifts are counted under it)."""
+    plans' later gifts are counted under it). The default one is titled with the
+    organisation's name: donors read "your monthly gift to <title>" in their mail."""
     campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
-        title = "Imported monthly and yearly gifts" if slug == IMPORTED_CAMPAIGN else slug
-        campaign = Campaign(slug=slug, title=title, kind=CampaignKind.GENERAL,
+        title = org_name if slug == IMPORTED_CAMPAIGN else slug
+        campaign = Campaign(slug=slug, title=title[:200], kind=CampaignKind.GENERAL,
                             signatory_name="", starts_at=now - timedelta(seconds=1),
-                            ends_at=now, goal_amount=1, currency=currency, published=False)
+                            ends_at=now, goal_amount=1, currency=currency, published=False,
+                            imported_at=now)
         db.session.add(campaign)
         db.session.flush()
     return campaign
 
 
 def import_supporters(source, *, file_name: str, max_bytes: int, dry_run: bool, zone: ZoneInfo,
-                      now: datetime, currency: str, provider: PaymentProvider | None,
+                      now: datetime, currency: str, org_name: str,
+                      provider: PaymentProvider | None,
                       commit: Callable[[], None], actor: audit.Actor,
                       match_by_email: bool = False,
                       send_opt_in: Callable[[NewsSubscriber], None] | None = None,
                       progress=None) -> ImportReport:
     """Import one file (a path or a binary stream) and return its report; a real run is
-    audited. ``currency``: the imported campaign's (its goal is never shown). Raises
+    audited. ``currency`` and ``org_name``: the imported campaign's currency (its goal is
+    never shown) and title (:func:`imported_campaign`). Raises
     ImportFileError for a file that cannot be imported at all (nothing written)."""
     csv_file, ghost = open_supporters_csv(source, max_bytes=max_bytes)
     handler = SupportersImport(
         file_name=file_name[:255], ghost=ghost, zone=zone, now=now, dry_run=dry_run,
-        currency=currency, provider=provider, match_by_email=match_by_email,
+        currency=currency, org_name=org_name, provider=provider,
+        match_by_email=match_by_email,
         send_opt_in=None if dry_run else send_opt_in)
     with csv_file:
         report = run_import(csv_file, handler, dry_run=dry_run, commit=commit, key=email_key,
@@ -535,6 +542,7 @@ def run_supporter_import(source, *, dry_run: bool, actor: audit.Actor, config,
     return import_supporters(
         source, file_name=name, max_bytes=config["IMPORT_MAX_BYTES"], dry_run=dry_run,
         zone=ZoneInfo(config["ORG_TIMEZONE"]), now=now, currency=config["CURRENCIES"][0],
+        org_name=config["ORG_NAME"],
         provider=provider_from_config(config), commit=commit, actor=actor,
         match_by_email=bool(options.get("match_stripe_by_email")),
         send_opt_in=opt_in_sender(config, now=now, link=external_url)

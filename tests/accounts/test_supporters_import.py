@@ -262,6 +262,8 @@ def test_a_ghost_export_with_stripe_ids_becomes_plans_without_a_charge(stripe_ap
                               PlanStatus.ACTIVE, paid_until, None)
     campaign = db.session.get(Campaign, plan.campaign_id)
     assert campaign.has_ended(datetime.now(UTC)) and not campaign.published
+    assert (campaign.slug, campaign.title, campaign.imported_at is not None) == (
+        "imported-plans", stripe_app.config["ORG_NAME"], True)
     leaving_plan = db.session.scalar(
         select(RecurringPlan).where(RecurringPlan.supporter_id == ben.id))
     assert (leaving_plan.frequency, leaving_plan.status, leaving_plan.ends_at) == (
