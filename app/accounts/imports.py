@@ -367,6 +367,10 @@ class SupportersImport:
         if frequency is None or subscription.items != 1:
             raise RowRefused(f"subscription {subscription.id} is not one monthly or yearly "
                              "price: it cannot be a plan here")
+        if subscription.discounted:
+            # Its invoices would charge less than the plan, and be refused as not matching it.
+            raise RowRefused(f"subscription {subscription.id} has a discount: end it at Stripe "
+                             "first, or leave the subscription out")
         if subscription.currency not in KNOWN_CURRENCIES or subscription.amount <= 0:
             raise RowRefused(f"subscription {subscription.id} charges "
                              f"{subscription.amount} {subscription.currency or '?'}")

@@ -169,6 +169,8 @@ class ProviderSubscription:
     cancel_at_period_end: bool
     cancel_at: datetime | None
     metadata: dict[str, str] = field(default_factory=dict)
+    # A coupon or discount applies: its invoices charge less than its price.
+    discounted: bool = False
 
     @property
     def live(self) -> bool:

@@ -364,7 +364,9 @@ def _subscription(sub: dict) -> ProviderSubscription:
             tzinfo=UTC), started_at=_time(sub.get("start_date")),
         period_end=_time(first.get("current_period_end") or sub.get("current_period_end")),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
-        cancel_at=_time(sub.get("cancel_at")), metadata=dict(sub.get("metadata") or {}))
+        cancel_at=_time(sub.get("cancel_at")), metadata=dict(sub.get("metadata") or {}),
+        discounted=bool(sub.get("discounts") or sub.get("discount")
+                        or first.get("discounts")))
 
 
 def _balance_transaction(txn: dict) -> BalanceTransaction:

@@ -337,21 +337,26 @@ def test_a_subscription_refused_leaves_nothing_of_its_row(stripe_app, httpserver
     now = datetime.now(UTC).replace(microsecond=0)
     weekly = live_subscription("sub_weekly", "cus_w", interval="week",
                                created=now - timedelta(9), period_end=now + timedelta(3))
-    serve(httpserver, {"cus_w": [weekly]})
+    coupon = live_subscription("sub_coupon", "cus_c", created=now - timedelta(9),
+                               period_end=now + timedelta(3))
+    coupon["discounts"] = ["di_test_1"]
+    serve(httpserver, {"cus_w": [weekly], "cus_c": [coupon]})
     httpserver.expect_request("/v1/subscriptions/sub_missing", method="GET").respond_with_json(
         {"error": {"type": "invalid_request_error", "code": "resource_missing",
                    "message": "No such subscription: 'sub_missing'"}}, status=404)
     path = write(tmp_path, "email,stripe_customer_id,stripe_subscription_id\n"
                            "w@example.org,cus_w,sub_weekly\n"
                            "m@example.org,,sub_missing\n"
-                           "x@example.org,cus_other,sub_weekly\n")
+                           "x@example.org,cus_other,sub_weekly\n"
+                           "c@example.org,cus_c,\n")
     result = run(stripe_app, path, "--errors", str(tmp_path / "errors.csv"))
     assert result.exit_code == 1
-    assert "0 created, 0 updated, 0 unchanged, 3 refused" in result.output
+    assert "0 created, 0 updated, 0 unchanged, 4 refused" in result.output
     assert "line 2: subscription sub_weekly is not one monthly or yearly price" in result.output
     assert "line 3: Stripe has no subscription sub_missing in this account" in result.output
     assert "line 4: subscription sub_weekly belongs to customer cus_w, not cus_other" in (
         result.output)
+    assert "line 5: subscription sub_coupon has a discount" in result.output
     assert count(Supporter) == count(RecurringPlan) == 0
     errors = (tmp_path / "errors.csv").read_text(encoding="utf-8").splitlines()
     assert errors[0] == "email,stripe_customer_id,stripe_subscription_id,error"
