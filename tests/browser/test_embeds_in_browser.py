@@ -305,3 +305,34 @@ def test_a_dismissed_overlay_stays_dismissed(article: Page, newsroom, live_serve
         with live_server.app.app_context():  # the live database is shared by the module
             db.session.get(Prompt, prompt_id).ends_at = now
             db.session.commit()
+
+
+def test_embed_js_takes_heights_only_from_its_own_frames_on_our_origin(article: Page,
+                                                                      newsroom):
+    """A message from the article itself, from a frame of ours that embed.js did not insert,
+    or from one of its frames once on another origin, resizes nothing."""
+    article.goto(newsroom.article)
+    path = "/embed/news/subscribe"
+    height = settled_height(article, path)
+    article.evaluate("""url => {
+        window.postMessage({newsfund: "height", height: 7}, "*");  // the article's origin
+        const stranger = document.createElement("iframe");  // ours, but not embed.js's
+        stranger.src = url;
+        stranger.id = "stranger";
+        document.body.appendChild(stranger);
+    }""", f"{newsroom.public_url}{path}?page={newsroom.article}")
+    stranger = article.locator("#stranger").element_handle().content_frame()
+    stranger.wait_for_load_state()
+    stranger.evaluate("""origin => parent.postMessage({newsfund: "height", height: 9}, origin)""",
+                      newsroom.origin)
+    # One of embed.js's own frames, sent to a page of another origin (the article's).
+    follow = article.locator('[data-newsfund="follow"] iframe')
+    follow.evaluate("(frame, url) => { frame.src = url; }", f"{newsroom.origin}/elsewhere")
+    elsewhere = follow.element_handle().content_frame()
+    elsewhere.wait_for_url(f"{newsroom.origin}/elsewhere")
+    elsewhere.evaluate("""() => parent.postMessage({newsfund: "height", height: 11}, "*")""")
+    article.wait_for_timeout(200)
+    heights = article.evaluate("""() => Array.from(
+        document.querySelectorAll("[data-newsfund] iframe"), f => f.style.height)""")
+    assert f"{height}px" in heights
+    assert not {"7px", "9px", "11px"} & set(heights), heights
