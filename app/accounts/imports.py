@@ -263,8 +263,6 @@ class SupportersImport:
         categories = _categories(data.categories)
         subscription = self._subscription(data)
         supporter = db.session.scalar(select(Supporter).where(Supporter.email == data.email))
-        if supporter is not None and supporter.erased_at is not None:
-            raise RowRefused("this supporter asked to be erased here")
         created = supporter is None
         changed = _apply_supporter(supporter, data) if supporter else False
         if created:
