@@ -33,7 +33,8 @@ from datetime import datetime, timedelta
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, union_all, update
+from sqlalchemy import insert as sql_insert
 
 from app.accounts.models import Supporter
 from app.audit import Actor, record_change
@@ -41,7 +42,7 @@ from app.campaigns.models import Campaign, CampaignKind, Frequency
 from app.db import insert, utcnow
 from app.extensions import db
 from app.finance.exports import HEADER
-from app.finance.models import Receipt, ReceiptCounter
+from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
 from app.finance.receipts import next_sequence, receipt_year
 from app.giving.models import Dedication, Gift, GiftStatus
 from app.imports import ImportReport, Outcome, Row, RowRefused, open_csv, run_import
@@ -76,6 +77,23 @@ class _Money:
     def given(self) -> int:
         """What the donor gave and kept given: what a receipt is for."""
         return self.gross - self.refunded - self.disputed
+
+
+# Built once: a statement made per row costs more, in SQLAlchemy, than its round trip.
+_GIFT = Gift.__table__.insert().returning(Gift.__table__.c.id)
+_PAYMENT = Payment.__table__.insert()
+_RECEIPT = Receipt.__table__.insert()
+_BY_CHARGE = (select(Gift.id, Gift.public_id).join(Payment, Payment.gift_id == Gift.id)
+              .where(Payment.provider == bindparam("method"),
+                     Payment.provider_id == bindparam("provider_reference"),
+                     Payment.kind == PaymentKind.CHARGE))
+_BY_REFERENCE = union_all(
+    select(Gift.id, Gift.public_id).where(Gift.public_id == bindparam("reference")),
+    _BY_CHARGE).limit(1)
+_RECEIPT_TAKEN = select(Receipt.id).where(or_(
+    Receipt.number == bindparam("number"),
+    and_(Receipt.year == bindparam("year"), Receipt.sequence == bindparam("sequence")))
+).limit(1)
 
 
 def gift_key(row: Row) -> str | None:
@@ -152,14 +170,16 @@ def _choice(enum_cls, text: str, column: str):
 
 
 class GiftImporter:
-    """The row handler: checks a row whole, then writes it. Supporters and campaigns are
-    remembered by id as they are found or made (a row is refused before it writes anything,
-    so a savepoint rolled back never leaves a remembered id behind)."""
+    """The row handler: checks a row whole, then writes it (so it needs no savepoint: a refused
+    row has written nothing). Supporters and campaigns are remembered by id as they are found or
+    made; the receipt counters are moved past the imported numbers once a batch
+    (:meth:`before_commit`)."""
 
     def __init__(self, *, zone: ZoneInfo, now: datetime):
         self.zone, self.now = zone, now
         self._supporters: dict[str, int] = {}
         self._campaigns: dict[str, tuple[int, datetime | None]] = {}
+        self._counters: dict[int, int] = {}  # year -> highest imported sequence not yet applied
 
     def __call__(self, row: Row) -> Outcome:
         currency = row.get("currency").upper()
@@ -185,7 +205,7 @@ class GiftImporter:
 
         existing = self._existing(reference, method, provider_reference)
         if existing is not None:
-            return self._compare(existing, ledger, money)
+            return self._compare(*existing, ledger)
 
         paid_at = parse_moment(row.get("paid_at_utc") or row.get("paid_date"), self.zone,
                                "paid_at_utc")
@@ -206,83 +226,94 @@ class GiftImporter:
         slug = row.get("campaign")
         if not slug or len(slug) > 80:
             raise RowRefused("campaign (its slug) is empty or longer than 80 characters")
-        receipt = self._receipt_number(row.get("receipt_number"), money, paid_at)
         texts = {name: row.get(name) for name in ("donor_name", "dedication_name", "utm_source",
                                                   "utm_medium", "utm_campaign")}
         for name, limit in (("donor_name", 200), ("dedication_name", 200), ("utm_source", 100),
                             ("utm_medium", 100), ("utm_campaign", 100)):
             if len(texts[name]) > limit:
                 raise RowRefused(f"{name} is longer than {limit} characters")
+        receipt = self._receipt_number(row.get("receipt_number"), money, paid_at)
 
         # Everything is checked: write.
-        gift = Gift(
+        connection = db.session.connection()
+        gift_id = connection.execute(_GIFT, {
+            # Without a reference, the column's default makes one.
             **({"public_id": reference} if reference else {}),
-            campaign_id=self._campaign(row, slug, currency, paid_at),
-            supporter_id=self._supporter(email, texts["donor_name"], paid_at),
-            frequency=frequency, amount=amount, fee_covered=fee_covered, currency=currency,
-            status=status, donor_name=texts["donor_name"] or email, anonymous=anonymous,
-            dedication=dedication, dedication_name=texts["dedication_name"] or None,
-            utm_source=texts["utm_source"] or None, utm_medium=texts["utm_medium"] or None,
-            utm_campaign=texts["utm_campaign"] or None, provider=method, created_at=paid_at,
-            paid_at=paid_at, goods_value=goods or None)
-        db.session.add(gift)
-        db.session.flush()
-        self._payments(gift, ledger, money, method, provider_reference, paid_at)
+            "campaign_id": self._campaign(row, slug, currency, paid_at),
+            "supporter_id": self._supporter(email, texts["donor_name"], paid_at),
+            "frequency": frequency, "amount": amount, "fee_covered": fee_covered,
+            "currency": currency, "status": status, "donor_name": texts["donor_name"] or email,
+            "anonymous": anonymous, "dedication": dedication,
+            "dedication_name": texts["dedication_name"] or None,
+            "utm_source": texts["utm_source"] or None, "utm_medium": texts["utm_medium"] or None,
+            "utm_campaign": texts["utm_campaign"] or None, "provider": method,
+            "created_at": paid_at, "paid_at": paid_at, "goods_value": goods or None,
+        }).scalar_one()
+        campaign_id = self._campaigns[slug][0]
+        self._payments(gift_id, campaign_id, currency, ledger, money, method,
+                       provider_reference, paid_at)
         if receipt is not None:
             year, sequence, number = receipt
-            db.session.add(Receipt(gift_id=gift.id, year=year, sequence=sequence, number=number,
-                                   amount=money.given, currency=currency, issued_at=paid_at,
-                                   issued_elsewhere=True))
-        db.session.flush()
+            if sequence is None:
+                self.before_commit()  # the imported numbers first: the next one is after them
+                sequence = next_sequence(year)
+            else:
+                self._counters[year] = max(self._counters.get(year, 0), sequence)
+            connection.execute(_RECEIPT, {
+                "gift_id": gift_id, "year": year, "sequence": sequence, "number": number,
+                "amount": money.given, "currency": currency, "issued_at": paid_at,
+                "status": ReceiptStatus.ISSUED, "issued_elsewhere": True})
         return Outcome.CREATE
 
-    def _existing(self, reference: str, method: str, provider_reference: str) -> Gift | None:
-        if reference:
-            gift = db.session.scalar(select(Gift).where(Gift.public_id == reference))
-            if gift is not None:
-                return gift
-        return db.session.scalar(
-            select(Gift).join(Payment, Payment.gift_id == Gift.id)
-            .where(Payment.provider == method, Payment.provider_id == provider_reference,
-                   Payment.kind == PaymentKind.CHARGE))
+    def before_commit(self) -> None:
+        """Move each year's receipt counter past the numbers imported in this batch."""
+        for year, sequence in self._counters.items():
+            db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
+                               .on_conflict_do_nothing(index_elements=["year"]))
+            db.session.execute(
+                update(ReceiptCounter).where(ReceiptCounter.year == year)
+                .values(last_sequence=case((ReceiptCounter.last_sequence < sequence, sequence),
+                                           else_=ReceiptCounter.last_sequence)))
+        self._counters.clear()
 
-    def _compare(self, gift: Gift, ledger: dict[PaymentKind, int], money: _Money) -> Outcome:
-        ours = dict(db.session.execute(
-            select(Payment.kind, func.sum(Payment.amount)).where(Payment.gift_id == gift.id)
-            .group_by(Payment.kind)).all())
-        theirs = dict(ledger)
-        if {PaymentKind(k): v for k, v in ours.items()} == theirs:
+    def _existing(self, reference: str, method: str,
+                  provider_reference: str) -> tuple[int, str] | None:
+        """The gift here with this reference, or with a charge under this provider id."""
+        found = db.session.connection().execute(
+            _BY_REFERENCE if reference else _BY_CHARGE.limit(1),
+            {"reference": reference, "method": method,
+             "provider_reference": provider_reference}).first()
+        return tuple(found) if found else None
+
+    def _compare(self, gift_id: int, public_id: str,
+                 ledger: dict[PaymentKind, int]) -> Outcome:
+        ours = {PaymentKind(kind): total for kind, total in db.session.execute(
+            select(Payment.kind, func.sum(Payment.amount)).where(Payment.gift_id == gift_id)
+            .group_by(Payment.kind)).all()}
+        if ours == ledger:
             return Outcome.UNCHANGED
-        raise RowRefused(f"gift {gift.public_id} is already here with other amounts; it was "
-                         "left as it is")
+        raise RowRefused(f"gift {public_id} is already here with other amounts; it was left "
+                         "as it is")
 
     def _receipt_number(self, number: str, money: _Money, paid_at: datetime):
-        """(year, sequence, number) for the receipt that platform issued, or None."""
+        """(year, sequence, number) for the receipt that platform issued (sequence None: the
+        year's next, for a number in another platform's form), or None. Writes nothing."""
         if not number:
             return None
         if money.given <= 0:
             raise RowRefused(f"receipt {number} is for a gift whose money all went back")
         if len(number) > 20:
             raise RowRefused(f"receipt_number {number!r} is longer than 20 characters")
-        if db.session.scalar(select(Receipt.gift_id).where(Receipt.number == number)):
-            raise RowRefused(f"receipt number {number} is already used here")
         ours = _OUR_RECEIPT.fullmatch(number)
         if ours is None:
-            # Another platform's numbering: the number is kept as text, and takes a place in the
-            # year's sequence like any receipt.
-            year = receipt_year(paid_at, self.zone)
-            return year, next_sequence(year), number
-        year, sequence = int(ours[1]), int(ours[2])
-        if db.session.scalar(select(Receipt.number).where(Receipt.year == year,
-                                                          Receipt.sequence == sequence)):
-            raise RowRefused(f"receipt number {number} is taken here by another receipt of "
-                             f"{year}")
-        db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
-                           .on_conflict_do_nothing(index_elements=["year"]))
-        db.session.execute(
-            update(ReceiptCounter).where(ReceiptCounter.year == year)
-            .values(last_sequence=case((ReceiptCounter.last_sequence < sequence, sequence),
-                                       else_=ReceiptCounter.last_sequence)))
+            year, sequence = receipt_year(paid_at, self.zone), None
+        else:
+            year, sequence = int(ours[1]), int(ours[2])
+        # (year, -1): no receipt has it; another platform's number is checked by its text.
+        if db.session.connection().execute(_RECEIPT_TAKEN, {
+                "number": number, "year": year,
+                "sequence": -1 if sequence is None else sequence}).first():
+            raise RowRefused(f"receipt number {number} is already used here")
         return year, sequence, number
 
     def _supporter(self, email: str, name: str, paid_at: datetime) -> int:
@@ -290,10 +321,9 @@ class GiftImporter:
         if found is None:
             found = db.session.scalar(select(Supporter.id).where(Supporter.email == email))
             if found is None:
-                supporter = Supporter(email=email, name=name, created_at=paid_at)
-                db.session.add(supporter)
-                db.session.flush()
-                found = supporter.id
+                found = db.session.execute(sql_insert(Supporter).values(
+                    email=email, name=name, created_at=paid_at)
+                    .returning(Supporter.id)).scalar_one()
             if len(self._supporters) < 200_000:
                 self._supporters[email] = found
         return found
@@ -321,8 +351,9 @@ class GiftImporter:
             self._campaigns[slug] = (campaign_id, paid_at)
         return campaign_id
 
-    def _payments(self, gift: Gift, ledger: dict[PaymentKind, int], money: _Money, method: str,
-                  reference: str, paid_at: datetime) -> None:
+    def _payments(self, gift_id: int, campaign_id: int, currency: str,
+                  ledger: dict[PaymentKind, int], money: _Money, method: str, reference: str,
+                  paid_at: datetime) -> None:
         ids = {"charge_id": reference if reference.startswith(("ch_", "py_")) else None,
                "payment_intent_id": reference if reference.startswith("pi_") else None}
         fees = {PaymentKind.CHARGE: money.fee, PaymentKind.DISPUTE: money.dispute_fee or None}
@@ -333,12 +364,12 @@ class GiftImporter:
         for kind, amount in ledger.items():
             fee = fees.get(kind)
             rows.append({
-                "gift_id": gift.id, "campaign_id": gift.campaign_id, "kind": kind,
-                "amount": amount, "currency": gift.currency, "provider": method,
+                "gift_id": gift_id, "campaign_id": campaign_id, "kind": kind,
+                "amount": amount, "currency": currency, "provider": method,
                 "provider_id": reference + suffix[kind], **ids, "fee": fee,
                 "net": amount - fee if kind is PaymentKind.CHARGE and fee is not None else None,
                 "occurred_at": paid_at, "created_at": self.now})
-        db.session.execute(insert(Payment), rows)
+        db.session.connection().execute(_PAYMENT, rows)
 
 
 def import_gifts(source: str | IO[bytes], *, dry_run: bool, zone: ZoneInfo, now: datetime,
@@ -349,9 +380,10 @@ def import_gifts(source: str | IO[bytes], *, dry_run: bool, zone: ZoneInfo, now:
     Raises :class:`app.imports.ImportFileError` for a file that cannot be imported at all.
     A real import ends with an audit entry (``finance.import``) naming the file and counts."""
     with open_csv(source, columns=COLUMNS, required=REQUIRED, max_bytes=max_bytes) as csv_file:
-        report = run_import(csv_file, GiftImporter(zone=zone, now=now), dry_run=dry_run,
-                            commit=commit, key=gift_key, key_name="gift reference",
-                            progress=progress, batch=batch)
+        importer = GiftImporter(zone=zone, now=now)
+        report = run_import(csv_file, importer, dry_run=dry_run, commit=commit, key=gift_key,
+                            key_name="gift reference", progress=progress, batch=batch,
+                            before_commit=importer.before_commit, savepoints=False)
     if not dry_run:
         record_change(actor, "finance.import", "import", name or "gifts",
                       after={"file": name, **{str(k): v for k, v in report.counts.items()}})

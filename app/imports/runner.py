@@ -16,7 +16,8 @@ BATCH = 500
 def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: bool,
                commit: Callable[[], None], key: Callable[[Row], str | None] | None = None,
                key_name: str = "key", batch: int = BATCH,
-               progress: Callable[[ImportReport, int, int], None] | None = None
+               progress: Callable[[ImportReport, int, int], None] | None = None,
+               before_commit: Callable[[], None] | None = None, savepoints: bool = True
                ) -> ImportReport:
     """Import ``csv_file`` row by row through ``handle`` and return the report.
 
@@ -30,6 +31,11 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
     For real, ``commit()`` is called after every ``batch`` rows and at the end; a dry run takes
     the same path (flushing, so later rows see earlier ones) and rolls everything back at the
     end. Any other exception rolls back the batch under way and propagates.
+
+    ``before_commit()`` runs before each batch's commit (and a dry run's flush): for what a
+    handler writes once per batch rather than per row. ``savepoints=False`` is for a handler
+    that checks a row whole before it writes anything (so a refused row has written nothing):
+    two statements a row fewer.
     """
     total = csv_file.scan()
     if total == 0:
@@ -45,12 +51,16 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
             if row.problem:
                 report.refuse(row.line, f"this row {row.problem}", row.values)
             else:
-                _one(row, handle, key, key_name, seen, report, session)
+                _one(row, handle, key, key_name, seen, report, session, savepoints)
             if pending >= batch:
                 pending = 0
+                if before_commit:
+                    before_commit()
                 session.flush() if dry_run else commit()
                 if progress:
                     progress(report, done, total)
+        if before_commit:
+            before_commit()
         if dry_run:
             session.rollback()
         else:
@@ -65,12 +75,15 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
 
 
 def _one(row: Row, handle, key, key_name: str, seen: dict[str, int], report: ImportReport,
-         session) -> None:
+         session, savepoints: bool) -> None:
     try:
         value = key(row) if key else None
         if value is not None and value in seen:
             raise RowRefused(f"a duplicate: the same {key_name} as line {seen[value]}")
-        with session.begin_nested():
+        if savepoints:
+            with session.begin_nested():
+                outcome = handle(row)
+        else:
             outcome = handle(row)
     except RowRefused as exc:
         report.refuse(row.line, exc.reason, row.values)

@@ -152,3 +152,31 @@ def test_an_export_imports_into_an_empty_database_with_the_same_money(
         assert _counts() == counts
         db.session.remove()
 
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_demos_export_round_trips(request, make_app, backend, tmp_path):
+    """The demo's history (ended and live campaigns, a cheque and a wire with goods in return,
+    receipts numbered per year), exported and imported into an empty database."""
+    from app.demo import demo_origin, seed_demo
+
+    source = make_app(migrated_url(request, backend, f"demo_source_{backend}"))
+    target = make_app(migrated_url(request, backend, f"demo_target_{backend}"))
+    exported, again = tmp_path / "demo.csv", tmp_path / "again.csv"
+    now = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    with source.app_context():
+        zone, founded = demo_origin(source.config)
+        seed_demo(now, zone=zone, founded=founded)
+        db.session.commit()
+        assert invoke(source, "export", *EVERYTHING, "-o", str(exported)).exit_code == 0
+        period = make_period("2000-01-01", "2099-12-31", zone)
+        before = _figures(reconcile(period))
+        db.session.remove()
+    with target.app_context():
+        done = invoke(target, "import", str(exported))
+        assert done.exit_code == 0, done.output
+        assert invoke(target, "export", *EVERYTHING, "-o", str(again)).exit_code == 0
+        assert len(_rows(again)) > 1000 and _rows(again) == _rows(exported)
+        assert _figures(reconcile(period)) == before
+        assert _counts()["outbound_email"] == 0
+        db.session.remove()
