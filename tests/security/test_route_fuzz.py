@@ -35,6 +35,7 @@ import importlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
@@ -56,6 +57,7 @@ from app.news.models import CategoryKind, NewsSubscriber, SubscriberStatus
 from app.news.services import Signer, add_category
 from app.payments.providers import current_provider
 from app.payments.views import card_update_url
+from app.prompts.models import Placement, Prompt, Segment
 from app.staff.models import Role, StaffRole
 from app.templating import org_zone
 from tests.factories import make_campaign
@@ -127,6 +129,13 @@ QUERY: dict[str, dict[str, str]] = {
     "embeds.subscribe": {"page": ARTICLE},
     "embeds.follow": {"page": ARTICLE, "reader": "{reader}"},
     "embeds.follow_connect": {"page": ARTICLE},
+    "prompts.decision": {"page": ARTICLE, "views": "3", "seen": "{prompt_id}.all.1",
+                         "dismissed": "{prompt_id}", "gave_until": "1", "rid": "reader-1",
+                         "email": "1", "reader": "{reader}", "status": "made-up-token"},
+    "prompts.box": {"page": ARTICLE, "track": "1"},
+    "prompts.give": {"page": ARTICLE, "track": "1"},
+    "prompts.status": {"page": ARTICLE},
+    "prompt_staff.new": {"campaign": "{campaign_id}"},
     "accounts.plan": {"card": "updated"},
     "finance.exports": {"from": "{first}", "to": "{last}", "campaign": "walk-appeal",
                         "status": "paid", "frequency": "one_time", "currency": "USD",
@@ -169,6 +178,7 @@ FORM_PAGES = {
     "staff.revoke": "/staff/roles",
     "operations.refund": "/staff/operations/refunds?gift=<gift_id>",
     "operations.sync_now": "/staff/operations/",
+    "prompt_staff.email_appeal": "/staff/prompts/",
 }
 
 #: POST routes that take no form a page gives (what they are sent instead: their path's
@@ -190,6 +200,7 @@ NO_FORM = {
                              "site's are the sandbox's",
     "finance.statements_correct": "its button appears only when a donor is due a corrected "
                                   "statement: the site has sent none",
+    "prompts.event": "a prompt's box posts its counters from its script, with no form",
 }
 
 #: Routes whose valid request changes rows by design, even with hostile values where they do not
@@ -202,6 +213,12 @@ MAY_WRITE = {
     "operations.refund": "a reason (any short text) and a hidden key of 16 to 64 characters: "
                          "a refund is asked of the sandbox, whose event records it",
     "operations.sync_now": "a button: pressed, the catch-up sync runs, audited",
+    "prompts.give": "a prompt's give link counts its click (a total per prompt, variant and "
+                    "day) whatever the article's address",
+    "prompts.event": "a prompt's box counts an impression or a dismissal (totals), whatever "
+                     "else is sent",
+    "prompt_staff.email_appeal": "a button: pressed, the daily email's appeal is switched, "
+                                 "audited",
 }
 #: Tables any request may change.
 MAY_WRITE_TABLES = {
@@ -239,6 +256,11 @@ def site(app) -> dict[str, str]:
         updated_url="http://donate.test/")
     category, _ = add_category("Syria", CategoryKind.REGION)
     now = utcnow()
+    prompt = Prompt(campaign_id=campaign.id, name="Walk", placement=Placement.OVERLAY,
+                    segment=Segment.EVERYONE, starts_at=now, ends_at=now + timedelta(days=5),
+                    headline_a="Stand with us", button_a="Give", headline_b="Keep it free",
+                    button_b="Support us")
+    db.session.add(prompt)
     subscriber = NewsSubscriber(email=reader.email, supporter_id=reader.id,
                                 status=SubscriberStatus.CONFIRMED, consent_version="1",
                                 consented_at=now, consent_source="/news/subscribe",
@@ -274,7 +296,7 @@ def site(app) -> dict[str, str]:
         "reader": EmbedSigner(app.config["SECRET_KEY"]).reader_token(reader.id,
                                                                      reader.session_version),
         "first": today.replace(day=1).isoformat(), "last": today.isoformat(),
-        "year": str(today.year),
+        "year": str(today.year), "prompt_id": str(prompt.id), "campaign_id": str(campaign.id),
     }
 
 
@@ -295,7 +317,7 @@ PATH_VALUES = {
 #: Real enough values for the rest (a made-up token is the view's own 400/404/410).
 FIXED_PATH_VALUES = {"token": "made-up-token", "name": "sandbox", "filename": "css/app.css",
                      "action": "pause", "event_id": "1", "email_id": "1", "payment_id": "1",
-                     "job_id": "made-up-job"}
+                     "job_id": "made-up-job", "variant": "a", "event": "impressions"}
 
 
 def real_path_value(site: dict[str, str], endpoint: str, name: str) -> str:
