@@ -164,8 +164,8 @@ def _seen(value: str | None) -> dict[int, Seen]:
     return seen
 
 
-def reader_facts(args: Mapping[str, str], *, known: Known | None, track: bool,
-                 now: datetime) -> ReaderFacts:
+def reader_facts(args: Mapping[str, str], *, known: Known | None,
+                 track: bool) -> ReaderFacts:
     """The facts of a decision request's parameters (what embed.js keeps in the article site's
     storage; README "Prompts" lists them). Malformed values count as absent. ``track`` False
     (Global Privacy Control, Do Not Track): no first-party id, so no split."""

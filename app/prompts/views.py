@@ -141,7 +141,7 @@ def decision():
     place = _place()
     now = utcnow()
     track = tracking_allowed()
-    facts = reader_facts(request.args, known=_known(now), track=track, now=now)
+    facts = reader_facts(request.args, known=_known(now), track=track)
     choices = decide(live_candidates(now), facts, now)
     response = jsonify(track=track, prompts=[{
         "id": c.prompt_id, "placement": c.placement.value, "variant": c.variant,
