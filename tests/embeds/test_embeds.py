@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import re
 from html import unescape
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -307,3 +308,18 @@ def test_each_process_keeps_the_campaign_box_for_the_recheck_window(app, client,
     assert "$50</strong> raised" in other_article
     app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"] = 0  # every request reads the ledger
     assert "$50</strong> raised" in client.get(BOXES[0]).get_data(as_text=True)
+
+
+def test_the_nginx_site_caches_the_boxes_for_everyone_and_no_readers_own():
+    """deploy/nginx-newsfund.conf keeps what the app marks cacheable for every article view
+    (the benchmark's figures: bench/README.md), and passes the rest to the app."""
+    site = (Path(__file__).parents[2] / "deploy" / "nginx-newsfund.conf").read_text()
+    pattern = re.search(r"location ~ (\^/embed\S+) \{\s*proxy_pass http://newsfund_web;\s*"
+                        r"proxy_cache newsfund_embeds;", site).group(1)
+    cached = re.compile(pattern)
+    for path in ("/embed.js", "/embed/campaigns/twenty", "/embed/campaigns/twenty/progress",
+                 "/embed/news/subscribe"):
+        assert cached.match(path), path
+    for path in ("/embed/news/follow", "/embed/news/follow/connect", "/embed/news/follow/x",
+                 "/embed/prompts/decision", "/campaigns/twenty", "/embed.jsx"):
+        assert not cached.match(path), path
