@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from app.embeds.services import (
     placement,
     reader_for,
 )
+from app.errors import wait_phrase
 from app.extensions import csrf, limiter
 from app.money import amount_text
 from app.news.models import CategoryKind
@@ -128,6 +130,20 @@ def box_cache() -> PageCache:
     if cache is None:
         cache = current_app.extensions.setdefault("embed_boxes", PageCache(256))
     return cache
+
+
+@bp.errorhandler(429)
+def too_many(error):
+    """A box's form sent too often (``RATELIMIT_SUBSCRIBE``): said in the box, which still
+    tells the article its height, rather than in the site's own error page."""
+    seconds = limiter.retry_after()
+    wait = (f"Try again in {wait_phrase(seconds)}." if seconds is not None
+            else "Wait a minute and try again.")
+    page = render_template("embeds/message.html", title="Too many attempts",
+                           message=f"Too many requests in a short time. {wait}",
+                           place=placement(request.values.get("page"), embed_origins()))
+    headers = {"Retry-After": str(max(1, math.ceil(seconds)))} if seconds is not None else {}
+    return page, 429, headers
 
 
 # ------------------------------------------------------------------ the script

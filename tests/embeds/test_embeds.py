@@ -227,6 +227,13 @@ def test_the_signup_box_is_rate_limited(make_app, database_url):
     data = {"page": ARTICLE, "email": "not an address", "form_token": "x"}
     codes = [client.post("/embed/news/subscribe", data=data).status_code for _ in range(3)]
     assert codes == [400, 400, 429]
+    # Said in the box, which goes on telling the article its height.
+    refused = client.post("/embed/news/subscribe", data=data)
+    html = refused.get_data(as_text=True)
+    assert "Too many requests in a short time. Try again in 1 minute." in html
+    assert f'data-parent-origin="{NEWSROOM}"' in html and "embed-frame.js" in html
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["Content-Security-Policy"].endswith(f"frame-ancestors {NEWSROOM}")
 
 
 # -- the follow box -----------------------------------------------------------------------------
