@@ -44,6 +44,7 @@ from app.finance.receipts import receipt_year, reserve_sequences
 from app.giving.models import Frequency, Gift, GiftStatus
 from app.news.demo import seed_news
 from app.payments.models import Payment, PaymentKind
+from app.prompts.demo import seed_prompts
 
 FOUNDER = ("Miriam Haddad", "Founder and Editor-in-Chief")
 # Ended campaigns are kept this far back: always beyond 1 January of last year, so that the
@@ -309,7 +310,8 @@ def demo_origin(config) -> tuple[ZoneInfo, date]:
 def seed_demo(now: datetime, rng: random.Random | None = None, *, zone: ZoneInfo,
               founded: date) -> list[str]:
     """Create the demo campaigns that do not exist yet, each with its history of gifts and
-    their receipts, and a few offline gifts (a cheque, a wire) for the finance pages.
+    their receipts, a few offline gifts (a cheque, a wire) for the finance pages, and prompts
+    for the live campaigns that have none (``app.prompts.demo``).
 
     Returns the slugs created; running it again at the same ``now`` creates nothing (a later
     ``now`` adds the campaigns that its calendar has and the database has not yet).
@@ -333,6 +335,7 @@ def seed_demo(now: datetime, rng: random.Random | None = None, *, zone: ZoneInfo
         created.append(campaign.slug)
     issue_receipts(zone)
     seed_offline_gifts(now, zone)
+    seed_prompts(now)
     return created
 
 
