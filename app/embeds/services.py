@@ -93,8 +93,9 @@ def embed_utm(box: str, page: str) -> dict[str, str]:
     on which article brought it: medium ``embed``, source the box, content the article's
     address (host and path, cut to what the gift keeps)."""
     parts = urlsplit(page)
+    host = parts.netloc.rpartition("@")[2]  # never a user name or password the address held
     return {"utm_medium": "embed", "utm_source": f"embed-{box}"[:UTM_MAX],
-            "utm_content": f"{parts.netloc}{parts.path}"[:UTM_MAX]}
+            "utm_content": f"{host}{parts.path}"[:UTM_MAX]}
 
 
 def excerpt(markdown: str, limit: int = EXCERPT_MAX) -> str:

@@ -162,6 +162,14 @@ def test_an_ended_campaign_box_takes_no_gift_and_an_unknown_one_is_404(client, n
     assert client.get(f"/embed/campaigns/nope?page={ARTICLE}").status_code == 404
 
 
+def test_the_utm_fields_name_the_box_and_the_article():
+    assert services.embed_utm("campaign", "https://noa:secret@news.example:8443/a/b?x=1#y") == {
+        "utm_medium": "embed", "utm_source": "embed-campaign",
+        "utm_content": "news.example:8443/a/b"}
+    long = services.embed_utm("campaign", "https://news.example/" + "x" * 300)["utm_content"]
+    assert len(long) == 100
+
+
 def test_excerpt_is_plain_text_cut_at_a_word():
     assert excerpt("# Dear *friend*, [read](https://x.example)") == "Dear friend, read"
     cut = excerpt("word " * 100, limit=22)
