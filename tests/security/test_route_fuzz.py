@@ -201,6 +201,10 @@ NO_FORM = {
     "finance.statements_correct": "its button appears only when a donor is due a corrected "
                                   "statement: the site has sent none",
     "prompts.event": "a prompt's box posts its counters from its script, with no form",
+    "imports.gifts_confirm": "its button is beside an import's checked dry run: the site has "
+                             "none (tests/finance/test_import_pages.py confirms one)",
+    "imports.supporters_confirm": "its button is beside an import's checked dry run: the site "
+                                  "has none",
 }
 
 #: Routes whose valid request changes rows by design, even with hostile values where they do not
@@ -317,7 +321,8 @@ PATH_VALUES = {
 #: Real enough values for the rest (a made-up token is the view's own 400/404/410).
 FIXED_PATH_VALUES = {"token": "made-up-token", "name": "sandbox", "filename": "css/app.css",
                      "action": "pause", "event_id": "1", "email_id": "1", "payment_id": "1",
-                     "job_id": "made-up-job", "variant": "a", "event": "impressions"}
+                     "job_id": "made-up-job", "variant": "a", "event": "impressions",
+                     "run_id": "1"}
 
 
 def real_path_value(site: dict[str, str], endpoint: str, name: str) -> str:
