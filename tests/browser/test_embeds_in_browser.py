@@ -10,7 +10,6 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -22,12 +21,9 @@ from werkzeug.wrappers import Request, Response
 
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign
-from app.db import utcnow
 from app.extensions import db
 from app.news.demo import seed_categories
 from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
-from app.prompts.models import Placement as PromptPlacement
-from app.prompts.models import Prompt, Segment
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, TIMEOUT_MS
 from tests.browser.test_news_in_browser import sign_in
 from tests.factories import paid_gift
@@ -68,7 +64,6 @@ new PerformanceObserver(function (list) {{
 <p>More of the story.</p>
 <div data-newsfund="follow"></div>
 <p>The end of the story.</p>
-{prompt}
 </body></html>"""
 
 
@@ -80,14 +75,11 @@ class Newsroom:
         self.public_url = public_url
         self.slug = ""
         self.reserve = True
-        self.prompt = False  # a data-newsfund="prompt" placeholder too
 
     @Request.application
     def __call__(self, request):
         return Response(ARTICLE.format(public_url=self.public_url, slug=self.slug,
-                                       reserve=readme_css() if self.reserve else "",
-                                       prompt='<div data-newsfund="prompt"></div>'
-                                       if self.prompt else ""),
+                                       reserve=readme_css() if self.reserve else ""),
                         mimetype="text/html")
 
 
@@ -268,43 +260,6 @@ def test_the_follow_box_signs_in_at_the_top_level_and_comes_back(article: Page, 
         reader = db.session.scalar(select(Supporter).where(Supporter.email == email))
         syria_id = db.session.scalar(select(Category.id).where(Category.slug == "syria"))
         assert db.session.get(Follow, (reader.id, syria_id)) is not None
-
-
-def test_a_dismissed_overlay_stays_dismissed(article: Page, newsroom, live_server):
-    """embed.js asks the prompts (app/prompts) which to show, frames the overlay over the
-    article, and keeps the reader's "close" in the article site's storage: the next article
-    view asks without it."""
-    newsroom.prompt = True
-    now = utcnow()
-    with live_server.app.app_context():
-        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == newsroom.slug))
-        prompt = Prompt(campaign_id=campaign.id, name="Overlay", placement=PromptPlacement.OVERLAY,
-                        segment=Segment.EVERYONE, priority=0, starts_at=now - timedelta(days=1),
-                        ends_at=now + timedelta(days=1), headline_a="Stand with our reporters",
-                        body_a="Independent news costs money.", button_a="Give now")
-        db.session.add(prompt)
-        db.session.commit()
-        prompt_id = prompt.id
-    try:
-        article.goto(newsroom.article)
-        overlay = box_frame(article, f"/embed/prompts/{prompt_id}/a")
-        expect(overlay.get_by_role("heading", name="Stand with our reporters")).to_be_visible()
-        assert article.evaluate("JSON.parse(localStorage.getItem('newsfund-seen'))")[
-            str(prompt_id)][1] == 1
-        overlay.get_by_role("button", name="Close").click()
-        expect(article.locator(f'iframe[src*="/embed/prompts/{prompt_id}/"]')).to_have_count(0)
-        assert article.evaluate("localStorage.getItem('newsfund-dismissed')") == f"[{prompt_id}]"
-
-        article.reload()
-        # The answer has come (the inline placeholder, given no prompt, gives its room back) ...
-        article.wait_for_function(
-            "document.querySelector('[data-newsfund=prompt]').style.minHeight === ''")
-        # ... and it shows the closed prompt no more.
-        assert article.locator("iframe[src*='/embed/prompts/']").count() == 0
-    finally:
-        with live_server.app.app_context():  # the live database is shared by the module
-            db.session.get(Prompt, prompt_id).ends_at = now
-            db.session.commit()
 
 
 def test_embed_js_takes_heights_only_from_its_own_frames_on_our_origin(article: Page,
