@@ -1,5 +1,6 @@
 """Prompts fixtures: the newsroom's site among EMBED_ORIGINS, a live campaign, a prompt on it,
-and the staff client of tests/staff (request-scoped, signed in by role)."""
+and the staff client of tests/staff (request-scoped, signed in by role). The decision's own
+tests (test_decide.py) take none of them: they need no app."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ NEWSROOM = "https://news.example"
 ARTICLE = f"{NEWSROOM}/2026/12/gaza-water"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def newsroom(app):
+    """The newsroom's site among EMBED_ORIGINS (the embed endpoints' tests use it)."""
     app.config["EMBED_ORIGINS"] = [NEWSROOM]
 
 

@@ -12,6 +12,8 @@ from app.extensions import db
 from app.prompts.models import Placement, PromptCount, Segment
 from tests.prompts.conftest import ARTICLE, NEWSROOM, add_prompt
 
+pytestmark = pytest.mark.usefixtures("newsroom")
+
 
 def decision(client, headers=None, **params):
     response = client.get("/embed/prompts/decision", query_string={"page": ARTICLE, **params},

@@ -9,6 +9,8 @@ import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from app.embeds.views import signer as embed_signer
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
@@ -22,6 +24,8 @@ from tests.news.conftest import categories  # noqa: F401
 from tests.news.test_subscription import subscribe
 from tests.prompts.conftest import ARTICLE, add_prompt
 from tests.support.news import confirm_link, verified_supporter
+
+pytestmark = pytest.mark.usefixtures("newsroom")
 
 
 def plan(gift, status=PlanStatus.ACTIVE, frequency=Frequency.MONTHLY) -> RecurringPlan:
