@@ -259,10 +259,13 @@ class SupportersImport:
     send_opt_in: Callable[[NewsSubscriber], None] | None = None
 
     def __call__(self, row: Row) -> Outcome:
+        # Every check first (each refusal is a RowRefused), then the writes: a refused row has
+        # written nothing, so the rows run without a savepoint each (run_import's contract).
         data = parse_row(row, ghost=self.ghost, zone=self.zone, now=self.now)
         categories = _categories(data.categories)
         subscription = self._subscription(data)
         supporter = db.session.scalar(select(Supporter).where(Supporter.email == data.email))
+        adoption = self._check_plan(supporter, subscription) if subscription else None
         created = supporter is None
         changed = _apply_supporter(supporter, data) if supporter else False
         if created:
@@ -273,8 +276,8 @@ class SupportersImport:
             db.session.flush()
         changed |= _follow(supporter, categories, self.now)
         changed |= self._news(supporter, data, row.line)
-        if subscription is not None:
-            changed |= self._adopt(supporter, data, subscription)
+        if adoption is not None:
+            changed |= self._adopt(supporter, data, subscription, *adoption)
         if created:
             return Outcome.CREATE
         return Outcome.UPDATE if changed else Outcome.UNCHANGED
@@ -357,10 +360,10 @@ class SupportersImport:
             raise RowRefused(f"Stripe: {exc}") from None
         return max(live, key=lambda s: (s.created, s.id), default=None)
 
-    def _adopt(self, supporter: Supporter, data: SupporterRow,
-               subscription: ProviderSubscription) -> bool:
-        """The subscription as a plan here, created once; later runs bring its status, amount
-        and end in line with Stripe's."""
+    def _check_plan(self, supporter: Supporter | None, subscription: ProviderSubscription
+                    ) -> tuple[RecurringPlan | None, dict]:
+        """Whether the subscription can be a plan of this supporter: the plan here already
+        (None: none yet) and the plan's values as Stripe has them; raises RowRefused."""
         frequency = _INTERVALS.get((subscription.interval, subscription.interval_count))
         if frequency is None or subscription.items != 1:
             raise RowRefused(f"subscription {subscription.id} is not one monthly or yearly "
@@ -377,9 +380,19 @@ class SupportersImport:
         plan = db.session.scalar(select(RecurringPlan).where(
             RecurringPlan.provider == self.provider.name,
             RecurringPlan.provider_subscription_id == subscription.id))
-        values = {"status": _LIVE_STATUS[subscription.status], "amount": subscription.amount,
-                  "currency": subscription.currency, "frequency": frequency,
-                  "next_charge_at": subscription.period_end, "ends_at": subscription.ends_at}
+        if plan is not None and (supporter is None or plan.supporter_id != supporter.id):
+            raise RowRefused(f"subscription {subscription.id} is already the plan of another "
+                             "supporter here")
+        return plan, {"status": _LIVE_STATUS[subscription.status],
+                      "amount": subscription.amount, "currency": subscription.currency,
+                      "frequency": frequency, "next_charge_at": subscription.period_end,
+                      "ends_at": subscription.ends_at}
+
+    def _adopt(self, supporter: Supporter, data: SupporterRow,
+               subscription: ProviderSubscription, plan: RecurringPlan | None,
+               values: dict) -> bool:
+        """The subscription as a plan here (checked by :meth:`_check_plan`), created once;
+        later runs bring its status, amount and end in line with Stripe's."""
         changed = False
         if plan is None:
             campaign = imported_campaign(data.campaign or IMPORTED_CAMPAIGN,
@@ -394,9 +407,6 @@ class SupportersImport:
             db.session.add(plan)
             db.session.flush()
             changed = True
-        elif plan.supporter_id != supporter.id:
-            raise RowRefused(f"subscription {subscription.id} is already the plan of another "
-                             "supporter here")
         elif plan.status is not PlanStatus.CANCELED:
             if values.pop("amount") != plan.total:
                 plan.amount, plan.fee_covered = subscription.amount, 0
@@ -414,7 +424,12 @@ class SupportersImport:
                         subscription.id, tag, idempotency_key=f"adopt-{subscription.id}-"
                                                               f"{plan.id}")
                 except ProviderError as exc:
-                    raise RowRefused(f"Stripe: {exc}") from None
+                    # After this row's writes: stop here (the batch under way is rolled
+                    # back); the rows before it are in, and a rerun goes on from them.
+                    raise ImportFileError(
+                        f"Stripe could not tag subscription {subscription.id} with its plan "
+                        f"({exc}) The import stopped; the rows committed before it stay. Run "
+                        "the file again.") from None
         return changed
 
 
@@ -499,7 +514,7 @@ def import_supporters(source, *, file_name: str, max_bytes: int, dry_run: bool, 
         send_opt_in=None if dry_run else send_opt_in)
     with csv_file:
         report = run_import(csv_file, handler, dry_run=dry_run, commit=commit, key=email_key,
-                            key_name="email", progress=progress)
+                            key_name="email", progress=progress, savepoints=False)
     if not dry_run:
         audit.record_change(actor, "supporters.import", "import", file_name[:100], after={
             "format": "ghost" if ghost else "own", "opt_in_sent": send_opt_in is not None,

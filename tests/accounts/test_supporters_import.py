@@ -505,3 +505,23 @@ def test_a_file_the_import_refuses_whole_says_why_on_its_page(app, client):
     page = client.get(response.headers["Location"])
     assert "unknown column shoe_size" in page.text
     assert supporter("noa@example.org") is None
+
+
+def test_when_stripe_cannot_take_the_tag_the_import_stops_and_a_rerun_goes_on(
+        stripe_app, httpserver, tmp_path):
+    now = datetime.now(UTC).replace(microsecond=0)
+    sub = live_subscription("sub_noa", "cus_noa", created=now - timedelta(5),
+                            period_end=now + timedelta(25))
+    httpserver.expect_request("/v1/subscriptions", method="GET").respond_with_json(
+        so.stripe_list([sub], "/v1/subscriptions"))
+    httpserver.expect_request("/v1/subscriptions/sub_noa", method="POST").respond_with_json(
+        {"error": {"type": "api_error", "message": "Something went wrong"}}, status=500)
+    path = write(tmp_path, "email,stripe_customer_id\nnoa@example.org,cus_noa\n")
+    result = run(stripe_app, path)
+    assert result.exit_code == 1 and "Stripe could not tag subscription sub_noa" in (
+        result.output)
+    assert count(Supporter) == count(RecurringPlan) == 0  # the batch under way rolled back
+    httpserver.clear()
+    serve(httpserver, {"cus_noa": [sub]})
+    assert "1 created" in run(stripe_app, path).output
+    assert count(RecurringPlan) == 1
