@@ -51,7 +51,7 @@ def test_upload_check_confirm_import(app, client, finance):
     assert checked.status_code == 200 and "Refresh" not in checked.headers
     assert "1 to create, 0 to update, 0 unchanged, 1 refused" in checked.text
     assert "<td>3</td><td>unknown currency &#39;XYZ&#39;</td>" in checked.text
-    assert "Import 1 rows now" in checked.text
+    assert "Import 1 row now" in checked.text
     assert count(Gift) == 0
 
     errors = client.get(f"/staff/imports/gifts/{run_id}/errors.csv")
@@ -65,7 +65,7 @@ def test_upload_check_confirm_import(app, client, finance):
     assert confirmed.status_code == 302 and confirmed.headers["Location"] == run_page
     done = client.get(run_page)
     assert "Imported" in done.text and "1 created, 0 updated, 0 unchanged, 1 refused" in done.text
-    assert "Import 1 rows now" not in done.text
+    assert "Import 1 row now" not in done.text
     assert count(Gift) == 1 and count(OutboundEmail) == 0
     assert count(ImportChunk) == 0  # the file is not kept once imported
     entry = db.session.scalars(select(AuditEntry).where(
