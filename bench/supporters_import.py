@@ -1,0 +1,155 @@
+"""Importing supporters (``flask supporters import``) on PostgreSQL, against PostgreSQL's own
+``COPY`` of the same file.
+
+A throwaway PostgreSQL cluster and an empty database migrated by the project's migrations; a
+Ghost member export of ``--supporters`` made-up members (two in three subscribed to emails, one
+in fifty comped, labels on one in four; no Stripe ids: Stripe is not part of what is timed),
+then, each in its own process, timed from start to exit:
+
+- **ours**: ``flask --app app supporters import FILE`` (process start-up included); its peak
+  memory is the process's maximum resident set size; then the same file again (every row
+  unchanged);
+- **COPY**: ``psql -c "\\copy import_copy FROM FILE WITH (FORMAT csv, HEADER)"`` into a table of
+  the file's columns, all text: the floor for reading the same bytes into the same server.
+
+Checks before the figures count: every row created, then every row unchanged.
+
+Goals (from issue 14): within 3x of COPY, and flat memory (under 200 MB peak).
+``python -m bench.supporters_import [--supporters N] [--strict]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench.common import ROOT, base_env, measured_machine, scratch_database, write_results
+from bench.exports import measure
+
+GOAL_RATIO = 3.0
+GOAL_MB = 200.0
+HEADER = ["id", "email", "name", "note", "subscribed_to_emails", "complimentary_plan",
+          "stripe_customer_id", "created_at", "deleted_at", "labels", "tiers"]
+
+
+def write_members(path: Path, n: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        for i in range(n):
+            writer.writerow([
+                f"{i:024x}", f"reader{i}@example.org", f"Reader {i}",
+                "met at the gala" if i % 10 == 0 else "", "true" if i % 3 else "false",
+                "true" if i % 50 == 0 else "false", "",
+                f"20{18 + i % 7}-0{1 + i % 9}-1{i % 10}T10:11:12.000Z", "",
+                "donor, newsletter" if i % 4 == 0 else "", ""])
+
+
+def run(opts: argparse.Namespace, work: Path, stack: ExitStack) -> dict:
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    print(f"[postgresql] {opts.supporters:,} supporters ...", flush=True)
+    target, cluster = scratch_database("postgresql", work, "bench_supporters", stack)
+    secret = secrets.token_hex(16)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": target, "SECRET_KEY": secret})
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    members = work / "members.csv"
+    write_members(members, opts.supporters)
+    flask = str(Path(sys.executable).parent / "flask")
+    env = base_env(DATABASE_URL=target, SECRET_KEY=secret, MAIL_OUTBOX_DIR=str(work / "outbox"))
+
+    runs = []
+    for label in ("first", "rerun"):
+        print(f"  ours ({label}): flask supporters import ...", flush=True)
+        figures = measure([flask, "--app", "app", "supporters", "import", str(members)],
+                          work / f"{label}.log", env)
+        print(f"  ours ({label}): {figures['seconds']:.1f}s ({figures['cpu_seconds']:.1f} CPU "
+              f"s), peak {figures['max_rss_kib'] / 1024:.0f} MB", flush=True)
+        runs.append(figures)
+
+    psql = str(cluster.bindir / "psql")
+    conn = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.user, "-d",
+            "bench_supporters", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"]
+    columns = ", ".join(f'"{name}" text' for name in HEADER)
+    measure([psql, *conn, f"CREATE TABLE import_copy ({columns})"], work / "psql.log",
+            base_env())
+    copy = measure([psql, *conn, f"\\copy import_copy FROM '{members}' WITH (FORMAT csv, "
+                    "HEADER)"], work / "psql.log", base_env())
+    print(f"  COPY: {copy['seconds']:.1f}s", flush=True)
+
+    n = opts.supporters
+    problems = []
+    for label, expected in (("first", f"imported: {n:,} created, 0 updated, 0 unchanged, "
+                                      "0 refused"),
+                            ("rerun", f"imported: 0 created, 0 updated, {n:,} unchanged, "
+                                      "0 refused")):
+        log = (work / f"{label}.log").read_text()
+        if expected not in log:
+            problems.append(f"{label}: expected {expected!r}: {log[-500:]}")
+    ours, again = runs
+    ratio = ours["seconds"] / copy["seconds"]
+    peak_mb = max(r["max_rss_kib"] for r in runs) / 1024
+    return {"backend": "postgresql", "rows": n, "bytes": members.stat().st_size,
+            "ours_seconds": ours["seconds"], "ours_cpu_seconds": ours["cpu_seconds"],
+            "ours_rows_per_second": n / ours["seconds"], "rerun_seconds": again["seconds"],
+            "ours_peak_mb": peak_mb, "copy_seconds": copy["seconds"],
+            "copy_rows_per_second": n / copy["seconds"], "ratio": ratio, "problems": problems,
+            "goal_met": ratio <= GOAL_RATIO and peak_mb < GOAL_MB}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.supporters_import",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--supporters", type=int, default=100_000,
+                        help="members in the Ghost export (default 100000)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    opts, _ = parser.parse_known_args(argv)
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.pop("DATABASE_URL", None)
+    info = measured_machine()
+    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-supporters-"))
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        result = run(opts, work, stack)
+    info["loadavg_after"] = os.getloadavg()
+    r = result
+    print(f"\nSupporters import (a Ghost export) on PostgreSQL, {r['rows']:,} rows; goals: "
+          f"within {GOAL_RATIO:.0f}x of COPY, peak < {GOAL_MB:.0f} MB")
+    print(f"  ours {r['ours_seconds']:.1f}s ({r['ours_rows_per_second']:,.0f} rows/s, peak "
+          f"{r['ours_peak_mb']:.0f} MB; rerun {r['rerun_seconds']:.1f}s); COPY "
+          f"{r['copy_seconds']:.1f}s ({r['copy_rows_per_second']:,.0f} rows/s); ratio "
+          f"{r['ratio']:.1f}: goal {'met' if r['goal_met'] else 'NOT met'} "
+          f"(whole run {time.perf_counter() - started:.0f}s)")
+    path = write_results("supporters_import", settings=vars(opts), machine=info,
+                         results=[result])
+    print(f"results: {path.relative_to(ROOT)}")
+    for problem in r["problems"]:
+        print(f"CHECK FAILED: {problem}", file=sys.stderr)
+    if r["problems"] or (opts.strict and not r["goal_met"]):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
