@@ -43,8 +43,9 @@ from app.db import insert, utcnow
 from app.extensions import db
 from app.finance.exports import HEADER
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
-from app.finance.receipts import next_sequence, receipt_year
+from app.finance.receipts import receipt_year, reserve_sequences
 from app.giving.models import Dedication, Gift, GiftStatus
+from app.giving.models import _public_id as _new_public_id  # the column's own default
 from app.imports import ImportReport, Outcome, Row, RowRefused, open_csv, run_import
 from app.imports.runner import BATCH
 from app.imports.values import parse_bool, parse_moment
@@ -80,7 +81,8 @@ class _Money:
 
 
 # Built once: a statement made per row costs more, in SQLAlchemy, than its round trip.
-_GIFT = Gift.__table__.insert().returning(Gift.__table__.c.id)
+# Many rows at once, their ids in the order given.
+_GIFTS = Gift.__table__.insert().returning(Gift.__table__.c.id, sort_by_parameter_order=True)
 _PAYMENT = Payment.__table__.insert()
 _RECEIPT = Receipt.__table__.insert()
 _BY_CHARGE = (select(Gift.id, Gift.public_id).join(Payment, Payment.gift_id == Gift.id)
@@ -172,14 +174,19 @@ def _choice(enum_cls, text: str, column: str):
 class GiftImporter:
     """The row handler: checks a row whole, then writes it (so it needs no savepoint: a refused
     row has written nothing). Supporters and campaigns are remembered by id as they are found or
-    made; the receipt counters are moved past the imported numbers once a batch
-    (:meth:`before_commit`)."""
+    made. The gifts, their ledger rows and receipts are written once a batch
+    (:meth:`before_commit`: a multi-row INSERT each), and the receipt counters moved past the
+    imported numbers; until then the rows waiting are checked against too (a payment or a
+    receipt number twice in one batch)."""
 
     def __init__(self, *, zone: ZoneInfo, now: datetime):
         self.zone, self.now = zone, now
         self._supporters: dict[str, int] = {}
         self._campaigns: dict[str, tuple[int, datetime | None]] = {}
         self._counters: dict[int, int] = {}  # year -> highest imported sequence not yet applied
+        self._pending: list[dict] = []
+        self._pending_charges: set[tuple[str, str]] = set()
+        self._pending_receipts: set[str | tuple[int, int]] = set()
 
     def __call__(self, row: Row) -> Outcome:
         currency = row.get("currency").upper()
@@ -206,6 +213,9 @@ class GiftImporter:
         existing = self._existing(reference, method, provider_reference)
         if existing is not None:
             return self._compare(*existing, ledger)
+        if (method, provider_reference) in self._pending_charges:
+            raise RowRefused(f"a duplicate: the same {method} payment {provider_reference} as "
+                             "an earlier row")
 
         paid_at = parse_moment(row.get("paid_at_utc") or row.get("paid_date"), self.zone,
                                "paid_at_utc")
@@ -234,39 +244,72 @@ class GiftImporter:
                 raise RowRefused(f"{name} is longer than {limit} characters")
         receipt = self._receipt_number(row.get("receipt_number"), money, paid_at)
 
-        # Everything is checked: write.
-        connection = db.session.connection()
-        gift_id = connection.execute(_GIFT, {
-            # Without a reference, the column's default makes one.
-            **({"public_id": reference} if reference else {}),
-            "campaign_id": self._campaign(row, slug, currency, paid_at),
-            "supporter_id": self._supporter(email, texts["donor_name"], paid_at),
-            "frequency": frequency, "amount": amount, "fee_covered": fee_covered,
-            "currency": currency, "status": status, "donor_name": texts["donor_name"] or email,
-            "anonymous": anonymous, "dedication": dedication,
-            "dedication_name": texts["dedication_name"] or None,
-            "utm_source": texts["utm_source"] or None, "utm_medium": texts["utm_medium"] or None,
-            "utm_campaign": texts["utm_campaign"] or None, "provider": method,
-            "created_at": paid_at, "paid_at": paid_at, "goods_value": goods or None,
-        }).scalar_one()
-        campaign_id = self._campaigns[slug][0]
-        self._payments(gift_id, campaign_id, currency, ledger, money, method,
-                       provider_reference, paid_at)
+        # Everything is checked: the gift waits for the batch's INSERT.
+        self._pending.append({
+            "gift": {
+                "public_id": reference or _new_public_id(),
+                "campaign_id": self._campaign(row, slug, currency, paid_at),
+                "supporter_id": self._supporter(email, texts["donor_name"], paid_at),
+                "frequency": frequency, "amount": amount, "fee_covered": fee_covered,
+                "currency": currency, "status": status,
+                "donor_name": texts["donor_name"] or email, "anonymous": anonymous,
+                "dedication": dedication, "dedication_name": texts["dedication_name"] or None,
+                "utm_source": texts["utm_source"] or None,
+                "utm_medium": texts["utm_medium"] or None,
+                "utm_campaign": texts["utm_campaign"] or None, "provider": method,
+                "created_at": paid_at, "paid_at": paid_at, "goods_value": goods or None},
+            "ledger": ledger, "money": money, "receipt": receipt,
+            "provider_reference": provider_reference})
+        self._pending_charges.add((method, provider_reference))
         if receipt is not None:
-            year, sequence, number = receipt
-            if sequence is None:
-                self.before_commit()  # the imported numbers first: the next one is after them
-                sequence = next_sequence(year)
-            else:
-                self._counters[year] = max(self._counters.get(year, 0), sequence)
-            connection.execute(_RECEIPT, {
-                "gift_id": gift_id, "year": year, "sequence": sequence, "number": number,
-                "amount": money.given, "currency": currency, "issued_at": paid_at,
-                "status": ReceiptStatus.ISSUED, "issued_elsewhere": True})
+            self._pending_receipts.add(receipt[2])
+            if receipt[1] is not None:
+                self._pending_receipts.add(receipt[:2])
         return Outcome.CREATE
 
+    def _write_pending(self) -> None:
+        connection = db.session.connection()
+        pending, self._pending = self._pending, []
+        self._pending_charges.clear()
+        self._pending_receipts.clear()
+        ids = connection.execute(_GIFTS, [p["gift"] for p in pending]).scalars().all()
+        payments, receipts = [], []
+        for gift_id, p in zip(ids, pending, strict=True):
+            gift = p["gift"]
+            payments += self._payments(gift_id, gift, p["provider_reference"], p["ledger"],
+                                       p["money"])
+            if p["receipt"] is not None:
+                year, sequence, number = p["receipt"]
+                if sequence is not None:
+                    self._counters[year] = max(self._counters.get(year, 0), sequence)
+                receipts.append({
+                    "gift_id": gift_id, "year": year, "sequence": sequence, "number": number,
+                    "amount": p["money"].given, "currency": gift["currency"],
+                    "issued_at": gift["paid_at"], "status": ReceiptStatus.ISSUED,
+                    "issued_elsewhere": True})
+        if payments:
+            connection.execute(_PAYMENT, payments)
+        if receipts:
+            self._apply_counters()
+            # Another platform's numbers take the next places of their year, after ours.
+            others: dict[int, list[dict]] = {}
+            for receipt in receipts:
+                if receipt["sequence"] is None:
+                    others.setdefault(receipt["year"], []).append(receipt)
+            for year, group in others.items():
+                first = reserve_sequences(year, len(group))
+                for i, receipt in enumerate(group):
+                    receipt["sequence"] = first + i
+            connection.execute(_RECEIPT, receipts)
+
     def before_commit(self) -> None:
-        """Move each year's receipt counter past the numbers imported in this batch."""
+        """Write the batch's gifts, then move each year's receipt counter past the numbers
+        imported."""
+        if self._pending:
+            self._write_pending()
+        self._apply_counters()
+
+    def _apply_counters(self) -> None:
         for year, sequence in self._counters.items():
             db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
                                .on_conflict_do_nothing(index_elements=["year"]))
@@ -312,7 +355,9 @@ class GiftImporter:
         # (year, -1): no receipt has it; another platform's number is checked by its text.
         if db.session.connection().execute(_RECEIPT_TAKEN, {
                 "number": number, "year": year,
-                "sequence": -1 if sequence is None else sequence}).first():
+                "sequence": -1 if sequence is None else sequence}).first() \
+                or number in self._pending_receipts \
+                or (year, sequence) in self._pending_receipts:
             raise RowRefused(f"receipt number {number} is already used here")
         return year, sequence, number
 
@@ -351,9 +396,10 @@ class GiftImporter:
             self._campaigns[slug] = (campaign_id, paid_at)
         return campaign_id
 
-    def _payments(self, gift_id: int, campaign_id: int, currency: str,
-                  ledger: dict[PaymentKind, int], money: _Money, method: str, reference: str,
-                  paid_at: datetime) -> None:
+    def _payments(self, gift_id: int, gift: dict, reference: str,
+                  ledger: dict[PaymentKind, int], money: _Money) -> list[dict]:
+        """The ledger rows of a gift: the charge under the provider's id, the others under
+        ids made from it."""
         ids = {"charge_id": reference if reference.startswith(("ch_", "py_")) else None,
                "payment_intent_id": reference if reference.startswith("pi_") else None}
         fees = {PaymentKind.CHARGE: money.fee, PaymentKind.DISPUTE: money.dispute_fee or None}
@@ -364,12 +410,12 @@ class GiftImporter:
         for kind, amount in ledger.items():
             fee = fees.get(kind)
             rows.append({
-                "gift_id": gift_id, "campaign_id": campaign_id, "kind": kind,
-                "amount": amount, "currency": currency, "provider": method,
+                "gift_id": gift_id, "campaign_id": gift["campaign_id"], "kind": kind,
+                "amount": amount, "currency": gift["currency"], "provider": gift["provider"],
                 "provider_id": reference + suffix[kind], **ids, "fee": fee,
                 "net": amount - fee if kind is PaymentKind.CHARGE and fee is not None else None,
-                "occurred_at": paid_at, "created_at": self.now})
-        db.session.connection().execute(_PAYMENT, rows)
+                "occurred_at": gift["paid_at"], "created_at": self.now})
+        return rows
 
 
 def import_gifts(source: str | IO[bytes], *, dry_run: bool, zone: ZoneInfo, now: datetime,

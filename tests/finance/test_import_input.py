@@ -217,3 +217,19 @@ def test_the_command_line_reports_and_writes_errors_csv(app, tmp_path):
     assert written() == NOTHING
     bad = app.test_cli_runner().invoke(args=["finance", "import", str(tmp_path / "none.csv")])
     assert bad.exit_code == 1 and "There is no file" in bad.output
+
+
+def test_receipt_numbers_ours_and_another_platforms_and_a_payment_twice(app):
+    from app.finance.receipts import next_sequence
+
+    rows = [row(receipt_number="2026-000042"),
+            row(gift_reference="ref-2", provider_reference="pi_2", receipt_number="R-1001"),
+            row(gift_reference="ref-3", provider_reference="pi_2", receipt_number="")]
+    report = run(csv_bytes(*rows))
+    assert [(r.line, r.reason) for r in report.refused] == [
+        (4, "a duplicate: the same stripe payment pi_2 as an earlier row")]
+    receipts = {r.number: (r.year, r.sequence, r.issued_elsewhere)
+                for r in db.session.scalars(select(Receipt))}
+    # Another platform's number keeps its text and takes the year's next place, after ours.
+    assert receipts == {"2026-000042": (2026, 42, True), "R-1001": (2026, 43, True)}
+    assert next_sequence(2026) == 44
