@@ -89,6 +89,7 @@ from app.giving.services import (
     change_plan_amount,
 )
 from app.money import AmountError, parse_amount, to_decimal
+from app.pages import field_error, form_page
 from app.payments.base import ProviderError
 from app.payments.providers import current_provider
 from app.urls import external_url
@@ -161,20 +162,6 @@ def _tools() -> AccountTools:
     return AccountTools.from_config(current_app.config)
 
 
-def _add_error(form, field: str | None, message: str) -> None:
-    if field is None or not hasattr(form, field):
-        form.form_errors.append(message)
-    else:
-        target = getattr(form, field)
-        target.errors = [*target.errors, message]
-
-
-def _render(template: str, form=None, **context):
-    """Render a page; 422 when its form was sent with errors."""
-    status = 422 if form is not None and (form.errors or form.form_errors) else 200
-    return render_template(template, form=form, **context), status
-
-
 def _sign_in(supporter, *, remember: bool) -> None:
     """Sign this browser in under a new sign-in kept on the server; the browser's previous one,
     if any, ends."""
@@ -214,11 +201,11 @@ def signup():
                     tools=_tools())
         except AccountError as exc:
             db.session.rollback()
-            _add_error(form, exc.field, exc.message)
+            field_error(form, exc.field, exc.message)
         else:
             jobs.commit()
             return _check_inbox(form.email.data, "signup")
-    return _render("accounts/signup.html", form)
+    return form_page("accounts/signup.html", form)
 
 
 @bp.get("/check-email")
@@ -248,7 +235,7 @@ def signin():
             return _refused_sign_in(form, exc.refusal)
         except AccountError as exc:
             db.session.rollback()
-            _add_error(form, exc.field, exc.message)
+            field_error(form, exc.field, exc.message)
         except EmailNotVerified:
             jobs.commit()
             return _check_inbox(form.email.data, "verify")
@@ -256,7 +243,7 @@ def signin():
             _sign_in(supporter, remember=form.remember.data)
             jobs.commit()
             return redirect(safe_next(form.next.data) or url_for("accounts.overview"), 303)
-    return _render("accounts/signin.html", form)
+    return form_page("accounts/signin.html", form)
 
 
 def _refused_sign_in(form, refusal: Refusal):
@@ -278,12 +265,18 @@ def _refused_sign_in(form, refusal: Refusal):
 @bp.route("/signin/link", methods=["GET", "POST"])
 @limited(mail_limits)
 def signin_link():
+    return _ask_for_link(request_signin_link, "signin", "accounts/signin_link.html")
+
+
+def _ask_for_link(send, kind: str, template: str):
+    """A page asking for an address to email a link to (sign-in, reset): the link is sent and
+    the 'check your inbox' page shown, the same whether or not the address has an account."""
     form = EmailOnlyForm()
     if form.validate_on_submit():
-        request_signin_link(form.email.data)
+        send(form.email.data)
         jobs.commit()
-        return _check_inbox(form.email.data, "signin")
-    return _render("accounts/signin_link.html", form)
+        return _check_inbox(form.email.data, kind)
+    return form_page(template, form)
 
 
 def _follow(token: str, purpose: str, follow, template: str, done: str, **context):
@@ -301,7 +294,7 @@ def _follow(token: str, purpose: str, follow, template: str, done: str, **contex
     except LinkError as exc:
         db.session.rollback()
         return _link_problem(exc, purpose)
-    return _render(template, form, supporter=link.supporter, claims=link.claims, **context)
+    return form_page(template, form, supporter=link.supporter, claims=link.claims, **context)
 
 
 @bp.route("/link/<token>", methods=["GET", "POST"])
@@ -346,12 +339,7 @@ def signout_everywhere():
 @bp.route("/reset", methods=["GET", "POST"])
 @limited(mail_limits)
 def reset_request():
-    form = EmailOnlyForm()
-    if form.validate_on_submit():
-        request_password_reset(form.email.data)
-        jobs.commit()
-        return _check_inbox(form.email.data, "reset")
-    return _render("accounts/reset_request.html", form)
+    return _ask_for_link(request_password_reset, "reset", "accounts/reset_request.html")
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
@@ -365,7 +353,7 @@ def reset_with_link(token: str):
                 supporter = reset_password(token, form.password.data, tools=tools, now=utcnow())
             except AccountError as exc:
                 db.session.rollback()
-                _add_error(form, exc.field, exc.message)
+                field_error(form, exc.field, exc.message)
             else:
                 _sign_in(supporter, remember=form.remember.data)
                 jobs.commit()
@@ -374,7 +362,7 @@ def reset_with_link(token: str):
     except LinkError as exc:
         db.session.rollback()
         return _link_problem(exc, tokens.RESET)
-    return _render("accounts/reset_password.html", form, supporter=link.supporter)
+    return form_page("accounts/reset_password.html", form, supporter=link.supporter)
 
 
 # -- the account ------------------------------------------------------------------------------
@@ -454,10 +442,10 @@ def change_amount(plan_id: int):
             change_plan_amount(plan, current_provider(), amount=amount,
                                rules=GivingRules.from_config(current_app.config))
         except AmountError as exc:
-            _add_error(form, "amount", str(exc))
+            field_error(form, "amount", str(exc))
         except (GiftError, ProviderError) as exc:
             db.session.rollback()
-            _add_error(form, "amount", getattr(exc, "message", str(exc)))
+            field_error(form, "amount", getattr(exc, "message", str(exc)))
         else:
             jobs.commit()
             flash("Your gift is changed. The new amount applies from your next payment.",
@@ -486,7 +474,7 @@ def cancel(plan_id: int):
             flash("Your gift is cancelled: there will be no further payments. Thank you for "
                   "your support.", "success")
             return redirect(url_for("accounts.plan", plan_id=plan.id), 303)
-    return _render("accounts/cancel_plan.html", form, plan=plan)
+    return form_page("accounts/cancel_plan.html", form, plan=plan)
 
 
 @bp.post("/plans/<int:plan_id>/card")
@@ -558,7 +546,7 @@ def profile():
                 country=form.country.data))
         except AccountError as exc:
             db.session.rollback()
-            _add_error(form, exc.field, exc.message)
+            field_error(form, exc.field, exc.message)
         else:
             jobs.commit()
             flash("Your details are saved.", "success")
@@ -577,7 +565,7 @@ def change_email():
                                  password=form.password.data or "", tools=_tools())
         except AccountError as exc:
             db.session.rollback()
-            _add_error(form, exc.field, exc.message)
+            field_error(form, exc.field, exc.message)
         else:
             jobs.commit()
             flash(f"We sent a link to {normalize_email(form.new_email.data)}. Your account "
@@ -609,7 +597,7 @@ def follow_email_change_link(token: str):
                 supporter = confirm_email_change(token, links=links, now=utcnow())
             except AccountError as exc:
                 db.session.rollback()
-                _add_error(form, exc.field, exc.message)
+                field_error(form, exc.field, exc.message)
             else:
                 _sign_in(supporter, remember=form.remember.data)
                 jobs.commit()
@@ -618,7 +606,7 @@ def follow_email_change_link(token: str):
     except LinkError as exc:
         db.session.rollback()
         return _link_problem(exc, tokens.EMAIL_CHANGE)
-    return _render("accounts/follow_email_change.html", form, supporter=link.supporter,
+    return form_page("accounts/follow_email_change.html", form, supporter=link.supporter,
                    new_email=link.claims["new"])
 
 
@@ -633,7 +621,7 @@ def password():
                             new=form.new_password.data, tools=_tools())
         except AccountError as exc:
             db.session.rollback()
-            _add_error(form, exc.field, exc.message)
+            field_error(form, exc.field, exc.message)
         else:
             # Other sessions are now signed out; this one signs in again under the new version.
             remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") \

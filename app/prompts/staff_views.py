@@ -16,6 +16,7 @@ from app.campaigns.models import Campaign
 from app.db import utcnow
 from app.extensions import db
 from app.news.services import list_categories
+from app.pages import field_error, form_page
 from app.prompts.forms import EmailAppealForm, PromptForm
 from app.prompts.models import EmailAppeal, Prompt
 from app.prompts.services import (
@@ -46,18 +47,11 @@ def _form(**kwargs) -> PromptForm:
 
 
 def _page(form: PromptForm, prompt: Prompt | None):
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("prompts/staff_form.html", form=form, prompt=prompt), status
+    return form_page("prompts/staff_form.html", form, prompt=prompt)
 
 
 def _save_error(form: PromptForm, exc: PromptError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if exc.field == "category_id":
-        field = form.category
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
+    field_error(form, "category" if exc.field == "category_id" else exc.field, exc.message)
 
 
 @bp.get("/")

@@ -41,6 +41,7 @@ from app.campaigns.services import (
 from app.db import utcnow
 from app.extensions import db
 from app.money import minor_digits, to_decimal
+from app.pages import field_error, form_page
 from app.staff import charts, operations
 from app.staff.dashboards import (
     campaign_dashboard,
@@ -175,7 +176,7 @@ def campaign_new():
             jobs.commit()
             flash("Draft saved. Preview it, then publish it when it is ready.", "success")
             return redirect(url_for("staff.dashboard", slug=campaign.slug), 303)
-    return _form_page("staff/campaign_form.html", form, campaign=None)
+    return form_page("staff/campaign_form.html", form, campaign=None)
 
 
 @bp.route("/campaigns/<slug>/edit", methods=["GET", "POST"])
@@ -196,22 +197,11 @@ def campaign_edit(slug: str):
             jobs.commit()
             flash("Changes saved." if changed else "Nothing changed.", "success")
             return redirect(url_for("staff.dashboard", slug=campaign.slug), 303)
-    return _form_page("staff/campaign_form.html", form, campaign=campaign)
+    return form_page("staff/campaign_form.html", form, campaign=campaign)
 
 
 def _field_error(form, exc: CampaignError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if exc.field == "goal_amount":
-        field = form.goal
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
-
-
-def _form_page(template: str, form, **context):
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template(template, form=form, **context), status
+    field_error(form, "goal" if exc.field == "goal_amount" else exc.field, exc.message)
 
 
 @bp.get("/campaigns/<slug>/preview")
