@@ -84,7 +84,8 @@ def public_origin() -> str:
 @bp.after_request
 def embed_headers(response):
     """Boxes may be framed by EMBED_ORIGINS; the JSON is read by them (CORS, that origin
-    only). embed.js itself is a script any page may load."""
+    only). embed.js itself is a script any page may load. The prompts' blueprint adds these
+    to its own answers too."""
     origins = embed_origins()
     if response.mimetype == "text/html":
         allow_framing(response, origins)

@@ -54,10 +54,9 @@ from flask_login import current_user
 from limits import parse_many
 
 from app import jobs
-from app.core import allow_framing
 from app.db import utcnow
 from app.embeds.services import UTM_MAX, placement, reader_for
-from app.embeds.views import embed_origins, public_origin
+from app.embeds.views import embed_headers, embed_origins, public_origin
 from app.embeds.views import signer as embed_signer
 from app.extensions import csrf, db, limiter
 from app.prompts.decide import decide
@@ -122,15 +121,9 @@ def article_link(utm: dict[str, str | None]) -> str | None:
 
 @bp.after_request
 def prompt_headers(response):
-    """The boxes may be framed by EMBED_ORIGINS; the decision is read by them (CORS)."""
-    origins = embed_origins()
-    if response.mimetype == "text/html":
-        allow_framing(response, origins)
-    elif response.mimetype == "application/json":
-        origin = request.headers.get("Origin")
-        if origin and origin in origins:
-            response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
+    """The boxes may be framed by EMBED_ORIGINS; the decision is read by them (CORS), as the
+    embeds' own answers are; what a reader is shown depends on their Sec-GPC and DNT too."""
+    embed_headers(response)
     response.vary.update(("Sec-GPC", "DNT"))
     return response
 
