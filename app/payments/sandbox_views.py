@@ -67,17 +67,13 @@ def checkout(token: str):
     session = provider.load_session(token)
     if session is None:
         abort(404)
-    form = CardForm()
-    error = None
-    if form.validate_on_submit():
-        error = _decline_reason(form)
-        if error is None:
-            # Only the brand and last four digits go on: the number itself is dropped here.
-            for event in provider.completion_events(session, name=form.name.data,
-                                                    now=time.time(),
-                                                    card=card_of(form.number.data)):
-                deliver(provider, event)
-            return redirect(session.success_url, 303)
+    form, accepted, error = _card_sent()
+    if accepted:
+        # Only the brand and last four digits go on: the number itself is dropped here.
+        for event in provider.completion_events(session, name=form.name.data, now=time.time(),
+                                                card=card_of(form.number.data)):
+            deliver(provider, event)
+        return redirect(session.success_url, 303)
     return render_template("sandbox/checkout.html", session=session, form=_blank_card(form),
                            error=error), _status(form, error)
 
@@ -91,14 +87,20 @@ def portal(token: str):
     portal = current_provider().load_portal(token)
     if portal is None:
         abort(404)
-    form = CardForm()
-    error = None
-    if form.validate_on_submit():
-        error = _decline_reason(form)
-        if error is None:
-            return redirect(portal.get("updated_url") or portal["return_url"], 303)
+    form, accepted, error = _card_sent()
+    if accepted:
+        return redirect(portal.get("updated_url") or portal["return_url"], 303)
     return render_template("sandbox/portal.html", portal=portal, form=_blank_card(form),
                            error=error), _status(form, error)
+
+
+def _card_sent() -> tuple[CardForm, bool, str | None]:
+    """The card form; whether a card was sent with it and accepted; why it was declined."""
+    form = CardForm()
+    if not form.validate_on_submit():
+        return form, False, None
+    error = _decline_reason(form)
+    return form, error is None, error
 
 
 def _decline_reason(form: CardForm) -> str | None:
