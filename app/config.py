@@ -175,6 +175,9 @@ def load_settings(instance_path: Path) -> dict:
         # and their staff pages' uploads), refused before it is read: a million gifts in the
         # export's columns are about 400 MB.
         "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 512 * 1024 * 1024),
+        # How long a staff page's import keeps the uploaded file and its reports (which hold
+        # the refused rows' donor data): past it only the run's state and counts remain.
+        "IMPORT_KEEP_DAYS": _int("IMPORT_KEEP_DAYS", 30),
         # Sign-in attempts per client address (every attempt, any account); failed ones per
         # account and client (past them that client waits, app/accounts/throttle.py), and per
         # account from anywhere (past it, clients that failed on it are asked to use a link).

@@ -3,9 +3,10 @@ that a worker on another machine reads the same bytes), its state, and its repor
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UTCDateTime, utcnow
@@ -40,6 +41,30 @@ class ImportRun(db.Model):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def forget_old_runs(*, before: datetime) -> int:
+    """Drop the uploaded files of the imports started before ``before``, and the refused rows
+    their reports list (they hold donors' data), keeping each run's state and counts; returns
+    how many runs had something to drop. The staff pages call it at each upload
+    (``IMPORT_KEEP_DAYS``)."""
+    # (Reports are stored by json.dumps: a refused row starts its list so.)
+    runs = list(db.session.scalars(select(ImportRun).where(
+        ImportRun.created_at < before,
+        ImportRun.dry_report.contains('"refused": [[') | ImportRun.report.contains('"refused": [[')
+        | ImportRun.id.in_(select(ImportChunk.run_id)))))
+    for run in runs:
+        run.dry_report, run.report = _without_rows(run.dry_report), _without_rows(run.report)
+        db.session.execute(delete(ImportChunk).where(ImportChunk.run_id == run.id))
+    return len(runs)
+
+
+def _without_rows(data: str | None) -> str | None:
+    if data is None:
+        return None
+    report = json.loads(data)
+    report["refused"] = []
+    return json.dumps(report)
 
 
 class ImportChunk(db.Model):

@@ -9,6 +9,7 @@ Redis, the run's page refreshing with the progress until it is done; inline othe
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user
@@ -16,11 +17,12 @@ from sqlalchemy import insert, select
 
 from app import jobs
 from app.core import accepts_uploads
+from app.db import utcnow
 from app.extensions import db
 from app.imports.background import read_progress, run_import_job
 from app.imports.forms import ConfirmForm, upload_form
 from app.imports.kinds import KINDS, ImportKind
-from app.imports.models import ImportChunk, ImportRun, ImportStatus
+from app.imports.models import ImportChunk, ImportRun, ImportStatus, forget_old_runs
 from app.imports.reading import ImportFileError, open_csv
 from app.imports.report import ImportReport
 from app.staff.roles import roles_required, staff_pages
@@ -80,6 +82,8 @@ def _pages(kind: ImportKind) -> None:
                 except ImportFileError as exc:
                     form.file.errors = [exc.message]
                 else:
+                    forget_old_runs(before=utcnow() - timedelta(
+                        days=current_app.config["IMPORT_KEEP_DAYS"]))
                     upload.stream.seek(0)
                     options = {name: bool(getattr(form, f"option_{name}").data)
                                for name, _ in kind.options}

@@ -144,3 +144,25 @@ def test_with_a_worker_the_page_refreshes_with_the_progress(request, make_app, b
         jobs.worker(app).work(burst=True)
         assert "7 created" in client.get(run_page).text and count(Gift) == 7
         db.session.remove()
+
+
+def test_an_upload_forgets_the_files_and_refused_rows_of_old_imports(app, client, finance):
+    from datetime import timedelta
+
+    from app.db import utcnow
+
+    old_page = upload(client, GOOD_AND_BAD).headers["Location"]
+    recent_page = upload(client, GOOD_AND_BAD).headers["Location"]
+    old = db.session.get(ImportRun, int(old_page.rsplit("/", 1)[1]))
+    old.created_at = utcnow() - timedelta(days=app.config["IMPORT_KEEP_DAYS"] + 1)
+    db.session.add(ImportChunk(run_id=old.id, position=9, data=b"left by a stuck run"))
+    db.session.commit()
+
+    upload(client, GOOD_AND_BAD)
+    db.session.expire_all()
+    kept = db.session.scalars(select(ImportChunk.run_id).distinct()).all()
+    assert old.id not in kept
+    page = client.get(old_page).text
+    assert "1 to create, 0 to update, 0 unchanged, 1 refused" in page  # the counts stay
+    assert "unknown currency" not in page and "<td>3</td>" not in page
+    assert "unknown currency" in client.get(recent_page).text
