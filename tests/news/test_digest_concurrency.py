@@ -16,6 +16,7 @@ from app.news.demo import seed_categories
 from app.news.ingest import SAMPLE_FEED, ingest_feed
 from app.news.models import DigestSend, NewsSubscriber, SendStatus, SubscriberStatus
 from tests.conftest import migrated_url
+from tests.support.concurrency import run_concurrently
 from tests.support.news import DIGEST_NOW, digest
 
 RUNS = 4
@@ -58,25 +59,12 @@ def test_concurrent_runs_send_each_subscriber_one_email(committed_app):
 
     log: list[str] = []
     lock = threading.Lock()
-    errors: list[Exception] = []
     reports = []
-    barrier = threading.Barrier(RUNS)
 
     def run():
-        with app.app_context():
-            try:
-                barrier.wait()
-                reports.append(digest(transport=SlowTransport(log, lock), batch_size=10))
-            except Exception as exc:  # collected and asserted on below
-                errors.append(exc)
-            finally:
-                db.session.remove()
+        reports.append(digest(transport=SlowTransport(log, lock), batch_size=10))
 
-    threads = [threading.Thread(target=run) for _ in range(RUNS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    errors = run_concurrently(app, run, threads=RUNS, timeout=120)
     assert errors == []
     assert sorted(log) == sorted(f"reader{i}@example.org" for i in range(SUBSCRIBERS))
     assert sum(r.sent for r in reports) == SUBSCRIBERS

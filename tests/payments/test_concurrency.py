@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -20,6 +19,7 @@ from app.payments.models import Payment, ProviderEvent
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
 from tests.factories import gift_request, make_campaign
+from tests.support.concurrency import run_concurrently
 from tests.support.flow import donation_form
 
 THREADS = 8
@@ -30,27 +30,6 @@ def committed_app(request, make_app):
     url = migrated_url(request, request.param, f"race_{request.node.name[-12:-1]}")
     app = make_app(url)
     yield app
-
-
-def run_concurrently(app, work):
-    errors, barrier = [], threading.Barrier(THREADS)
-
-    def worker():
-        with app.app_context():
-            try:
-                barrier.wait()
-                work()
-            except Exception as exc:  # collected and asserted on below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return errors
 
 
 def count(model) -> int:
@@ -76,7 +55,7 @@ def test_the_same_event_delivered_at_once_is_recorded_once(committed_app):
                       settings=event_settings(current_app.config))
         jobs.commit()
 
-    errors = run_concurrently(app, deliver)
+    errors = run_concurrently(app, deliver, threads=THREADS)
     assert errors == []
     with app.app_context():
         assert count(ProviderEvent) == 1
@@ -99,7 +78,7 @@ def test_a_form_submitted_many_times_at_once_makes_one_gift(committed_app):
         assert response.status_code == 303, response.status_code
         locations.append(response.headers["Location"])
 
-    errors = run_concurrently(app, submit)
+    errors = run_concurrently(app, submit, threads=THREADS)
     assert errors == []
     assert len(set(locations)) == 1 and len(locations) == THREADS
     with app.app_context():

@@ -33,7 +33,7 @@ from app.payments.models import Payment
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
 from tests.factories import gift_request, make_campaign
-from tests.payments.test_concurrency import run_concurrently
+from tests.support.concurrency import run_concurrently
 from tests.support.flow import give, pay, submit_gift
 
 HONOREE = "rivka@example.org"
