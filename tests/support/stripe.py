@@ -84,6 +84,50 @@ def reset_ledger(gift):
     db.session.commit()
 
 
+def converge_in_every_order(client, events: list, check) -> int:
+    """Deliver ``events`` in each order of :func:`every_order`, from the state the test is in,
+    as :func:`deliver_until_done` would (a first round in the order, then the events answered
+    409 again until all land), and ``check(order)`` the end state of each. Returns how many
+    orders were checked.
+
+    Orders that begin alike share their beginning, delivered once: the first round walks the
+    tree of the orders' prefixes depth first, each delivery under a SAVEPOINT of the test's
+    connection that is rolled back once the orders below it are checked, so the next order
+    starts from the same state without deleting and rebuilding the ledger. The end state is the
+    one each order delivered alone reaches: after a prefix of the first round, the database
+    and the events still owed (those answered 409, which rolls its request back and changes
+    nothing) depend on that prefix only, and the rollback puts the database back where the
+    prefix left it. Five events: 325 deliveries in the first rounds instead of 600."""
+    orders = every_order(events)
+    connection = db.session.get_bind()
+    db.session.commit()  # whatever the test set up is part of every order's start
+
+    def walk(depth: int, owed: list, below: list[tuple]) -> None:
+        if depth == len(events):
+            [order] = below
+            if owed:
+                deliver_until_done(client, owed)
+            check(order)
+            return
+        following: dict[int, list[tuple]] = {}
+        for order in below:
+            following.setdefault(id(order[depth]), []).append(order)
+        for group in following.values():
+            evt = group[0][depth]
+            savepoint = connection.begin_nested()
+            answer = deliver(client, evt)
+            code = answer.status_code
+            # Never a duplicate: each order's events are new to the state it starts from.
+            assert code == 409 or (code, answer.get_json()["duplicate"]) == (200, False), (
+                evt["type"], code)
+            walk(depth + 1, owed + [evt] if code == 409 else owed, group)
+            db.session.rollback()  # ends the session's own savepoint, inside ours
+            savepoint.rollback()
+    walk(0, [], orders)
+    db.session.expire_all()
+    return len(orders)
+
+
 def every_order(events: list) -> list[tuple]:
     """The delivery orders a convergence test runs: on SQLite every permutation; on
     PostgreSQL, which runs the same code and differs only in the database, each rotation of
