@@ -101,8 +101,10 @@ def test_mail_down_leaves_statements_queued_for_send_pending(app, year_2026, out
     from tests.support.pgcluster import free_port
 
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
+    # --force: 2026 may not have ended yet. --workers 1: PDFs built here, without starting
+    # a pool of fresh interpreters; the pool has its own test (tests/finance/test_cli.py).
     result = app.test_cli_runner().invoke(args=["finance", "statements", "--year", "2026",
-                                                "--force"])  # 2026 may not have ended yet
+                                                "--force", "--workers", "1"])
     assert result.exit_code == 1
     assert "2 could not be delivered now and stay queued" in result.output
     rows = db.session.scalars(select(OutboundEmail).where(
