@@ -9,8 +9,8 @@ from app.accounts.models import Supporter
 from app.accounts.passwords import Hasher
 from app.extensions import db
 from app.mail import OutboundEmail
-from tests.payments.test_job_queue import work
 from tests.support.accounts import PASSWORD, make_account, post_form
+from tests.support.jobs import work
 
 
 def count(model) -> int:

@@ -4,7 +4,6 @@ and a worker applies it, retrying an event that must wait for another."""
 from __future__ import annotations
 
 import random
-import signal
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +22,7 @@ from app.payments.models import Payment, PaymentKind, ProviderEvent
 from tests.factories import make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
+from tests.support.jobs import work
 from tests.support.stripe import (
     count,
     deliver,
@@ -50,20 +50,6 @@ def client(queue_app):
 @pytest.fixture
 def queue(queue_app) -> Queue:
     return queue_app.extensions["jobs"].queue
-
-
-def work(flask_app):
-    """Run the queue dry in this process, as ``flask jobs worker --burst`` would; returns the
-    worker."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    worker = jobs.worker(flask_app)
-    try:
-        worker.work(burst=True)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    db.session.expire_all()
-    return worker
 
 
 @pytest.fixture

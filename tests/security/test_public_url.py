@@ -29,9 +29,9 @@ from app.mail import OutboundEmail
 from app.urls import trusted_hosts
 from tests.conftest import BASE_CONFIG, migrated_url
 from tests.factories import make_campaign
-from tests.payments.test_job_queue import work
 from tests.support.accounts import PASSWORD, RequestScopedClient, make_account, post_form, sign_in
 from tests.support.flow import give, hidden_value
+from tests.support.jobs import work
 from tests.support.servers import InFlight, serving
 
 # Requests name donate.test (the test client's host, trusted as an extra host); links must
