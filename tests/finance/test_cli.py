@@ -15,10 +15,7 @@ from app.finance.exports import HEADER
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Gift
 from tests.factories import make_campaign
-
-
-def invoke(app, *args):
-    return app.test_cli_runner().invoke(args=["finance", *args])
+from tests.finance.support import invoke
 
 
 def test_export_csv_and_xlsx_to_files(app, ledger_rows, tmp_path):

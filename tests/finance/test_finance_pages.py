@@ -3,7 +3,6 @@ figure links to the rows behind it, bad input is answered beside its field with 
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from datetime import datetime
@@ -16,13 +15,10 @@ from openpyxl import load_workbook
 from app.finance.exports import HEADER
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift
-from tests.finance.support import at
+from tests.finance.support import COLUMN, at, column_sum, rows_of
 from tests.support.staff import make_person, sign_in_as
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
-#: A figure on the page -> the export column that sums to it.
-COLUMN = {"gross": "gross_minor", "fees": "provider_fee_minor", "refunds": "refunded_minor",
-          "disputes": "disputed_minor", "dispute_fees": "dispute_fee_minor", "net": "net_minor"}
 # The March 2026 USD figures of ``ledger_rows`` (tests/finance/test_reconciliation.py derives
 # them from the ledger): what the page must show and the downloads must add up to.
 USD = {"gross": 23300, "fees": 753, "refunds": 11000, "disputes": 3000, "dispute_fees": 0,
@@ -35,20 +31,6 @@ def ils_gift(app, ledger_rows):
     shekels = make_campaign("shekels", currency="ILS", title="Shekel appeal")
     paid_gift(shekels, amount=18000, when=at(2026, 3, 12, 15), fee=550)
     return shekels
-
-
-def rows_of(response) -> list[dict[str, str]]:
-    assert response.status_code == 200, response.get_data(as_text=True)[:1000]
-    assert response.mimetype == "text/csv"
-    text = response.get_data(as_text=True)
-    response.close()
-    reader = csv.reader(io.StringIO(text, newline=""))
-    assert next(reader) == list(HEADER)
-    return [dict(zip(HEADER, row, strict=True)) for row in reader]
-
-
-def column_sum(rows, column: str) -> int:
-    return sum(int(row[column]) for row in rows)
 
 
 def figures(html: str) -> list[dict]:

@@ -22,8 +22,7 @@ from app.payments import ledger, payouts
 from app.payments.base import BalanceTransaction
 from app.templating import org_zone
 from tests.factories import gift_request, make_campaign
-from tests.finance.support import MARCH, at
-from tests.finance.test_finance_pages import COLUMN, column_sum, rows_of
+from tests.finance.support import COLUMN, MARCH, at, column_sum, invoke, rows_of
 
 ARRIVES = int(datetime(2026, 3, 12, tzinfo=UTC).timestamp())
 
@@ -196,7 +195,6 @@ def test_the_export_answers_a_bad_payout_beside_its_field(client, finance, paid_
 
 
 def test_the_command_prints_the_payouts(app, paid_out, tmp_path):
-    from tests.finance.test_cli import invoke
 
     result = invoke(app, "reconcile", "--from", "2026-03-01", "--to", "2026-03-31")
     assert result.exit_code == 0, result.output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zlib
 from datetime import timedelta
 
 import pytest
@@ -32,21 +31,10 @@ from app.finance.pdf import (
 from app.giving.models import Dedication
 from app.payments.providers import current_provider
 from tests.factories import make_campaign, paid_gift, refund_gift
+from tests.finance.support import text_of
 
 ORG = Organisation("Levant Wire", "Levant Wire News Agency, Inc.",
                    "PO Box 2006, New York, NY 10163, USA", "EIN 00-0000000")
-
-
-def text_of(pdf: bytes) -> str:
-    """The page content streams, inflated: core-font text shows as (literal) strings."""
-    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
-    out = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            out.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            out.append(stream.decode("latin-1"))
-    return "\n".join(out)
 
 
 def receipt(**fields) -> ReceiptDocument:

@@ -15,8 +15,7 @@ from app.extensions import db
 from app.mail import OutboundEmail
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
-from tests.finance.support import NY, at
-from tests.finance.test_pdf import text_of
+from tests.finance.support import NY, at, text_of
 from tests.support.staff import csrf_token, make_person, sign_in_as
 
 YEAR = 2025

@@ -20,8 +20,7 @@ from app.finance.statements import corrections_due, send_statements, year_ended
 from app.mail import OutboundEmail, mailer_from_config
 from app.staff.models import Role
 from tests.factories import make_campaign, paid_gift, refund
-from tests.finance.support import NY, at
-from tests.finance.test_pdf import text_of
+from tests.finance.support import NY, at, text_of
 from tests.support.accounts import RequestScopedClient
 from tests.support.staff import csrf_token, make_person, sign_in_as
 

@@ -15,8 +15,7 @@ from app.finance.documents import DocumentSettings
 from app.finance.statements import queue_statements, statement_pdf
 from app.mail import OutboundEmail, deliver_batch, transport_from_config
 from tests.factories import make_campaign, paid_gift, refund
-from tests.finance.support import at
-from tests.finance.test_pdf import text_of
+from tests.finance.support import at, text_of
 
 
 @pytest.fixture
