@@ -42,15 +42,15 @@ from app.payments.base import RefundResult
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.templating import org_zone
 from tests.factories import make_campaign
-from tests.security.test_public_url import links_of
 from tests.support import stripe_objects as so
 from tests.support.accounts import PASSWORD, make_account
 from tests.support.flow import hidden_value
+from tests.support.links import links_of
+from tests.support.metrics import samples, value
 from tests.support.news import confirmed_subscriber
 from tests.support.pgcluster import PgCluster, free_port
 from tests.support.redisserver import RedisServer
 from tests.support.smtp import Inbox, smtp_server
-from tests.watching.test_metrics import samples, value
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_URL = "http://donate.test"

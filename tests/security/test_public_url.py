@@ -32,12 +32,8 @@ from tests.factories import make_campaign
 from tests.support.accounts import PASSWORD, RequestScopedClient, make_account, post_form, sign_in
 from tests.support.flow import give, hidden_value
 from tests.support.jobs import work
+from tests.support.links import ELSEWHERE, assert_on_public_url
 from tests.support.servers import InFlight, serving
-
-# Requests name donate.test (the test client's host, trusted as an extra host); links must
-# name this instead, path prefix included.
-ELSEWHERE = "https://giving.levantwire.example/support"
-
 
 # -- a real server, a raw request ---------------------------------------------------------------
 
@@ -199,21 +195,6 @@ def elsewhere(app):
     app.config["PUBLIC_URL"] = ELSEWHERE
     app.config["TRUSTED_HOSTS"] = trusted_hosts(ELSEWHERE, "donate.test")
     return app
-
-
-def links_of(message: EmailMessage) -> list[str]:
-    found = []
-    for kind in ("plain", "html"):
-        found += re.findall(r"https?://[^\s\"'<>]+", message.get_body((kind,)).get_content())
-    return found
-
-
-def assert_on_public_url(message: EmailMessage, expected_path: str) -> None:
-    """Every link of both parts is on PUBLIC_URL, and one leads to ``expected_path``."""
-    links = links_of(message)
-    assert any(link.startswith(f"{ELSEWHERE}{expected_path}") for link in links), \
-        (message["Subject"], links)
-    assert all(link.startswith(f"{ELSEWHERE}/") for link in links), (message["Subject"], links)
 
 
 def test_account_mail_links_use_public_url_not_the_requests_host(elsewhere, outbox):

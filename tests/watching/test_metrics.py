@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from rq import Queue
 from sqlalchemy import select
@@ -19,6 +18,7 @@ from app.news.models import Digest, DigestSend, NewsSubscriber, SendStatus
 from app.payments.models import ProviderEvent
 from tests.factories import make_campaign
 from tests.support.flow import give, pay, submit_gift
+from tests.support.metrics import samples, value
 
 
 def scrape(client, **kwargs) -> dict[tuple[str, tuple], float]:
@@ -27,15 +27,6 @@ def scrape(client, **kwargs) -> dict[tuple[str, tuple], float]:
     assert answer.status_code == 200, answer.status_code
     assert answer.content_type.startswith("text/plain")
     return samples(answer.get_data(as_text=True))
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def value(figures, name: str, **labels) -> float:
-    return figures[(name, tuple(sorted(labels.items())))]
 
 
 def outside(address: str = "203.0.113.5") -> dict:

@@ -16,7 +16,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import migrated_url
-from tests.watching.test_metrics import samples, value
+from tests.support.metrics import samples, value
 
 ROOT = Path(__file__).resolve().parents[2]
 
