@@ -16,24 +16,13 @@ from app.db import utcnow
 from app.extensions import db
 from app.news.models import NewsSubscriber, SubscriberStatus
 from app.news.services import CONFIRM_SALT, email_fingerprint
-from tests.support.flow import hidden_value
 from tests.support.news import (
     confirm_link,
     sign_in,
+    subscribe,
     unsubscribe_link,
     verified_supporter,
 )
-
-
-def subscribe(client, email="Noa@Example.org", consent=True, **fields):
-    page = client.get("/news/subscribe")
-    assert page.status_code == 200
-    data = {"csrf_token": hidden_value(page.get_data(as_text=True), "csrf_token"),
-            "email": email, "source": "subscribe"}
-    if consent:
-        data["consent"] = "y"
-    data.update(fields)
-    return client.post("/news/subscribe", data=data)
 
 
 def subscriber(email="noa@example.org") -> NewsSubscriber | None:

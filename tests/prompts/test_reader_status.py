@@ -21,9 +21,8 @@ from app.prompts.services import Known, StatusSigner, donor_status
 from app.prompts.status_views import STATUS_COOKIE
 from tests.factories import paid_gift
 from tests.news.conftest import categories  # noqa: F401
-from tests.news.test_subscription import subscribe
 from tests.prompts.conftest import ARTICLE, add_prompt
-from tests.support.news import confirm_link, verified_supporter
+from tests.support.news import confirm_link, subscribe, verified_supporter
 
 pytestmark = pytest.mark.usefixtures("newsroom")
 

@@ -20,6 +20,7 @@ from app.news.digest import DigestSettings, send_digest
 from app.news.models import NewsSubscriber, SubscriberStatus
 from app.news.services import Signer
 from tests.support.accounts import open_sign_in
+from tests.support.flow import hidden_value
 
 # The shipped sample feed's newest story; the digest tests pretend it is two hours later.
 FEED_NEWEST = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -42,6 +43,17 @@ def sign_in(client, supporter: Supporter) -> None:
     with client.session_transaction() as session:
         session["_user_id"] = login_id
         session["_fresh"] = True
+
+
+def subscribe(client, email="Noa@Example.org", consent=True, **fields):
+    page = client.get("/news/subscribe")
+    assert page.status_code == 200
+    data = {"csrf_token": hidden_value(page.get_data(as_text=True), "csrf_token"),
+            "email": email, "source": "subscribe"}
+    if consent:
+        data["consent"] = "y"
+    data.update(fields)
+    return client.post("/news/subscribe", data=data)
 
 
 def confirmed_subscriber(email: str, supporter: Supporter | None = None) -> NewsSubscriber:
