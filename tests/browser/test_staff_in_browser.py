@@ -15,6 +15,8 @@ from playwright.sync_api import expect
 
 from app.db import utcnow
 from app.extensions import db
+from app.imports.kinds import KINDS
+from app.imports.models import ImportRun
 from tests.browser.conftest import TIMEOUT_MS
 from tests.factories import paid_gift
 from tests.support.browser import screenshot, staff_sign_in_link
@@ -266,6 +268,13 @@ def test_every_staff_page_fits_a_phone(page, live_server):
     slug = live_server.create_campaign(goal=100_000, title="A phone-width appeal")
     give(live_server, slug, 4200, "a-rather-long-address-for-a-narrow-screen@example.org")
     with live_server.app.app_context():
+        # An import of each kind, under a long file name, so the imports' lists have a row.
+        for kind in KINDS:
+            db.session.add(ImportRun(kind=kind, size=10, status="checked",
+                                     filename=f"{kind}-export-from-the-old-platform-2026.csv",
+                                     actor_label="a-rather-long-label-for-a-narrow-screen@"
+                                                 "levantwire.example"))
+        db.session.commit()
         paths = sorted({rule.rule for rule in live_server.app.url_map.iter_rules()
                         if rule.rule.startswith("/staff/") and not rule.arguments
                         and "GET" in rule.methods
