@@ -17,14 +17,13 @@ from app.news.models import Article
 from app.schedule import Scheduler
 from app.templating import org_zone
 from tests.factories import make_campaign
-from tests.payments.test_stripe_money import serve_invoice
 from tests.support import stripe_objects as so
 from tests.support.accounts import PASSWORD, RequestScopedClient, make_account, post_form
 from tests.support.flow import submit_gift
 from tests.support.jobs import work
 from tests.support.links import ELSEWHERE, assert_on_public_url, links_of
 from tests.support.news import confirmed_subscriber
-from tests.support.stripe import deliver, stripe_config
+from tests.support.stripe import deliver, serve_invoice, stripe_config
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from app.giving.models import Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind
 from tests.support import stripe_objects as so
-from tests.support.stripe import deliver, deliver_until_done, reset_ledger
+from tests.support.stripe import deliver, deliver_until_done, reset_ledger, serve_invoice
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -50,17 +50,6 @@ def serve_payment(httpserver, *, gift: str, amount: int, charge_created=so.NOW,
         {**so.payment_intent(gift=gift, amount=amount), "latest_charge": charge})
     httpserver.expect_request("/v1/refunds", method="GET").respond_with_json(
         so.stripe_list(list(refunds), "/v1/refunds"))
-
-
-def serve_invoice(httpserver, *, invoice_id: str, intent: str, amount: int, paid_at=so.NOW):
-    httpserver.expect_request("/v1/invoice_payments", method="GET",
-                              query_string={"invoice": invoice_id, "limit": "10"}
-                              ).respond_with_json(so.stripe_list(
-                                  [so.invoice_payment(invoice_id=invoice_id, intent=intent,
-                                                      amount=amount, paid_at=paid_at)],
-                                  "/v1/invoice_payments"))
-    httpserver.expect_request(f"/v1/payment_intents/{intent}", method="GET").respond_with_json(
-        so.payment_intent(intent_id=intent, gift=None, amount=amount, charge=None))
 
 
 def mails() -> list[tuple[str, str]]:

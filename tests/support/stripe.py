@@ -55,6 +55,17 @@ def serve_charge(httpserver, amount=5000, refunds=(), gift: str | None = None):
         so.stripe_list(list(refunds), "/v1/refunds"))
 
 
+def serve_invoice(httpserver, *, invoice_id: str, intent: str, amount: int, paid_at=so.NOW):
+    httpserver.expect_request("/v1/invoice_payments", method="GET",
+                              query_string={"invoice": invoice_id, "limit": "10"}
+                              ).respond_with_json(so.stripe_list(
+                                  [so.invoice_payment(invoice_id=invoice_id, intent=intent,
+                                                      amount=amount, paid_at=paid_at)],
+                                  "/v1/invoice_payments"))
+    httpserver.expect_request(f"/v1/payment_intents/{intent}", method="GET").respond_with_json(
+        so.payment_intent(intent_id=intent, gift=None, amount=amount, charge=None))
+
+
 def ledger_state(gift_id: int):
     rows = db.session.execute(select(Payment.kind, Payment.amount, Payment.provider_id)
                               .order_by(Payment.provider_id)).all()
