@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from app import create_app
 from app.extensions import db
@@ -86,6 +87,32 @@ def browser() -> Iterator[Browser]:
             browser.close()
     finally:
         playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def cookieless_browser(browser: Browser) -> Iterator[Browser]:
+    """Chromium told to block third-party cookies, as a growing share of readers' are (the
+    embeds and prompts on another site's article)."""
+    blocking = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, "--test-third-party-cookie-phaseout"])
+    yield blocking
+    blocking.close()
+
+
+@contextmanager
+def page_of(context: BrowserContext) -> Iterator[Page]:
+    """A page in ``context``, a test's own (closed after), failing in seconds; uncaught
+    JavaScript errors fail the test."""
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, errors
 
 
 @pytest.hookimpl(wrapper=True)

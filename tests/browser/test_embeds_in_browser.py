@@ -14,7 +14,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Frame, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -24,9 +24,9 @@ from app.campaigns.models import Campaign
 from app.extensions import db
 from app.news.demo import seed_categories
 from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, TIMEOUT_MS
-from tests.browser.test_news_in_browser import sign_in
+from tests.browser.conftest import PHONE, page_of
 from tests.factories import paid_gift
+from tests.support.browser import box_frame, sign_in_reader
 from tests.support.servers import QuietHandler
 
 pytestmark = pytest.mark.browser
@@ -102,42 +102,16 @@ def newsroom(live_server) -> Iterator[Newsroom]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def cookieless_browser(browser: Browser) -> Iterator[Browser]:
-    """Chromium told to block third-party cookies, as a growing share of readers' are."""
-    blocking = browser.browser_type.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=[*CHROMIUM_ARGS, "--test-third-party-cookie-phaseout"])
-    yield blocking
-    blocking.close()
-
-
 @pytest.fixture
 def article(cookieless_browser, newsroom, live_server) -> Iterator[Page]:
     """A phone-sized page in the cookie-blocking browser, not yet on the article."""
-    context = cookieless_browser.new_context(viewport=PHONE, locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
     with live_server.app.app_context():
         slug = live_server.create_campaign()
         campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
         paid_gift(campaign, f"donor-{uuid.uuid4().hex[:8]}@example.org", amount=5000)
     newsroom.slug = slug
-    try:
+    with page_of(cookieless_browser.new_context(viewport=PHONE, locale="en-US")) as page:
         yield page
-    finally:
-        context.close()
-    assert not errors, errors
-
-
-def box_frame(page: Page, path: str) -> Frame:
-    iframe = page.locator(f'iframe[src*="{path}"]')
-    expect(iframe).to_be_attached()
-    frame = iframe.element_handle().content_frame()
-    frame.wait_for_load_state()
-    return frame
 
 
 def settled_height(page: Page, path: str) -> int:
@@ -235,7 +209,8 @@ def test_the_follow_box_signs_in_at_the_top_level_and_comes_back(article: Page, 
         seed_categories()
         db.session.commit()
     email = f"reader-{uuid.uuid4().hex[:10]}@example.org"
-    sign_in(article.context, live_server, email)  # on our site, as a reader who signed in there
+    # On our site, as a reader who signed in there.
+    sign_in_reader(article.context, live_server, email)
     article.goto(newsroom.article)
     path = "/embed/news/follow"
     settled_height(article, path)

@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.extensions import db
@@ -16,14 +16,21 @@ from app.giving.models import Frequency, Gift, GiftStatus, PlanStatus, Recurring
 from app.money import cover_fee, format_money
 from app.payments.models import Payment
 from tests.browser.conftest import PHONE
-from tests.support.browser import label_for, read_progress, screenshot, tab_to
+from tests.support.browser import (
+    CHECKOUT_URL,
+    THANKS_URL,
+    fill_donor,
+    label_for,
+    pay_by_card,
+    read_progress,
+    screenshot,
+    tab_to,
+)
 
 pytestmark = pytest.mark.browser
 
 GOAL = 100_000  # $1,000: small enough for one gift to move the bar by whole percents
-CHECKOUT_URL = re.compile(r"/sandbox/checkout/")
 SCREENS = {"phone": PHONE, "desktop": {"width": 1280, "height": 800}}
-THANKS_URL = re.compile(r"/thanks/[\w-]+$")
 
 
 @pytest.fixture
@@ -40,21 +47,6 @@ def donor() -> dict[str, str]:
 
 def bar_for(raised: int) -> int:
     return max(0, min(100, raised * 100 // GOAL))
-
-
-def fill_donor(page: Page, donor: dict[str, str]) -> None:
-    page.locator("#name").fill(donor["name"])
-    page.locator("#email").fill(donor["email"])
-
-
-def pay_by_card(page: Page, number: str, name: str = "Noa Levi") -> None:
-    """Fill the sandbox checkout's card form and press Pay."""
-    expect(page).to_have_url(CHECKOUT_URL)
-    page.locator("#name").fill(name)
-    page.locator("#number").fill(number)
-    page.locator("#expiry").fill("12 / 34")
-    page.locator("#cvc").fill("123")
-    page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
 
 
 def test_one_time_gift_thanks_the_donor_and_moves_the_progress_bar(page, campaign, donor):

@@ -15,9 +15,8 @@ from app.extensions import db
 from app.news.demo import seed_categories
 from app.news.ingest import SAMPLE_FEED, ingest_feed
 from tests.browser.conftest import PHONE, TIMEOUT_MS
-from tests.support.accounts import open_sign_in
-from tests.support.browser import screenshot, tab_to
-from tests.support.news import DIGEST_NOW, verified_supporter
+from tests.support.browser import screenshot, sign_in_reader, tab_to
+from tests.support.news import DIGEST_NOW
 
 pytestmark = pytest.mark.browser
 
@@ -37,24 +36,12 @@ def reader_email() -> str:
     return f"reader-{uuid.uuid4().hex[:10]}@example.org"
 
 
-def sign_in(context, live_server, email: str) -> None:
-    """The session cookie Flask-Login would set after signing in (the sign-in pages themselves
-    are the accounts tests' business)."""
-    app = live_server.app
-    with app.app_context():
-        supporter = verified_supporter(email)
-        cookie = app.session_interface.get_signing_serializer(app).dumps(
-            {"_user_id": open_sign_in(supporter), "_fresh": True})
-    context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
-                          "url": live_server.url}])
-
-
 def toggle(page: Page, name: str):
     return page.get_by_role("button", name=re.compile(rf"^{re.escape(name)}\b"))
 
 
 def test_follow_without_a_reload(page: Page, news, reader_email):
-    sign_in(page.context, news, reader_email)
+    sign_in_reader(page.context, news, reader_email)
     page.goto("/news/my")
     expect(page.get_by_role("heading", level=1)).to_have_text("My news")
     syria = toggle(page, "Syria")
@@ -91,7 +78,7 @@ def test_follow_without_javascript(browser: Browser, news, reader_email):
     context = browser.new_context(viewport=PHONE, base_url=news.url, java_script_enabled=False)
     context.set_default_timeout(TIMEOUT_MS)
     try:
-        sign_in(context, news, reader_email)
+        sign_in_reader(context, news, reader_email)
         page = context.new_page()
         page.goto("/news/my")
         toggle(page, "Economy").click()

@@ -22,9 +22,8 @@ from app.db import utcnow
 from app.extensions import db
 from app.prompts.models import Placement, Prompt, PromptCount, Segment
 from app.prompts.services import prompt_results
-from tests.browser.conftest import PHONE, TIMEOUT_MS
-from tests.browser.test_embeds_in_browser import box_frame, cookieless_browser  # noqa: F401
-from tests.browser.test_giving_in_browser import THANKS_URL, fill_donor, pay_by_card
+from tests.browser.conftest import PHONE, page_of
+from tests.support.browser import THANKS_URL, box_frame, fill_donor, pay_by_card
 from tests.support.servers import QuietHandler
 
 pytestmark = pytest.mark.browser
@@ -89,17 +88,9 @@ def prompts(live_server) -> dict[str, int]:
 
 
 @pytest.fixture
-def article(cookieless_browser, live_server) -> Iterator[Page]:  # noqa: F811
-    context = cookieless_browser.new_context(viewport=PHONE, locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+def article(cookieless_browser, live_server) -> Iterator[Page]:
+    with page_of(cookieless_browser.new_context(viewport=PHONE, locale="en-US")) as page:
         yield page
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def counts(live_server, prompt_id: int) -> tuple[int, int, int]:

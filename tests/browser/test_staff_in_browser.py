@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.imports.kinds import KINDS
 from app.imports.models import ImportRun
-from tests.browser.conftest import TIMEOUT_MS
+from tests.browser.conftest import page_of
 from tests.factories import paid_gift
 from tests.support.browser import screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
@@ -69,18 +69,10 @@ def test_dashboard_on_a_phone_refreshes_without_a_reload(page, live_server, fund
 def browser_page(browser, live_server, *, width: int, timezone_id: str | None = None):
     """A page in a context of its own (the ``page`` fixture's, at another width or in another
     time zone); uncaught JavaScript errors fail the test."""
-    context = browser.new_context(viewport={"width": width, "height": 900},
-                                  base_url=live_server.url, locale="en-US",
-                                  timezone_id=timezone_id)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    with page_of(browser.new_context(viewport={"width": width, "height": 900},
+                                     base_url=live_server.url, locale="en-US",
+                                     timezone_id=timezone_id)) as page:
         yield page
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 # Each <text> of each chart, where the browser drew it: inside its chart's viewBox (SVG units,

@@ -1,5 +1,5 @@
 """Helpers for the browser tests: reading a campaign page, moving through forms by keyboard,
-signing staff in."""
+giving through the sandbox checkout, signing staff and readers in, a box's frame on an article."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Frame, Locator, Page, expect
+
+from tests.support.accounts import open_sign_in
+from tests.support.news import verified_supporter
+
+CHECKOUT_URL = re.compile(r"/sandbox/checkout/")
+THANKS_URL = re.compile(r"/thanks/[\w-]+$")
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,39 @@ def sign_in_with_link(page: Page, link: str) -> None:
     page.goto(link)
     page.get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile(r"/account/link/"))
+
+
+def sign_in_reader(context, live_server, email: str) -> None:
+    """A verified supporter with ``email``, signed in in ``context``: the session cookie
+    Flask-Login would set after signing in (the sign-in pages themselves
+    are the accounts tests' business)."""
+    app = live_server.app
+    with app.app_context():
+        supporter = verified_supporter(email)
+        cookie = app.session_interface.get_signing_serializer(app).dumps(
+            {"_user_id": open_sign_in(supporter), "_fresh": True})
+    context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
+                          "url": live_server.url}])
+
+
+def fill_donor(page: Page, donor: dict[str, str]) -> None:
+    page.locator("#name").fill(donor["name"])
+    page.locator("#email").fill(donor["email"])
+
+
+def pay_by_card(page: Page, number: str, name: str = "Noa Levi") -> None:
+    """Fill the sandbox checkout's card form and press Pay."""
+    expect(page).to_have_url(CHECKOUT_URL)
+    page.locator("#name").fill(name)
+    page.locator("#number").fill(number)
+    page.locator("#expiry").fill("12 / 34")
+    page.locator("#cvc").fill("123")
+    page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
+
+
+def box_frame(page: Page, path: str) -> Frame:
+    iframe = page.locator(f'iframe[src*="{path}"]')
+    expect(iframe).to_be_attached()
+    frame = iframe.element_handle().content_frame()
+    frame.wait_for_load_state()
+    return frame
