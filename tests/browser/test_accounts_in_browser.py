@@ -23,7 +23,7 @@ from app.accounts.tokens import AccountLinks
 from app.extensions import db
 from tests.browser.conftest import PHONE, TIMEOUT_MS
 from tests.support.accounts import make_account
-from tests.support.browser import screenshot
+from tests.support.browser import fill_card, fill_donor, pay_by_card, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -183,18 +183,21 @@ def test_reset_the_password(page, live_server, account):
     expect(page).to_have_url(ACCOUNT_URL)
 
 
+def give(page: Page, slug: str, email: str, *, monthly: bool = False) -> None:
+    """Noa Levi's gift of the amount the form starts with (monthly: every month), paid by card
+    through the sandbox checkout, up to the thank-you page."""
+    page.goto(f"/campaigns/{slug}")
+    if monthly:
+        page.locator("label[for=frequency-1]").click()
+    fill_donor(page, {"name": "Noa Levi", "email": email})
+    page.locator("[data-submit]").click()
+    pay_by_card(page, "4242 4242 4242 4242")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Thank you")
+
+
 def test_a_guest_donors_gifts_appear_once_they_sign_in(page, live_server, email):
     slug = live_server.create_campaign(title="Twenty years of reporting")
-    page.goto(f"/campaigns/{slug}")
-    page.locator("#name").fill("Noa Levi")
-    page.locator("#email").fill(email)
-    page.locator("[data-submit]").click()
-    page.locator("#name").fill("Noa Levi")
-    page.locator("#number").fill("4242 4242 4242 4242")
-    page.locator("#expiry").fill("12 / 34")
-    page.locator("#cvc").fill("123")
-    page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Thank you")
+    give(page, slug, email)
 
     page.locator("[data-account-hint]").get_by_role("link").click()
     expect(page).to_have_url(re.compile(r"/account/signin/link$"))
@@ -215,23 +218,11 @@ def test_a_guest_donors_gifts_appear_once_they_sign_in(page, live_server, email)
     expect(page.locator("[data-gift-amount]")).to_have_text("$50.00")
 
 
-def give_monthly(page: Page, slug: str, email: str) -> None:
-    page.goto(f"/campaigns/{slug}")
-    page.locator("label[for=frequency-1]").click()
-    page.locator("#name").fill("Noa Levi")
-    page.locator("#email").fill(email)
-    page.locator("[data-submit]").click()
-    page.locator("#name").fill("Noa Levi")
-    page.locator("#number").fill("4242 4242 4242 4242")
-    page.locator("#expiry").fill("12 / 34")
-    page.locator("#cvc").fill("123")
-    page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Thank you")
 
 
 def test_manage_a_monthly_gift(page, live_server, account):
     slug = live_server.create_campaign(title="Twenty years of reporting")
-    give_monthly(page, slug, account)
+    give(page, slug, account, monthly=True)
     page.goto("/account/signin")
     fill_sign_in(page, account, PASSWORD)
     expect(page.locator("[data-plan]")).to_contain_text("$50.00 monthly")
@@ -255,10 +246,7 @@ def test_manage_a_monthly_gift(page, live_server, account):
     expect(page.get_by_role("heading", level=1)).to_have_text("Your monthly gift")
     expect(page.locator(".flash")).to_have_count(0)  # no card saved, nothing claimed
     page.get_by_role("button", name="Update card").click()
-    page.locator("#name").fill("Noa Levi")
-    page.locator("#number").fill("5555 5555 5555 4444")
-    page.locator("#expiry").fill("12 / 34")
-    page.locator("#cvc").fill("123")
+    fill_card(page, "5555 5555 5555 4444")
     page.get_by_role("button", name="Save card").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your monthly gift")
     expect(page.get_by_role("status").first).to_contain_text("Your card is updated")
@@ -278,7 +266,7 @@ def test_cancelling_a_monthly_gift_asks_first_without_javascript(
         browser: Browser, page, live_server, account):
     """The cancel button leads to a question, answered by a button or a link: no script."""
     slug = live_server.create_campaign(title="Twenty years of reporting")
-    give_monthly(page, slug, account)
+    give(page, slug, account, monthly=True)
     context = browser.new_context(viewport=PHONE, base_url=live_server.url, locale="en-US",
                                   java_script_enabled=False)
     context.set_default_timeout(TIMEOUT_MS)
