@@ -24,7 +24,7 @@ from app.giving.models import Gift, GiftStatus
 from app.mail import OutboundEmail
 from app.news.models import Article
 from app.payments.models import Payment
-from app.staff.dashboards import overview, year_over_year
+from app.staff.dashboards import direct_overview, year_over_year
 from app.staff.reports import lapsed_donors
 
 ZONE = ZoneInfo("America/New_York")  # the default ORG_TIMEZONE
@@ -156,7 +156,11 @@ def test_the_demo_agrees_with_the_calendar_on_any_day(app, now):
     assert lapsed_donors("lybunt", now=now, zone=ZONE)
     assert lapsed_donors("sybunt", now=now, zone=ZONE)
     assert count_donors(today.year - 1) > 50
-    assert year_over_year(overview(now=now, zone=ZONE))
+    # The overview's figures straight from the ledger (direct_overview: the rollup the
+    # dashboard reads equals it figure for figure, tests/staff/test_dashboards.py, and building
+    # every campaign's rollup was half of this test): an occasion raised money both years.
+    assert any(pair.last is not None and pair.this.raised > 0 and pair.last.raised > 0
+               for pair in year_over_year(direct_overview(now=now)))
     check_receipts()
 
     # The sample stories are the day's news, each address carrying its publication day.
