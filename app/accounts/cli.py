@@ -16,9 +16,10 @@ from app import jobs
 from app.accounts.imports import import_supporters, opt_in_sender
 from app.accounts.membership import MembershipConfigError, levels_from_config, members_with_perk
 from app.audit import Actor
+from app.cli import finish_import, import_progress
 from app.db import utcnow
 from app.finance.exports import inert
-from app.imports import ImportFileError, Outcome
+from app.imports import ImportFileError
 from app.payments.providers import current_provider
 from app.templating import org_zone
 from app.urls import external_url
@@ -78,10 +79,6 @@ def supporters_import_command(file: Path, dry_run: bool, send_opt_in: bool,
     config = current_app.config
     now = utcnow()
 
-    def progress(report, done: int, total: int) -> None:
-        if done % 10_000 < 500 or done == total:
-            click.echo(f"  {done:,}/{total:,} rows: {report.summary()}", err=True)
-
     try:
         report = import_supporters(
             file, file_name=file.name, max_bytes=config["IMPORT_MAX_BYTES"], dry_run=dry_run,
@@ -91,21 +88,10 @@ def supporters_import_command(file: Path, dry_run: bool, send_opt_in: bool,
             actor=Actor(id=None, label=by or f"cli:{getpass.getuser()}"),
             match_by_email=match_stripe_by_email,
             send_opt_in=opt_in_sender(config, now=now, link=external_url) if send_opt_in
-            else None, progress=progress)
+            else None, progress=import_progress)
     except ImportFileError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(("dry run, nothing written: " if dry_run else "imported: ") + report.summary())
-    if not report.counts[Outcome.REFUSED]:
-        return
-    for refusal in report.refused[:20]:
-        click.echo(f"  line {refusal.line}: {refusal.reason}")
-    if len(report.refused) > 20:
-        click.echo(f"  ... and {report.counts[Outcome.REFUSED] - 20:,} more")
-    errors_path = errors_path or file.with_name(file.stem + ".errors.csv")
-    with errors_path.open("w", encoding="utf-8", newline="") as out:
-        report.write_errors(out)
-    click.echo(f"the refused rows are in {errors_path}: fix them there and import that file")
-    raise SystemExit(1)
+    finish_import(report, dry_run=dry_run, file=file, errors_path=errors_path)
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from app import jobs
 from app.audit import Actor
+from app.cli import finish_import, import_progress
 from app.db import utcnow
 from app.extensions import db
 from app.finance.common import FinanceError, campaign_by_slug, decimal_text, make_period
@@ -35,7 +36,7 @@ from app.finance.receipts import current_receipt
 from app.finance.reconciliation import reconcile
 from app.finance.statements import build_statement_email, send_corrections, send_statements
 from app.giving.models import Dedication
-from app.imports import ImportFileError, Outcome
+from app.imports import ImportFileError
 from app.mail import current_mailer
 from app.money import AmountError, parse_amount
 from app.payments.models import Payment, PaymentKind
@@ -191,29 +192,14 @@ def finance_import_command(file: str, dry_run: bool, errors_path: str | None,
                            by: str | None) -> None:
     """Import gift history in the columns of `flask finance export` (README). Sends nothing;
     a rerun adds nothing. Exits 1 when rows were refused."""
-    def progress(report, done: int, total: int) -> None:
-        if done % 10_000 < 500 or done == total:
-            click.echo(f"  {done:,}/{total:,} rows: {report.summary()}", err=True)
-
     try:
         report = import_gifts(file, dry_run=dry_run, zone=org_zone(), now=utcnow(),
                               actor=_actor(by), max_bytes=current_app.config["IMPORT_MAX_BYTES"],
                               commit=jobs.commit, name=os.path.basename(file),
-                              progress=progress)
+                              progress=import_progress)
     except ImportFileError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(("dry run, nothing written: " if dry_run else "imported: ") + report.summary())
-    if not report.counts[Outcome.REFUSED]:
-        return
-    for refusal in report.refused[:20]:
-        click.echo(f"  line {refusal.line}: {refusal.reason}")
-    if len(report.refused) > 20:
-        click.echo(f"  ... and {report.counts[Outcome.REFUSED] - 20:,} more")
-    errors_path = errors_path or (os.path.splitext(file)[0] + ".errors.csv")
-    with open(errors_path, "w", encoding="utf-8", newline="") as out:
-        report.write_errors(out)
-    click.echo(f"the refused rows are in {errors_path}: fix them there and import that file")
-    raise SystemExit(1)
+    finish_import(report, dry_run=dry_run, file=file, errors_path=errors_path)
 
 
 @finance_cli.command("reconcile")
