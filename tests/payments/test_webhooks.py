@@ -9,11 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.giving.models import Gift, GiftStatus
+from app.giving.models import GiftStatus
 from app.payments.models import Payment, ProviderEvent
 from app.payments.providers import current_provider
-from tests.factories import make_campaign
-from tests.support.flow import submit_gift
+from tests.support import flow
 from tests.support.stripe import count
 
 
@@ -25,10 +24,7 @@ def client(app):
 
 @pytest.fixture
 def pending_gift(app, client):
-    make_campaign("twenty")
-    response = submit_gift(client, "twenty", amount="5000")
-    assert response.status_code == 303
-    return db.session.scalar(select(Gift))
+    return flow.pending_gift(client)
 
 
 def completion_event(gift, **overrides):

@@ -16,7 +16,7 @@ from werkzeug.exceptions import NotFound
 
 from app.core import MAX_ID
 from app.extensions import db
-from app.giving.models import Gift, GiftStatus
+from app.giving.models import GiftStatus
 from app.payments.base import InvalidEvent
 from app.payments.events import HANDLERS, event_settings, receive_event
 from app.payments.models import Payment, Payout, ProviderEvent
@@ -24,9 +24,9 @@ from app.payments.providers import current_provider
 from app.payments.shapes import OBJECT_SHAPES
 from app.staff.models import Role
 from tests.factories import make_campaign
+from tests.support import flow
 from tests.support import stripe_objects as so
 from tests.support.accounts import RequestScopedClient
-from tests.support.flow import submit_gift
 from tests.support.staff import csrf_token, make_person, sign_in_as
 
 
@@ -102,10 +102,7 @@ def test_a_supporter_asking_for_a_huge_plan_gets_a_404(app):
 
 @pytest.fixture
 def pending_gift(app, client):
-    make_campaign("twenty")
-    response = submit_gift(client, "twenty", amount="5000")
-    assert response.status_code == 303
-    return db.session.scalar(select(Gift))
+    return flow.pending_gift(client)
 
 
 def completion_event(gift) -> dict:

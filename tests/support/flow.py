@@ -6,6 +6,12 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
+from app.extensions import db
+from app.giving.models import Gift
+from tests.factories import make_campaign
+
 
 def hidden_value(html: str, name: str) -> str:
     match = re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html) or re.search(
@@ -95,6 +101,14 @@ def submit_gift(client, slug: str, *, amount: str = "2500", other: str = "",
                 name="Noa Levi", email="noa@example.org")
     data.update(fields)
     return client.post(f"/campaigns/{slug}/give", data=data)
+
+
+def pending_gift(client, slug: str = "twenty"):
+    """A live campaign ``slug`` and a $50 gift submitted to it, waiting for its payment."""
+    make_campaign(slug)
+    response = submit_gift(client, slug, amount="5000")
+    assert response.status_code == 303
+    return db.session.scalar(select(Gift))
 
 
 def pay(client, checkout_url: str, card: str = "4242 4242 4242 4242", **fields):
