@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -121,17 +121,10 @@ def check_card(number: str, exp_month: int, exp_year: int, cvc: str, now: dateti
 
 
 @dataclass(frozen=True)
-class SandboxSession:
-    id: str
-    reference: str
-    amount: int
-    currency: str
-    frequency: Frequency
-    description: str
-    email: str
-    success_url: str
-    cancel_url: str
-    metadata: dict[str, str]
+class SandboxSession(CheckoutRequest):
+    """A checkout session: what was asked for, under the session's id."""
+
+    id: str = field(kw_only=True)
 
     @property
     def suffix(self) -> str:
@@ -153,13 +146,8 @@ class SandboxProvider(PaymentProvider):
         # Like Stripe's idempotency keys: the same key always yields the same session.
         digest = hmac.new(self.secret, idempotency_key.encode(), hashlib.sha256).hexdigest()
         session_id = f"cs_sbx_{digest[:24]}"
-        token = self._tokens.dumps({
-            "id": session_id, "reference": request.reference, "amount": request.amount,
-            "currency": request.currency, "frequency": request.frequency.value,
-            "description": request.description, "email": request.email,
-            "success_url": request.success_url, "cancel_url": request.cancel_url,
-            "metadata": request.metadata,
-        })
+        token = self._tokens.dumps({"id": session_id, **asdict(request),
+                                    "frequency": request.frequency.value})
         return Checkout(id=session_id, url=f"/sandbox/checkout/{token}")
 
     def load_session(self, token: str) -> SandboxSession | None:
