@@ -24,7 +24,7 @@ from app import create_app
 from app.extensions import db
 from tests.conftest import migrated_url
 from tests.factories import make_campaign
-from tests.support.servers import InFlight, serving
+from tests.support.servers import InFlight, serving, serving_wsgi
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -113,6 +113,20 @@ def page_of(context: BrowserContext) -> Iterator[Page]:
     finally:
         context.close()
     assert not errors, errors
+
+
+@contextmanager
+def embedding_site(live_server: LiveServer, wsgi) -> Iterator[str]:
+    """``wsgi`` as a newsroom's own site on 127.0.0.2 (another origin than the live server's),
+    the live server's EMBED_ORIGINS until the block ends; the site's origin."""
+    with serving_wsgi(wsgi, host="127.0.0.2") as server:
+        origin = f"http://127.0.0.2:{server.server_port}"
+        saved = live_server.app.config["EMBED_ORIGINS"]
+        live_server.app.config["EMBED_ORIGINS"] = origin
+        try:
+            yield origin
+        finally:
+            live_server.app.config["EMBED_ORIGINS"] = saved
 
 
 @pytest.hookimpl(wrapper=True)

@@ -7,7 +7,6 @@ follows its steps; the article does not jump (layout shift measured in the artic
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -16,7 +15,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.accounts.models import Supporter
@@ -24,10 +22,9 @@ from app.campaigns.models import Campaign
 from app.extensions import db
 from app.news.demo import seed_categories
 from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
-from tests.browser.conftest import PHONE, page_of
+from tests.browser.conftest import PHONE, embedding_site, page_of
 from tests.factories import paid_gift
 from tests.support.browser import box_frame, sign_in_reader
-from tests.support.servers import QuietHandler
 
 pytestmark = pytest.mark.browser
 
@@ -86,20 +83,10 @@ class Newsroom:
 @pytest.fixture
 def newsroom(live_server) -> Iterator[Newsroom]:
     site = Newsroom(live_server.url)
-    server = make_server("127.0.0.2", 0, site, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    site.origin = f"http://127.0.0.2:{server.server_port}"
-    site.article = f"{site.origin}/2026/12/water-runs-out"
-    saved = live_server.app.config["EMBED_ORIGINS"]
-    live_server.app.config["EMBED_ORIGINS"] = site.origin
-    try:
+    with embedding_site(live_server, site) as origin:
+        site.origin = origin
+        site.article = f"{origin}/2026/12/water-runs-out"
         yield site
-    finally:
-        live_server.app.config["EMBED_ORIGINS"] = saved
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ article with the status token, which embed.js keeps and takes out of the address
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.campaigns.services import get_campaign
@@ -22,9 +20,8 @@ from app.db import utcnow
 from app.extensions import db
 from app.prompts.models import Placement, Prompt, PromptCount, Segment
 from app.prompts.services import prompt_results
-from tests.browser.conftest import PHONE, page_of
+from tests.browser.conftest import PHONE, embedding_site, page_of
 from tests.support.browser import THANKS_URL, box_frame, fill_donor, pay_by_card
-from tests.support.servers import QuietHandler
 
 pytestmark = pytest.mark.browser
 
@@ -47,20 +44,8 @@ ARTICLE = """<!doctype html>
 def newsroom(live_server) -> Iterator[str]:
     """The newsroom's site on 127.0.0.2 (any path is the article); its article's address."""
     page = Response(ARTICLE.format(public_url=live_server.url), mimetype="text/html")
-    server = make_server("127.0.0.2", 0, Request.application(lambda request: page),
-                         threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.2:{server.server_port}"
-    saved = live_server.app.config["EMBED_ORIGINS"]
-    live_server.app.config["EMBED_ORIGINS"] = origin
-    try:
+    with embedding_site(live_server, Request.application(lambda request: page)) as origin:
         yield f"{origin}/2026/12/water-runs-out"
-    finally:
-        live_server.app.config["EMBED_ORIGINS"] = saved
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

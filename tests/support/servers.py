@@ -32,7 +32,19 @@ def serving(app: Flask, wsgi=None) -> Iterator[BaseWSGIServer]:
     """``wsgi`` (default: ``app``; an :class:`InFlight` around it, say) served by Werkzeug on
     127.0.0.1, on a free port, in a thread, until the block ends; then the server stops and
     ``app``'s database connections are closed."""
-    server = make_server("127.0.0.1", 0, wsgi or app, threaded=True, request_handler=QuietHandler)
+    try:
+        with serving_wsgi(wsgi or app) as server:
+            yield server
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@contextmanager
+def serving_wsgi(wsgi, host: str = "127.0.0.1") -> Iterator[BaseWSGIServer]:
+    """Any WSGI callable served by Werkzeug on ``host`` (another loopback address is another
+    site), on a free port, in a thread, until the block ends."""
+    server = make_server(host, 0, wsgi, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -41,8 +53,6 @@ def serving(app: Flask, wsgi=None) -> Iterator[BaseWSGIServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
 
 
 class InFlight:
