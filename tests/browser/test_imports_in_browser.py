@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.finance.test_import_input import csv_bytes, row
+from tests.finance.support import csv_bytes, row
 from tests.support.browser import screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 

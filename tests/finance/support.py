@@ -1,6 +1,6 @@
-"""The finance tests' period and clock (March 2026 in New York), the finance commands, and
-reading what the finance pages answer: CSV exports and PDFs. Gifts, refunds and disputes
-come from ``tests.factories``."""
+"""The finance tests' period and clock (March 2026 in New York), the finance commands,
+reading what the finance pages answer (CSV exports and PDFs), and export rows to import.
+Gifts, refunds and disputes come from ``tests.factories``."""
 
 from __future__ import annotations
 
@@ -55,3 +55,27 @@ def text_of(pdf: bytes) -> str:
         except zlib.error:
             out.append(stream.decode("latin-1"))
     return "\n".join(out)
+
+
+def row(**cells) -> dict:
+    """A valid export row of a 50.00 USD gift with a 1.75 fee; ``cells`` change it."""
+    base = dict.fromkeys(HEADER, "")
+    base.update(gift_reference="ref-1", paid_at_utc="2026-03-02T15:00:00Z",
+                paid_date="2026-03-02", status="paid", frequency="one_time",
+                campaign="old-appeal", campaign_title="The old appeal", donor_name="Noa Levi",
+                donor_email="noa@example.org", anonymous="false", currency="USD",
+                gift_amount="50.00", fee_covered="0.00", gross="50.00", gross_minor="5000",
+                provider_fee="1.75", provider_fee_minor="175", provider_fee_unknown="0",
+                refunded="0.00", refunded_minor="0", disputed="0.00", disputed_minor="0",
+                net="48.25", net_minor="4825", method="stripe", provider_reference="pi_1",
+                receipt_number="2026-000007", dispute_fee="0.00", dispute_fee_minor="0")
+    base.update(cells)
+    return base
+
+
+def csv_bytes(*rows: dict, header=HEADER) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()

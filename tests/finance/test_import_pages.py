@@ -20,7 +20,7 @@ from app.imports.models import ImportChunk, ImportRun
 from app.mail import OutboundEmail
 from app.staff.models import Role
 from tests.conftest import migrated_url
-from tests.finance.test_import_input import csv_bytes, row
+from tests.finance.support import csv_bytes, row
 from tests.support.staff import csrf_token, make_person, sign_in_as
 
 GOOD_AND_BAD = csv_bytes(row(), row(gift_reference="ref-2", provider_reference="pi_2",
