@@ -61,9 +61,9 @@ from app.prompts.models import Placement, Prompt, Segment
 from app.staff.models import Role, StaffRole
 from app.templating import org_zone
 from tests.factories import make_campaign
-from tests.staff.test_route_access import ACCESS, WHO
 from tests.support.accounts import PASSWORD, RequestScopedClient, make_account
 from tests.support.flow import give, submit_gift
+from tests.support.route_access import ACCESS, WHO
 from tests.support.staff import make_person, sign_in_as
 
 FORM = "application/x-www-form-urlencoded"
@@ -662,7 +662,7 @@ class Walk:
         for rule in sorted(self.app.url_map.iter_rules(), key=lambda r: (r.endpoint, r.rule)):
             if rule.endpoint not in ACCESS:
                 self.problems.append(f"{rule.endpoint} is not in ACCESS "
-                                     "(tests/staff/test_route_access.py): walked as if open")
+                                     "(tests/support/route_access.py): walked as if open")
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 for case in self.cases(rule, method, token):
                     self.send(rule.endpoint, method, case)
