@@ -19,7 +19,7 @@ from app.imports.kinds import KINDS
 from app.imports.models import ImportRun
 from tests.browser.conftest import page_of
 from tests.factories import paid_gift
-from tests.support.browser import screenshot, staff_sign_in_link
+from tests.support.browser import overflowing, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
 
@@ -280,5 +280,5 @@ def test_every_staff_page_fits_a_phone(page, live_server):
         if answer.headers.get("content-type", "").startswith("text/html"):
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > 390:
-                wide[path] = width
+                wide[path] = (width, overflowing(page))
     assert wide == {}

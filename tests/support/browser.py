@@ -91,6 +91,16 @@ def screenshot(page: Page, name: str) -> None:
         page.screenshot(path=Path(folder) / f"{name}.png", full_page=True)
 
 
+def overflowing(page: Page) -> list[str]:
+    """The elements that reach past the right edge of the viewport (tag, class, right edge,
+    the start of their text), innermost last: what to look at when a page is wider than the
+    screen."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll("body *"))
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .map(e => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(
+            e.getBoundingClientRect().right)}px ${(e.textContent || "").trim().slice(0, 60)}`)""")
+
+
 def staff_sign_in_link(live_server, role: str) -> str:
     """A new staff member with ``role``, made with the CLI; the path of their one-time sign-in
     link."""
