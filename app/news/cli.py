@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from app import jobs
 from app.cli import parse_now
-from app.db import utcnow
+from app.db import expect_writes, utcnow
 from app.news.digest import DigestAborted, send_configured_digest
 from app.news.ingest import FeedError, ingest_feed
 from app.news.models import CategoryKind
@@ -60,6 +60,10 @@ def news_send_digest_command(now_text: str | None, batch: int, reclaim_after: in
             click.echo(f"  {report.sent:,} sent, {report.failed:,} failed "
                        f"({report.rate:,.0f} emails/s)")
 
+    # Two runs at once (the scheduler's and one by hand) share SQLite with the web: each of
+    # their transactions takes the write lock up front, as a job's does, rather than failing
+    # with "database is locked" when it turns from reading to writing after the other wrote.
+    expect_writes()
     try:
         report = send_configured_digest(
             now=parse_now(now_text), batch_size=batch,

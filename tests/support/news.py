@@ -13,7 +13,7 @@ from flask import current_app
 
 from app.accounts.models import Supporter
 from app.accounts.services import get_or_create_supporter
-from app.db import utcnow
+from app.db import expect_writes, utcnow
 from app.extensions import db
 from app.mail import transport_from_config
 from app.news.digest import DigestSettings, send_digest
@@ -75,7 +75,9 @@ def public_link():
 
 
 def digest(*, now: datetime = DIGEST_NOW, transport=None, **kwargs):
-    """``send_digest`` wired as ``flask news send-digest`` wires it."""
+    """``send_digest`` wired as ``flask news send-digest`` wires it (its transactions taking
+    SQLite's write lock up front)."""
+    expect_writes()
     link = public_link()
     config = current_app.config
     return send_digest(
