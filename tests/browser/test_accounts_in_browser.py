@@ -23,7 +23,7 @@ from app.accounts.tokens import AccountLinks
 from app.extensions import db
 from tests.browser.conftest import PHONE, TIMEOUT_MS
 from tests.support.accounts import make_account
-from tests.support.browser import fill_card, fill_donor, pay_by_card, screenshot
+from tests.support.browser import fill_card, fill_donor, laid_out_width, pay_by_card, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -65,7 +65,7 @@ def fill_sign_in(page: Page, email: str, password: str) -> None:
 
 
 def no_sideways_scroll(page: Page) -> None:
-    width = page.evaluate("() => document.documentElement.scrollWidth")
+    width = laid_out_width(page)
     assert width <= page.viewport_size["width"], f"page is {width}px wide on a phone"
 
 

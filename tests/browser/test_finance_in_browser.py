@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from app.extensions import db
 from tests.factories import paid_gift, refund
 from tests.finance.support import at
-from tests.support.browser import overflowing, screenshot, staff_sign_in_link
+from tests.support.browser import laid_out_width, overflowing, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
 
@@ -50,7 +50,7 @@ def march_ledger(live_server) -> str:
 
 def no_horizontal_overflow(page: Page) -> None:
     width = page.viewport_size["width"]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, overflowing(page)
+    assert laid_out_width(page) <= width, overflowing(page)
 
 
 def csv_rows(download) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.finance.support import csv_bytes, row
-from tests.support.browser import screenshot, staff_sign_in_link
+from tests.support.browser import laid_out_width, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
 
@@ -37,7 +37,7 @@ def test_upload_check_and_confirm(page: Page, live_server, finance_staff, tmp_pa
     expect(page.locator(".import-summary")).to_have_text(
         "1 to create, 0 to update, 0 unchanged, 1 refused.")
     expect(page.locator(".import-refused")).to_contain_text("unknown currency 'XYZ'")
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    assert laid_out_width(page) <= page.viewport_size["width"]
     screenshot(page, "import-gifts-dry-run-phone")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download the refused rows (errors.csv)").click()

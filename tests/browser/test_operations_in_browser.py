@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from app.db import utcnow
 from app.extensions import db
-from tests.support.browser import screenshot, staff_sign_in_link
+from tests.support.browser import laid_out_width, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
 
@@ -57,7 +57,7 @@ def test_the_inbox_on_a_phone_retries_a_failed_event(page, live_server):
     item = page.locator(f'[data-list="failed-events"] [data-event="{event_id}"]')
     expect(item).to_contain_text("OperationalError: server closed the connection")
     expect(item).to_contain_text("2 attempts")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert laid_out_width(page) <= 390
     button = item.get_by_role("button", name="Retry")
     box = button.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390
@@ -66,7 +66,7 @@ def test_the_inbox_on_a_phone_retries_a_failed_event(page, live_server):
     button.click()
     expect(page.get_by_text("Event retried: applied.")).to_be_visible()
     expect(page.locator(f'[data-event="{event_id}"]')).to_have_count(0)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert laid_out_width(page) <= 390
     with live_server.app.app_context():
         assert db.session.get(Gift, gift_id).status is GiftStatus.PAID
 
@@ -87,7 +87,7 @@ def test_finance_refunds_part_of_a_gift_on_a_phone(page, live_server):
     expect(page.locator("[data-left]")).to_have_text("$50.00")
     page.get_by_role("button", name="Refund", exact=True).click()  # no reason given
     expect(page.locator("#reason-error")).to_have_text("Say why the gift is refunded.")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert laid_out_width(page) <= 390
 
     page.get_by_label("Amount to refund").fill("20")
     page.get_by_label("Reason").fill("Gave twice by mistake")
@@ -97,5 +97,5 @@ def test_finance_refunds_part_of_a_gift_on_a_phone(page, live_server):
     # The sandbox's refund event came after the request's commit and updated the ledger.
     expect(page.locator("[data-status]")).to_have_text("Partially refunded")
     expect(page.locator("[data-left]")).to_have_text("$30.00")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert laid_out_width(page) <= 390
     screenshot(page, "operations-refund-phone")

@@ -19,7 +19,7 @@ from app.imports.kinds import KINDS
 from app.imports.models import ImportRun
 from tests.browser.conftest import page_of
 from tests.factories import paid_gift
-from tests.support.browser import overflowing, screenshot, staff_sign_in_link
+from tests.support.browser import laid_out_width, overflowing, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
 
@@ -50,7 +50,7 @@ def test_dashboard_on_a_phone_refreshes_without_a_reload(page, live_server, fund
         expect(chart).to_be_visible()
         box = chart.bounding_box()
         assert box and box["width"] <= 390 and box["x"] >= 0  # fits the phone's width
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert laid_out_width(page) <= 390
         page.get_by_text("The figures per day").click()
         expect(page.get_by_role("cell", name="$50.00").first).to_be_visible()
         screenshot(page, "staff-dashboard-phone")
@@ -116,7 +116,7 @@ def test_dashboard_charts_fit_the_screen_with_every_label_whole(browser, live_se
         page.goto(f"/staff/campaigns/{slug}")
         expect(page.get_by_role("img", name=re.compile("Money raised each day"))).to_be_visible()
         expect(page.get_by_role("img", name=re.compile("Running total"))).to_be_visible()
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert laid_out_width(page) <= width
         charts = {c["id"]: c for c in page.evaluate(CHART_GEOMETRY)}
         assert {"daily-chart", "total-chart", "source-chart"} <= set(charts)
         for chart in charts.values():
@@ -186,7 +186,7 @@ def test_staff_home_on_a_phone_shows_todays_money_and_live_campaigns(page, live_
     item = page.locator(f'.live-campaign[data-campaign="{slug}"]')
     expect(item.get_by_role("link", name="A home-page appeal")).to_be_visible()
     expect(item.locator(".raised")).to_contain_text("$42 raised of $1,000")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert laid_out_width(page) <= 390
     for box in (usd.bounding_box(), item.bounding_box()):
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390
     screenshot(page, "staff-home-phone")
@@ -278,7 +278,7 @@ def test_every_staff_page_fits_a_phone(page, live_server):
     for path in paths:
         answer = page.goto(path)
         if answer.headers.get("content-type", "").startswith("text/html"):
-            width = page.evaluate("document.documentElement.scrollWidth")
+            width = laid_out_width(page)
             if width > 390:
                 wide[path] = (width, overflowing(page))
     assert wide == {}

@@ -91,6 +91,13 @@ def screenshot(page: Page, name: str) -> None:
         page.screenshot(path=Path(folder) / f"{name}.png", full_page=True)
 
 
+def laid_out_width(page: Page) -> int:
+    """The page's width once it has loaded: after a click that navigates, the new page's text
+    can be there before its stylesheets apply (they hold back painting, not the DOM)."""
+    page.wait_for_load_state("load")
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
 def overflowing(page: Page) -> list[str]:
     """The elements that reach past the right edge of the viewport (tag, class, right edge,
     the start of their text), innermost last: what to look at when a page is wider than the
