@@ -29,6 +29,9 @@ BASE_CONFIG = {
     "RATELIMIT_ENABLED": False,
     # Pages read the ledger on every request; the recheck window has tests of its own.
     "CAMPAIGN_PAGE_RECHECK_SECONDS": 0,
+    # The suite's apps live for the whole session; answers kept from one test must not reach
+    # the next (tests/embeds/test_edge.py builds its own apps with it on).
+    "EDGE_CACHE": False,
     # Argon2 at its cheapest: the suite hashes many passwords; the cost is no part of a test.
     "ARGON2_TIME_COST": 1,
     "ARGON2_MEMORY_KIB": 8,
