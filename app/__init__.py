@@ -125,6 +125,9 @@ def create_app(config: dict | None = None) -> Flask:
     register_filters(app)
 
     _register_commands(app)
+    from app import edge
+
+    edge.init_app(app)  # last: the outermost layer
     return app
 
 

@@ -208,8 +208,14 @@ def load_settings(instance_path: Path) -> dict:
         "ORG_CONTACT_EMAIL": env("ORG_CONTACT_EMAIL", ""),
         # How long a reader's campaign page may go without asking the database whether its
         # total moved (app/campaigns/pages.py); donors' pages always ask. Also how long each
-        # process keeps an embedded campaign box as rendered (app/embeds). 0: every request.
+        # process keeps an embedded campaign box and its figures (app/edge.py). 0: every
+        # request.
         "CAMPAIGN_PAGE_RECHECK_SECONDS": _float("CAMPAIGN_PAGE_RECHECK_SECONDS", 1.0),
+        # Each process serves the embeds' answers that are the same for every reader (the
+        # script, the boxes) from its memory for a moment, ahead of Flask (app/edge.py); 0 off.
+        # At most this many answers are kept per process.
+        "EDGE_CACHE": bool(_int("EDGE_CACHE", 1)),
+        "EDGE_CACHE_ENTRIES": _int("EDGE_CACHE_ENTRIES", 1024),
         # The founding date: the campaign calendar counts anniversaries from it.
         "ORG_FOUNDED": env("ORG_FOUNDED", "2006-12-10"),
         "ORG_LOCALE": env("ORG_LOCALE", "en_US"),

@@ -117,8 +117,14 @@ def init_app(app: Flask) -> None:
 def _request_started(app: Flask, **_) -> None:
     environ = request.environ
     environ[_STARTED] = time.perf_counter()
-    sent = request.headers.get("X-Request-ID", "") if app.config["TRUSTED_PROXIES"] else ""
-    environ[_REQUEST_ID] = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    environ[_REQUEST_ID] = request_id_from(
+        request.headers.get("X-Request-ID", "") if app.config["TRUSTED_PROXIES"] else "")
+
+
+def request_id_from(sent: str) -> str:
+    """The id of a request whose trusted proxy sent ``sent`` (``""``: none, or not trusted):
+    that, if it looks like an id, else a new one."""
+    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
 
 
 def request_id() -> str | None:
@@ -148,15 +154,22 @@ def _signed_in_user_id() -> int | None:
 
 
 def _request_finished(response):
-    status = response.status_code
-    request_log.log(
-        logging.ERROR if status >= 500 else logging.INFO, "%s %s %s", request.method,
-        route() or "(no route)", status,
-        extra={"method": request.method, "route": route(), "status": status,
-               "duration_ms": round(request_seconds() * 1000, 1),
-               "user_id": _signed_in_user_id()})
+    log_request(request.method, route(), response.status_code, request_seconds(),
+                user_id=_signed_in_user_id())
     response.headers["X-Request-ID"] = request.environ.setdefault(_REQUEST_ID, uuid.uuid4().hex)
     return response
+
+
+def log_request(method: str, route: str | None, status: int, seconds: float, *,
+                user_id: int | None = None, request_id: str | None = None) -> None:
+    """The line of one answered request (also of one the edge answered, ``app.edge``, which
+    passes the request's id: no Flask request is there to carry it)."""
+    request_log.log(
+        logging.ERROR if status >= 500 else logging.INFO, "%s %s %s", method,
+        route or "(no route)", status,
+        extra={"method": method, "route": route, "status": status,
+               "duration_ms": round(seconds * 1000, 1), "user_id": user_id,
+               "request_id": request_id})
 
 
 @contextmanager

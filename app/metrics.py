@@ -70,10 +70,15 @@ def init_app(app: Flask) -> None:
 
 
 def _count_request(response):
-    route = logs.route() or "(no route)"
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    REQUEST_SECONDS.labels(route).observe(logs.request_seconds())
+    count_request(logs.route() or "(no route)", request.method, response.status_code,
+                  logs.request_seconds())
     return response
+
+
+def count_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request (also one the edge answered: ``app.edge``)."""
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route).observe(seconds)
 
 
 def multiprocess_dir() -> str | None:

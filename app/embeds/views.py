@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from pathlib import Path
 
 from flask import (
@@ -27,8 +26,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from app import jobs
-from app.campaigns.pages import PageCache
+from app import edge, jobs
 from app.campaigns.services import campaign_progress, get_campaign
 from app.config import signing_keys
 from app.core import allow_framing
@@ -114,23 +112,27 @@ def _render(template: str, place: Placement, status: int = 200, **context):
 LIVE_FIGURES = "public, max-age=10, stale-while-revalidate=60"
 #: A form's box: its token lasts FORM_TOKEN_MAX_AGE (2 h), more than these together.
 FORM_BOX = "public, max-age=300, stale-while-revalidate=3600"
+#: How long each process keeps, ahead of Flask (``app.edge``), a box that changes only when
+#: staff edit what it shows (the sign-up box, a prompt's box: its copy).
+KEEP_EDITED = 60.0
 
 
-def cacheable(body, cache_control: str):
-    """A 200 anyone may cache for a while, revalidated by its ETag."""
+def live_seconds() -> float:
+    """How long each process may keep what shows a campaign's live figures: as long as a
+    campaign page may go without reading the ledger (CAMPAIGN_PAGE_RECHECK_SECONDS)."""
+    return current_app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"]
+
+
+def cacheable(body, cache_control: str, keep: float):
+    """A 200 anyone may cache for a while, revalidated by its ETag, and kept by each process
+    for ``keep`` seconds (``app.edge``)."""
     response = current_app.make_response(body)
     if response.status_code == 200:
         response.headers["Cache-Control"] = cache_control
         response.add_etag()
         response.make_conditional(request)
+        edge.keep(keep)
     return response
-
-
-def box_cache() -> PageCache:
-    cache = current_app.extensions.get("embed_boxes")
-    if cache is None:
-        cache = current_app.extensions.setdefault("embed_boxes", PageCache(256))
-    return cache
 
 
 @bp.errorhandler(429)
@@ -165,6 +167,7 @@ def script():
     response.set_etag(cached[2])
     response.headers["Cache-Control"] = "public, max-age=300, stale-while-revalidate=86400"
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    edge.keep(300)
     return response.make_conditional(request)
 
 
@@ -175,20 +178,8 @@ def script():
 @limiter.exempt
 def campaign(slug: str):
     """The appeal's box. The same for every reader of an article, so each process keeps it
-    as rendered for up to CAMPAIGN_PAGE_RECHECK_SECONDS (1 s; as long as a campaign page may
-    go without reading the ledger): on every article view, the box costs no query."""
-    key = (slug, request.query_string, request.script_root)
-    within = current_app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"]
-    kept = box_cache().get(key) if within else None
-    if kept is not None and time.monotonic() - kept[0] < within:
-        return cacheable(kept[1], LIVE_FIGURES)
-    body = _campaign_box(slug)
-    if within and body[1] == 200:
-        box_cache().put(key, (time.monotonic(), body))
-    return cacheable(body, LIVE_FIGURES)
-
-
-def _campaign_box(slug: str):
+    for up to CAMPAIGN_PAGE_RECHECK_SECONDS (:func:`live_seconds`): on most article views, the
+    box costs no query."""
     campaign = get_campaign(slug) or abort(404)
     place = _placement()
     now = utcnow()
@@ -199,11 +190,12 @@ def _campaign_box(slug: str):
                                        amount=amount_text(s.amount, campaign.currency), **utm,
                                        _anchor="give-heading"))
                for s in campaign.suggested_amounts]
-    return _render("campaign.html", place, campaign=campaign, live=campaign.is_live(now),
-                   progress=campaign_progress(campaign, now), amounts=amounts,
-                   excerpt=excerpt(campaign.appeal_markdown or campaign.summary),
-                   other_url=external_url("campaigns.campaign", slug=campaign.slug, **utm,
-                                          _anchor="give-heading"))
+    return cacheable(_render(
+        "campaign.html", place, campaign=campaign, live=campaign.is_live(now),
+        progress=campaign_progress(campaign, now), amounts=amounts,
+        excerpt=excerpt(campaign.appeal_markdown or campaign.summary),
+        other_url=external_url("campaigns.campaign", slug=campaign.slug, **utm,
+                               _anchor="give-heading")), LIVE_FIGURES, live_seconds())
 
 
 @bp.get("/embed/campaigns/<slug>/progress")
@@ -214,7 +206,7 @@ def campaign_progress_json(slug: str):
     p = campaign_progress(campaign, utcnow())
     return cacheable(jsonify(raised=p.raised, goal=p.goal, currency=p.currency,
                              percent=p.percent, donors=p.donors, gifts=p.gifts,
-                             days_left=p.days_left), LIVE_FIGURES)
+                             days_left=p.days_left), LIVE_FIGURES, live_seconds())
 
 
 # ------------------------------------------------------------------ the daily-email box
@@ -226,7 +218,8 @@ def campaign_progress_json(slug: str):
 def subscribe():
     place = _placement()
     if request.method == "GET":
-        return cacheable(_subscribe_box(EmbedSubscribeForm(formdata=None), place), FORM_BOX)
+        return cacheable(_subscribe_box(EmbedSubscribeForm(formdata=None), place), FORM_BOX,
+                         KEEP_EDITED)
     _same_origin_post()
     form = EmbedSubscribeForm()
     if not signer().form_token_valid(form.form_token.data, "subscribe"):
@@ -263,7 +256,7 @@ def follow():
     place = _placement()
     token = request.args.get("reader")
     if not token:  # the same "sign in" box for everyone
-        return cacheable(_follow_box(place, None, None), FORM_BOX)
+        return cacheable(_follow_box(place, None, None), FORM_BOX, KEEP_EDITED)
     response = current_app.make_response(_follow_box(place, reader_for(token, signer()), token))
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -53,10 +53,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse_many
 
-from app import jobs
+from app import edge, jobs
 from app.db import utcnow
 from app.embeds.services import UTM_MAX, placement, reader_for
-from app.embeds.views import embed_headers, embed_origins, public_origin
+from app.embeds.views import KEEP_EDITED, embed_headers, embed_origins, live_seconds, public_origin
 from app.embeds.views import signer as embed_signer
 from app.extensions import csrf, db, limiter
 from app.prompts.decide import decide
@@ -142,8 +142,11 @@ def decision():
         "url": external_url("prompts.box", prompt_id=c.prompt_id, variant=c.variant,
                             page=place.page, track=int(track))} for c in choices])
     # The same facts give the same answer for a while; a signed-in reader's is theirs alone.
-    response.headers["Cache-Control"] = ("private, no-store" if current_user.is_authenticated
-                                         else "private, max-age=30")
+    if current_user.is_authenticated:
+        response.headers["Cache-Control"] = "private, no-store"
+    else:
+        response.headers["Cache-Control"] = "private, max-age=30"
+        edge.keep(live_seconds())  # the same query, the same answer: prompts start and end
     return response
 
 
@@ -182,6 +185,7 @@ def box(prompt_id: int, variant: str):
                                     event=e) for e in BOX_EVENTS}))
     response.headers["Cache-Control"] = "public, max-age=60, stale-while-revalidate=600"
     response.add_etag()
+    edge.keep(KEEP_EDITED)
     return response.make_conditional(request)
 
 

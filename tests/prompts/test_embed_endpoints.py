@@ -153,3 +153,23 @@ def test_the_counters_are_rate_limited_per_address_the_decision_is_not(make_app,
                           query_string={"page": ARTICLE}).status_code == 200
     client.environ_base["REMOTE_ADDR"] = "192.0.2.7"  # another reader
     assert client.post(f"/embed/prompts/{prompt.id}/a/dismissals").status_code == 204
+
+
+def test_each_process_keeps_a_decision_for_the_same_question_only(app, client, prompt,
+                                                                  monkeypatch):
+    """Behind the edge (app/edge.py, off in the suite's apps), a decision is kept for the
+    recheck window for the very same parameters and headers; any other reader's (another id,
+    another view count, another privacy signal) is decided afresh, and so is a signed-in
+    reader's."""
+    from app.edge import EdgeCache
+
+    monkeypatch.setattr(app, "wsgi_app", EdgeCache(app.wsgi_app, entries=64, trusted_proxies=0))
+    app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"] = 60
+    shown = decision(client, rid="r1", views=3).get_json()["prompts"]
+    assert [p["id"] for p in shown] == [prompt.id]
+    prompt.enabled = False
+    db.session.commit()
+    assert decision(client, rid="r1", views=3).get_json()["prompts"] == shown
+    assert decision(client, rid="r1", views=4).get_json()["prompts"] == []
+    assert decision(client, rid="r2", views=3).get_json()["prompts"] == []
+    assert decision(client, {"Sec-GPC": "1"}, rid="r1", views=3).get_json()["prompts"] == []
