@@ -194,8 +194,14 @@ def deliver_email(email_id: int) -> None:
 
 
 def send_email(email_id: int, transport: OutboxTransport | SMTPTransport) -> None:
-    """Hand one queued message to ``transport``, once. Safe to call again after a failure."""
-    row = db.session.get(OutboundEmail, email_id)
+    """Hand one queued message to ``transport``, once. Safe to call again after a failure.
+
+    The row is locked until the commit that records it sent (PostgreSQL; on SQLite, senders
+    take the write lock up front, ``app.db``): a second sender at the same time (two ``flask
+    mail send-pending``, or one beside the job) waits, then finds it sent, instead of sending
+    it again.
+    """
+    row = db.session.get(OutboundEmail, email_id, with_for_update=True)
     if row is None or row.sent_at is not None:
         return
     row.attempts += 1
