@@ -60,12 +60,14 @@ GOAL_RATIO = 0.5
 
 # --- load ------------------------------------------------------------------------------------
 
-def wrk(url: str, *, threads: int, connections: int, duration: int) -> dict:
-    """One wrk run; returns its summary (latencies in microseconds) with requests per second."""
+def wrk(url: str, *, threads: int, connections: int, duration: int,
+        script: Path = WRK_SCRIPT) -> dict:
+    """One wrk run; returns its summary (latencies in microseconds) with requests per second.
+    ``script`` must print the summary as WRK_REPORT does (``bench/wrk_report.lua``)."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("the benchmark only ever targets 127.0.0.1")
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-           "-s", str(WRK_SCRIPT), url]
+           "-s", str(script), url]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if result.returncode:
         raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -80,12 +82,14 @@ def wrk(url: str, *, threads: int, connections: int, duration: int) -> dict:
     return summary
 
 
-def measure(label: str, url: str, opts: argparse.Namespace) -> dict:
+def measure(label: str, url: str, opts: argparse.Namespace,
+            script: Path = WRK_SCRIPT) -> dict:
     print(f"  {label}: warm-up {opts.warmup}s, then {opts.duration}s ...", flush=True)
     if opts.warmup:
-        wrk(url, threads=opts.threads, connections=opts.connections, duration=opts.warmup)
+        wrk(url, threads=opts.threads, connections=opts.connections, duration=opts.warmup,
+            script=script)
     summary = wrk(url, threads=opts.threads, connections=opts.connections,
-                  duration=opts.duration)
+                  duration=opts.duration, script=script)
     summary["target"] = label
     summary["url"] = url
     print(f"    {summary['rps']:.1f} req/s, p50 {summary['p50_us'] / 1000:.1f} ms, "

@@ -149,12 +149,16 @@ def tree_cpu(root_pid: int | None) -> float | None:
 
 class Server:
     """``gunicorn -w <workers> -b 127.0.0.1:<port> <app>`` in its own process group, healthy
-    once its ``/healthz`` answers 200."""
+    once its ``/healthz`` answers 200. gunicorn reads the repository's gunicorn.conf.py (its
+    working directory), but for ``WEB_MAX_REQUESTS``: 0 unless ``env`` says otherwise, so no
+    worker is replaced during a measurement (the production default, 2,000, replaces each
+    worker of a busy app every few seconds here, and a new worker builds the app anew: seconds
+    in which it answers nothing, measured as the app's, not as the bare app's)."""
 
     def __init__(self, app_spec: str, env: dict[str, str], log_path: Path, *, workers: int):
         self.app_spec = app_spec
         self.workers = workers
-        self.env = env
+        self.env = {"WEB_MAX_REQUESTS": "0", **env}
         self.log_path = log_path
         self.port = free_port()
         self.proc: subprocess.Popen | None = None

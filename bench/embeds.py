@@ -8,7 +8,11 @@ decision (``/embed/prompts/decision``, app/prompts: no prompt is live, so it rea
 candidates and answers none), each for one article, as every reader of it asks.
 
 Every one of them is also cacheable by browsers and shared caches (``Cache-Control`` with
-``stale-while-revalidate``, an ``ETag``), which this does not use: each request reaches the app.
+``stale-while-revalidate``, an ``ETag``), which this does not use: each request reaches the app,
+whose edge (app/edge.py) answers those that are the same for every reader from memory. A real
+reader's decision is not one of them: its query carries the reader's own id and counts. So the
+decision is also measured as ``prompt decision, a new reader each time`` (``rid`` differs on
+every request, wrk_new_reader.lua): what each article view of a new reader costs, through Flask.
 
 Goal (from the issue): each at >= 90% of the bare app's throughput.
 """
@@ -45,6 +49,8 @@ PATHS = {
     "sign-up box": f"/embed/news/subscribe?page={ARTICLE}",
     "prompt decision": f"/embed/prompts/decision?page={ARTICLE}&views=3",
 }
+#: Measured like PATHS, with a new ``rid`` on every request (so the edge never has it).
+NEW_READER = ("prompt decision, a new reader each time", PATHS["prompt decision"])
 #: For reading the ratios: the app's cheapest route (Flask, the app's hooks, one SELECT 1), the
 #: ceiling for any of its routes. Not part of the goal.
 FLOOR = ("app /healthz", "/healthz")
@@ -56,6 +62,25 @@ def check(url: str) -> None:
     with urllib.request.urlopen(url, timeout=30) as response:
         if response.status != 200:
             raise RuntimeError(f"{url} answered {response.status}")
+
+
+def new_reader_script(work: Path) -> Path:
+    """wrk_report.lua, and a ``rid`` of its own on every request (thread and count)."""
+    script = work / "wrk_new_reader.lua"
+    if not script.exists():
+        script.write_text(campaign_page.WRK_SCRIPT.read_text() + """
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+sent = 0
+request = function()
+  sent = sent + 1
+  return wrk.format(nil, wrk.path .. "&rid=r" .. tid .. "-" .. sent)
+end
+""")
+    return script
 
 
 def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) -> dict:
@@ -73,6 +98,10 @@ def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) 
             check(app_server.base_url + path)
             results[name] = campaign_page.measure(f"{name} ({backend})",
                                                   app_server.base_url + path, opts)
+        name, path = NEW_READER
+        results[name] = campaign_page.measure(f"{name} ({backend})",
+                                              app_server.base_url + path, opts,
+                                              script=new_reader_script(work))
         floor = campaign_page.measure(f"{FLOOR[0]} ({backend})",
                                       app_server.base_url + FLOOR[1], opts)
     ratios = {name: r["rps"] / bare_result["rps"] for name, r in results.items()}
