@@ -52,9 +52,28 @@ class LiveServer:
         return slug
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each browser test runs on SQLite (what ``make run`` serves); those marked
+    ``postgresql_too`` run on PostgreSQL as well (see :func:`live_server`)."""
+    if "live_server" in metafunc.fixturenames:
+        backends = (["sqlite", "postgresql"]
+                    if metafunc.definition.get_closest_marker("postgresql_too") else ["sqlite"])
+        metafunc.parametrize("live_server", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
-    """The app on a freshly migrated database, served by Werkzeug in a background thread."""
+    """The app on a freshly migrated database (``request.param``: the backend), served by
+    Werkzeug in a background thread.
+
+    A browser test is about pages, scripts and layout; what the databases do differently is
+    proved by the test-client tests of the same flows, which run on both. So each browser test
+    runs once, on SQLite, and only a test whose page shows a figure the database computes
+    (sums, counts, dates in the organisation's zone, ordering) is marked
+    ``@pytest.mark.postgresql_too("why")`` to run on PostgreSQL as well: a page of the
+    PostgreSQL-served app is still seen in a browser. The reasons are on the markers
+    (``grep -rn postgresql_too tests/browser``).
+    """
     url = migrated_url(request, request.param, "browser")
     outbox = tmp_path_factory.mktemp("browser-outbox")
     app = create_app({

@@ -1,7 +1,6 @@
 """Supporter accounts in a real browser on a phone-sized screen: sign-up with the emailed link,
 sign-in by password and by link, a bad password, password reset, a broken link, the giving
-history of a guest donor, downloading one's data and deleting the account; on SQLite and
-PostgreSQL."""
+history of a guest donor, downloading one's data and deleting the account."""
 
 from __future__ import annotations
 

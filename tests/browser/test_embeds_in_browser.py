@@ -113,6 +113,7 @@ def settled_height(page: Page, path: str) -> int:
     return height
 
 
+@pytest.mark.postgresql_too("the appeal's live total: a sum")
 def test_the_appeal_shows_the_live_total_and_gives_at_the_top_level(article: Page, newsroom,
                                                                     live_server):
     article.goto(newsroom.article)

@@ -58,6 +58,7 @@ def csv_rows(download) -> list[dict[str, str]]:
         return list(csv.DictReader(io.StringIO(handle.read())))
 
 
+@pytest.mark.postgresql_too("the reconciliation: sums over a period of dates")
 def test_reconciliation_figure_downloads_its_rows(page, live_server, finance_staff,
                                                   march_ledger):
     sign_in(page, finance_staff)

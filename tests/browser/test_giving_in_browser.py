@@ -1,6 +1,6 @@
 """Giving in a real browser, on a phone-sized screen (and some of it on a desktop one too): the
 campaign page, the donation form, the sandbox checkout, the thank-you page and the campaign's
-progress, on SQLite and PostgreSQL."""
+progress."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def bar_for(raised: int) -> int:
     return max(0, min(100, raised * 100 // GOAL))
 
 
+@pytest.mark.postgresql_too("the progress bar: the sum raised, the count of donors and gifts")
 def test_one_time_gift_thanks_the_donor_and_moves_the_progress_bar(page, campaign, donor):
     page.goto(f"/campaigns/{campaign}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Twenty years of reporting")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from playwright.sync_api import expect
 
 from app.db import utcnow
@@ -71,6 +72,7 @@ def test_the_inbox_on_a_phone_retries_a_failed_event(page, live_server):
         assert db.session.get(Gift, gift_id).status is GiftStatus.PAID
 
 
+@pytest.mark.postgresql_too("what is left to refund: the gift less the sum refunded")
 def test_finance_refunds_part_of_a_gift_on_a_phone(page, live_server):
     from app.campaigns.services import campaign_by_slug
     from tests.factories import paid_gift

@@ -86,6 +86,7 @@ def counts(live_server, prompt_id: int) -> tuple[int, int, int]:
                      for e in ("impressions", "dismissals", "clicks"))
 
 
+@pytest.mark.postgresql_too("the results: counters per variant and day, gifts summed")
 def test_a_dismissed_overlay_stays_dismissed_and_a_gift_shows_in_the_results(
         article: Page, newsroom, live_server, prompts):
     inline, overlay = prompts["inline"], prompts["overlay"]

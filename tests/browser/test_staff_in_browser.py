@@ -36,6 +36,7 @@ def give(live_server, slug: str, amount: int, email: str) -> None:
         db.session.commit()
 
 
+@pytest.mark.postgresql_too("the dashboard's figures and their table per day: sums, counts")
 def test_dashboard_on_a_phone_refreshes_without_a_reload(page, live_server, fundraiser):
     slug = live_server.create_campaign(goal=100_000)
     give(live_server, slug, 5000, "a@example.org")
@@ -94,6 +95,7 @@ CHART_GEOMETRY = """() => Array.from(document.querySelectorAll("svg.chart")).map
 })"""
 
 
+@pytest.mark.postgresql_too("the charts' bars: sums per day of gifts made days apart")
 @pytest.mark.parametrize("width", [390, 1280])
 def test_dashboard_charts_fit_the_screen_with_every_label_whole(browser, live_server, fundraiser,
                                                                 width):
@@ -133,6 +135,7 @@ def test_dashboard_charts_fit_the_screen_with_every_label_whole(browser, live_se
         screenshot(page, f"staff-dashboard-{width}")
 
 
+@pytest.mark.postgresql_too("the refreshed time: a timestamp as each database returns it")
 def test_refreshed_time_keeps_the_organisations_zone_and_date(browser, live_server,
                                                              fundraiser):
     """A staff member in Tokyo watching a New York organisation's dashboard: after the live
@@ -172,6 +175,7 @@ def test_refreshed_time_keeps_the_organisations_zone_and_date(browser, live_serv
         live_server.app.config.pop("STAFF_REFRESH_SECONDS", None)
 
 
+@pytest.mark.postgresql_too("today's money: sums over the organisation's day")
 def test_staff_home_on_a_phone_shows_todays_money_and_live_campaigns(page, live_server):
     """An admin sees it all on a phone: today's card per currency (fees too), each live
     campaign's progress linking to its dashboard, the pages; nothing wider than the screen."""
