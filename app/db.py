@@ -3,6 +3,8 @@ its naming convention are in ``app.extensions``, beside the ``db`` built on them
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Flask, g, has_app_context, request
@@ -72,6 +74,30 @@ def expect_writes() -> None:
     """Mark this application context (a background job's, a request's that may write) as one
     that writes: on SQLite its transactions take the write lock up front."""
     g.expects_writes = True
+
+
+def writing_command(command: Callable) -> Callable:
+    """Mark a ``flask`` command that writes (put it under the ``@....command(...)`` line): its
+    transactions on SQLite take the write lock up front, as a job's do, so two runs at once (or
+    one beside the web) wait their turn instead of failing with "database is locked".
+
+    Read-only commands (exports, reports) stay unmarked: one holding the write lock would stall
+    every gift given meanwhile. ``tests/test_cli_writes.py`` holds which command is which.
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        # Only for the command's run: a test's application context, which the CLI runner
+        # reuses, is left as it was.
+        before = g.get("expects_writes", False)
+        expect_writes()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            g.expects_writes = before
+
+    run.writes = True  # copied onto the command's callback by Flask's with_appcontext
+    return run
 
 
 def init_app(app: Flask) -> None:

@@ -37,6 +37,7 @@ from app.audit import Actor
 from app.campaigns.calendar import Occasion, local_midnight, occasions_between, ordinal
 from app.campaigns.models import Campaign, CampaignKind, SuggestedAmount
 from app.cli import parse_now
+from app.db import writing_command
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.finance.offline import OfflineGift, record_offline_gift
@@ -498,6 +499,7 @@ def _reset_sequences() -> None:
 
 
 @click.command("seed-demo")
+@writing_command
 @click.option("--gifts", type=click.IntRange(min=0), default=0,
               help="Also add this many paid gifts spread over the live campaigns (benchmarks).")
 @click.option("--now", "now_text", metavar="ISO-DATETIME",

@@ -28,7 +28,7 @@ from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import jobs
-from app.db import UTCDateTime, insert, utcnow
+from app.db import UTCDateTime, insert, utcnow, writing_command
 from app.extensions import db
 
 # Header lines may be up to 998 characters (RFC 5322). At the default 78, a header that has no
@@ -345,6 +345,7 @@ mail_cli = AppGroup("mail", help="Outgoing mail.")
 
 
 @mail_cli.command("send-pending")
+@writing_command
 def send_pending_command() -> None:
     """Deliver every queued message that has not gone out yet (after an SMTP outage, say)."""
     sent, failed = deliver_pending(transport=current_mailer().transport)

@@ -17,7 +17,7 @@ from app.accounts.imports import import_supporters, opt_in_sender
 from app.accounts.membership import MembershipConfigError, levels_from_config, members_with_perk
 from app.audit import Actor
 from app.cli import finish_import, import_progress
-from app.db import utcnow
+from app.db import utcnow, writing_command
 from app.finance.exports import inert
 from app.imports import ImportFileError
 from app.payments.providers import current_provider
@@ -56,6 +56,7 @@ supporters_cli = AppGroup("supporters", help="Supporters: import from another pl
 
 
 @supporters_cli.command("import")
+@writing_command
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True,
               help="Write nothing (Stripe is read, not written); report what would happen.")

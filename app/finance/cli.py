@@ -19,7 +19,7 @@ from sqlalchemy import select
 from app import jobs
 from app.audit import Actor
 from app.cli import finish_import, import_progress
-from app.db import utcnow
+from app.db import utcnow, writing_command
 from app.extensions import db
 from app.finance.common import FinanceError, campaign_by_slug, decimal_text, make_period
 from app.finance.documents import DocumentSettings, get_receipt, receipt_pdf
@@ -55,6 +55,7 @@ def _actor(label: str | None):
 
 
 @finance_cli.command("statements")
+@writing_command
 @click.option("--year", type=click.IntRange(1900, 9999), required=True,
               help="The calendar year, in the organisation's zone.")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True,
@@ -180,6 +181,7 @@ def finance_export_command(first, last, campaign, status, frequency, currency, m
 
 
 @finance_cli.command("import")
+@writing_command
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True,
               help="Check every row and report what would happen; write nothing.")
@@ -283,6 +285,7 @@ finance_cli.add_command(offline_cli)
 
 
 @offline_cli.command("record")
+@writing_command
 @click.option("--date", "received", required=True, metavar="YYYY-MM-DD",
               help="The day the money was received (organisation's zone).")
 @click.option("--method", type=click.Choice(["cheque", "wire", "cash"]), required=True)
@@ -334,6 +337,7 @@ def _charge_reference(gift) -> str:
 
 
 @offline_cli.command("correct")
+@writing_command
 @click.argument("gift_id", type=int)
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
 @click.option("--date", "received", metavar="YYYY-MM-DD")
@@ -387,6 +391,7 @@ def offline_correct_command(gift_id, reason, received, method, reference, donor_
 
 
 @offline_cli.command("reverse")
+@writing_command
 @click.argument("gift_id", type=int)
 @click.option("--reason", required=True, help="Why (a bounced cheque, an entry made by mistake).")
 @click.option("--by", "by", metavar="LABEL")

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from app import jobs
 from app.cli import parse_now
-from app.db import expect_writes, utcnow
+from app.db import utcnow, writing_command
 from app.news.digest import DigestAborted, send_configured_digest
 from app.news.ingest import FeedError, ingest_feed
 from app.news.models import CategoryKind
@@ -20,6 +20,7 @@ news_cli = AppGroup("news", help="News: feed ingest, categories, the daily email
 
 
 @news_cli.command("ingest")
+@writing_command
 @click.argument("source", metavar="URL-OR-FILE")
 def news_ingest_command(source: str) -> None:
     """Store the new stories of an RSS or Atom feed (a URL or a file), tagged by category."""
@@ -40,6 +41,7 @@ def news_ingest_command(source: str) -> None:
 
 
 @news_cli.command("send-digest")
+@writing_command
 @click.option("--now", "now_text", metavar="ISO-DATETIME",
               help="Pretend it is this UTC time (the day's window is the 24 hours before it).")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True,
@@ -60,10 +62,6 @@ def news_send_digest_command(now_text: str | None, batch: int, reclaim_after: in
             click.echo(f"  {report.sent:,} sent, {report.failed:,} failed "
                        f"({report.rate:,.0f} emails/s)")
 
-    # Two runs at once (the scheduler's and one by hand) share SQLite with the web: each of
-    # their transactions takes the write lock up front, as a job's does, rather than failing
-    # with "database is locked" when it turns from reading to writing after the other wrote.
-    expect_writes()
     try:
         report = send_configured_digest(
             now=parse_now(now_text), batch_size=batch,
@@ -101,6 +99,7 @@ def categories_list_command() -> None:
 
 
 @categories_cli.command("add")
+@writing_command
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["region", "topic"]), required=True)
 @click.option("--slug", help="How feeds name it (default: from the name).")
@@ -116,6 +115,7 @@ def categories_add_command(name: str, kind: str, slug: str | None) -> None:
 
 
 @categories_cli.command("remove")
+@writing_command
 @click.argument("slug")
 def categories_remove_command(slug: str) -> None:
     """Remove a category with its follows and story tags (the stories stay)."""

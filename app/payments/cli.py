@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.cli import parse_now
-from app.db import utcnow
+from app.db import utcnow, writing_command
 from app.payments.base import ProviderError
 from app.payments.events import event_settings, process_pending, settle_pending
 from app.payments.providers import current_provider
@@ -22,6 +22,7 @@ sandbox_cli = AppGroup("sandbox", help="The sandbox payment provider.")
 
 
 @sandbox_cli.command("renew")
+@writing_command
 @click.option("--now", "now_text", metavar="ISO-DATETIME",
               help="Pretend it is this UTC time (to renew plans that would be due then).")
 def renew_command(now_text: str | None) -> None:
@@ -37,6 +38,7 @@ payments_cli = AppGroup("payments", help="Payment provider events.")
 
 
 @payments_cli.command("process-pending")
+@writing_command
 @click.option("--older-than", default=60, show_default=True, metavar="SECONDS",
               help="Only events received at least this long ago (the queue may still hold "
                    "newer ones).")
@@ -55,6 +57,7 @@ def process_pending_command(older_than: int) -> None:
 
 
 @payments_cli.command("settle-fees")
+@writing_command
 @click.option("--older-than", default=60, show_default=True, metavar="SECONDS",
               help="Only charges recorded at least this long ago.")
 def settle_fees_command(older_than: int) -> None:
@@ -76,6 +79,7 @@ def _window(text: str) -> timedelta:
 
 
 @payments_cli.command("sync")
+@writing_command
 @click.option("--since", "since_text", default="72h", show_default=True, metavar="AGE",
               help="How far back to look: 90m, 72h, 30d (Stripe keeps events 30 days).")
 def sync_command(since_text: str) -> None:

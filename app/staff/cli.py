@@ -17,7 +17,7 @@ from app.accounts.services import get_or_create_supporter, send_signin_link
 from app.accounts.tokens import AccountLinks
 from app.audit import Actor
 from app.campaigns.models import Campaign
-from app.db import utcnow
+from app.db import utcnow, writing_command
 from app.extensions import db
 from app.staff import rollup
 from app.staff.models import Role
@@ -29,6 +29,7 @@ users_cli = AppGroup("users", help="Staff accounts and their roles.")
 
 
 @users_cli.command("create")
+@writing_command
 @click.option("--email", required=True, help="The person's email address.")
 @click.option("--role", "roles", required=True, multiple=True,
               type=click.Choice(["fundraiser", "finance", "admin"]),
@@ -72,6 +73,7 @@ def users_list_command() -> None:
 
 
 @users_cli.command("revoke")
+@writing_command
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["fundraiser", "finance", "admin"]))
 def users_revoke_command(email: str, role: str) -> None:
@@ -93,6 +95,7 @@ staff_cli = AppGroup("staff")
 
 
 @staff_cli.command("rollup")
+@writing_command
 @click.option("--campaign", "slug", help="Only this campaign (default: every campaign).")
 def rollup_command(slug: str | None) -> None:
     """Rebuild the dashboards' snapshots of the ledger (``app.staff.rollup``).
