@@ -1,7 +1,9 @@
 """What the feature packages' commands share. Each package owns its commands, in its own
 ``cli.py`` (``app/finance/cli.py``, ``app/news/cli.py``...; the job worker in ``app/jobs.py``,
 ``mail send-pending`` in ``app/mail.py``, ``seed-demo`` in ``app/demo.py``), registered by the
-factory through the package's ``init_app``."""
+factory through the package's ``init_app``. A command that writes is marked
+``@app.db.writing_command`` (SQLite's write lock up front; ``tests/test_cli_writes.py`` holds
+which command is which)."""
 
 from __future__ import annotations
 

@@ -71,8 +71,9 @@ def insert(model):
 
 
 def expect_writes() -> None:
-    """Mark this application context (a background job's, a request's that may write) as one
-    that writes: on SQLite its transactions take the write lock up front."""
+    """Mark this application context (a background job's, a request's that may write, a
+    :func:`writing_command`'s) as one that writes: on SQLite its transactions take the write
+    lock up front."""
     g.expects_writes = True
 
 
@@ -113,8 +114,8 @@ def _mark_writing_request() -> None:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
-    """A context marked by :func:`expect_writes` (a request that may write, a job) takes
-    SQLite's write lock up front.
+    """A context marked by :func:`expect_writes` (a request that may write, a job, a command
+    that writes) takes SQLite's write lock up front.
 
     A deferred transaction that reads and then writes fails at once with "database is locked"
     when another writer got in between; an immediate one waits its turn (busy_timeout). Reads
