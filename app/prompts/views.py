@@ -46,6 +46,7 @@ itself never comes with it.)
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
@@ -128,6 +129,21 @@ def prompt_headers(response):
     return response
 
 
+def candidates(now) -> tuple:
+    """The live prompts as the decision reads them, kept by each process for
+    CAMPAIGN_PAGE_RECHECK_SECONDS (as the campaign boxes are): a prompt switched on or off,
+    or starting or ending, shows in the decisions within that."""
+    within = live_seconds()
+    kept = current_app.extensions.get("prompt_candidates")
+    clock = time.monotonic()
+    if within and kept is not None and clock < kept[0]:
+        return kept[1]
+    found = tuple(live_candidates(now))
+    if within:
+        current_app.extensions["prompt_candidates"] = (clock + within, found)
+    return found
+
+
 @bp.get("/embed/prompts/decision")
 @limiter.exempt
 def decision():
@@ -135,7 +151,7 @@ def decision():
     now = utcnow()
     track = tracking_allowed()
     facts = reader_facts(request.args, known=_known(now), track=track)
-    choices = decide(live_candidates(now), facts, now)
+    choices = decide(candidates(now), facts, now)
     response = jsonify(track=track, prompts=[{
         "id": c.prompt_id, "placement": c.placement.value, "variant": c.variant,
         "period": c.period, "height": HEIGHTS[c.placement],

@@ -169,7 +169,20 @@ def test_each_process_keeps_a_decision_for_the_same_question_only(app, client, p
     assert [p["id"] for p in shown] == [prompt.id]
     prompt.enabled = False
     db.session.commit()
+    app.extensions.pop("prompt_candidates")  # the live prompts read anew (kept too: below)
     assert decision(client, rid="r1", views=3).get_json()["prompts"] == shown
     assert decision(client, rid="r1", views=4).get_json()["prompts"] == []
     assert decision(client, rid="r2", views=3).get_json()["prompts"] == []
     assert decision(client, {"Sec-GPC": "1"}, rid="r1", views=3).get_json()["prompts"] == []
+
+
+def test_each_process_keeps_the_live_prompts_for_the_recheck_window(app, client, prompt):
+    """Without the edge, each reader's decision is made anew, but on the live prompts as read
+    at most CAMPAIGN_PAGE_RECHECK_SECONDS ago: a decision costs no query."""
+    app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"] = 60
+    assert [p["id"] for p in decision(client, rid="r1").get_json()["prompts"]] == [prompt.id]
+    prompt.enabled = False
+    db.session.commit()
+    assert [p["id"] for p in decision(client, rid="r2").get_json()["prompts"]] == [prompt.id]
+    app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"] = 0  # read every time
+    assert decision(client, rid="r3").get_json()["prompts"] == []
