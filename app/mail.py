@@ -220,10 +220,13 @@ def deliver_batch(email_ids: Sequence[int], *,
                   transport: OutboxTransport | SMTPTransport) -> tuple[int, int]:
     """Hand many committed messages to ``transport`` over one connection and record them in
     one commit (one commit per message costs an fsync each on SQLite). Returns (sent, failed);
-    a failed message stays queued for ``deliver_pending`` (``flask mail send-pending``)."""
+    a failed message stays queued for ``deliver_pending`` (``flask mail send-pending``).
+
+    The rows are locked until that commit, in the order of their ids, as :func:`send_email`
+    locks its one: a sender of the same message meanwhile waits, then finds it sent."""
     rows = db.session.scalars(select(OutboundEmail).where(
         OutboundEmail.id.in_(list(email_ids)), OutboundEmail.sent_at.is_(None))
-        .order_by(OutboundEmail.id)).all()
+        .order_by(OutboundEmail.id).with_for_update()).all()
     sent = failed = done = 0
     try:
         if rows:

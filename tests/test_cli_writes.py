@@ -17,11 +17,11 @@ from flask import g
 from flask.cli import AppGroup
 from sqlalchemy import func, select, text
 
-from app.db import utcnow, writing_command
+from app.db import expect_writes, utcnow, writing_command
 from app.extensions import db
 from app.giving.models import Gift, GiftStatus
 from app.giving.services import GivingRules, start_gift
-from app.mail import OutboundEmail, queue_email
+from app.mail import OutboundEmail, deliver_batch, queue_email, transport_from_config
 from app.payments.models import Payment, ProviderEvent
 from tests.conftest import migrated_url
 from tests.factories import gift_request, make_campaign
@@ -186,6 +186,33 @@ def test_mail_send_pending_twice_at_once_sends_each_message_once(race_app):
                                   .where(OutboundEmail.sent_at.is_not(None))).one() \
             == (MESSAGES, MESSAGES)
         db.session.remove()
+
+
+def test_a_delivery_batch_beside_send_pending_sends_each_message_once(race_app):
+    """What a job's ``deliver_batch`` (statements, the daily email) and a ``flask mail
+    send-pending`` run at the same time share: each message goes out once."""
+    app = race_app
+    readers = [f"reader{i}@example.org" for i in range(MESSAGES)]
+    with app.app_context():
+        for i, reader in enumerate(readers):
+            queue_email(to=reader, subject="Hello", template="account/email_changed",
+                        dedupe_key=f"batch:{i}", new_email="dana@example.org",
+                        deliver_after_commit=False)
+        db.session.commit()
+        ids = db.session.scalars(select(OutboundEmail.id)).all()
+        db.session.remove()
+    command = dict(commands(app.cli))["mail send-pending"]
+    turn = iter(range(RUNS))
+
+    def run() -> None:
+        if next(turn) == 0:
+            expect_writes()  # as the job running it does
+            deliver_batch(ids, transport=transport_from_config(app.config))
+        else:
+            command.main(args=[], prog_name="flask mail send-pending", standalone_mode=False)
+
+    assert run_concurrently(app, run, threads=RUNS, timeout=60) == []
+    assert outbox_recipients(app) == sorted(readers)
 
 
 EVENTS = 12
