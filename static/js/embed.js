@@ -122,7 +122,8 @@
     return box;
   }
 
-  function collapse(box) { box.style.minHeight = ""; }
+  // No prompt for this box: nothing reserved, whatever the newsroom's stylesheet says.
+  function collapse(box) { box.style.minHeight = "0"; }
 
   function close(id) {
     var p = prompts[id];

@@ -68,6 +68,9 @@ def prompts(live_server) -> dict[str, int]:
             db.session.flush()
             made[placement.value] = prompt.id
         db.session.commit()
+    # Each process reads the live prompts at most once a second (CAMPAIGN_PAGE_RECHECK_SECONDS):
+    # the server forgets them, as it would a second later.
+    live_server.app.extensions.pop("prompt_candidates", None)
     made["slug"] = slug
     return made
 
@@ -126,3 +129,16 @@ def test_a_dismissed_overlay_stays_dismissed_and_a_gift_shows_in_the_results(
     article.get_by_role("link", name="Back to the article").click()
     expect(article).to_have_url(newsroom)  # the token taken out of the address
     article.wait_for_function("() => !!localStorage.getItem('newsfund-status')")
+
+
+def test_a_prompt_box_with_no_prompt_gives_its_room_back(article: Page, newsroom, live_server):
+    """The article's stylesheet reserves the inline prompt's height, as README asks; when no
+    prompt is for this reader, embed.js takes the room back, whatever that stylesheet says."""
+    with live_server.app.app_context():
+        db.session.query(Prompt).update({Prompt.enabled: False})
+        db.session.commit()
+    live_server.app.extensions.pop("prompt_candidates", None)
+    article.goto(newsroom)
+    article.wait_for_function(
+        "() => document.querySelector('[data-newsfund=\"prompt\"]').offsetHeight === 0")
+    assert article.locator("iframe").count() == 0
