@@ -1,8 +1,9 @@
 """The prompts on the newsroom's article pages: the decision embed.js asks for, each prompt's
 own box, and its counters. The contract with static/js/embed.js (``data-newsfund="prompt"``):
 
-``GET /embed/prompts/decision`` (JSON; CORS for EMBED_ORIGINS; ``Cache-Control: private``),
-parameters, all optional but ``page``, all kept by embed.js in the article site's own storage:
+``GET /embed/prompts/decision`` (JSON; CORS for EMBED_ORIGINS; ``Cache-Control: private``, an
+``ETag``), parameters, all optional but ``page``, all kept by embed.js in the article site's
+own storage:
 
 - ``page``: the article's address (one of EMBED_ORIGINS', as for every box);
 - ``views``: article views in this browser, this one included;
@@ -157,13 +158,15 @@ def decision():
         "period": c.period, "height": HEIGHTS[c.placement],
         "url": external_url("prompts.box", prompt_id=c.prompt_id, variant=c.variant,
                             page=place.page, track=int(track))} for c in choices])
-    # The same facts give the same answer for a while; a signed-in reader's is theirs alone.
+    # The same facts give the same answer for a while (the reader's browser may keep it, and
+    # revalidate it by its ETag); a signed-in reader's is theirs alone.
     if current_user.is_authenticated:
         response.headers["Cache-Control"] = "private, no-store"
-    else:
-        response.headers["Cache-Control"] = "private, max-age=30"
-        edge.keep(live_seconds())  # the same query, the same answer: prompts start and end
-    return response
+        return response
+    response.headers["Cache-Control"] = "private, max-age=30, stale-while-revalidate=30"
+    response.add_etag()
+    edge.keep(live_seconds())  # the same query, the same answer: prompts start and end
+    return response.make_conditional(request)
 
 
 def _within_budget() -> bool:

@@ -15,9 +15,13 @@ from tests.prompts.conftest import ARTICLE, NEWSROOM, add_prompt
 pytestmark = pytest.mark.usefixtures("newsroom")
 
 
+def decision_response(client, headers=None, **params):
+    return client.get("/embed/prompts/decision", query_string={"page": ARTICLE, **params},
+                      headers=headers or {})
+
+
 def decision(client, headers=None, **params):
-    response = client.get("/embed/prompts/decision", query_string={"page": ARTICLE, **params},
-                          headers=headers or {})
+    response = decision_response(client, headers, **params)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response
 
@@ -30,7 +34,13 @@ def counts(prompt) -> dict[str, tuple[int, int, int]]:
 def test_the_decision_names_the_box_to_frame_and_is_read_by_the_newsroom_only(client, prompt):
     response = decision(client, headers={"Origin": NEWSROOM}, rid="reader-1")
     assert response.headers["Access-Control-Allow-Origin"] == NEWSROOM
-    assert "private" in response.headers["Cache-Control"]
+    assert response.headers["Cache-Control"] == (
+        "private, max-age=30, stale-while-revalidate=30")
+    again = decision_response(client, {"Origin": NEWSROOM,
+                                       "If-None-Match": response.headers["ETag"]},
+                              rid="reader-1")
+    assert again.status_code == 304
+    assert again.headers["Access-Control-Allow-Origin"] == NEWSROOM
     body = response.get_json()
     assert body["track"] is True
     [shown] = body["prompts"]
