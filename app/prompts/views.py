@@ -48,6 +48,7 @@ itself never comes with it.)
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
@@ -58,7 +59,13 @@ from limits import parse_many
 from app import edge, jobs
 from app.db import utcnow
 from app.embeds.services import UTM_MAX, placement, reader_for
-from app.embeds.views import KEEP_EDITED, embed_headers, embed_origins, live_seconds, public_origin
+from app.embeds.views import (
+    KEEP_EDITED,
+    answer_headers,
+    embed_origins,
+    live_seconds,
+    public_origin,
+)
 from app.embeds.views import signer as embed_signer
 from app.extensions import csrf, db, limiter
 from app.prompts.decide import decide
@@ -78,6 +85,7 @@ bp = Blueprint("prompts", __name__)
 
 #: The height embed.js reserves for a box before it says its own.
 HEIGHTS = {Placement.INLINE: 260, Placement.OVERLAY: 320, Placement.BOTTOM_BAR: 120}
+NOT_OURS = "Prompts are shown only on the newsroom's own pages."
 #: What a box posts itself.
 BOX_EVENTS = ("impressions", "dismissals")
 #: The boxes whose gifts name their article (``utm_medium=embed``): where its host and path are.
@@ -86,13 +94,17 @@ ARTICLE_UTM = {"embed-prompt": "utm_term", "embed-campaign": "utm_content"}
 
 def tracking_allowed() -> bool:
     """False when the browser asks not to be tracked (Global Privacy Control, Do Not Track)."""
-    return request.headers.get("Sec-GPC") != "1" and request.headers.get("DNT") != "1"
+    return tracking_allowed_by(request.headers.get("Sec-GPC"), request.headers.get("DNT"))
+
+
+def tracking_allowed_by(sec_gpc: str | None, dnt: str | None) -> bool:
+    return sec_gpc != "1" and dnt != "1"
 
 
 def _place():
     place = placement(request.args.get("page"), embed_origins())
     if place is None:
-        abort(400, description="Prompts are shown only on the newsroom's own pages.")
+        abort(400, description=NOT_OURS)
     return place
 
 
@@ -104,7 +116,11 @@ def _known(now) -> Known | None:
         supporter = reader_for(request.args.get("reader"), embed_signer())
     if supporter is not None:
         return known_supporter(supporter, now)
-    return status_signer().read(request.args.get("status"))
+    return known_by_status(request.args.get("status"))
+
+
+def known_by_status(token: str | None) -> Known | None:
+    return status_signer().read(token)
 
 
 def article_link(utm: dict[str, str | None]) -> str | None:
@@ -125,7 +141,12 @@ def article_link(utm: dict[str, str | None]) -> str | None:
 def prompt_headers(response):
     """The boxes may be framed by EMBED_ORIGINS; the decision is read by them (CORS), as the
     embeds' own answers are; what a reader is shown depends on their Sec-GPC and DNT too."""
-    embed_headers(response)
+    return prompt_answer_headers(response, request.headers.get("Origin"))
+
+
+def prompt_answer_headers(response, origin: str | None):
+    """:func:`prompt_headers` for a request from ``origin``, also without a Flask request."""
+    answer_headers(response, origin)
     response.vary.update(("Sec-GPC", "DNT"))
     return response
 
@@ -148,25 +169,44 @@ def candidates(now) -> tuple:
 @bp.get("/embed/prompts/decision")
 @limiter.exempt
 def decision():
-    place = _place()
+    """The decision. A reader who sends no cookie (embed.js asks without) is mostly answered
+    by ``app.prompts.fast`` before Flask, with the same functions: :func:`decision_answer`,
+    :func:`anonymous_decision` and the same headers."""
     now = utcnow()
     track = tracking_allowed()
-    facts = reader_facts(request.args, known=_known(now), track=track)
+    answer = decision_answer(request.args, track=track, known=_known(now), now=now)
+    if answer is None:
+        abort(400, description=NOT_OURS)
+    response = jsonify(answer)
+    if current_user.is_authenticated:  # a signed-in reader's answer is theirs alone
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+    anonymous_decision(response)
+    edge.keep(live_seconds())  # the same query, the same answer: prompts start and end
+    return response.make_conditional(request)
+
+
+def decision_answer(args: Mapping[str, str], *, track: bool, known: Known | None,
+                    now) -> dict | None:
+    """What the decision answers for these parameters (the module's docstring); None when
+    ``page`` is not on one of EMBED_ORIGINS' sites."""
+    place = placement(args.get("page"), embed_origins())
+    if place is None:
+        return None
+    facts = reader_facts(args, known=known, track=track)
     choices = decide(candidates(now), facts, now)
-    response = jsonify(track=track, prompts=[{
+    return {"track": track, "prompts": [{
         "id": c.prompt_id, "placement": c.placement.value, "variant": c.variant,
         "period": c.period, "height": HEIGHTS[c.placement],
         "url": external_url("prompts.box", prompt_id=c.prompt_id, variant=c.variant,
-                            page=place.page, track=int(track))} for c in choices])
-    # The same facts give the same answer for a while (the reader's browser may keep it, and
-    # revalidate it by its ETag); a signed-in reader's is theirs alone.
-    if current_user.is_authenticated:
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+                            page=place.page, track=int(track))} for c in choices]}
+
+
+def anonymous_decision(response) -> None:
+    """The same facts give the same answer for a while: the reader's browser may keep it, and
+    revalidate it by its ETag."""
     response.headers["Cache-Control"] = "private, max-age=30, stale-while-revalidate=30"
     response.add_etag()
-    edge.keep(live_seconds())  # the same query, the same answer: prompts start and end
-    return response.make_conditional(request)
 
 
 def _within_budget() -> bool:
