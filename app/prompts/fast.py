@@ -22,14 +22,17 @@ from urllib.parse import parse_qsl
 
 from flask import Flask
 from werkzeug.exceptions import SecurityError
+from werkzeug.http import generate_etag, http_date, quote_etag
 from werkzeug.wsgi import get_host
 
 from app import edge, logs, metrics
 from app.core import security_headers
 from app.db import utcnow
+from app.embeds.views import embed_origins
 from app.prompts.views import (
     anonymous_decision,
     decision_answer,
+    decision_kept_for,
     known_by_status,
     prompt_answer_headers,
     tracking_allowed_by,
@@ -47,26 +50,31 @@ class FastDecision:
     def __init__(self, wsgi_app, app: Flask):
         self.wsgi_app = wsgi_app
         self.app = app
+        #: The headers that do not depend on the body, per what decides them (:meth:`_fixed`).
+        self._fixed_headers: dict[tuple, list[tuple[str, str]]] = {}
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO") != PATH or environ["REQUEST_METHOD"] != "GET"
                 or any(name in environ for name in _TO_FLASK)):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        response = self._answer(environ)
-        if response is None:
+        answer = self._answer(environ)
+        if answer is None:
             return self.wsgi_app(environ, start_response)
+        headers, body = answer
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID", "")
                                           if self.app.config["TRUSTED_PROXIES"] else "")
-        response.headers["X-Request-ID"] = request_id
+        headers.append(("X-Request-ID", request_id))
         seconds = time.perf_counter() - started
-        logs.log_request("GET", ROUTE, response.status_code, seconds, request_id=request_id)
-        metrics.count_request(ROUTE, "GET", response.status_code, seconds)
-        return response(environ, start_response)
+        logs.log_request("GET", ROUTE, 200, seconds, request_id=request_id)
+        metrics.count_request(ROUTE, "GET", 200, seconds)
+        start_response("200 OK", headers)
+        return [body]
 
-    def _answer(self, environ):
-        """The view's answer, or None for one Flask must give (also when this one failed: the
-        database gone, say; Flask then answers as it answers any failure)."""
+    def _answer(self, environ) -> tuple[list[tuple[str, str]], bytes] | None:
+        """The view's answer (its headers and body), or None for one Flask must give (also
+        when this one failed: the database gone, say; Flask then answers as it answers any
+        failure)."""
         try:
             return self._decide(environ)
         except Exception:
@@ -92,13 +100,34 @@ class FastDecision:
                                      now=now)
             if answer is None:
                 return None
-            response = app.json.response(answer)
+            body = app.json.response(answer).get_data()
+            headers = [*self._fixed(environ.get("HTTP_ORIGIN")),
+                       ("Content-Length", str(len(body))),
+                       ("ETag", quote_etag(generate_etag(body))),  # as add_etag makes it
+                       ("Date", http_date())]  # as make_conditional adds it
+            edge.keep_answer(environ, decision_kept_for(args), ROUTE)
+        return headers, body
+
+    def _fixed(self, origin: str | None) -> list[tuple[str, str]]:
+        """The view's headers that do not depend on the body, made by its own functions once
+        per what they read: the origin when it is one of EMBED_ORIGINS, EMBED_ORIGINS, and the
+        settings ``core.security_headers`` reads (HSTS)."""
+        origins = embed_origins()
+        config = self.app.config
+        key = (origin if origin in origins else None, origins, config["SESSION_COOKIE_SECURE"],
+               config["HSTS_MAX_AGE"], config["HSTS_INCLUDE_SUBDOMAINS"])
+        fixed = self._fixed_headers.get(key)
+        if fixed is None:
+            response = self.app.json.response({})
             anonymous_decision(response)
-            prompt_answer_headers(response, environ.get("HTTP_ORIGIN"))
+            prompt_answer_headers(response, origin)
             response.vary.add("Cookie")  # as Flask's session adds: a reader's own differs
             security_headers(response)
-            edge.keep_answer(environ, app.config["CAMPAIGN_PAGE_RECHECK_SECONDS"], ROUTE)
-            return response.make_conditional(environ)
+            fixed = [(name, value) for name, value in response.headers
+                     if name not in ("Content-Length", "ETag")]
+            if len(self._fixed_headers) < 64:  # a handful of origins; never unbounded
+                self._fixed_headers[key] = fixed
+        return list(fixed)
 
 
 def init_app(app: Flask) -> None:

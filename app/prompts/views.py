@@ -120,7 +120,7 @@ def _known(now) -> Known | None:
 
 
 def known_by_status(token: str | None) -> Known | None:
-    return status_signer().read(token)
+    return status_signer().read(token) if token else None
 
 
 def article_link(utm: dict[str, str | None]) -> str | None:
@@ -182,7 +182,7 @@ def decision():
         response.headers["Cache-Control"] = "private, no-store"
         return response
     anonymous_decision(response)
-    edge.keep(live_seconds())  # the same query, the same answer: prompts start and end
+    edge.keep(decision_kept_for(request.args))
     return response.make_conditional(request)
 
 
@@ -200,6 +200,12 @@ def decision_answer(args: Mapping[str, str], *, track: bool, known: Known | None
         "period": c.period, "height": HEIGHTS[c.placement],
         "url": external_url("prompts.box", prompt_id=c.prompt_id, variant=c.variant,
                             page=place.page, track=int(track))} for c in choices]}
+
+
+def decision_kept_for(args: Mapping[str, str]) -> float:
+    """How long each process may keep a decision for the same question (``app.edge``): as the
+    live prompts, unless it carries a reader's own id, which no other reader asks with."""
+    return 0 if args.get("rid") else live_seconds()
 
 
 def anonymous_decision(response) -> None:
