@@ -23,6 +23,7 @@ Goal (from the issue): each at >= 90% of the bare app's throughput.
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import shutil
@@ -42,6 +43,7 @@ from bench.common import (
     load_text,
     measured_machine,
     scratch_database,
+    tree_cpu,
     write_results,
 )
 
@@ -104,16 +106,32 @@ def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) 
             check(app_server.base_url + path)
             # The bare app right before each: on a shared machine the load moves from one
             # measurement to the next, and a ratio means something only within a pair.
-            bares[name] = campaign_page.measure(f"bare app (before {name})",
-                                                bare.base_url + "/", opts)
-            results[name] = campaign_page.measure(f"{name} ({backend})",
-                                                  app_server.base_url + path, opts,
-                                                  script=script)
+            bares[name] = measure(f"bare app (before {name})", bare, "/", opts)
+            results[name] = measure(f"{name} ({backend})", app_server, path, opts, script)
     floor = results.pop(FLOOR[0])
     ratios = {name: r["rps"] / bares[name]["rps"] for name, r in results.items()}
+    cpu_ratios = {name: bares[name]["cpu_us"] / r["cpu_us"] for name, r in results.items()}
     return {"backend": backend, "gifts": count, "bare": bares, "embeds": results,
             "healthz": floor, "healthz_ratio": floor["rps"] / bares[FLOOR[0]]["rps"],
-            "ratios": ratios, "goal_met": all(r >= GOAL_RATIO for r in ratios.values())}
+            "ratios": ratios, "cpu_ratios": cpu_ratios,
+            "goal_met": all(r >= GOAL_RATIO for r in ratios.values())}
+
+
+def measure(label: str, server: Server, path: str, opts,
+            script: Path = campaign_page.WRK_SCRIPT) -> dict:
+    """``campaign_page.measure``, with the server's CPU time per request (its gunicorn
+    processes', from /proc, over the measured seconds only): unlike requests per second, it
+    hardly moves with what else the machine runs, so it tells the cost when the load does not
+    let the throughput."""
+    if opts.warmup:
+        campaign_page.wrk(server.base_url + path, threads=opts.threads,
+                          connections=opts.connections, duration=opts.warmup, script=script)
+    cpu = tree_cpu(server.proc.pid)
+    summary = campaign_page.measure(label, server.base_url + path,
+                                    argparse.Namespace(**{**vars(opts), "warmup": 0}), script)
+    summary["cpu_us"] = 1e6 * (tree_cpu(server.proc.pid) - cpu) / max(summary["requests"], 1)
+    print(f"    {summary['cpu_us']:.0f} us of the server's CPU a request", flush=True)
+    return summary
 
 
 def report(results: list[dict], opts, info: dict) -> None:
@@ -122,8 +140,8 @@ def report(results: list[dict], opts, info: dict) -> None:
           f"{info.get('cpus_usable', info['cpus'])} CPU(s) shared by wrk and the servers")
     print(f"load average before {load_text(info['loadavg_before'])}, "
           f"after {load_text(info['loadavg_after'])}")
-    header = (f"{'target':<52}{'req/s':>8}{'p50':>10}{'p99':>10}{'bare req/s':>12}"
-              f"{'ratio':>7}")
+    header = (f"{'target':<50}{'req/s':>7}{'p50':>9}{'bare req/s':>11}{'ratio':>7}"
+              f"{'CPU us':>8}{'bare':>6}{'ratio':>7}")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -132,8 +150,12 @@ def report(results: list[dict], opts, info: dict) -> None:
         rows.append((f"  reference: {FLOOR[0]}, {r['backend']}", r["healthz"],
                      r["bare"][FLOOR[0]], r["healthz_ratio"]))
         for label, s, bare, ratio in rows:
-            print(f"{label:<52}{s['rps']:>8.0f}{s['p50_us'] / 1000:>8.1f}ms"
-                  f"{s['p99_us'] / 1000:>8.1f}ms{bare['rps']:>12.0f}{ratio:>7.0%}")
+            print(f"{label:<50}{s['rps']:>7.0f}{s['p50_us'] / 1000:>7.1f}ms{bare['rps']:>11.0f}"
+                  f"{ratio:>7.0%}{s['cpu_us']:>8.0f}{bare['cpu_us']:>6.0f}"
+                  f"{bare['cpu_us'] / s['cpu_us']:>7.0%}")
+    print("ratio: the target's requests/s over the bare app's, measured right before it; CPU "
+          "ratio: the bare app's CPU per request over the target's (what a core of its own "
+          "would serve, as a share of the bare app's)")
     for r in results:
         print(f"{r['backend']}: goal >= {GOAL_RATIO:.0%} of the bare app "
               f"{'met' if r['goal_met'] else 'NOT met'}")
