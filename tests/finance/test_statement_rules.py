@@ -180,3 +180,44 @@ def test_a_correction_needs_its_token(app, client, sent_last_year):
     db.session.commit()
     assert client.post(f"/staff/finance/statements/{year}/corrections").status_code == 400
     assert corrections_due(year) == [charges["noa"].gift.supporter_id]
+
+
+def test_gifts_are_not_kept_waiting_while_a_batch_of_statements_is_built(make_app, request):
+    """On SQLite a statements run (a writing command, a job) takes the write lock up front;
+    while a batch's PDFs are made (seconds for 500) it must not hold it, or every gift posted
+    meanwhile waits, and fails after the busy timeout."""
+    import sqlite3
+
+    from sqlalchemy import make_url
+
+    from app.db import expect_writes
+    from app.finance.statements import build_statement_email
+    from tests.conftest import migrated_url
+
+    url = migrated_url(request, "sqlite", "statements_lock")
+    path = make_url(url).database
+    app = make_app(url)
+    year = this_year() - 1
+    found = []
+
+    def build_many(emails):
+        other = sqlite3.connect(path, timeout=0)  # a gift's POST, not waiting at all
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.rollback()
+            found.append("free")
+        except sqlite3.OperationalError as exc:
+            found.append(str(exc))
+        finally:
+            other.close()
+        return [build_statement_email(email) for email in emails]
+
+    with app.app_context():
+        paid_gift(make_campaign("appeal"), when=at(year, 3, 2, 15))
+        db.session.commit()
+        expect_writes()  # as the command and the job are marked
+        run = send_statements(year, settings=DocumentSettings.from_config(app.config),
+                              mailer=mailer_from_config(app.config), now=utcnow(),
+                              commit=jobs.commit, zone=NY, build_many=build_many)
+        db.session.remove()
+    assert run.report.queued == 1 and found == ["free"]
