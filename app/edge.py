@@ -24,14 +24,13 @@ process keeps (least recently used dropped first).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import Flask, request
 
 from app import logs, metrics
+from app.lru import LRU
 
 _KEEP = "newsfund.edge.keep"
 #: The request headers a kept answer may vary on, as WSGI names them.
@@ -71,11 +70,9 @@ class EdgeCache:
     def __init__(self, wsgi_app, *, entries: int, trusted_proxies: int,
                  clock=time.monotonic):
         self.wsgi_app = wsgi_app
-        self.entries = entries
         self.trusted_proxies = trusted_proxies
         self.clock = clock
-        self._kept: OrderedDict[tuple, Kept] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept = LRU(entries)
 
     def __call__(self, environ, start_response):
         if (environ["REQUEST_METHOD"] != "GET" or "HTTP_COOKIE" in environ
@@ -84,8 +81,8 @@ class EdgeCache:
         started = time.perf_counter()
         key = tuple(environ.get(name) for name in _ADDRESS)
         variants = key + tuple(environ.get(name) for name in VARIES_ON.values())
-        kept = self._get(variants, self.clock())
-        if kept is not None:
+        kept = self._kept.get(variants)
+        if kept is not None and kept.expires > self.clock():
             return self._serve(kept, environ, start_response, started)
         sent: list = []
 
@@ -107,27 +104,9 @@ class EdgeCache:
         headers = tuple((name, value) for name, value in sent[1]
                         if name.lower() != "x-request-id")
         etag = next((value for name, value in headers if name.lower() == "etag"), None)
-        self._put(variants, Kept(self.clock() + seconds, sent[0], headers, data, etag,
+        self._kept.put(variants, Kept(self.clock() + seconds, sent[0], headers, data, etag,
                                  route or "(no route)"))
         return [data]
-
-    def _get(self, key: tuple, now: float) -> Kept | None:
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is None:
-                return None
-            if kept.expires <= now:
-                del self._kept[key]
-                return None
-            self._kept.move_to_end(key)
-            return kept
-
-    def _put(self, key: tuple, kept: Kept) -> None:
-        with self._lock:
-            self._kept[key] = kept
-            self._kept.move_to_end(key)
-            while len(self._kept) > self.entries:
-                self._kept.popitem(last=False)
 
     def _serve(self, kept: Kept, environ, start_response, started: float):
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID", "")

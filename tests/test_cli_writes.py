@@ -6,7 +6,6 @@ writing after the other wrote."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -26,7 +25,7 @@ from app.payments.models import Payment, ProviderEvent
 from tests.conftest import migrated_url
 from tests.factories import gift_request, make_campaign
 from tests.support import stripe_objects as so
-from tests.support.concurrency import run_concurrently
+from tests.support.concurrency import run_concurrently, sqlite_write_lock
 
 #: Marked with ``@writing_command``: its transactions take the write lock up front.
 WRITES = "writes"
@@ -110,16 +109,8 @@ def test_a_writing_command_takes_the_write_lock_up_front_and_only_for_its_run(ma
     def probe() -> None:
         """Read, then say whether another connection could take the write lock meanwhile."""
         db.session.execute(text("SELECT 1"))
-        other = sqlite3.connect(path, timeout=0)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.rollback()
-            click.echo("free")
-        except sqlite3.OperationalError as exc:
-            click.echo(str(exc))
-        finally:
-            other.close()
-            db.session.rollback()
+        click.echo(sqlite_write_lock(path))
+        db.session.rollback()
 
     probe_cli.command("writes")(writing_command(probe))
     probe_cli.command("reads")(probe)
@@ -168,8 +159,8 @@ def outbox_recipients(app) -> list[str]:
 MESSAGES = 40
 
 
-def test_mail_send_pending_twice_at_once_sends_each_message_once(race_app):
-    app = race_app
+def queue_messages(app) -> list[str]:
+    """MESSAGES messages queued and committed, not delivered; their recipients."""
     readers = [f"reader{i}@example.org" for i in range(MESSAGES)]
     with app.app_context():
         for i, reader in enumerate(readers):
@@ -178,6 +169,12 @@ def test_mail_send_pending_twice_at_once_sends_each_message_once(race_app):
                         deliver_after_commit=False)
         db.session.commit()
         db.session.remove()
+    return readers
+
+
+def test_mail_send_pending_twice_at_once_sends_each_message_once(race_app):
+    app = race_app
+    readers = queue_messages(app)
 
     assert run_twice_at_once(app, "mail send-pending") == []
     assert outbox_recipients(app) == sorted(readers)
@@ -192,13 +189,8 @@ def test_a_delivery_batch_beside_send_pending_sends_each_message_once(race_app):
     """What a job's ``deliver_batch`` (statements, the daily email) and a ``flask mail
     send-pending`` run at the same time share: each message goes out once."""
     app = race_app
-    readers = [f"reader{i}@example.org" for i in range(MESSAGES)]
+    readers = queue_messages(app)
     with app.app_context():
-        for i, reader in enumerate(readers):
-            queue_email(to=reader, subject="Hello", template="account/email_changed",
-                        dedupe_key=f"batch:{i}", new_email="dana@example.org",
-                        deliver_after_commit=False)
-        db.session.commit()
         ids = db.session.scalars(select(OutboundEmail.id)).all()
         db.session.remove()
     command = dict(commands(app.cli))["mail send-pending"]

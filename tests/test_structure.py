@@ -5,12 +5,12 @@ write (decided in a request hook, not by the engine reading the request)."""
 from __future__ import annotations
 
 import ast
-import sqlite3
 from pathlib import Path
 
 from sqlalchemy import text
 
 from app.extensions import csrf, db
+from tests.support.concurrency import sqlite_write_lock
 
 APP = Path(__file__).resolve().parent.parent / "app"
 
@@ -203,15 +203,9 @@ def _probe_app(make_app, tmp_path):
     @csrf.exempt
     def probe():
         db.session.execute(text("SELECT 1"))
-        other = sqlite3.connect(path, timeout=0)
         try:
-            other.execute("BEGIN IMMEDIATE")
-            other.rollback()
-            return "free"
-        except sqlite3.OperationalError as exc:
-            return str(exc)
+            return sqlite_write_lock(path)
         finally:
-            other.close()
             db.session.rollback()
 
     app.add_url_rule("/_probe", view_func=probe, methods=["GET", "POST"])

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -47,6 +45,7 @@ from app.campaigns.services import (
 from app.giving.forms import FORM_PARAMETERS, donation_form
 from app.giving.services import UTM_FIELDS
 from app.giving.started import STARTED_KEY
+from app.lru import LRU
 
 #: The form fields whose values differ per visitor; everything else on the page is shared.
 VISITOR_FIELDS = ("submission_key", *UTM_FIELDS)
@@ -92,33 +91,10 @@ class CachedPage:
         return "".join(parts)
 
 
-class PageCache:
-    """A small LRU of pages, safe to share between a process's threads."""
-
-    def __init__(self, size: int = CACHE_SIZE):
-        self.size = size
-        self._pages: OrderedDict[tuple, CachedPage] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> CachedPage | None:
-        with self._lock:
-            page = self._pages.get(key)
-            if page is not None:
-                self._pages.move_to_end(key)
-            return page
-
-    def put(self, key: tuple, page: CachedPage) -> None:
-        with self._lock:
-            self._pages[key] = page
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.size:
-                self._pages.popitem(last=False)
-
-
-def page_cache() -> PageCache:
+def page_cache() -> LRU:
     cache = current_app.extensions.get("campaign_pages")
     if cache is None:
-        cache = current_app.extensions.setdefault("campaign_pages", PageCache())
+        cache = current_app.extensions.setdefault("campaign_pages", LRU(CACHE_SIZE))
     return cache
 
 

@@ -269,7 +269,7 @@ def test_a_new_snapshot_with_the_same_figures_keeps_the_rendered_page(app, campa
     client = app.test_client()
     page_of(client)
     cache = pages.page_cache()
-    [key] = cache._pages
+    [key] = cache.keys()
     kept = cache.get(key)
     moved = replace(kept.version, snapshot="1:1:")
     cache.put(key, replace(kept, version=moved))

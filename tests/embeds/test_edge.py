@@ -168,8 +168,10 @@ def test_the_shareable_rule():
     assert not edge._shareable("404 NOT FOUND", [])
 
 
-def test_the_least_recently_used_answer_goes_first(app, client, newsroom, clock, statements):
-    app.wsgi_app.entries = 2
+def test_the_least_recently_used_answer_goes_first(app, client, newsroom, clock, statements,
+                                                   monkeypatch):
+    monkeypatch.setattr(app, "wsgi_app", edge.EdgeCache(app.wsgi_app.wsgi_app, entries=2,
+                                                         trusted_proxies=0, clock=clock))
     pages = [f"{CAMPAIGN_BOX}&n={n}" for n in range(3)]
     for page in pages:
         client.get(page)

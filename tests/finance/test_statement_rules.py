@@ -186,13 +186,12 @@ def test_gifts_are_not_kept_waiting_while_a_batch_of_statements_is_built(make_ap
     """On SQLite a statements run (a writing command, a job) takes the write lock up front;
     while a batch's PDFs are made (seconds for 500) it must not hold it, or every gift posted
     meanwhile waits, and fails after the busy timeout."""
-    import sqlite3
-
     from sqlalchemy import make_url
 
     from app.db import expect_writes
     from app.finance.statements import build_statement_email
     from tests.conftest import migrated_url
+    from tests.support.concurrency import sqlite_write_lock
 
     url = migrated_url(request, "sqlite", "statements_lock")
     path = make_url(url).database
@@ -201,15 +200,7 @@ def test_gifts_are_not_kept_waiting_while_a_batch_of_statements_is_built(make_ap
     found = []
 
     def build_many(emails):
-        other = sqlite3.connect(path, timeout=0)  # a gift's POST, not waiting at all
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.rollback()
-            found.append("free")
-        except sqlite3.OperationalError as exc:
-            found.append(str(exc))
-        finally:
-            other.close()
+        found.append(sqlite_write_lock(path))  # could a gift's POST write, without waiting?
         return [build_statement_email(email) for email in emails]
 
     with app.app_context():

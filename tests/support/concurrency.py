@@ -3,6 +3,7 @@ once, each with its own app context and session."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 from app.extensions import db
@@ -31,3 +32,18 @@ def run_concurrently(app, work, *, threads: int = 8, timeout: float = 60) -> lis
     for thread in started:
         thread.join(timeout)
     return errors
+
+
+def sqlite_write_lock(path) -> str:
+    """Whether another connection could take SQLite's write lock on the database file at
+    ``path`` right now, without waiting: "free", or what SQLite said ("database is
+    locked")."""
+    other = sqlite3.connect(path, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+        return "free"
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    finally:
+        other.close()
