@@ -12,6 +12,8 @@ from tests.finance.support import csv_bytes, row
 from tests.support.browser import laid_out_width, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def finance_staff(live_server) -> str:

@@ -14,6 +14,8 @@ from app.extensions import db
 from tests.support.browser import laid_out_width, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
+pytestmark = pytest.mark.browser
+
 
 def failed_checkout_event(live_server, slug: str) -> tuple[int, str]:
     """A started gift and its paid-checkout event, stored as a webhook stores it but failed

@@ -22,6 +22,8 @@ from tests.factories import paid_gift
 from tests.support.browser import laid_out_width, overflowing, screenshot, staff_sign_in_link
 from tests.support.browser import sign_in_with_link as sign_in
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def fundraiser(live_server) -> str:
