@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -226,3 +230,32 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextmanager
+def bench_session(name: str) -> Iterator[tuple[Path, ExitStack, dict]]:
+    """What a benchmark's ``main`` does around its runs: the repository importable, no
+    ``DATABASE_URL`` inherited, the machine described (``measured_machine``), a temporary
+    folder removed at the end with whatever else is put on the stack; yields (folder, stack,
+    machine), and records the load average once everything is stopped."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.pop("DATABASE_URL", None)
+    info = measured_machine()
+    work = Path(tempfile.mkdtemp(prefix=f"newsfund-bench-{name}-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        yield work, stack, info
+    info["loadavg_after"] = os.getloadavg()
+
+
+def run_backends(name: str, opts, run_backend: Callable[..., dict]) -> tuple[list[dict], dict]:
+    """``run_backend(backend, opts, folder, stack)`` for each of ``opts.backends``, each with a
+    stack of its own (its servers stopped before the next starts), in a ``bench_session``;
+    returns the results and the machine."""
+    results = []
+    with bench_session(name) as (work, _, info):
+        for backend in opts.backends:
+            with ExitStack() as backend_stack:
+                results.append(run_backend(backend, opts, work, backend_stack))
+    return results, info

@@ -36,7 +36,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from email import message_from_bytes, policy
@@ -47,7 +46,7 @@ from bench.common import (
     ROOT,
     check_backends,
     free_port,
-    measured_machine,
+    run_backends,
     scratch_database,
     write_results,
 )
@@ -323,18 +322,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.pop("DATABASE_URL", None)
-    info = measured_machine()
-    results = []
-    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-digest-"))
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, work, ignore_errors=True)
-        for backend in opts.backends:
-            with ExitStack() as backend_stack:
-                results.append(run_backend(backend, opts, work, backend_stack))
-    info["loadavg_after"] = os.getloadavg()
+    results, info = run_backends("digest", opts, run_backend)
 
     print(f"\nDaily news email, one process, {opts.transport} transport, batches of "
           f"{opts.batch}, {info.get('cpus_usable') or info['cpus']} CPU(s)")

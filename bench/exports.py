@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -40,7 +38,7 @@ from bench.common import (
     ROOT,
     base_env,
     check_backends,
-    measured_machine,
+    run_backends,
     scratch_database,
     write_results,
 )
@@ -245,18 +243,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.pop("DATABASE_URL", None)
-    info = measured_machine()
-    results = []
-    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-exports-"))
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, work, ignore_errors=True)
-        for backend in opts.backends:
-            with ExitStack() as backend_stack:
-                results.append(run_backend(backend, opts, work, backend_stack))
-    info["loadavg_after"] = os.getloadavg()
+    results, info = run_backends("exports", opts, run_backend)
 
     print(f"\nGift export to CSV, {opts.gifts:,} added gifts; goals: within {GOAL_RATIO:.0f}x of "
           f"the database's own dump of the same rows, peak < {GOAL_MB:.0f} MB")

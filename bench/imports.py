@@ -19,16 +19,13 @@ Goals (from the issue): within 3x of COPY, and flat memory (under 200 MB peak).
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.common import ROOT, base_env, measured_machine, scratch_database, write_results
+from bench.common import ROOT, base_env, bench_session, scratch_database, write_results
 from bench.exports import measure, populate
 
 GOAL_RATIO = 3.0
@@ -128,16 +125,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.pop("DATABASE_URL", None)
-    info = measured_machine()
-    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-imports-"))
     started = time.perf_counter()
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, work, ignore_errors=True)
+    with bench_session("imports") as (work, stack, info):
         result = run(opts, work, stack)
-    info["loadavg_after"] = os.getloadavg()
     r = result
     print(f"\nGift import from CSV on PostgreSQL, {r['rows']:,} rows; goals: within "
           f"{GOAL_RATIO:.0f}x of COPY, peak < {GOAL_MB:.0f} MB")

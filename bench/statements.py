@@ -28,7 +28,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,7 @@ from bench.common import (
     ROOT,
     base_env,
     check_backends,
-    measured_machine,
+    run_backends,
     scratch_database,
     write_results,
 )
@@ -230,18 +229,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.pop("DATABASE_URL", None)
-    info = measured_machine()
-    results = []
-    work = Path(tempfile.mkdtemp(prefix="newsfund-bench-statements-"))
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, work, ignore_errors=True)
-        for backend in opts.backends:
-            with ExitStack() as backend_stack:
-                results.append(run_backend(backend, opts, work, backend_stack))
-    info["loadavg_after"] = os.getloadavg()
+    results, info = run_backends("statements", opts, run_backend)
     print(f"\nYear-end statements, --workers {opts.workers} (0: one per CPU), "
           f"{os.cpu_count()} CPU(s); goal < {GOAL_SECONDS:.0f} s")
     print(f"{'backend':<12}{'donors':>8}{'gifts':>8}{'emailed':>9}{'seconds':>9}{'CPU s':>8}"
