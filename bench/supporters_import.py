@@ -28,11 +28,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.common import ROOT, base_env, bench_session, scratch_database, write_results
+from bench.common import base_env, bench_session, scratch_database
 from bench.exports import measure
+from bench.imports import GOAL_MB, GOAL_RATIO, against_copy, report
 
-GOAL_RATIO = 3.0
-GOAL_MB = 200.0
 HEADER = ["id", "email", "name", "note", "subscribed_to_emails", "complimentary_plan",
           "stripe_customer_id", "created_at", "deleted_at", "labels", "tiers"]
 
@@ -97,15 +96,7 @@ def run(opts: argparse.Namespace, work: Path, stack: ExitStack) -> dict:
         log = (work / f"{label}.log").read_text()
         if expected not in log:
             problems.append(f"{label}: expected {expected!r}: {log[-500:]}")
-    ours, again = runs
-    ratio = ours["seconds"] / copy["seconds"]
-    peak_mb = max(r["max_rss_kib"] for r in runs) / 1024
-    return {"backend": "postgresql", "rows": n, "bytes": members.stat().st_size,
-            "ours_seconds": ours["seconds"], "ours_cpu_seconds": ours["cpu_seconds"],
-            "ours_rows_per_second": n / ours["seconds"], "rerun_seconds": again["seconds"],
-            "ours_peak_mb": peak_mb, "copy_seconds": copy["seconds"],
-            "copy_rows_per_second": n / copy["seconds"], "ratio": ratio, "problems": problems,
-            "goal_met": ratio <= GOAL_RATIO and peak_mb < GOAL_MB}
+    return against_copy(n, members, runs, copy, problems, rerun_seconds=runs[1]["seconds"])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -131,14 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['copy_seconds']:.1f}s ({r['copy_rows_per_second']:,.0f} rows/s); ratio "
           f"{r['ratio']:.1f}: goal {'met' if r['goal_met'] else 'NOT met'} "
           f"(whole run {time.perf_counter() - started:.0f}s)")
-    path = write_results("supporters_import", settings=vars(opts), machine=info,
-                         results=[result])
-    print(f"results: {path.relative_to(ROOT)}")
-    for problem in r["problems"]:
-        print(f"CHECK FAILED: {problem}", file=sys.stderr)
-    if r["problems"] or (opts.strict and not r["goal_met"]):
-        return 1
-    return 0
+    return report("supporters_import", opts, info, result)
 
 
 if __name__ == "__main__":
