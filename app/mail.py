@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import click
 from flask import Flask, current_app, render_template
 from flask.cli import AppGroup
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import jobs
@@ -49,6 +49,9 @@ class OutboundEmail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When a sender took it to hand to the transport (:func:`_claim`); cleared when it records
+    # the outcome.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
@@ -193,27 +196,68 @@ def deliver_email(email_id: int) -> None:
     send_email(email_id, current_mailer().transport)
 
 
-def send_email(email_id: int, transport: OutboxTransport | SMTPTransport) -> None:
-    """Hand one queued message to ``transport``, once. Safe to call again after a failure.
+#: A message claimed this long ago and not recorded since was claimed by a sender that died
+#: (a killed worker, a lost machine): the next sender takes it again. Far longer than any batch
+#: takes to hand over.
+CLAIM_EXPIRES = timedelta(minutes=10)
 
-    The row is locked until the commit that records it sent (PostgreSQL; on SQLite, senders
-    take the write lock up front, ``app.db``): a second sender at the same time (two ``flask
-    mail send-pending``, or one beside the job) waits, then finds it sent, instead of sending
-    it again.
-    """
-    row = db.session.get(OutboundEmail, email_id, with_for_update=True)
-    if row is None or row.sent_at is not None:
-        return
-    row.attempts += 1
-    try:
-        transport.send(row.recipient, ready_to_send(row, transport.sender))
-    except (OSError, smtplib.SMTPException) as exc:
-        row.last_error = f"{type(exc).__name__}: {exc}"
-        db.session.commit()
-        raise
-    row.sent_at = utcnow()
-    row.last_error = None
+
+def _claim(email_ids: Sequence[int], sender: str) -> list[tuple[int, str, bytes]]:
+    """Claim the messages among ``email_ids`` not sent and not being sent by another sender (a
+    claim younger than :data:`CLAIM_EXPIRES`), in a transaction of its own, committed at once;
+    returns each claimed one as (id, recipient, what to hand the transport), in id order.
+
+    So the database is locked only for that short transaction, never while a mail server takes
+    the messages (SQLite's write lock, which every gift given meanwhile would wait for; on
+    PostgreSQL the rows' locks); a second sender at the same time (two ``flask mail
+    send-pending``, or one beside a job) finds them claimed and leaves them. A sender that dies
+    after its claim leaves them queued, for the next sender once the claim has expired: the
+    message may then arrive twice, with the same ``Message-ID`` (:func:`ready_to_send`)."""
+    now = utcnow()
+    rows = db.session.scalars(
+        update(OutboundEmail)
+        .where(OutboundEmail.id.in_(list(email_ids)), OutboundEmail.sent_at.is_(None),
+               or_(OutboundEmail.claimed_at.is_(None),
+                   OutboundEmail.claimed_at < now - CLAIM_EXPIRES))
+        .values(claimed_at=now).returning(OutboundEmail),
+        execution_options={"synchronize_session": False}).all()
+    claimed = [(row.id, row.recipient, ready_to_send(row, sender))
+               for row in sorted(rows, key=lambda row: row.id)]
     db.session.commit()
+    return claimed
+
+
+def _record(sent: Sequence[int], failed: Mapping[int, str]) -> None:
+    """Record what the transport did with claimed messages, in one transaction: ``sent``, and
+    ``failed`` with each one's error (left queued); their claims end."""
+    now = utcnow()
+    outcomes: dict[str | None, list[int]] = {None: list(sent)} if sent else {}
+    for email_id, error in failed.items():
+        outcomes.setdefault(error, []).append(email_id)
+    for error, ids in outcomes.items():
+        db.session.execute(
+            update(OutboundEmail).where(OutboundEmail.id.in_(ids))
+            .values(sent_at=now if error is None else None, last_error=error,
+                    attempts=OutboundEmail.attempts + 1, claimed_at=None),
+            execution_options={"synchronize_session": False})
+    db.session.commit()
+
+
+def send_email(email_id: int, transport: OutboxTransport | SMTPTransport) -> bool:
+    """Hand one queued message to ``transport``, once (:func:`_claim`). Safe to call again
+    after a failure, which is kept on the message and raised. Returns False when there was
+    nothing to hand over: the message was sent, or another sender has it in hand."""
+    claimed = _claim([email_id], transport.sender)
+    if not claimed:
+        return False
+    _, recipient, message = claimed[0]
+    try:
+        transport.send(recipient, message)
+    except (OSError, smtplib.SMTPException) as exc:
+        _record((), {email_id: f"{type(exc).__name__}: {exc}"})
+        raise
+    _record([email_id], {})
+    return True
 
 
 def deliver_batch(email_ids: Sequence[int], *,
@@ -222,42 +266,35 @@ def deliver_batch(email_ids: Sequence[int], *,
     one commit (one commit per message costs an fsync each on SQLite). Returns (sent, failed);
     a failed message stays queued for ``deliver_pending`` (``flask mail send-pending``).
 
-    The rows are locked until that commit, in the order of their ids, as :func:`send_email`
-    locks its one: a sender of the same message meanwhile waits, then finds it sent."""
-    rows = db.session.scalars(select(OutboundEmail).where(
-        OutboundEmail.id.in_(list(email_ids)), OutboundEmail.sent_at.is_(None))
-        .order_by(OutboundEmail.id).with_for_update()).all()
-    sent = failed = done = 0
+    The messages are claimed first (:func:`_claim`): none is locked while the mail server takes
+    them, and one another sender has in hand is left to it."""
+    claimed = _claim(email_ids, transport.sender)
+    sent: list[int] = []
+    failed: dict[int, str] = {}
     try:
-        if rows:
+        if claimed:
             with transport.connection() as connection:
-                for row in rows:
-                    done += 1
-                    row.attempts += 1
+                for email_id, recipient, message in claimed:
                     try:
-                        connection.send(row.recipient, ready_to_send(row, transport.sender))
+                        connection.send(recipient, message)
                     except (smtplib.SMTPResponseException,
                             smtplib.SMTPRecipientsRefused) as exc:  # this message refused
-                        row.last_error = f"{type(exc).__name__}: {exc}"
-                        failed += 1
-                        continue
-                    row.sent_at = utcnow()
-                    row.last_error = None
-                    sent += 1
+                        failed[email_id] = f"{type(exc).__name__}: {exc}"
+                    else:
+                        sent.append(email_id)
     except (OSError, smtplib.SMTPException) as exc:  # no connection, or it dropped
-        rows[done - 1 if done else 0].last_error = f"{type(exc).__name__}: {exc}"
-        for row in rows[done:]:
-            row.attempts += 1
-            row.last_error = f"{type(exc).__name__}: {exc}"
-        failed = len(rows) - sent
-    db.session.commit()
-    return sent, failed
+        for email_id, _, _ in claimed:
+            if email_id not in sent:
+                failed.setdefault(email_id, f"{type(exc).__name__}: {exc}")
+    _record(sent, failed)
+    return len(sent), len(failed)
 
 
 def deliver_pending(limit: int = 1000, *, transport: OutboxTransport | SMTPTransport,
                     created_before: datetime | None = None) -> tuple[int, int]:
     """Retry every message not yet delivered (queued before ``created_before``, when given:
-    the scheduler leaves newer ones to the jobs delivering them); returns (sent, failed)."""
+    the scheduler leaves newer ones to the jobs delivering them); returns (sent, failed), not
+    counting those another sender had in hand."""
     query = select(OutboundEmail.id).where(OutboundEmail.sent_at.is_(None))
     if created_before is not None:
         query = query.where(OutboundEmail.created_at < created_before)
@@ -265,8 +302,7 @@ def deliver_pending(limit: int = 1000, *, transport: OutboxTransport | SMTPTrans
     sent = failed = 0
     for email_id in ids:
         try:
-            send_email(email_id, transport)
-            sent += 1
+            sent += send_email(email_id, transport)
         except (OSError, smtplib.SMTPException):
             failed += 1
     return sent, failed

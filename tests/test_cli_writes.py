@@ -238,3 +238,83 @@ def test_process_pending_twice_at_once_applies_each_event_once(race_app):
         db.session.remove()
     # Each donor thanked once, with their receipt.
     assert outbox_recipients(app) == sorted(f"donor{i}@example.org" for i in range(EVENTS))
+
+
+class WatchingTransport:
+    """The app's transport, asking at each message it is handed whether a gift's POST could
+    write to the SQLite file at ``path`` right then (:func:`sqlite_write_lock`)."""
+
+    def __init__(self, transport, path: str) -> None:
+        self.transport, self.path, self.found = transport, path, []
+        self.sender = transport.sender
+
+    def send(self, recipient: str, message: bytes) -> None:
+        self.found.append(sqlite_write_lock(self.path))
+        self.transport.send(recipient, message)
+
+    def connection(self):
+        watching = self
+
+        class Connection:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def send(self, recipient: str, message: bytes) -> None:
+                watching.send(recipient, message)
+
+        return Connection()
+
+
+def test_no_database_lock_is_held_while_the_mail_server_takes_the_messages(request, make_app):
+    """A batch (statements) and a single message (a job, ``flask mail send-pending``) are
+    claimed in a short transaction of their own, then handed over: on SQLite every gift posted
+    meanwhile would otherwise wait for the write lock, and fail after the busy timeout."""
+    from sqlalchemy import make_url
+
+    from app.mail import send_email
+
+    url = migrated_url(request, "sqlite", "mail_lock")
+    app = make_app(url)
+    readers = queue_messages(app)
+    with app.app_context():
+        transport = WatchingTransport(transport_from_config(app.config),
+                                      make_url(url).database)
+        ids = db.session.scalars(select(OutboundEmail.id).order_by(OutboundEmail.id)).all()
+        expect_writes()  # as the job and the command are marked
+        assert deliver_batch(ids[:-1], transport=transport) == (MESSAGES - 1, 0)
+        assert send_email(ids[-1], transport) is True
+        assert send_email(ids[-1], transport) is False  # sent: nothing to hand over
+        db.session.remove()
+    assert transport.found == ["free"] * MESSAGES
+    assert outbox_recipients(app) == sorted(readers)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_message_another_sender_has_in_hand_is_left_to_it_until_its_claim_expires(
+        request, make_app, backend):
+    from app.mail import CLAIM_EXPIRES, deliver_pending
+
+    app = make_app(migrated_url(request, backend, f"mail_claims_{backend}"))
+    readers = queue_messages(app)[:3]
+    with app.app_context():
+        ids = db.session.scalars(select(OutboundEmail.id).order_by(OutboundEmail.id)).all()
+        now = utcnow()
+        # The first in hand right now, the second claimed by a sender that died long ago.
+        for email_id, claimed_at in zip(ids, (now, now - CLAIM_EXPIRES - timedelta(seconds=1)),
+                                        strict=False):
+            db.session.get(OutboundEmail, email_id).claimed_at = claimed_at
+        db.session.commit()
+        transport = transport_from_config(app.config)
+        assert deliver_batch(ids[:3], transport=transport) == (2, 0)
+        rows = db.session.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(ids[:3]))
+                                  .order_by(OutboundEmail.id)).all()
+        assert [(r.sent_at is None, r.claimed_at is None, r.attempts) for r in rows] == [
+            (True, False, 0), (False, True, 1), (False, True, 1)]
+        sent, failed = deliver_pending(transport=transport)
+        assert (sent, failed) == (MESSAGES - 3, 0)  # the first still left to its sender
+        db.session.remove()
+    assert sorted(readers[1:]) == sorted(set(readers[1:]) & set(outbox_recipients(app)))
+    assert readers[0] not in outbox_recipients(app)

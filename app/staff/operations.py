@@ -290,10 +290,14 @@ def resend_mail(email_id: int, *, actor: Actor,
     target = {"to": row.recipient, "subject": row.subject, "attempts": row.attempts}
     error = None
     try:
-        send_email(email_id, transport)
+        handed_over = send_email(email_id, transport)
     except Exception:  # send_email kept the error on the row and committed it
         db.session.rollback()
         error = db.session.get(OutboundEmail, email_id).last_error or "not delivered"
+    else:
+        if not handed_over:
+            raise OperationsError("That message is being delivered right now by another "
+                                  "sender (a job, or flask mail send-pending).")
     _audit(actor, "operations.mail_resend", "outbound_email", email_id, before=target,
            after={"delivered": error is None, "error": error})
     db.session.commit()

@@ -165,6 +165,21 @@ def test_undelivered_mail_is_listed_and_resent(app, outbox):
     assert audit_actions() == ["operations.mail_resend"]
 
 
+def test_mail_another_sender_has_in_hand_is_not_resent_beside_it(app, outbox):
+    """A job or ``flask mail send-pending`` handing the message to the mail server right now
+    has it claimed: staff are told so, and nothing is sent twice or audited as delivered."""
+    stuck = OutboundEmail(dedupe_key="receipt:1", recipient="noa@example.org",
+                          subject="Receipt", message="Subject: Receipt\r\n\r\nThanks",
+                          attempts=1, last_error="SMTPServerDisconnected: gone",
+                          claimed_at=utcnow())
+    db.session.add(stuck)
+    db.session.commit()
+    with pytest.raises(operations.OperationsError, match="being delivered right now"):
+        operations.resend_mail(stuck.id, actor=STAFF,
+                               transport=transport_from_config(app.config))
+    assert outbox() == [] and audit_actions() == []
+
+
 def test_mail_queued_long_ago_and_never_tried_is_undelivered(app):
     db.session.add(OutboundEmail(dedupe_key="lost", recipient="noa@example.org", subject="Lost",
                                  message="x", created_at=utcnow() - timedelta(hours=1)))
