@@ -7,11 +7,13 @@ transaction that is rolled back at the end, with the app's commits turned into s
 from __future__ import annotations
 
 import shutil
+from types import CodeType
 
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
+from jinja2 import BytecodeCache
 from sqlalchemy import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -64,6 +66,40 @@ def templates_fail_loudly():
     before_render_template.connect(check_render)
     yield
     before_render_template.disconnect(check_render)
+
+
+class SharedTemplateCode(BytecodeCache):
+    """Jinja's compiled templates kept in memory for every app a test process builds: each app
+    (``make_app``, the commands' and servers' own) otherwise compiled every template it
+    rendered again, a twentieth of the suite's time. Jinja keys each template by its name and
+    file and checks its source's checksum, so a template a test changes is compiled anew."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, tuple[str, CodeType]] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        checksum, code = self.code.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket) -> None:
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def templates_compiled_once():
+    """Every app's Jinja environment gets the process's :class:`SharedTemplateCode`."""
+    shared = SharedTemplateCode()
+    create = Flask.create_jinja_environment
+
+    def create_sharing(app):
+        environment = create(app)
+        environment.bytecode_cache = shared
+        return environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "create_jinja_environment", create_sharing)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
