@@ -283,8 +283,9 @@ def deliver_batch(email_ids: Sequence[int], *,
                     else:
                         sent.append(email_id)
     except (OSError, smtplib.SMTPException) as exc:  # no connection, or it dropped
+        handed_over = set(sent)
         for email_id, _, _ in claimed:
-            if email_id not in sent:
+            if email_id not in handed_over:
                 failed.setdefault(email_id, f"{type(exc).__name__}: {exc}")
     _record(sent, failed)
     return len(sent), len(failed)
