@@ -55,7 +55,7 @@ serve: $(VENV)/.serve-installed instance/secret_key
 # with its asserts rewritten there, and the second run (and the next make test) reads it
 # rather than rewriting every module again (seconds of each run's collection).
 # One test process more than the CPUs: part of the time each waits on a server, a browser or
-# a command it started (on 2 CPUs, 3 processes took 6:19 where 2 took 8:48 and 4 took 7:18).
+# a command it started (on 2 CPUs, 3 processes took 6:19-7:17 where 2 took 8:48 and 4 7:18).
 TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(VENV)/.installed
