@@ -283,7 +283,8 @@ def test_the_follow_box_follows_with_the_reader_token_and_no_cookie(app, client,
 # -- caching ------------------------------------------------------------------------------------
 
 
-def test_boxes_for_everyone_are_cacheable_and_revalidated(client, newsroom):
+def test_boxes_for_everyone_are_cacheable_and_revalidated(client, newsroom, monkeypatch):
+    monkeypatch.setattr(services, "clock", lambda: 1_800_000_000)  # no new five minutes
     for path, max_age in ((BOXES[0], 10), (BOXES[1], 300), (BOXES[2], 300),
                           ("/embed/campaigns/twenty/progress", 10)):
         response = client.get(path)
@@ -297,6 +298,34 @@ def test_boxes_for_everyone_are_cacheable_and_revalidated(client, newsroom):
     assert client.get(f"{BOXES[2]}&reader={token}").headers["Cache-Control"] == (
         "private, no-store")
     assert "Cache-Control" not in client.get("/embed/campaigns/twenty").headers  # a 400
+
+
+def test_the_signup_box_keeps_its_etag_for_its_five_minutes(client, newsroom, monkeypatch):
+    """The sign-up box is the same bytes all through its five minutes (its form token is
+    dated to their start), so revalidating it a second or four minutes later gets a 304; the
+    next five minutes bring a new token, still valid for the form."""
+    path = BOXES[1]
+    start = 1_800_000_000 - 1_800_000_000 % services.FORM_TOKEN_STEP
+    monkeypatch.setattr(services, "clock", lambda: start + 1)
+    first = client.get(path)
+    for later in (2, services.FORM_TOKEN_STEP - 1):
+        monkeypatch.setattr(services, "clock", lambda later=later: start + later)
+        assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}
+                          ).status_code == 304
+    monkeypatch.setattr(services, "clock", lambda: start + services.FORM_TOKEN_STEP)
+    after = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert after.status_code == 200
+    token = hidden_value(after.get_data(as_text=True), "form_token")
+    assert token != hidden_value(first.get_data(as_text=True), "form_token")
+    signer = EmbedSigner("test-secret-key")
+    assert signer.form_token_valid(token, "subscribe")
+    # The first five minutes' token lasts FORM_TOKEN_MAX_AGE from their start.
+    first_token = hidden_value(first.get_data(as_text=True), "form_token")
+    monkeypatch.setattr(services, "clock", lambda: start + services.FORM_TOKEN_MAX_AGE)
+    assert signer.form_token_valid(first_token, "subscribe")
+    monkeypatch.setattr(services, "clock", lambda: start + services.FORM_TOKEN_MAX_AGE
+                        + services.FORM_TOKEN_STEP)
+    assert not signer.form_token_valid(first_token, "subscribe")
 
 
 def test_the_nginx_site_caches_the_boxes_for_everyone_and_no_readers_own():
