@@ -4,6 +4,8 @@ its naming convention are in ``app.extensions``, beside the ``db`` built on them
 from __future__ import annotations
 
 import functools
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -61,6 +63,29 @@ def _sqlite_connect(dbapi_connection, connection_record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def this_process() -> str:
+    """``host:pid``: who holds a claim this process makes (a scheduler's slot, a message
+    being sent), for :func:`claimant_gone`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claimant_gone(claimant: str | None) -> bool:
+    """Whether the process that made a claim (:func:`this_process`) is known to be gone: it
+    ran on this machine and has ended (killed with its worker, say). A claim made on another
+    machine, or by a process still running, is not known to be abandoned: it holds until it
+    expires."""
+    host, _, pid = (claimant or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # another user's process; not a pid at all
+        return False
+    return False
 
 
 def insert(model):

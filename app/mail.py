@@ -28,7 +28,7 @@ from sqlalchemy import Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import jobs
-from app.db import UTCDateTime, insert, utcnow, writing_command
+from app.db import UTCDateTime, claimant_gone, insert, this_process, utcnow, writing_command
 from app.extensions import db
 
 # Header lines may be up to 998 characters (RFC 5322). At the default 78, a header that has no
@@ -49,9 +49,10 @@ class OutboundEmail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # When a sender took it to hand to the transport (:func:`_claim`); cleared when it records
-    # the outcome.
+    # When a sender took it to hand to the transport (:func:`_claim`), and which process
+    # (``app.db.this_process``); cleared when it records the outcome.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
 
 
 def queue_email(*, to: str, subject: str, template: str, dedupe_key: str,
@@ -197,30 +198,43 @@ def deliver_email(email_id: int) -> None:
 
 
 #: A message claimed this long ago and not recorded since was claimed by a sender that died
-#: (a killed worker, a lost machine): the next sender takes it again. Far longer than any batch
-#: takes to hand over.
+#: on another machine (one that died on this machine is known at once: ``claimant_gone``): the
+#: next sender takes it again. Far longer than any batch takes to hand over.
 CLAIM_EXPIRES = timedelta(minutes=10)
 
 
 def _claim(email_ids: Sequence[int], sender: str) -> list[tuple[int, str, bytes]]:
-    """Claim the messages among ``email_ids`` not sent and not being sent by another sender (a
-    claim younger than :data:`CLAIM_EXPIRES`), in a transaction of its own, committed at once;
-    returns each claimed one as (id, recipient, what to hand the transport), in id order.
+    """Claim the messages among ``email_ids`` not sent and not being sent by another sender, in
+    a transaction of its own, committed at once; returns each claimed one as (id, recipient,
+    what to hand the transport), in id order.
 
     So the database is locked only for that short transaction, never while a mail server takes
     the messages (SQLite's write lock, which every gift given meanwhile would wait for; on
     PostgreSQL the rows' locks); a second sender at the same time (two ``flask mail
     send-pending``, or one beside a job) finds them claimed and leaves them. A sender that dies
-    after its claim leaves them queued, for the next sender once the claim has expired: the
-    message may then arrive twice, with the same ``Message-ID`` (:func:`ready_to_send`)."""
-    now = utcnow()
-    rows = db.session.scalars(
+    after its claim leaves them queued: the next sender takes them at once when the claimant
+    was a process of this machine that has ended (a worker killed mid-send), otherwise once
+    the claim is :data:`CLAIM_EXPIRES` old. A message the dead sender had handed over may then
+    arrive twice, with the same ``Message-ID`` (:func:`ready_to_send`)."""
+    now, me = utcnow(), this_process()
+    unsent = (OutboundEmail.id.in_(list(email_ids)), OutboundEmail.sent_at.is_(None))
+    rows = list(db.session.scalars(
         update(OutboundEmail)
-        .where(OutboundEmail.id.in_(list(email_ids)), OutboundEmail.sent_at.is_(None),
-               or_(OutboundEmail.claimed_at.is_(None),
-                   OutboundEmail.claimed_at < now - CLAIM_EXPIRES))
-        .values(claimed_at=now).returning(OutboundEmail),
-        execution_options={"synchronize_session": False}).all()
+        .where(*unsent, or_(OutboundEmail.claimed_at.is_(None),
+                            OutboundEmail.claimed_at < now - CLAIM_EXPIRES))
+        .values(claimed_at=now, claimed_by=me).returning(OutboundEmail),
+        execution_options={"synchronize_session": False}))
+    if len(rows) < len(email_ids):
+        held = db.session.execute(select(OutboundEmail.id, OutboundEmail.claimed_by).where(
+            *unsent, OutboundEmail.claimed_by != me)).all()
+        for email_id, claimant in held:
+            if claimant_gone(claimant):
+                rows += db.session.scalars(  # unless another sender took it over first
+                    update(OutboundEmail)
+                    .where(OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None),
+                           OutboundEmail.claimed_by == claimant)
+                    .values(claimed_at=now, claimed_by=me).returning(OutboundEmail),
+                    execution_options={"synchronize_session": False})
     claimed = [(row.id, row.recipient, ready_to_send(row, sender))
                for row in sorted(rows, key=lambda row: row.id)]
     db.session.commit()
@@ -238,7 +252,8 @@ def _record(sent: Sequence[int], failed: Mapping[int, str]) -> None:
         db.session.execute(
             update(OutboundEmail).where(OutboundEmail.id.in_(ids))
             .values(sent_at=now if error is None else None, last_error=error,
-                    attempts=OutboundEmail.attempts + 1, claimed_at=None),
+                    attempts=OutboundEmail.attempts + 1, claimed_at=None,
+                    claimed_by=None),
             execution_options={"synchronize_session": False})
     db.session.commit()
 

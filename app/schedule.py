@@ -18,8 +18,6 @@ does its work (a day later for the daily email: run ``flask news send-digest`` b
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import jobs
-from app.db import UTCDateTime, expect_writes, insert, utcnow
+from app.db import UTCDateTime, expect_writes, insert, this_process, utcnow
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -230,7 +228,7 @@ class Scheduler:
 
     def __init__(self, app: Flask, name: str | None = None):
         self.app = app
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.name = name or this_process()
         self.stop = threading.Event()
         self._done: dict[str, str] = {}  # task -> the last slot this one settled
         with app.app_context():

@@ -309,3 +309,56 @@ def test_a_message_another_sender_has_in_hand_is_left_to_it_until_its_claim_expi
     delivered = outbox_recipients(app)
     assert set(readers[1:]) <= set(delivered)
     assert readers[0] not in delivered
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_sender_killed_mid_send_leaves_its_message_to_the_next_one_at_once(
+        request, make_app, backend):
+    """``flask mail send-pending`` killed while a mail server that never answers holds its
+    first message (a worker killed mid-job): the next sender on the machine takes that message
+    at once, not after CLAIM_EXPIRES; a claim by a sender on another machine still holds."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from app.mail import deliver_pending
+
+    url = migrated_url(request, backend, f"mail_killed_{backend}")
+    app = make_app(url)
+    readers = queue_messages(app)
+    with app.app_context():
+        ids = db.session.scalars(select(OutboundEmail.id).order_by(OutboundEmail.id)).all()
+        elsewhere = db.session.get(OutboundEmail, ids[-1])
+        elsewhere.claimed_at, elsewhere.claimed_by = utcnow(), "another-machine:4242"
+        db.session.commit()
+        db.session.remove()
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the connection, says nothing
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "mail", "send-pending"],
+            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env={
+                "PATH": os.environ["PATH"], "DATABASE_URL": url, "SECRET_KEY": "x" * 32,
+                "MAIL_URL": f"smtp://127.0.0.1:{silent.getsockname()[1]}"})
+        try:
+            with app.app_context():
+                deadline = time.monotonic() + 30
+                while db.session.get(OutboundEmail, ids[0]).claimed_by is None:
+                    assert sender.poll() is None, sender.stdout.read()
+                    assert time.monotonic() < deadline, "the sender claimed nothing"
+                    db.session.rollback()
+                    time.sleep(0.05)
+                db.session.remove()
+        finally:
+            sender.send_signal(signal.SIGKILL)
+            sender.wait(10)
+            sender.stdout.close()
+    with app.app_context():
+        assert db.session.get(OutboundEmail, ids[0]).claimed_by.endswith(f":{sender.pid}")
+        db.session.remove()
+        assert deliver_pending(transport=transport_from_config(app.config)) == (
+            MESSAGES - 1, 0)
+        db.session.remove()
+    assert outbox_recipients(app) == sorted(readers[:-1])
