@@ -41,10 +41,20 @@ BASE_CONFIG = {
 }
 
 
-#: Tests of a minute or more, run first: under pytest-xdist (``make test``) one handed out near
-#: the end keeps its worker busy long after the others are done (the topology's 65 s came when
-#: 94% of the suite had been handed out).
-LONG_TESTS = ("tests/production/test_topology.py::",)
+#: Tests of ten seconds or more on a loaded machine, run first: under pytest-xdist (``make
+#: test``) one handed out near the end keeps its worker busy long after the others are done
+#: (the topology's 65 s came when 94% of the suite had been handed out).
+LONG_TESTS = (
+    "tests/production/test_topology.py::",
+    "tests/security/test_route_fuzz.py::test_hostile_input_gets_no_5xx_and_writes_nothing",
+    "tests/finance/test_receipts.py::test_concurrent_processes_leave_no_gap_and_no_duplicate",
+    "tests/test_migrations.py::test_every_migration_goes_down_and_up_on_a_populated_database",
+    "tests/finance/test_imports.py::test_the_demos_export_round_trips",
+    "tests/payments/test_stripe.py::test_one_time_scenario_converges_whatever_the_order",
+    "tests/payments/test_job_queue.py::test_events_in_any_order_converge_through_the_queues",
+    "tests/test_cli_writes.py::test_process_pending_twice_at_once_applies_each_event_once",
+    "tests/deploy/test_deploy_files.py::test_gunicorns_access_log_names_no_path",
+)
 
 
 @pytest.hookimpl(trylast=True)
