@@ -218,7 +218,10 @@ def test_the_follow_box_signs_in_at_the_top_level_and_comes_back(article: Page, 
     before = settled_height(article, path)
     assert before > 320  # the categories: taller than the sign-in step, and not cut off
 
-    syria.click()
+    # Its answer awaited as such (a slow one under load is not a refused one), and said.
+    with article.expect_response(lambda r: r.url.endswith("/embed/news/follow/syria")) as sent:
+        syria.click()
+    assert sent.value.status == 200, sent.value.text()[:2000]
     follow = box_frame(article, path)
     expect(follow.get_by_role("status")).to_have_text("You follow Syria.")
     expect(follow.get_by_role("button", name=re.compile(r"^Syria\b"))).to_have_attribute(
