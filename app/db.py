@@ -84,7 +84,7 @@ def claimant_gone(claimant: str | None) -> bool:
     except ProcessLookupError:
         return True
     except (PermissionError, OverflowError):  # another user's process; not a pid at all
-        return False
+        pass
     return False
 
 

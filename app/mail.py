@@ -225,16 +225,14 @@ def _claim(email_ids: Sequence[int], sender: str) -> list[tuple[int, str, bytes]
         .values(claimed_at=now, claimed_by=me).returning(OutboundEmail),
         execution_options={"synchronize_session": False}))
     if len(rows) < len(email_ids):
-        held = db.session.execute(select(OutboundEmail.id, OutboundEmail.claimed_by).where(
+        claimants = db.session.scalars(select(OutboundEmail.claimed_by).distinct().where(
             *unsent, OutboundEmail.claimed_by != me)).all()
-        for email_id, claimant in held:
-            if claimant_gone(claimant):
-                rows += db.session.scalars(  # unless another sender took it over first
-                    update(OutboundEmail)
-                    .where(OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None),
-                           OutboundEmail.claimed_by == claimant)
-                    .values(claimed_at=now, claimed_by=me).returning(OutboundEmail),
-                    execution_options={"synchronize_session": False})
+        if gone := [claimant for claimant in claimants if claimant_gone(claimant)]:
+            rows += db.session.scalars(  # those another sender has not taken over first
+                update(OutboundEmail)
+                .where(*unsent, OutboundEmail.claimed_by.in_(gone))
+                .values(claimed_at=now, claimed_by=me).returning(OutboundEmail),
+                execution_options={"synchronize_session": False})
     claimed = [(row.id, row.recipient, ready_to_send(row, sender))
                for row in sorted(rows, key=lambda row: row.id)]
     db.session.commit()

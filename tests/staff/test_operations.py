@@ -5,7 +5,9 @@ from the provider's refund event, not from the click."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from datetime import timedelta
 
 import pytest
@@ -171,7 +173,8 @@ def test_mail_another_sender_has_in_hand_is_not_resent_beside_it(app, outbox):
     stuck = OutboundEmail(dedupe_key="receipt:1", recipient="noa@example.org",
                           subject="Receipt", message="Subject: Receipt\r\n\r\nThanks",
                           attempts=1, last_error="SMTPServerDisconnected: gone",
-                          claimed_at=utcnow())
+                          claimed_at=utcnow(),
+                          claimed_by=f"{socket.gethostname()}:{os.getppid()}")  # running
     db.session.add(stuck)
     db.session.commit()
     with pytest.raises(operations.OperationsError, match="being delivered right now"):
