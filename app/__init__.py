@@ -52,9 +52,6 @@ def create_app(config: dict | None = None) -> Flask:
     sentry.init_app(app)
     urls.init_app(app)  # PUBLIC_URL checked, the hosts requests may name
 
-    from app.prompts import fast
-
-    fast.init_app(app)  # the hottest route without Flask's hooks; inside ProxyFix
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

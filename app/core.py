@@ -91,8 +91,7 @@ def framed_by_policy(headers) -> bool:
 @bp.after_app_request
 def security_headers(response):
     """Each header unless the view set its own. Served over https (``SECURE_COOKIES``), also
-    HSTS: browsers then use https only for ``HSTS_MAX_AGE`` seconds (0 sends none).
-    (``app.prompts.fast`` keeps these per the settings read here: name a new one there.)"""
+    HSTS: browsers then use https only for ``HSTS_MAX_AGE`` seconds (0 sends none)."""
     headers = response.headers
     for name, value in SECURITY_HEADERS:
         if name not in headers and not (name == "X-Frame-Options" and framed_by_policy(headers)):

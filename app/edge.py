@@ -44,14 +44,8 @@ _ADDRESS = ("PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "HTTP_HOST", "wsgi.url_s
 def keep(seconds: float) -> None:
     """Let the edge keep this request's answer for ``seconds`` and serve it to identical
     requests (see the module). Only for an answer that is the same for every reader."""
-    keep_answer(request.environ, seconds, logs.route())
-
-
-def keep_answer(environ, seconds: float, route: str | None) -> None:
-    """:func:`keep` for the request of ``environ``, answered at ``route`` (also without Flask:
-    ``app.prompts.fast``)."""
     if seconds > 0:
-        environ[_KEEP] = (seconds, route)
+        request.environ[_KEEP] = (seconds, logs.route())
 
 
 @dataclass(frozen=True)

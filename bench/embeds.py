@@ -4,16 +4,15 @@ Prepared as ``campaign_page`` (a fresh database per backend, the demo seeded, ``
 topped up to ``--gifts`` paid gifts), with the newsroom's site in ``EMBED_ORIGINS``; then the
 bare app (``bench/bare_app.py``) and the app under the same ``gunicorn -w 2``, each loaded by
 the same ``wrk`` on 127.0.0.1: the campaign box, ``/embed.js``, the sign-up box and the prompts'
-decision (``/embed/prompts/decision``, app/prompts: no prompt is live, so it reads the
-candidates and answers none), each for one article, as every reader of it asks.
+live rules (``/embed/prompts/live``, app/prompts: embed.js decides in the reader's browser with
+them, so it is what every article view of a ``data-newsfund="prompt"`` box asks: the demo's
+prompts), each for one article, as every reader of it asks.
 
 Every one of them is also cacheable by browsers and shared caches (``Cache-Control`` with
 ``stale-while-revalidate``, an ``ETag``), which this does not use: each request reaches the app,
-whose edge (app/edge.py) answers those that are the same for every reader from memory. A real
-reader's decision is not one of them: its query carries the reader's own id and counts. So the
-decision is also measured as ``prompt decision, a new reader each time`` (``rid`` differs on
-every request): what each article view of a new reader costs (``app/prompts/fast.py`` answers
-it without Flask's request machinery).
+whose edge (app/edge.py) answers those that are the same for every reader from memory. The
+decision the server still makes (``/embed/prompts/decision``, for a reader with a follow-box
+reader token, or a page without Web Crypto) is not measured.
 
 The bare app is measured again right before each target, and each ratio is taken within its
 pair: on a machine shared with other work the load moves from one measurement to the next.
@@ -53,10 +52,8 @@ PATHS = {
     "campaign box": f"/embed/campaigns/{DEMO_SLUG}?page={ARTICLE}",
     "embed.js": "/embed.js",
     "sign-up box": f"/embed/news/subscribe?page={ARTICLE}",
-    "prompt decision": f"/embed/prompts/decision?page={ARTICLE}&views=3",
+    "prompt rules": "/embed/prompts/live",
 }
-#: Measured like PATHS, with a new ``rid`` on every request (so the edge never has it).
-NEW_READER = ("prompt decision, a new reader each time", PATHS["prompt decision"])
 #: For reading the ratios: the app's cheapest route (Flask, the app's hooks, one SELECT 1), the
 #: ceiling for any of its routes. Not part of the goal.
 FLOOR = ("app /healthz", "/healthz")
@@ -70,25 +67,6 @@ def check(url: str) -> None:
             raise RuntimeError(f"{url} answered {response.status}")
 
 
-def new_reader_script(work: Path) -> Path:
-    """wrk_report.lua, and a ``rid`` of its own on every request (thread and count)."""
-    script = work / "wrk_new_reader.lua"
-    if not script.exists():
-        script.write_text(campaign_page.WRK_SCRIPT.read_text() + """
-local threads = 0
-setup = function(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-sent = 0
-request = function()
-  sent = sent + 1
-  return wrk.format(nil, wrk.path .. "&rid=r" .. tid .. "-" .. sent)
-end
-""")
-    return script
-
-
 def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) -> dict:
     print(f"\n[{backend}] preparing the database ...", flush=True)
     url, _ = scratch_database(backend, work, "bench", stack)
@@ -97,17 +75,14 @@ def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) 
                    EMBED_ORIGINS=NEWSROOM, MAIL_OUTBOX_DIR=str(work / f"outbox-{backend}"))
     count = campaign_page.prepare_database(env, opts.gifts)
     results, bares = {}, {}
-    targets = [(name, path, campaign_page.WRK_SCRIPT) for name, path in PATHS.items()]
-    targets.append((*NEW_READER, new_reader_script(work)))
-    targets.append((*FLOOR, campaign_page.WRK_SCRIPT))
     with Server("app:create_app()", env, work / f"gunicorn-{backend}.log",
                 workers=WORKERS) as app_server:
-        for name, path, script in targets:
+        for name, path in [*PATHS.items(), FLOOR]:
             check(app_server.base_url + path)
             # The bare app right before each: on a shared machine the load moves from one
             # measurement to the next, and a ratio means something only within a pair.
             bares[name] = measure(f"bare app (before {name})", bare, "/", opts)
-            results[name] = measure(f"{name} ({backend})", app_server, path, opts, script)
+            results[name] = measure(f"{name} ({backend})", app_server, path, opts)
     floor = results.pop(FLOOR[0])
     ratios = {name: r["rps"] / bares[name]["rps"] for name, r in results.items()}
     cpu_ratios = {name: bares[name]["cpu_us"] / r["cpu_us"] for name, r in results.items()}
@@ -117,18 +92,17 @@ def run_backend(backend: str, bare: Server, opts, work: Path, stack: ExitStack) 
             "goal_met": all(r >= GOAL_RATIO for r in ratios.values())}
 
 
-def measure(label: str, server: Server, path: str, opts,
-            script: Path = campaign_page.WRK_SCRIPT) -> dict:
+def measure(label: str, server: Server, path: str, opts) -> dict:
     """``campaign_page.measure``, with the server's CPU time per request (its gunicorn
     processes', from /proc, over the measured seconds only): unlike requests per second, it
     hardly moves with what else the machine runs, so it tells the cost when the load does not
     let the throughput."""
     if opts.warmup:
         campaign_page.wrk(server.base_url + path, threads=opts.threads,
-                          connections=opts.connections, duration=opts.warmup, script=script)
+                          connections=opts.connections, duration=opts.warmup)
     cpu = tree_cpu(server.proc.pid)
     summary = campaign_page.measure(label, server.base_url + path,
-                                    argparse.Namespace(**{**vars(opts), "warmup": 0}), script)
+                                    argparse.Namespace(**{**vars(opts), "warmup": 0}))
     summary["cpu_us"] = 1e6 * (tree_cpu(server.proc.pid) - cpu) / max(summary["requests"], 1)
     print(f"    {summary['cpu_us']:.0f} us of the server's CPU a request", flush=True)
     return summary

@@ -84,16 +84,11 @@ def embed_headers(response):
     """Boxes may be framed by EMBED_ORIGINS; the JSON is read by them (CORS, that origin
     only). embed.js itself is a script any page may load. The prompts' blueprint adds these
     to its own answers too."""
-    return answer_headers(response, request.headers.get("Origin"))
-
-
-def answer_headers(response, origin: str | None):
-    """:func:`embed_headers` for a request from ``origin`` (its ``Origin`` header): also for
-    an answer made without a Flask request (``app.prompts.fast``)."""
     origins = embed_origins()
     if response.mimetype == "text/html":
         allow_framing(response, origins)
     elif response.mimetype == "application/json":
+        origin = request.headers.get("Origin")
         if origin and origin in origins:
             response.headers["Access-Control-Allow-Origin"] = origin
         response.vary.add("Origin")

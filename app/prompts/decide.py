@@ -1,4 +1,6 @@
 """Which prompt a reader sees: a pure function of the live prompts and the reader's facts.
+static/js/embed.js makes the same decision in the reader's browser (``choose``), and
+tests/browser/test_decide_in_browser.py holds the two to the same answers: change both.
 
 Nothing here reads the database, the request or the clock: the caller passes the candidates
 (``Candidate``, plain copies of live prompts), the facts (``ReaderFacts``) and ``now``. The rules:
@@ -63,6 +65,14 @@ class Candidate:
                    min_views=prompt.min_views, category_id=prompt.category_id,
                    start_at_view=prompt.start_at_view, every_nth_view=prompt.every_nth_view,
                    max_times=prompt.max_times, reset=prompt.reset)
+
+    def rules(self) -> dict:
+        """As embed.js reads it to decide in the reader's browser (``GET /embed/prompts/live``)."""
+        return {"id": self.id, "placement": self.placement.value, "segment": self.segment.value,
+                "priority": self.priority, "variants": list(self.variants),
+                "min_views": self.min_views, "category_id": self.category_id,
+                "start_at_view": self.start_at_view, "every_nth_view": self.every_nth_view,
+                "max_times": self.max_times, "reset": self.reset.value}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,22 @@
-"""The prompts on the newsroom's article pages: the decision embed.js asks for, each prompt's
-own box, and its counters. The contract with static/js/embed.js (``data-newsfund="prompt"``):
+"""The prompts on the newsroom's article pages: the live prompts' rules and the decision
+embed.js asks for, each prompt's own box, and its counters. The contract with
+static/js/embed.js (``data-newsfund="prompt"``):
+
+``GET /embed/prompts/live`` (JSON; CORS for EMBED_ORIGINS; cacheable by anyone, an ``ETag``,
+kept ahead of Flask by ``app.edge``): the live prompts and their rules, the same for every
+reader, ``{"prompts": [{"id": 3, "placement": "inline", "segment": "everyone", "priority":
+100, "variants": ["a", "b"], "min_views": null, "category_id": null, "start_at_view": 1,
+"every_nth_view": 1, "max_times": 3, "reset": "daily", "height": 260}]}``. embed.js decides in
+the reader's browser with the facts it keeps (below), as :func:`app.prompts.decide.decide` does
+here (tests/browser/test_decide_in_browser.py holds the two to the same answers), and frames
+``/embed/prompts/<id>/<variant>?page=<article>&track=1``. So an article view costs the server
+one answer shared by every reader, not one of its own.
 
 ``GET /embed/prompts/decision`` (JSON; CORS for EMBED_ORIGINS; ``Cache-Control: private``, an
-``ETag``), parameters, all optional but ``page``, all kept by embed.js in the article site's
-own storage:
+``ETag``): the same decision made here, for the readers the server knows more of than their
+browser does (a follow-box reader token: a signed-in reader's status and follows) and for
+browsers without Web Crypto (a site not on https). Parameters, all optional but ``page``, all
+kept by embed.js in the article site's own storage:
 
 - ``page``: the article's address (one of EMBED_ORIGINS', as for every box);
 - ``views``: article views in this browser, this one included;
@@ -40,9 +53,11 @@ first-party cookie on our site holding it (signed; a donor status and whether th
 subscribes, nothing else). The thank-you page of a gift that came from an article's box links
 back to the article through ``/embed/prompts/status?page=<article>``, a top-level visit, which
 returns to the article with ``#newsfund-status=<token>`` (from the cookie, or a signed-in
-reader's account); embed.js keeps it in the article site's storage, takes it out of the address
-and sends it as ``status``. (embed.js asks for the decision without cookies, so the cookie
-itself never comes with it.)
+reader's account); embed.js keeps it in the article site's storage, takes it out of the address,
+and reads it when it decides in the browser (its date and its two facts, the signature left
+unchecked: a forged token only changes what its own reader is shown) or sends it as
+``status`` with a decision it asks for. (embed.js asks without cookies, so the cookie itself
+never comes with it.)
 """
 
 from __future__ import annotations
@@ -61,7 +76,8 @@ from app.db import utcnow
 from app.embeds.services import UTM_MAX, placement, reader_for
 from app.embeds.views import (
     KEEP_EDITED,
-    answer_headers,
+    cacheable,
+    embed_headers,
     embed_origins,
     live_seconds,
     public_origin,
@@ -86,6 +102,9 @@ bp = Blueprint("prompts", __name__)
 #: The height embed.js reserves for a box before it says its own.
 HEIGHTS = {Placement.INLINE: 260, Placement.OVERLAY: 320, Placement.BOTTOM_BAR: 120}
 NOT_OURS = "Prompts are shown only on the newsroom's own pages."
+#: The live prompts' rules: as long as the decision's answer may be kept, and as the campaign
+#: box's live figures after that (a prompt switched off shows within about a minute).
+LIVE_PROMPTS = "public, max-age=30, stale-while-revalidate=30"
 #: What a box posts itself.
 BOX_EVENTS = ("impressions", "dismissals")
 #: The boxes whose gifts name their article (``utm_medium=embed``): where its host and path are.
@@ -94,11 +113,7 @@ ARTICLE_UTM = {"embed-prompt": "utm_term", "embed-campaign": "utm_content"}
 
 def tracking_allowed() -> bool:
     """False when the browser asks not to be tracked (Global Privacy Control, Do Not Track)."""
-    return tracking_allowed_by(request.headers.get("Sec-GPC"), request.headers.get("DNT"))
-
-
-def tracking_allowed_by(sec_gpc: str | None, dnt: str | None) -> bool:
-    return sec_gpc != "1" and dnt != "1"
+    return request.headers.get("Sec-GPC") != "1" and request.headers.get("DNT") != "1"
 
 
 def _place():
@@ -116,10 +131,7 @@ def _known(now) -> Known | None:
         supporter = reader_for(request.args.get("reader"), embed_signer())
     if supporter is not None:
         return known_supporter(supporter, now)
-    return known_by_status(request.args.get("status"))
-
-
-def known_by_status(token: str | None) -> Known | None:
+    token = request.args.get("status")
     return status_signer().read(token) if token else None
 
 
@@ -139,14 +151,9 @@ def article_link(utm: dict[str, str | None]) -> str | None:
 
 @bp.after_request
 def prompt_headers(response):
-    """The boxes may be framed by EMBED_ORIGINS; the decision is read by them (CORS), as the
+    """The boxes may be framed by EMBED_ORIGINS; the JSON is read by them (CORS), as the
     embeds' own answers are; what a reader is shown depends on their Sec-GPC and DNT too."""
-    return prompt_answer_headers(response, request.headers.get("Origin"))
-
-
-def prompt_answer_headers(response, origin: str | None):
-    """:func:`prompt_headers` for a request from ``origin``, also without a Flask request."""
-    answer_headers(response, origin)
+    embed_headers(response)
     response.vary.update(("Sec-GPC", "DNT"))
     return response
 
@@ -166,12 +173,21 @@ def candidates(now) -> tuple:
     return found
 
 
+@bp.get("/embed/prompts/live")
+@limiter.exempt
+def live():
+    """The live prompts and their rules, the same for every reader: embed.js decides with
+    them in the reader's browser (the module's docstring)."""
+    return cacheable({"prompts": [{**candidate.rules(), "height": HEIGHTS[candidate.placement]}
+                                  for candidate in candidates(utcnow())]},
+                     LIVE_PROMPTS, live_seconds())
+
+
 @bp.get("/embed/prompts/decision")
 @limiter.exempt
 def decision():
-    """The decision. A reader who sends no cookie (embed.js asks without) is mostly answered
-    by ``app.prompts.fast`` before Flask, with the same functions: :func:`decision_answer`,
-    :func:`anonymous_decision` and the same headers."""
+    """The decision made here (the module's docstring: for a reader token, or a browser
+    without Web Crypto)."""
     now = utcnow()
     track = tracking_allowed()
     answer = decision_answer(request.args, track=track, known=_known(now), now=now)
@@ -181,8 +197,12 @@ def decision():
     if current_user.is_authenticated:  # a signed-in reader's answer is theirs alone
         response.headers["Cache-Control"] = "private, no-store"
         return response
-    anonymous_decision(response)
-    edge.keep(decision_kept_for(request.args))
+    # The same facts give the same answer for a while: the reader's browser may keep it, and
+    # revalidate it by its ETag.
+    response.headers["Cache-Control"] = "private, max-age=30, stale-while-revalidate=30"
+    response.add_etag()
+    if not request.args.get("rid"):  # no reader's own id: another reader may ask the same
+        edge.keep(live_seconds())
     return response.make_conditional(request)
 
 
@@ -200,19 +220,6 @@ def decision_answer(args: Mapping[str, str], *, track: bool, known: Known | None
         "period": c.period, "height": HEIGHTS[c.placement],
         "url": external_url("prompts.box", prompt_id=c.prompt_id, variant=c.variant,
                             page=place.page, track=int(track))} for c in choices]}
-
-
-def decision_kept_for(args: Mapping[str, str]) -> float:
-    """How long each process may keep a decision for the same question (``app.edge``): as the
-    live prompts, unless it carries a reader's own id, which no other reader asks with."""
-    return 0 if args.get("rid") else live_seconds()
-
-
-def anonymous_decision(response) -> None:
-    """The same facts give the same answer for a while: the reader's browser may keep it, and
-    revalidate it by its ETag."""
-    response.headers["Cache-Control"] = "private, max-age=30, stale-while-revalidate=30"
-    response.add_etag()
 
 
 def _within_budget() -> bool:

@@ -93,6 +93,8 @@ def counts(live_server, prompt_id: int) -> tuple[int, int, int]:
 def test_a_dismissed_overlay_stays_dismissed_and_a_gift_shows_in_the_results(
         article: Page, newsroom, live_server, prompts):
     inline, overlay = prompts["inline"], prompts["overlay"]
+    asked: list[str] = []
+    article.on("request", lambda request: asked.append(request.url))
     article.goto(newsroom)
     inline_box = box_frame(article, f"/embed/prompts/{inline}/a")
     expect(inline_box.get_by_role("heading", name="Stand with our reporters")).to_be_visible()
@@ -109,6 +111,9 @@ def test_a_dismissed_overlay_stays_dismissed_and_a_gift_shows_in_the_results(
     inline_box = box_frame(article, f"/embed/prompts/{inline}/a")
     expect(article.locator(f'iframe[src*="/embed/prompts/{overlay}/"]')).to_have_count(0)
     assert counts(live_server, overlay) == (1, 1, 0)
+    # Decided in the browser, from the live prompts' rules: no decision asked of the server.
+    assert sum("/embed/prompts/live" in url for url in asked) == 2
+    assert not [url for url in asked if "/embed/prompts/decision" in url]
 
     inline_box.get_by_role("link", name="Give now").click()
     expect(article).to_have_url(re.compile(rf"/campaigns/{prompts['slug']}\?"))
@@ -129,6 +134,20 @@ def test_a_dismissed_overlay_stays_dismissed_and_a_gift_shows_in_the_results(
     article.get_by_role("link", name="Back to the article").click()
     expect(article).to_have_url(newsroom)  # the token taken out of the address
     article.wait_for_function("() => !!localStorage.getItem('newsfund-status')")
+
+
+def test_a_reader_the_server_knows_gets_the_servers_decision(article: Page, newsroom,
+                                                            live_server, prompts):
+    """With a follow-box reader token (a signed-in reader's status and follows, which only the
+    server can read), embed.js asks the server for the decision, and frames what it answers."""
+    article.add_init_script("if (location.hostname === '127.0.0.2') "  # not in our frames
+                            "localStorage.setItem('newsfund-reader', 'a-reader-token')")
+    with article.expect_response(re.compile(r"/embed/prompts/decision\?.*reader=a-reader-token")
+                                 ) as answer:
+        article.goto(newsroom)
+    assert answer.value.ok, answer.value.text()
+    box = box_frame(article, f"/embed/prompts/{prompts['inline']}/a")
+    expect(box.get_by_role("heading", name="Stand with our reporters")).to_be_visible()
 
 
 def test_a_prompt_box_with_no_prompt_gives_its_room_back(article: Page, newsroom, live_server):

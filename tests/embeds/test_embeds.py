@@ -336,10 +336,11 @@ def test_the_nginx_site_caches_the_boxes_for_everyone_and_no_readers_own():
                         r"proxy_cache newsfund_embeds;", site).group(1)
     cached = re.compile(pattern)
     for path in ("/embed.js", "/embed/campaigns/twenty", "/embed/campaigns/twenty/progress",
-                 "/embed/news/subscribe", "/embed/prompts/12/a", "/embed/prompts/12/b"):
+                 "/embed/news/subscribe", "/embed/prompts/live", "/embed/prompts/12/a",
+                 "/embed/prompts/12/b"):
         assert cached.match(path), path
     for path in ("/embed/news/follow", "/embed/news/follow/connect", "/embed/news/follow/x",
-                 "/embed/prompts/decision", "/embed/prompts/12/a/give",
+                 "/embed/prompts/decision", "/embed/prompts/lively", "/embed/prompts/12/a/give",
                  "/embed/prompts/12/a/impressions", "/embed/prompts/status",
                  "/campaigns/twenty", "/embed.jsx"):
         assert not cached.match(path), path

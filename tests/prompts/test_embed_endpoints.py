@@ -1,13 +1,15 @@
-"""The decision embed.js asks for, a prompt's box, its counters and its give link (on both
-databases)."""
+"""The live prompts' rules and the decision embed.js asks for, a prompt's box, its counters
+and its give link (on both databases)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
+from app.db import utcnow
 from app.extensions import db
 from app.prompts.models import Placement, PromptCount, Segment
 from tests.prompts.conftest import ARTICLE, NEWSROOM, add_prompt
@@ -29,6 +31,33 @@ def decision(client, headers=None, **params):
 def counts(prompt) -> dict[str, tuple[int, int, int]]:
     return {r.variant: (r.impressions, r.dismissals, r.clicks) for r in db.session.scalars(
         select(PromptCount).where(PromptCount.prompt_id == prompt.id))}
+
+
+def test_the_live_rules_are_the_same_for_every_reader_and_read_by_the_newsroom_only(
+        app, client, campaign, prompt):
+    weekly = add_prompt(campaign, name="Inline, engaged readers", placement=Placement.INLINE,
+                        segment=Segment.ENGAGED, min_views=3, priority=5, start_at_view=2,
+                        every_nth_view=2, max_times=4, reset="weekly", headline_b="")
+    add_prompt(campaign, name="Switched off", enabled=False)
+    add_prompt(campaign, name="Over", ends_at=utcnow() - timedelta(minutes=1))
+    response = client.get("/embed/prompts/live", headers={"Origin": NEWSROOM})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == NEWSROOM
+    assert response.headers["Cache-Control"] == "public, max-age=30, stale-while-revalidate=30"
+    assert "Set-Cookie" not in response.headers
+    assert response.get_json() == {"prompts": [
+        {"id": weekly.id, "placement": "inline", "segment": "engaged", "priority": 5,
+         "variants": ["a"], "min_views": 3, "category_id": None, "start_at_view": 2,
+         "every_nth_view": 2, "max_times": 4, "reset": "weekly", "height": 260},
+        {"id": prompt.id, "placement": "overlay", "segment": "everyone", "priority": 100,
+         "variants": ["a", "b"], "min_views": None, "category_id": None, "start_at_view": 1,
+         "every_nth_view": 1, "max_times": None, "reset": "never", "height": 320}]}
+    again = client.get("/embed/prompts/live",
+                       headers={"Origin": NEWSROOM, "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    other = client.get("/embed/prompts/live", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert other.get_data() == response.get_data()  # nothing in it is the reader's
 
 
 def test_the_decision_names_the_box_to_frame_and_is_read_by_the_newsroom_only(client, prompt):

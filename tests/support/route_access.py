@@ -112,12 +112,14 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "staff.roles": ADMIN,
     "staff.revoke": ADMIN,
     "staff.audit_log": ADMIN,
-    # Prompts: the fundraisers' pages; the embeds' decision, boxes and counters for everyone.
+    # Prompts: the fundraisers' pages; the embeds' rules, decision, boxes and counters for
+    # everyone.
     "prompt_staff.index": FUNDRAISING,
     "prompt_staff.new": FUNDRAISING,
     "prompt_staff.edit": FUNDRAISING,
     "prompt_staff.results": FUNDRAISING,
     "prompt_staff.email_appeal": FUNDRAISING,
+    "prompts.live": PUBLIC,
     "prompts.decision": PUBLIC,
     "prompts.box": PUBLIC,
     "prompts.give": PUBLIC,
