@@ -241,12 +241,28 @@ def commit() -> None:
         backend().dispatch(jobs)
 
 
+#: How long a worker's command channel (``rq`` commands: shutdown, kill) waits per read.
+COMMAND_WAIT = 1
+
+
 class AppWorker(SimpleWorker):
     """Runs each job in this process (no fork), in an application context of its own, so each
     job has a fresh database session; jobs write, so on SQLite they take the write lock up
     front, as a POST request does, and wait their turn beside the web processes."""
 
     app: Flask
+
+    def subscribe(self):
+        """RQ's, with its command channel read at most :data:`COMMAND_WAIT` seconds at a time,
+        not 60. RQ stops a worker by unsubscribing, then stopping the channel's thread, and
+        redis-py (8.2) waits for that thread to end: a thread that came round after the
+        unsubscribe waits for a subscription as long as it reads, so the worker took 60 s to
+        stop, now and then (a `--burst` run, a SIGTERM)."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_WAIT, daemon=True,
+            exception_handler=self._pubsub_exception_handler)
 
     def perform_job(self, job, queue):
         with self.app.app_context():

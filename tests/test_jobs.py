@@ -106,3 +106,22 @@ def test_a_secret_argument_stays_out_of_logs_and_job_descriptions():
     secret = jobs.Secret("$argon2id$v=19$m=65536,t=3,p=4$salt$hash")
     assert secret == "$argon2id$v=19$m=65536,t=3,p=4$salt$hash"
     assert "argon2" not in repr(("noa@example.org", secret))
+
+
+def test_a_worker_stops_at_once_whatever_its_command_channel_was_doing(make_app, database_url,
+                                                                       redis_url):
+    """RQ stops a worker by unsubscribing from its command channel, then stopping the thread
+    that reads it, which redis-py waits for. A thread that came round after the unsubscribe
+    waits for a subscription as long as one read lasts: RQ's 60 s made a worker's stop (each
+    `--burst` run, a SIGTERM) take a minute now and then; ours waits a second at most."""
+    worker = jobs.worker(make_app(database_url, REDIS_URL=redis_url))
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    deadline = time.monotonic() + 10
+    while worker.pubsub.subscribed and time.monotonic() < deadline:  # the reply read
+        time.sleep(0.01)
+    assert not worker.pubsub.subscribed and worker.pubsub_thread.is_alive()
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 10  # 60 with RQ's own subscribe
+    assert not worker.pubsub_thread.is_alive()
