@@ -310,6 +310,8 @@ def jobs_worker_command(burst: bool, log_level: str) -> None:
             rq_worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
         except RedisError as exc:
             log.warning("Redis lost while a job ran (%s); starting the worker again", exc)
+            if rq_worker.pubsub_thread is not None:  # RQ leaves its command channel's reader
+                rq_worker.pubsub_thread.stop()  # retrying a lost connection for ever
         else:
             if burst or rq_worker._shutdown_requested_date:  # SIGTERM, SIGINT
                 return

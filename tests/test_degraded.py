@@ -204,6 +204,7 @@ def test_a_worker_that_loses_redis_while_a_job_runs_goes_on_once_it_is_back(
     waits for Redis and works on instead of ending the process (which would end every process
     `make serve` runs)."""
     from redis import Redis
+    from redis.client import PubSubWorkerThread
     from rq import Queue
 
     flask_app = make_app(f"sqlite:///{tmp_path / 'jobs.db'}", REDIS_URL=own_redis.url,
@@ -216,6 +217,11 @@ def test_a_worker_that_loses_redis_while_a_job_runs_goes_on_once_it_is_back(
         assert result.exit_code == 0, result.output
         assert _lost.get("ran"), caplog.text
         assert "starting the worker again" in caplog.text
+        # Nothing of the lost worker is left behind: its command channel's reader ended too.
+        readers = [t for t in threading.enumerate() if isinstance(t, PubSubWorkerThread)]
+        for reader in readers:
+            reader.join(10)
+        assert not [t for t in readers if t.is_alive()]
     finally:
         if "restart" in _lost:
             _lost["restart"].join(30)
