@@ -6,6 +6,7 @@ transaction that is rolled back at the end, with the app's commits turned into s
 
 from __future__ import annotations
 
+import os
 import shutil
 from types import CodeType
 
@@ -112,6 +113,10 @@ def templates_compiled_once():
         yield
 
 
+#: The suite runs under Debian's ``faketime`` (a shifted clock: README, "Tests").
+UNDER_FAKETIME = "faketime" in os.environ.get("LD_PRELOAD", "")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def threads_that_end_under_faketime():
     """Under ``faketime`` (the suite run on a shifted clock), a timed wait between threads never
@@ -123,10 +128,9 @@ def threads_that_end_under_faketime():
       rate limits on): timers still waiting are cancelled at the end of the session.
 
     Everything a job or a request does is unchanged."""
-    import os
     import threading
 
-    if "faketime" not in os.environ.get("LD_PRELOAD", ""):
+    if not UNDER_FAKETIME:
         yield
         return
     from app.jobs import AppWorker
