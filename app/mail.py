@@ -168,7 +168,7 @@ def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
             .returning(OutboundEmail.id)).scalars()
     if deliver_after_commit:
         for email_id in ids:
-            jobs.enqueue(deliver_email, email_id)
+            jobs.enqueue(deliver_emails, email_id)
     return ids
 
 
@@ -191,10 +191,19 @@ def ready_to_send(row: OutboundEmail, sender: str) -> bytes:
     return extra.as_bytes().rstrip(b"\r\n") + b"\r\n" + message
 
 
-def deliver_email(email_id: int) -> None:
-    """The job queued after the commit (``store_emails``): :func:`send_email` through the app's
-    transport."""
-    send_email(email_id, current_mailer().transport)
+class NotDelivered(Exception):
+    """Messages a job was to deliver are still queued (kept on each: its error)."""
+
+
+@jobs.gathered
+def deliver_emails(email_ids: list[int]) -> None:
+    """The job queued after the commit (``store_emails``), once for all the messages a
+    transaction queued (a batch of webhook events' receipts): :func:`deliver_batch` through the
+    app's transport, over one connection. Raises when one of them is left queued, so that the
+    queue tries again (those handed over meanwhile are not sent twice)."""
+    sent, failed = deliver_batch(email_ids, transport=current_mailer().transport)
+    if failed:
+        raise NotDelivered(f"{failed} of {sent + failed} message(s) not delivered")
 
 
 #: A message claimed this long ago and not recorded since was claimed by a sender that died
