@@ -162,8 +162,11 @@ def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
             for to, subject, key, message in messages]
     ids: list[int] = []
     for start in range(0, len(rows), STORE_BATCH):
+        chunk = rows[start:start + STORE_BATCH]
+        # One message (a receipt, in a webhook's job) as a single-row VALUES: SQLAlchemy
+        # caches its compiled form, where a multi-row one is compiled anew each time.
         ids += db.session.execute(
-            insert(OutboundEmail).values(rows[start:start + STORE_BATCH])
+            insert(OutboundEmail).values(chunk[0] if len(chunk) == 1 else chunk)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(OutboundEmail.id)).scalars()
     if deliver_after_commit:
