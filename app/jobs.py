@@ -217,7 +217,7 @@ class RQBackend:
         return "ok"
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
-        if g.get("in_worker"):  # a job's follow-ups: run here, queue only those that fail
+        if in_worker():  # a job's follow-ups: run here, queue only those that fail
             jobs = _run_now(jobs)
         if not jobs:
             return
@@ -291,6 +291,12 @@ def init_app(app: Flask) -> None:
 
 def backend() -> InlineBackend | RQBackend:
     return current_app.extensions["jobs"]
+
+
+def in_worker() -> bool:
+    """True in a job ``flask jobs worker`` runs; False where a job runs inline (a request's,
+    or one Redis could not take)."""
+    return bool(g.get("in_worker"))
 
 
 def deferred() -> bool:

@@ -188,17 +188,24 @@ BATCH = 100
 def process_events_job() -> int:
     """The job queued for stored events (:func:`accept_event`; one waits on the queue at a time
     however many webhooks queue it): :func:`apply_pending_events` with the app's provider and
-    settings."""
-    return apply_pending_events(current_provider(), settings=event_settings(current_app.config))
+    settings. In a worker, until none is left; run in a web process instead (Redis could not
+    take it), one batch only, so that a request does not take on a backlog."""
+    return apply_pending_events(current_provider(), settings=event_settings(current_app.config),
+                                batches=None if jobs.in_worker() else 1)
 
 
 def apply_pending_events(provider: PaymentProvider, *, settings: EventSettings,
-                         size: int = BATCH) -> int:
+                         size: int = BATCH, batches: int | None = None) -> int:
     """Apply the provider's stored events that were never tried, ``size`` to a transaction
-    (:func:`apply_event_batch`), until none is left; returns how many were applied."""
+    (:func:`apply_event_batch`), until none is left or after ``batches``; returns how many
+    were applied."""
     applied = 0
-    while (batch := apply_event_batch(provider, settings=settings, size=size)) is not None:
+    while batches is None or batches > 0:
+        batch = apply_event_batch(provider, settings=settings, size=size)
+        if batch is None:
+            break
         applied += batch
+        batches = None if batches is None else batches - 1
     return applied
 
 

@@ -22,8 +22,9 @@ from app.giving.models import Gift, GiftStatus
 from app.giving.services import GivingRules, start_gift
 from app.mail import OutboundEmail
 from app.payments import events
-from app.payments.events import process_event_job
+from app.payments.events import apply_pending_events, event_settings, process_event_job
 from app.payments.models import Payment, PaymentKind, ProviderEvent
+from app.payments.providers import current_provider
 from tests.factories import gift_request, make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
@@ -156,6 +157,18 @@ def test_a_burst_of_webhooks_is_one_job_that_applies_them_in_one_transaction(
     assert {note for _, note in stamped} == {None, "event type not handled"}
     assert len(httpserver.log) == 3  # one API call per payment, asked together
     assert FailedJobRegistry(queue=queue).count == 0
+
+
+def test_outside_a_worker_one_batch_is_applied_not_the_whole_backlog(
+        queue_app, client, httpserver):
+    """Run in a web process (Redis could not take the job), the job applies one batch: a
+    request does not take on a backlog; a worker goes on until none is left."""
+    for evt in paid_events(httpserver, pending_gifts(3)):
+        assert deliver(client, evt).status_code == 200
+    provider, settings = current_provider(), event_settings(current_app.config)
+    assert apply_pending_events(provider, settings=settings, size=2, batches=1) == 2
+    assert apply_pending_events(provider, settings=settings, size=2) == 1
+    assert count(Payment) == 3
 
 
 def test_an_event_that_breaks_its_batch_holds_back_no_other(
