@@ -107,8 +107,9 @@ _COALESCED: dict[str, Callable] = {}
 
 
 def gathered(func: Callable) -> Callable:
-    """Mark a job that takes one list: each :func:`enqueue` of it in a transaction adds its
-    arguments to that list, and the job runs once, after the commit, with them all."""
+    """Mark a job that takes one list: each :func:`enqueue` of it in a transaction (one
+    argument each) adds to that list, and the job runs once, after the commit, with them
+    all."""
     func.gathered = True
     return func
 
@@ -306,17 +307,25 @@ def deferred() -> bool:
 
 def enqueue(func: Callable, *args) -> None:
     queued = db.session.info.setdefault(_KEY, [])
-    if getattr(func, "gathered", False):
-        (arg,) = args
-        mine = next((job_args[0] for job_func, job_args in queued if job_func is func), None)
-        if mine is None:
-            queued.append((func, ([arg],)))
-        else:
-            mine.append(arg)
-        return
     if getattr(func, "coalesced", False) and any(job_func is func for job_func, _ in queued):
         return
     queued.append((func, args))
+
+
+def _gathered(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]:
+    """The jobs of a commit, each :func:`gathered` one made one job with the list of its
+    arguments (where it was first queued)."""
+    merged: list[tuple[Callable, tuple]] = []
+    lists: dict[Callable, list] = {}
+    for func, args in jobs:
+        if not getattr(func, "gathered", False):
+            merged.append((func, args))
+        elif func in lists:
+            lists[func].append(args[0])
+        else:
+            lists[func] = [args[0]]
+            merged.append((func, (lists[func],)))
+    return merged
 
 
 def queued_mark() -> int:
@@ -348,7 +357,7 @@ def discard() -> None:
 
 def commit() -> None:
     """Commit the session, then hand the jobs its transaction queued to the backend."""
-    jobs = db.session.info.pop(_KEY, [])
+    jobs = _gathered(db.session.info.pop(_KEY, []))
     db.session.commit()
     if jobs:
         backend().dispatch(jobs)

@@ -20,9 +20,14 @@ from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Gift, GiftStatus
 from app.giving.services import GivingRules, start_gift
-from app.mail import OutboundEmail
+from app.mail import OutboundEmail, deliver_emails
 from app.payments import events
-from app.payments.events import apply_pending_events, event_settings, process_event_job
+from app.payments.events import (
+    apply_pending_events,
+    event_settings,
+    process_event_job,
+    process_events_job,
+)
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
 from tests.factories import gift_request, make_campaign
@@ -330,6 +335,20 @@ def test_jobs_of_a_rolled_back_transaction_are_never_queued(queue_app, queue):
     jobs.enqueue(process_event_job, 2)
     jobs.commit()
     assert [job.args for job in queue.get_jobs()] == [(1,), (2,)]
+
+
+def test_a_transactions_mails_go_in_one_job_less_those_of_a_savepoint_rolled_back(
+        queue_app, queue):
+    jobs.enqueue(deliver_emails, 1)
+    mark = jobs.queued_mark()
+    jobs.enqueue(deliver_emails, 2)  # queued by an event whose savepoint was rolled back
+    jobs.drop_since(mark)
+    jobs.enqueue(process_events_job)
+    jobs.enqueue(deliver_emails, 3)
+    jobs.enqueue(process_events_job)  # one is enough: it finds its work itself
+    jobs.commit()
+    assert [(job.func_name.rpartition(".")[2], job.args) for job in queue.get_jobs()] == [
+        ("deliver_emails", ([1, 3],)), ("process_events_job", ())]
 
 
 def test_the_worker_command_needs_redis(app):
