@@ -350,8 +350,8 @@ def _prefetch_details(provider: PaymentProvider,
 
 
 def process_event_job(event_pk: int) -> bool:
-    """The job queued for a stored event (:func:`accept_event`): :func:`apply_stored_event`
-    with the app's settings."""
+    """The job of one stored event that a batch could not apply (:func:`apply_event_batch`),
+    retried by the queue with backoff: :func:`apply_stored_event` with the app's settings."""
     return apply_stored_event(event_pk, settings=event_settings(current_app.config))
 
 
