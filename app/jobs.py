@@ -21,6 +21,14 @@ Two backends, chosen by ``REDIS_URL``:
   webhook events, ``flask payments settle-fees`` for fees, ``flask mail send-pending`` for
   mail).
 
+A job marked :func:`coalesced` finds its work itself (the stored webhook events not applied
+yet): while one waits on the queue, queuing another changes nothing, so a burst of webhooks
+makes one job, not one each (on RQ, each job costs about 20 Redis commands of bookkeeping). A
+job marked :func:`gathered` takes a list: what one transaction queues of it runs as one job
+with all the arguments (the receipt mails of a batch of events, delivered together).
+:func:`retry_later` queues a job whose first attempt was made elsewhere (an event a batch could
+not apply yet): it runs after the first retry interval, with the retries left.
+
 A job marked :func:`after_response` is one whose time must not show in the answer to the
 request that queued it (account mail: whether it is sent tells whether an address has an
 account). On RQ it is queued like any other (and, if Redis cannot be reached, runs in this
@@ -35,6 +43,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app, g, has_request_context, request
@@ -80,6 +89,28 @@ def after_response(func: Callable) -> Callable:
     """Mark a job whose time must not show in the answer of the request that queues it: inline,
     it runs after the response is sent rather than right after the commit."""
     func.after_response = True
+    return func
+
+
+def coalesced(func: Callable) -> Callable:
+    """Mark a job that takes no arguments and looks for its work when it runs: on RQ, it is
+    queued only if none waits on the queue already (a flag in Redis, set when it is queued
+    and cleared when a worker starts it, so work committed before the flag was seen is found
+    by the job that is then waiting or starting)."""
+    func.coalesced = True
+    _COALESCED[f"{func.__module__}.{func.__qualname__}"] = func
+    return func
+
+
+#: The coalesced jobs by the name RQ gives a job's function.
+_COALESCED: dict[str, Callable] = {}
+
+
+def gathered(func: Callable) -> Callable:
+    """Mark a job that takes one list: each :func:`enqueue` of it in a transaction (one
+    argument each) adds to that list, and the job runs once, after the commit, with them
+    all."""
+    func.gathered = True
     return func
 
 
@@ -158,6 +189,9 @@ class InlineBackend:
         """The queue's state for /healthz: there is none."""
         return None
 
+    def retry_later(self, func: Callable, *args) -> None:
+        """Inline jobs are not retried: the sweeps take their work up."""
+
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
         now, later = _later(jobs)
         _run_now(now)  # a failed one is dropped: the sweeps pick its work up
@@ -172,6 +206,7 @@ class RQBackend:
     def __init__(self, url: str, queue_name: str, retry_intervals: list[int]):
         self.connection = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self.queue = Queue(queue_name, connection=self.connection)
+        self.retry_intervals = list(retry_intervals)
         self.retry = Retry(max=len(retry_intervals), interval=retry_intervals) \
             if retry_intervals else None
 
@@ -183,11 +218,12 @@ class RQBackend:
         return "ok"
 
     def dispatch(self, jobs: list[tuple[Callable, tuple]]) -> None:
-        if g.get("in_worker"):  # a job's follow-ups: run here, queue only those that fail
+        if in_worker():  # a job's follow-ups: run here, queue only those that fail
             jobs = _run_now(jobs)
         if not jobs:
             return
         try:
+            jobs = self._not_waiting(jobs)
             with self.connection.pipeline() as pipe:
                 for func, args in jobs:
                     # No result is kept: jobs report through the database.
@@ -195,9 +231,54 @@ class RQBackend:
                                        meta={"request_id": logs.request_id()}, pipeline=pipe)
                 pipe.execute()
         except RedisError:  # committed already: done here instead, after the response
+            for func, _ in jobs:
+                if getattr(func, "coalesced", False):
+                    self._forget_waiting(func)
             log.exception("%d job(s) committed but not queued, run here: %s", len(jobs),
                           ", ".join(f"{func.__qualname__}{args!r}" for func, args in jobs))
             _run_after_response(jobs)
+
+    #: How long a coalesced job's flag outlives a job that never started (Redis lost it): then
+    #: the next commit queues one again. One queued meanwhile beside it finds nothing to do.
+    WAITING_TTL = 300
+
+    def _waiting_key(self, func: Callable) -> str:
+        return f"newsfund:waiting:{self.queue.name}:{func.__module__}.{func.__qualname__}"
+
+    def _not_waiting(self, jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]:
+        """The jobs less the :func:`coalesced` ones of which one waits on the queue already
+        (each flagged as waiting from here on: one Redis round trip for them all)."""
+        coalesced = [func for func, _ in jobs if getattr(func, "coalesced", False)]
+        if not coalesced:
+            return jobs
+        with self.connection.pipeline(transaction=False) as pipe:
+            for func in coalesced:
+                pipe.set(self._waiting_key(func), 1, nx=True, ex=self.WAITING_TTL)
+            flagged = {func for func, new in zip(coalesced, pipe.execute(), strict=True) if new}
+        return [(func, args) for func, args in jobs
+                if not getattr(func, "coalesced", False) or func in flagged]
+
+    def _forget_waiting(self, func: Callable) -> None:
+        """A coalesced job is starting (or could not be queued): the next commit queues one."""
+        try:
+            self.connection.delete(self._waiting_key(func))
+        except RedisError:
+            pass
+
+    def retry_later(self, func: Callable, *args) -> None:
+        """Queue a job whose first attempt was made and failed elsewhere: it runs after the
+        first retry interval, then has the retries left."""
+        intervals = self.retry_intervals
+        rest = intervals[1:]
+        retry = Retry(max=len(rest), interval=rest) if rest else None
+        options = {"retry": retry, "result_ttl": 0, "meta": {"request_id": logs.request_id()}}
+        try:
+            if intervals and intervals[0]:
+                self.queue.enqueue_in(timedelta(seconds=intervals[0]), func, *args, **options)
+            elif intervals:
+                self.queue.enqueue(func, *args, **options)
+        except RedisError:  # the sweeps take it up
+            log.exception("job %s%r not queued for its retry", func.__qualname__, args)
 
 
 def init_app(app: Flask) -> None:
@@ -213,13 +294,54 @@ def backend() -> InlineBackend | RQBackend:
     return current_app.extensions["jobs"]
 
 
+def in_worker() -> bool:
+    """True in a job ``flask jobs worker`` runs; False where a job runs inline (a request's,
+    or one Redis could not take)."""
+    return bool(g.get("in_worker"))
+
+
 def deferred() -> bool:
     """True when queued jobs run later in a worker rather than right after the commit."""
     return backend().deferred
 
 
 def enqueue(func: Callable, *args) -> None:
-    db.session.info.setdefault(_KEY, []).append((func, args))
+    queued = db.session.info.setdefault(_KEY, [])
+    if getattr(func, "coalesced", False) and any(job_func is func for job_func, _ in queued):
+        return
+    queued.append((func, args))
+
+
+def _gathered(jobs: list[tuple[Callable, tuple]]) -> list[tuple[Callable, tuple]]:
+    """The jobs of a commit, each :func:`gathered` one made one job with the list of its
+    arguments (where it was first queued)."""
+    merged: list[tuple[Callable, tuple]] = []
+    lists: dict[Callable, list] = {}
+    for func, args in jobs:
+        if not getattr(func, "gathered", False):
+            merged.append((func, args))
+        elif func in lists:
+            lists[func].append(args[0])
+        else:
+            lists[func] = [args[0]]
+            merged.append((func, (lists[func],)))
+    return merged
+
+
+def queued_mark() -> int:
+    """Where the jobs queued so far end: :func:`drop_since` drops what is queued after it (a
+    savepoint's, rolled back)."""
+    return len(db.session.info.get(_KEY, ()))
+
+
+def drop_since(mark: int) -> None:
+    del db.session.info.get(_KEY, [])[mark:]
+
+
+def retry_later(func: Callable, *args) -> None:
+    """Hand the backend, now, a job whose first attempt (in a batch) failed: on RQ it runs
+    after the first retry interval with the retries left; inline, the sweeps take it up."""
+    backend().retry_later(func, *args)
 
 
 def submit(func: Callable, *args) -> None:
@@ -235,7 +357,7 @@ def discard() -> None:
 
 def commit() -> None:
     """Commit the session, then hand the jobs its transaction queued to the backend."""
-    jobs = db.session.info.pop(_KEY, [])
+    jobs = _gathered(db.session.info.pop(_KEY, []))
     db.session.commit()
     if jobs:
         backend().dispatch(jobs)
@@ -265,12 +387,23 @@ class AppWorker(SimpleWorker):
             exception_handler=self._pubsub_exception_handler)
 
     def perform_job(self, job, queue):
+        if (coalesced := _COALESCED.get(job.func_name)) is not None:
+            self.app.extensions["jobs"]._forget_waiting(coalesced)  # a commit queues another
         with self.app.app_context():
             expect_writes()
             g.in_worker = True
             with logs.job(job.func_name, job.id, job.meta.get("request_id")) as outcome:
                 outcome["ok"] = super().perform_job(job, queue)  # False: it raised
             return outcome["ok"]
+
+    def unsubscribe(self) -> None:
+        # RQ unsubscribes, then stops its pubsub thread and waits for it. With redis-py 8, a
+        # thread that reads the unsubscribe's answer before it is told to stop waits out its
+        # 60 s sleep for a subscription first (a worker in burst mode, as in the tests and
+        # benchmarks, took a minute to end, now and then). Told first, it ends on that answer.
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop(timeout=0)
+        super().unsubscribe()
 
 
 NO_QUEUE = "REDIS_URL is not set: jobs run inline and there is no queue"

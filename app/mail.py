@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -35,6 +36,39 @@ from app.extensions import db
 # space to fold at, such as a List-Unsubscribe URL, is turned into RFC 2047 encoded words,
 # which mail clients do not decode there: the unsubscribe button would not work.
 LONG_HEADERS = SMTP.clone(max_line_length=998)
+
+
+class _ReusedHeaders(EmailPolicy):
+    """``email``'s policy, remembering the headers it has parsed and folded: most of a
+    message's (MIME-Version, each part's Content-Type and Content-Transfer-Encoding) are the
+    same in every message, and parsing and folding them was about half of building one (a
+    webhook worker builds a receipt per event). The same functions, so the same bytes."""
+
+    def header_store_parse(self, name, value):
+        if isinstance(value, str) and not hasattr(value, "name") and \
+                len(value.splitlines()) <= 1:  # else refused, as email refuses it
+            return name, _parsed_header(self, name, value)
+        return super().header_store_parse(name, value)
+
+    def fold(self, name, value):
+        return _folded_header(self, name, value, type(value))
+
+
+@lru_cache(maxsize=512)
+def _parsed_header(policy: EmailPolicy, name: str, value: str):
+    return policy.header_factory(name, value)
+
+
+@lru_cache(maxsize=512)
+def _folded_header(policy: EmailPolicy, name: str, value: str, kind: type) -> str:
+    return EmailPolicy.fold(policy, name, value)
+
+
+#: How :func:`build_message` makes a message, and writes it out (as ``SMTP`` and
+#: ``LONG_HEADERS``).
+_BUILD = _ReusedHeaders()
+_SMTP = _BUILD.clone(linesep="\r\n")
+_LONG_HEADERS = _SMTP.clone(max_line_length=998)
 
 
 class OutboundEmail(db.Model):
@@ -118,7 +152,7 @@ def build_message(*, sender: str | None, to: str, subject: str, text: str, html:
     Needs neither the app nor the database, so worker processes can build messages (the
     year-end statements: building one with a PDF costs more than the rest of queuing it).
     """
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_BUILD)
     if sender is not None:
         msg["From"] = sender
     msg["To"] = to
@@ -134,7 +168,7 @@ def build_message(*, sender: str | None, to: str, subject: str, text: str, html:
     for filename, mimetype, data in attachments:
         maintype, _, subtype = mimetype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_string(policy=LONG_HEADERS if headers else SMTP)
+    return msg.as_string(policy=_LONG_HEADERS if headers else _SMTP)
 
 
 def store_email(*, to: str, subject: str, dedupe_key: str, message: str,
@@ -162,13 +196,16 @@ def store_emails(messages: Sequence[tuple[str, str, str, str]], *,
             for to, subject, key, message in messages]
     ids: list[int] = []
     for start in range(0, len(rows), STORE_BATCH):
+        chunk = rows[start:start + STORE_BATCH]
+        # One message (a receipt, in a webhook's job) as a single-row VALUES: SQLAlchemy
+        # caches its compiled form, where a multi-row one is compiled anew each time.
         ids += db.session.execute(
-            insert(OutboundEmail).values(rows[start:start + STORE_BATCH])
+            insert(OutboundEmail).values(chunk[0] if len(chunk) == 1 else chunk)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(OutboundEmail.id)).scalars()
     if deliver_after_commit:
         for email_id in ids:
-            jobs.enqueue(deliver_email, email_id)
+            jobs.enqueue(deliver_emails, email_id)
     return ids
 
 
@@ -191,10 +228,19 @@ def ready_to_send(row: OutboundEmail, sender: str) -> bytes:
     return extra.as_bytes().rstrip(b"\r\n") + b"\r\n" + message
 
 
-def deliver_email(email_id: int) -> None:
-    """The job queued after the commit (``store_emails``): :func:`send_email` through the app's
-    transport."""
-    send_email(email_id, current_mailer().transport)
+class NotDelivered(Exception):
+    """Messages a job was to deliver are still queued (kept on each: its error)."""
+
+
+@jobs.gathered
+def deliver_emails(email_ids: list[int]) -> None:
+    """The job queued after the commit (``store_emails``), once for all the messages a
+    transaction queued (a batch of webhook events' receipts): :func:`deliver_batch` through the
+    app's transport, over one connection. Raises when one of them is left queued, so that the
+    queue tries again (those handed over meanwhile are not sent twice)."""
+    sent, failed = deliver_batch(email_ids, transport=current_mailer().transport)
+    if failed:
+        raise NotDelivered(f"{failed} of {sent + failed} message(s) not delivered")
 
 
 #: A message claimed this long ago and not recorded since was claimed by a sender that died

@@ -39,7 +39,7 @@ STEPS = [
     ("      queue_email", "app.giving.services", "queue_email"),
     ("        render_template", "app.mail", "render_template"),
     ("jobs.commit (commit, then the after-commit jobs)", "app.jobs", "commit"),
-    ("  job: deliver_email", "app.mail", "deliver_email"),
+    ("  job: deliver_emails", "app.mail", "deliver_emails"),
     ("    outbox file write", "app.mail", "OutboxTransport.send"),
     ("  job: settle_charge_job", "app.payments.events", "settle_charge_job"),
     ("    charge_details (Stripe API call)", "app.payments.stripe",

@@ -226,3 +226,40 @@ def test_a_gift_above_the_online_maximum_names_where_to_write(public, client, ma
     own = make_app(database_url, MAJOR_GIFTS_EMAIL="major.gifts@levantwire.example")
     refused = submit_gift(own.test_client(), "twenty", amount="other", other="60000")
     assert "write to us at major.gifts@levantwire.example" in refused.get_data(as_text=True)
+
+
+BUILT = [
+    dict(sender=None, to="donor1@example.org", subject="Thank you for your gift to Twenty years",
+         text="Dear Noa,\n\nThank you. " * 40, html="<p>" + "Thank you for your gift, " * 20),
+    dict(sender="Levant Wire <news@levant.example>", to="רבקה <rivka@example.org>",
+         subject="תודה על מתנתך — Ramadan كريم " * 3, text="שלום רבקה\n" * 30 + "x" * 200,
+         html="<p>مرحبا</p>" * 50),
+    dict(sender=None, to="a@example.org", subject="Daily news", text="short", html="<b>short</b>",
+         headers={"List-Unsubscribe": "<https://donate.example.org/u/" + "x" * 300 + ">",
+                  "From": "News <news@levant.example>"}),
+    dict(sender=None, to="b@example.org", subject="Statement", text="attached", html="<p>x</p>",
+         attachments=[("statement.pdf", "application/pdf", b"%PDF-1.4 " + bytes(range(256)))]),
+]
+
+
+@pytest.mark.parametrize("fields", BUILT, ids=["receipt", "unicode", "long-header", "pdf"])
+def test_a_message_is_built_byte_for_byte_as_emails_own_policies_build_it(fields, monkeypatch):
+    """``build_message`` remembers the headers it has parsed and folded (most are the same in
+    every message); what it makes is what email's policies make, twice in a row."""
+    import random
+
+    from app import mail
+
+    now = utcnow()
+    monkeypatch.setattr(mail, "utcnow", lambda: now)
+    monkeypatch.setattr(mail, "make_msgid", lambda domain=None: f"<fixed@{domain}>")
+
+    def built() -> str:
+        random.seed(7)  # the MIME boundary
+        return mail.build_message(**fields)
+
+    ours = [built(), built()]
+    monkeypatch.setattr(mail, "_BUILD", policy.default)
+    monkeypatch.setattr(mail, "_SMTP", policy.SMTP)
+    monkeypatch.setattr(mail, "_LONG_HEADERS", mail.LONG_HEADERS)
+    assert ours == [built()] * 2

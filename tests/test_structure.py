@@ -133,10 +133,11 @@ ALLOWED_APP_READS = {
     # The factory-side reader views, commands and jobs call.
     "app/mail.py:current_mailer": {"current_app"},
     # The job queued after the commit, and the command: entry points that own the app.
-    "app/mail.py:deliver_email": {"current_mailer"},
+    "app/mail.py:deliver_emails": {"current_mailer"},
     "app/mail.py:send_pending_command": {"current_mailer"},
-    # The job queued for a stored event: an entry point that owns the app.
+    # The jobs queued for stored events: entry points that own the app.
     "app/payments/events.py:process_event_job": {"current_app"},
+    "app/payments/events.py:process_events_job": {"current_app", "current_provider"},
     # Builds send_digest's collaborators from the settings, for the news command and the
     # scheduler's daily-email job (a factory: send_digest itself is given them).
     "app/news/digest.py:send_configured_digest": {"current_app"},

@@ -43,14 +43,16 @@ def next_sequence(year: int) -> int:
 
 def reserve_sequences(year: int, count: int) -> int:
     """Take ``count`` consecutive receipt numbers of ``year`` at once, the same way (for
-    receipts issued in bulk, such as the demo data's); returns the first."""
-    db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
-                       .on_conflict_do_nothing(index_elements=["year"]))
-    last = db.session.execute(
-        update(ReceiptCounter).where(ReceiptCounter.year == year)
-        .values(last_sequence=ReceiptCounter.last_sequence + count)
-        .returning(ReceiptCounter.last_sequence)
-    ).scalar_one()
+    receipts issued in bulk, such as the demo data's); returns the first. The year's counter
+    row is created by the first of its receipts (one statement more, once a year)."""
+    take = (update(ReceiptCounter).where(ReceiptCounter.year == year)
+            .values(last_sequence=ReceiptCounter.last_sequence + count)
+            .returning(ReceiptCounter.last_sequence))
+    last = db.session.execute(take).scalar_one_or_none()
+    if last is None:
+        db.session.execute(insert(ReceiptCounter).values(year=year, last_sequence=0)
+                           .on_conflict_do_nothing(index_elements=["year"]))
+        last = db.session.execute(take).scalar_one()
     return last - count + 1
 
 

@@ -7,9 +7,10 @@ under its unique (provider, event id); a duplicate stops there. Then, in one of 
   stored and applied or neither, and an event that depends on one not received yet is refused
   with :class:`RetryLater` (nothing stored) for the provider to deliver again;
 - jobs on a queue (``REDIS_URL``): the stored event is committed and acknowledged at once, and
-  :func:`process_event_job` applies it in a worker, in one transaction; one that must wait for
-  another is retried by the queue with backoff, and ``flask payments process-pending`` applies
-  any left unprocessed.
+  :func:`process_events_job` (one queued at a time, however many webhooks arrive) applies the
+  stored events in batches, a transaction each (:func:`apply_event_batch`); one that must wait
+  for another, or fails, goes to a job of its own (:func:`process_event_job`), retried by the
+  queue with backoff, and ``flask payments process-pending`` applies any left unprocessed.
 
 Handlers are idempotent and tolerate events arriving in any order.
 """
@@ -18,19 +19,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from app import jobs
 from app.db import insert, utcnow
 from app.extensions import db
 from app.giving import services as giving
+from app.giving.models import Gift
 from app.payments import ledger, payouts
 from app.payments.base import (
     Card,
@@ -40,7 +43,7 @@ from app.payments.base import (
     RefundResult,
 )
 from app.payments.models import Payment, PaymentKind, ProviderEvent
-from app.payments.providers import provider_named
+from app.payments.providers import current_provider, provider_named
 from app.payments.shapes import check_event
 
 log = logging.getLogger(__name__)
@@ -93,10 +96,10 @@ def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
     if event_pk is None:
         return False
     if jobs.deferred() if defer is None else defer:
-        jobs.enqueue(process_event_job, event_pk)
+        jobs.enqueue(process_events_job)
         return True
     try:
-        _mark_processed(event_pk, _apply(provider, event, settings.zone))
+        _mark_processed([event_pk], _apply(provider, event, settings.zone))
     except RetryLater as exc:
         if not overdue(event, park_after=settings.park_after):
             raise
@@ -167,15 +170,188 @@ def _apply(provider: PaymentProvider, event: Mapping, zone: ZoneInfo) -> str | N
     return None
 
 
-def _mark_processed(event_pk: int, note: str | None) -> None:
-    db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
+def _mark_processed(event_pks: Sequence[int], note: str | None) -> None:
+    """Stamp stored events processed, all with the same ``note`` (None: they changed what they
+    report), in one statement."""
+    db.session.execute(update(ProviderEvent).where(ProviderEvent.id.in_(event_pks))
                        .values(processed_at=utcnow(), note=note, last_error=None,
                                not_ours=bool(note and note.startswith(NOT_OURS))))
 
 
+#: Stored events a job applies in one transaction (:func:`apply_event_batch`): RQ's bookkeeping
+#: and a transaction's fixed costs are paid once for them all. The receipt counter of the year
+#: stays locked until the batch commits, so this bounds how long an issuer waits for it.
+BATCH = 100
+
+
+@jobs.coalesced
+def process_events_job() -> int:
+    """The job queued for stored events (:func:`accept_event`; one waits on the queue at a time
+    however many webhooks queue it): :func:`apply_pending_events` with the app's provider and
+    settings. In a worker, until none is left; run in a web process instead (Redis could not
+    take it), one batch only, so that a request does not take on a backlog."""
+    return apply_pending_events(current_provider(), settings=event_settings(current_app.config),
+                                batches=None if jobs.in_worker() else 1)
+
+
+def apply_pending_events(provider: PaymentProvider, *, settings: EventSettings,
+                         size: int = BATCH, batches: int | None = None) -> int:
+    """Apply the provider's stored events that were never tried, ``size`` to a transaction
+    (:func:`apply_event_batch`), until none is left or after ``batches``; returns how many
+    were applied."""
+    applied = 0
+    while batches is None or batches > 0:
+        batch = apply_event_batch(provider, settings=settings, size=size)
+        if batch is None:
+            break
+        applied += batch
+        batches = None if batches is None else batches - 1
+    return applied
+
+
+def apply_event_batch(provider: PaymentProvider, *, settings: EventSettings,
+                      size: int = BATCH) -> int | None:
+    """Claim up to ``size`` of the provider's stored events never tried (not processed, not
+    parked, no attempt counted: one that failed once is its own job's, retried with backoff,
+    and the sweep's), oldest first, apply them in one transaction and commit; returns how many
+    were applied, None when there were none to claim.
+
+    On PostgreSQL the claimed events stay locked until the commit and a second worker claims
+    others (``SKIP LOCKED``); SQLite has one writer at a time. Each event is applied in a
+    savepoint (:func:`_apply`), as alone; the provider is asked about the batch's one-time
+    payments beforehand, concurrently (:func:`_prefetch_details`), and the events are stamped
+    processed together. One that must wait for another has its attempt counted (parked when
+    :func:`overdue`) and goes, after the commit, to a job of its own (:func:`process_event_job`)
+    for the queue's retries. Any other error rolls the batch back, and its events are applied
+    one per transaction (:func:`apply_stored_event`), so that one bad event holds back no
+    other."""
+    rows = db.session.execute(
+        select(ProviderEvent.id, ProviderEvent.payload)
+        .where(ProviderEvent.provider == provider.name, ProviderEvent.processed_at.is_(None),
+               ProviderEvent.parked_at.is_(None), ProviderEvent.attempts == 0)
+        .order_by(ProviderEvent.id).limit(size).with_for_update(skip_locked=True)).all()
+    if not rows:
+        db.session.rollback()
+        return None
+    events = [(event_pk, json.loads(payload)) for event_pk, payload in rows]
+    try:
+        applied, waiting = _apply_batch(provider, events, settings)
+    except Exception:
+        db.session.rollback()
+        jobs.discard()
+        log.exception("a batch of %d events failed; applying them one by one", len(events))
+        return _one_by_one([event_pk for event_pk, _ in events], settings)
+    jobs.commit()
+    for event_pk in waiting:
+        jobs.retry_later(process_event_job, event_pk)
+    return applied
+
+
+def _apply_batch(provider: PaymentProvider, events: Sequence[tuple[int, dict]],
+                 settings: EventSettings) -> tuple[int, list[int]]:
+    """Apply claimed events in the current transaction; returns how many were applied, and
+    the ids of those that wait for another (their attempt counted, unless parked)."""
+    applied: dict[str | None, list[int]] = {}  # by note
+    waiting = []
+    token = _prefetched.set(_prefetch_details(provider, [event for _, event in events]))
+    try:
+        for event_pk, event in events:
+            mark = jobs.queued_mark()
+            try:
+                note = _apply(provider, event, settings.zone)
+            except RetryLater as exc:
+                jobs.drop_since(mark)
+                park = overdue(event, park_after=settings.park_after)
+                db.session.execute(update(ProviderEvent).where(ProviderEvent.id == event_pk)
+                                   .values(attempts=ProviderEvent.attempts + 1, last_error=None,
+                                           note=str(exc)[:500],
+                                           **(_parked() if park else {})))
+                if not park:
+                    waiting.append(event_pk)
+                continue
+            applied.setdefault(note, []).append(event_pk)
+    finally:
+        _prefetched.reset(token)
+    for note, event_pks in applied.items():
+        _mark_processed(event_pks, note)
+    return sum(map(len, applied.values())), waiting
+
+
+def _one_by_one(event_pks: Sequence[int], settings: EventSettings) -> int:
+    """Apply stored events one per transaction (a batch of them failed); one that fails again
+    goes to a job of its own for the queue's retries. Returns how many were applied."""
+    applied = 0
+    for event_pk in event_pks:
+        try:
+            applied += apply_stored_event(event_pk, settings=settings)
+        except RetryLater as exc:
+            log.info("event %s waits: %s", event_pk, exc)
+            jobs.retry_later(process_event_job, event_pk)
+        except Exception:  # counted on the event; the next ones are applied all the same
+            log.exception("event %s could not be applied", event_pk)
+            jobs.retry_later(process_event_job, event_pk)
+    return applied
+
+
+#: The provider's charges behind the one-time payments of a batch of events, asked before it
+#: is applied (:func:`_prefetch_details`), by payment intent; taken by :func:`_details_now`.
+_prefetched: ContextVar[dict[str, ChargeDetails | None] | None] = ContextVar(
+    "prefetched", default=None)
+
+#: Provider calls made at once for a batch of events.
+PREFETCH_THREADS = 8
+
+
+def _one_time_payment_of(event: Mapping) -> tuple[str, str] | None:
+    """(payment intent, gift) of a one-time gift's payment event, whose handler asks the
+    provider for its charge (:func:`_one_time_payment`); None for any other event."""
+    obj = event["data"]["object"]
+    gift = (obj.get("metadata") or {}).get("gift")
+    if event["type"] == "payment_intent.succeeded":
+        return (obj["id"], gift) if gift else None
+    if event["type"] in ("checkout.session.completed",
+                         "checkout.session.async_payment_succeeded"):
+        gift = gift or obj.get("client_reference_id")
+        paid_once = obj.get("mode") != "subscription" and obj.get("payment_status") == "paid"
+        return (obj["payment_intent"], gift) if paid_once and gift and \
+            obj.get("payment_intent") else None
+    return None
+
+
+def _prefetch_details(provider: PaymentProvider,
+                      events: Sequence[Mapping]) -> dict[str, ChargeDetails | None]:
+    """Ask the provider, concurrently, for the charge of each one-time payment among
+    ``events`` that :func:`_details_now` would ask about: not recorded yet, and of a gift here
+    (so none is asked that its handler would not). With a real API's latency (about 150 ms a
+    call), asked one after the other they would take most of a batch's time."""
+    payments = dict(filter(None, map(_one_time_payment_of, events)))
+    if not payments:
+        return {}
+    recorded = db.session.execute(select(Payment.provider_id, Payment.payment_intent_id).where(
+        Payment.provider == provider.name, Payment.kind == PaymentKind.CHARGE,
+        or_(Payment.provider_id.in_(payments), Payment.payment_intent_id.in_(payments)))).all()
+    ours = set(db.session.scalars(select(Gift.public_id).where(
+        Gift.public_id.in_(set(payments.values())))))
+    known = {key for row in recorded for key in row}
+    asked = sorted(intent for intent, gift in payments.items()
+                   if gift in ours and intent not in known)
+
+    def ask(intent: str) -> ChargeDetails | None:
+        try:
+            return provider.charge_details(payment_intent_id=intent)
+        except ProviderError as exc:
+            log.warning("charge of %s not known yet: %s", intent, exc)
+            return None
+
+    if len(asked) < 2:
+        return {intent: ask(intent) for intent in asked}
+    with ThreadPoolExecutor(max_workers=min(PREFETCH_THREADS, len(asked))) as pool:
+        return dict(zip(asked, pool.map(ask, asked), strict=True))
+
+
 def process_event_job(event_pk: int) -> bool:
-    """The job queued for a stored event (:func:`accept_event`): :func:`apply_stored_event`
-    with the app's settings."""
+    """The job of one stored event that a batch could not apply (:func:`apply_event_batch`),
+    retried by the queue with backoff: :func:`apply_stored_event` with the app's settings."""
     return apply_stored_event(event_pk, settings=event_settings(current_app.config))
 
 
@@ -204,7 +380,7 @@ def apply_stored_event(event_pk: int, *, settings: EventSettings) -> bool:
         db.session.rollback()
         _count_attempt(event_pk, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
-    _mark_processed(event_pk, note)
+    _mark_processed([event_pk], note)
     jobs.commit()
     return True
 
@@ -340,6 +516,9 @@ def _details_now(provider: PaymentProvider, payment_intent_id: str) -> ChargeDet
     """The charge behind a one-time gift's payment intent, asked before its receipt is mailed
     so that the receipt names the card; None when the provider cannot say just now (the fee
     is then asked again after the commit, and the receipt names no card)."""
+    prefetched = _prefetched.get()
+    if prefetched is not None and payment_intent_id in prefetched:
+        return prefetched.pop(payment_intent_id)  # once: a second event for it is as alone
     if ledger.find_charge(provider.name, payment_intent_id=payment_intent_id) is not None:
         return None  # recorded already: this delivery changes nothing
     try:

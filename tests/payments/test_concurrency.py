@@ -6,7 +6,7 @@ import time
 
 import pytest
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app import jobs
 from app.db import utcnow
@@ -14,7 +14,7 @@ from app.extensions import db
 from app.giving.models import Gift, GiftStatus
 from app.giving.services import GivingRules, begin_checkout, start_gift
 from app.mail import OutboundEmail
-from app.payments.events import event_settings, receive_event
+from app.payments.events import apply_event_batch, event_settings, receive_event
 from app.payments.models import Payment, ProviderEvent
 from app.payments.providers import current_provider
 from tests.conftest import migrated_url
@@ -83,3 +83,42 @@ def test_a_form_submitted_many_times_at_once_makes_one_gift(committed_app):
     assert len(set(locations)) == 1 and len(locations) == THREADS
     with app.app_context():
         assert count(Gift) == 1
+
+
+@pytest.mark.parametrize("committed_app", ["postgresql"], indirect=True)
+def test_a_worker_skips_the_events_another_has_claimed_and_applies_the_rest(committed_app):
+    """PostgreSQL: a worker's batch leaves the events another worker's batch holds (locked
+    until it commits) and applies the others at once, rather than wait for them. (SQLite has
+    one writer at a time: there the second waits its turn.)"""
+    app = committed_app
+    with app.app_context():
+        campaign = make_campaign("race")
+        provider = current_provider()
+        rules = GivingRules.from_config(app.config)
+        for n in range(3):
+            gift = start_gift(campaign, gift_request(email=f"donor{n}@example.org"),
+                              rules=rules, now=utcnow())
+            begin_checkout(gift, provider, success_url="http://x/ok", cancel_url="http://x/no")
+            session = provider.load_session(gift.checkout_url.rsplit("/", 1)[1])
+            [event] = provider.completion_events(session, name="Noa", now=time.time())
+            assert receive_event(provider, *provider.encode(event), defer=True,
+                                 settings=event_settings(app.config))
+        jobs.discard()  # stored, left for the batches below
+        db.session.commit()
+        first, *rest = db.session.scalars(select(ProviderEvent.id).order_by(ProviderEvent.id))
+        other_worker = db.engine.connect()  # its batch claimed the first event, not committed
+        other_worker.execute(select(ProviderEvent.id).where(ProviderEvent.id == first)
+                             .with_for_update())
+        try:
+            # Were it to wait for the lock, it would fail after 5 s rather than hang.
+            db.session.execute(text("SET lock_timeout = '5s'"))
+            assert apply_event_batch(provider, settings=event_settings(app.config)) == 2
+            assert db.session.scalars(select(ProviderEvent.id).where(
+                ProviderEvent.processed_at.is_not(None)).order_by(ProviderEvent.id)).all() == rest
+        finally:
+            other_worker.rollback()
+            other_worker.close()
+        # Released, it is the next batch's.
+        assert apply_event_batch(provider, settings=event_settings(app.config)) == 1
+        assert apply_event_batch(provider, settings=event_settings(app.config)) is None
+        assert count(Payment) == 3 and count(OutboundEmail) == 3

@@ -7,19 +7,30 @@ import random
 from types import SimpleNamespace
 
 import pytest
+from flask import current_app
 from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from app import jobs
+from app.campaigns.models import Campaign
+from app.db import utcnow
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Gift, GiftStatus
-from app.mail import OutboundEmail
-from app.payments.events import process_event_job
+from app.giving.services import GivingRules, start_gift
+from app.mail import OutboundEmail, deliver_emails
+from app.payments import events
+from app.payments.events import (
+    apply_pending_events,
+    event_settings,
+    process_event_job,
+    process_events_job,
+)
 from app.payments.models import Payment, PaymentKind, ProviderEvent
-from tests.factories import make_campaign
+from app.payments.providers import current_provider
+from tests.factories import gift_request, make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
 from tests.support.jobs import work
@@ -86,7 +97,7 @@ def test_a_webhook_is_stored_and_acknowledged_and_the_worker_applies_it(
     work(queue_app)
 
     # One job: the receipt's mail and the fee it queued ran in the worker after its commit.
-    assert queued == ["process_event_job"]
+    assert queued == ["process_events_job"]
     charge = db.session.scalar(select(Payment))
     assert (charge.kind, charge.amount, charge.fee, charge.net) == (PaymentKind.CHARGE, 5000,
                                                                    175, 4825)
@@ -100,6 +111,124 @@ def test_a_webhook_is_stored_and_acknowledged_and_the_worker_applies_it(
     # Run again: nothing to do, nothing doubled.
     assert process_event_job(stored.id) is False
     assert count(Payment) == 1 and len(outbox()) == 1
+
+
+def pending_gifts(count: int) -> list[Gift]:
+    """``count`` one-time gifts left for Stripe's checkout, committed."""
+    campaign = db.session.scalar(select(Campaign))
+    rules = GivingRules.from_config(current_app.config)
+    gifts = [start_gift(campaign, gift_request(email=f"donor{n}@example.org"), rules=rules,
+                        now=utcnow()) for n in range(count)]
+    db.session.commit()
+    return gifts
+
+
+def paid_events(httpserver, gifts: list[Gift]) -> list[dict]:
+    """A ``payment_intent.succeeded`` for each gift, its own intent served with its charge."""
+    events = []
+    for n, gift in enumerate(gifts):
+        intent = f"pi_batch_{n}"
+        charge = {**so.charge(charge_id=f"ch_batch_{n}", intent=intent, amount=gift.total),
+                  "balance_transaction": so.balance_transaction(amount=gift.total,
+                                                                txn_id=f"txn_batch_{n}")}
+        httpserver.expect_request(f"/v1/payment_intents/{intent}", method="GET")\
+            .respond_with_json({**so.payment_intent(intent_id=intent, gift=gift.public_id,
+                                                    amount=gift.total), "latest_charge": charge})
+        events.append(so.event("payment_intent.succeeded", so.payment_intent(
+            intent_id=intent, gift=gift.public_id, amount=gift.total, charge=charge["id"])))
+    return events
+
+
+def test_a_burst_of_webhooks_is_one_job_that_applies_them_in_one_transaction(
+        queue_app, client, httpserver, queue, queued, outbox):
+    gifts = pending_gifts(3)
+    stranger = so.event("customer.created", {"id": "cus_other", "object": "customer"})
+    for evt in [*paid_events(httpserver, gifts), stranger]:
+        assert deliver(client, evt).status_code == 200
+    # One job waits, however many events were stored.
+    assert queue.count == 1 and count(ProviderEvent) == 4
+
+    work(queue_app)
+
+    assert queued == ["process_events_job"]
+    assert [db.session.get(Gift, gift.id).status for gift in gifts] == [GiftStatus.PAID] * 3
+    assert sorted(db.session.scalars(select(Receipt.sequence))) == [1, 2, 3]
+    assert count(Payment) == 3 and None not in db.session.scalars(select(Payment.fee)).all()
+    assert len(outbox()) == 3 and db.session.scalar(select(func.count()).where(
+        OutboundEmail.sent_at.is_(None))) == 0
+    # One transaction stamped them all (one UPDATE per note: the stranger's says why).
+    stamped = db.session.execute(select(ProviderEvent.processed_at, ProviderEvent.note)).all()
+    assert len({at for at, _ in stamped}) == 2 and None not in {at for at, _ in stamped}
+    assert {note for _, note in stamped} == {None, "event type not handled"}
+    assert len(httpserver.log) == 3  # one API call per payment, asked together
+    assert FailedJobRegistry(queue=queue).count == 0
+
+
+def test_outside_a_worker_one_batch_is_applied_not_the_whole_backlog(
+        queue_app, client, httpserver):
+    """Run in a web process (Redis could not take the job), the job applies one batch: a
+    request does not take on a backlog; a worker goes on until none is left."""
+    for evt in paid_events(httpserver, pending_gifts(3)):
+        assert deliver(client, evt).status_code == 200
+    provider, settings = current_provider(), event_settings(current_app.config)
+    assert apply_pending_events(provider, settings=settings, size=2, batches=1) == 2
+    assert apply_pending_events(provider, settings=settings, size=2) == 1
+    assert count(Payment) == 3
+
+
+def test_an_event_that_breaks_its_batch_holds_back_no_other(
+        queue_app, client, httpserver, queue, monkeypatch):
+    gifts = pending_gifts(2)
+    paid = paid_events(httpserver, gifts)
+    broken = so.event("charge.dispute.created", so.dispute(amount=3000))
+    for evt in (paid[0], broken, paid[1]):
+        assert deliver(client, evt).status_code == 200
+
+    def breaks(provider, obj, zone):
+        raise RuntimeError("the handler broke")
+
+    monkeypatch.setitem(events.HANDLERS, "charge.dispute.created", breaks)
+    work(queue_app)
+
+    # The batch was rolled back and its events applied one by one: both payments went
+    # through; the broken one was tried, counted, and retried in a job of its own until its
+    # retries ran out (in these tests, at once).
+    assert [db.session.get(Gift, gift.id).status for gift in gifts] == [GiftStatus.PAID] * 2
+    assert sorted(db.session.scalars(select(Receipt.sequence))) == [1, 2]
+    row = db.session.scalar(select(ProviderEvent).where(ProviderEvent.event_id == broken["id"]))
+    retries = len(queue_app.config["JOBS_RETRY_INTERVALS"])
+    assert (row.processed_at, row.attempts, row.last_error) == (
+        None, 1 + retries, "RuntimeError: the handler broke")
+    [job_id] = FailedJobRegistry(queue=queue).get_job_ids()
+    assert queue.fetch_job(job_id).func_name == "app.payments.events.process_event_job"
+
+
+def test_an_event_that_must_wait_leaves_its_batch_for_a_job_of_its_own(
+        make_app, database_url, queue_app, gift, httpserver):
+    serve_charge(httpserver, refunds=[so.refund(refund_id="re_test_1", amount=2000)])
+    patient = make_app(database_url, **stripe_config(httpserver.url_for("/").rstrip("/")),
+                       REDIS_URL=queue_app.config["REDIS_URL"], JOBS_RETRY_INTERVALS=[30, 300])
+    with patient.app_context():
+        refund = so.event("charge.refunded", so.charge(amount=5000, refunded=2000))
+        stranger = so.event("customer.created", {"id": "cus_other", "object": "customer"})
+        for evt in (refund, stranger):
+            assert deliver(patient.test_client(), evt).status_code == 200
+        work(patient)
+        queue = patient.extensions["jobs"].queue
+        # The other event applied; the refund counted once, and its own job scheduled to run
+        # in 30 s (the first interval), with the one retry left.
+        assert db.session.scalar(select(ProviderEvent.processed_at).where(
+            ProviderEvent.event_id == stranger["id"])) is not None
+        row = db.session.scalar(select(ProviderEvent).where(
+            ProviderEvent.event_id == refund["id"]))
+        assert (row.processed_at, row.attempts) == (None, 1)
+        assert row.note.startswith("whether pi_test_1 is ours")  # what it waits for
+        scheduled = ScheduledJobRegistry(queue=queue)
+        [job_id] = scheduled.get_job_ids()
+        job = queue.fetch_job(job_id)
+        assert (job.func_name, job.args, job.retries_left) == (
+            "app.payments.events.process_event_job", (row.id,), 1)
+        assert FailedJobRegistry(queue=queue).count == 0 and count(Payment) == 0
 
 
 def test_a_follow_up_that_fails_in_the_worker_goes_to_the_queue_for_its_retries(
@@ -119,7 +248,7 @@ def test_a_follow_up_that_fails_in_the_worker_goes_to_the_queue_for_its_retries(
     failed = FailedJobRegistry(queue=queue)
     [job_id] = failed.get_job_ids()
     assert queue.fetch_job(job_id).func_name == "app.payments.events.settle_charge_job"
-    assert queued == ["process_event_job", "settle_charge_job"]
+    assert queued == ["process_events_job", "settle_charge_job"]
     # Asked while the event was applied (for the receipt's card), tried again in the worker
     # after the event's commit, then as a queued job, then its retries.
     assert len(httpserver.log) == 3 + len(queue_app.config["JOBS_RETRY_INTERVALS"])
@@ -206,6 +335,20 @@ def test_jobs_of_a_rolled_back_transaction_are_never_queued(queue_app, queue):
     jobs.enqueue(process_event_job, 2)
     jobs.commit()
     assert [job.args for job in queue.get_jobs()] == [(1,), (2,)]
+
+
+def test_a_transactions_mails_go_in_one_job_less_those_of_a_savepoint_rolled_back(
+        queue_app, queue):
+    jobs.enqueue(deliver_emails, 1)
+    mark = jobs.queued_mark()
+    jobs.enqueue(deliver_emails, 2)  # queued by an event whose savepoint was rolled back
+    jobs.drop_since(mark)
+    jobs.enqueue(process_events_job)
+    jobs.enqueue(deliver_emails, 3)
+    jobs.enqueue(process_events_job)  # one is enough: it finds its work itself
+    jobs.commit()
+    assert [(job.func_name.rpartition(".")[2], job.args) for job in queue.get_jobs()] == [
+        ("deliver_emails", ([1, 3],)), ("process_events_job", ())]
 
 
 def test_the_worker_command_needs_redis(app):

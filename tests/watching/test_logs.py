@@ -104,7 +104,7 @@ def test_one_line_per_inline_job(client, app, caplog):
     give(client, "twenty")
     job_lines = lines(caplog, "newsfund.job")
     assert job_lines, "a gift runs jobs (its receipt's delivery at least)"
-    assert {line["job"] for line in job_lines} >= {"deliver_email"}
+    assert {line["job"] for line in job_lines} >= {"deliver_emails"}
     assert all(line["status"] == "ok" and line["duration_ms"] >= 0 for line in job_lines)
     # A job's line carries the id of the request it ran in.
     requests = {line["request_id"] for line in lines(caplog, "newsfund.request")}
