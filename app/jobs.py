@@ -396,15 +396,6 @@ class AppWorker(SimpleWorker):
                 outcome["ok"] = super().perform_job(job, queue)  # False: it raised
             return outcome["ok"]
 
-    def unsubscribe(self) -> None:
-        # RQ unsubscribes, then stops its pubsub thread and waits for it. With redis-py 8, a
-        # thread that reads the unsubscribe's answer before it is told to stop waits out its
-        # 60 s sleep for a subscription first (a worker in burst mode, as in the tests and
-        # benchmarks, took a minute to end, now and then). Told first, it ends on that answer.
-        if self.pubsub_thread is not None:
-            self.pubsub_thread.stop(timeout=0)
-        super().unsubscribe()
-
 
 NO_QUEUE = "REDIS_URL is not set: jobs run inline and there is no queue"
 
