@@ -63,7 +63,11 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) -m 'not timing' --durations=20
 	$(BIN)/python -m pytest -m timing
 
-bench: $(VENV)/.installed
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install --quiet --editable '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	WITH_BENCH_TOOLS=1 scripts/system-deps.sh
 	$(BIN)/python -m bench
 

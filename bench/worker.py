@@ -93,8 +93,10 @@ finally:
 """
 
 
-#: py-spy, where ``--py-spy`` looks for it first (else on the PATH).
-PY_SPY = "/tmp/pyspy/bin/py-spy" if os.path.exists("/tmp/pyspy/bin/py-spy") else "py-spy"
+#: py-spy (the ``bench`` extra, which ``make bench`` installs): beside this Python, else on
+#: the PATH.
+PY_SPY = (str(Path(sys.executable).with_name("py-spy"))
+          if Path(sys.executable).with_name("py-spy").exists() else "py-spy")
 
 
 def run_worker(env: dict[str, str], log_path: Path, cprofile: str | None = None,
