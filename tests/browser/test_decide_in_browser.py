@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from itsdangerous import TimestampSigner
 from playwright.sync_api import Browser, Page
 
 from app.prompts.decide import Candidate, DonorStatus, ReaderFacts, Seen, decide, period_key
@@ -132,11 +133,15 @@ def test_the_iso_week_at_the_turn_of_each_year(page: Page):
     assert theirs == [period_key(Reset.WEEKLY, d) for d in days]
 
 
-def test_embed_js_reads_the_status_token_as_the_server_does(page: Page):
+def test_embed_js_reads_the_status_token_as_the_server_does(page: Page, monkeypatch):
+    # The server's clock (itsdangerous dates and checks its tokens with it) fixed, whatever day
+    # the suite runs; embed.js is handed the same moment.
+    now = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(now.timestamp()))
     signer = StatusSigner("browser-test-secret-key")
     tokens = [signer.token(Known(donor=donor, subscriber=subscriber))
               for donor in (None, *DonorStatus) for subscriber in (False, True)]
-    now_ms = datetime.now(UTC).timestamp() * 1000
+    now_ms = now.timestamp() * 1000
 
     def read(token: str, at_ms: float) -> dict:
         return page.evaluate("([t, now]) => choosing.statusOf(t, now)", [token, at_ms])
