@@ -96,6 +96,10 @@ def configure(log_format: str = "json", level: str = "INFO") -> None:
         "%(asctime)s %(levelname)s %(name)s [%(newsfund_request_id)s] %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Stripe's SDK logs two lines at INFO per API call (a webhook's job makes one or two):
+    # its warnings and errors are kept, its calls only when debugging.
+    if root.level > logging.DEBUG:
+        logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 def init_app(app: Flask) -> None:

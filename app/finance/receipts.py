@@ -8,6 +8,7 @@ gets a corrected one); a dispute that takes the money voids it; a dispute won re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from app.db import insert
 from app.extensions import db
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
 from app.giving.models import Gift
-from app.mail import queue_email
+from app.mail import queue_email, queue_emails
 from app.payments.base import Card
 from app.payments.models import SIGN, Payment, PaymentKind
 
@@ -64,14 +65,26 @@ def receipt_year(when: datetime, zone: ZoneInfo) -> int:
 
 def issue_receipt(gift: Gift, *, amount: int, zone: ZoneInfo, now: datetime,
                   replaces: Receipt | None = None) -> Receipt:
-    year = receipt_year(gift.paid_at or now, zone)
-    sequence = next_sequence(year)
-    receipt = Receipt(gift_id=gift.id, year=year, sequence=sequence,
-                      number=f"{year}-{sequence:06d}", amount=amount, currency=gift.currency,
-                      issued_at=now, replaces=replaces)
-    db.session.add(receipt)
+    receipt, = issue_receipts([(gift, amount)], zone=zone, now=now, replaces=replaces)
     db.session.flush()
     return receipt
+
+
+def issue_receipts(gifts: Sequence[tuple[Gift, int]], *, zone: ZoneInfo, now: datetime,
+                   replaces: Receipt | None = None) -> list[Receipt]:
+    """A receipt for each ``(gift, amount)``, numbered in that order: the numbers of a year
+    taken together, with one counter update (:func:`reserve_sequences`), for many gifts paid
+    at once (a batch of webhook events). Added to the session, flushed with it."""
+    years = [receipt_year(gift.paid_at or now, zone) for gift, _ in gifts]
+    first = {year: reserve_sequences(year, years.count(year)) for year in dict.fromkeys(years)}
+    receipts = []
+    for (gift, amount), year in zip(gifts, years, strict=True):
+        sequence, first[year] = first[year], first[year] + 1
+        receipts.append(Receipt(gift_id=gift.id, year=year, sequence=sequence,
+                                number=f"{year}-{sequence:06d}", amount=amount,
+                                currency=gift.currency, issued_at=now, replaces=replaces))
+    db.session.add_all(receipts)
+    return receipts
 
 
 def current_receipt(gift: Gift) -> Receipt | None:
@@ -186,14 +199,26 @@ def mail_receipt(gift: Gift, receipt: Receipt | None, *, corrected: bool = False
     to the gift in their account. ``corrected``: a new receipt replacing a void one (after a
     refund or a correction), mailed once per receipt number; otherwise the first receipt,
     mailed once per gift. Returns False when that mail was queued already."""
+    return queue_email(**_receipt_mail(gift, receipt, gift_charge(gift), corrected=corrected))
+
+
+def mail_first_receipts(paid: Sequence[tuple[Gift, Receipt, Payment]]) -> None:
+    """Queue the receipt emails of many gifts paid at once, each ``(gift, its first receipt,
+    the charge that paid it)``: the mail :func:`mail_receipt` makes, stored together (once per
+    gift all the same: the outbox's unique key)."""
+    queue_emails([_receipt_mail(gift, receipt, charge) for gift, receipt, charge in paid])
+
+
+def _receipt_mail(gift: Gift, receipt: Receipt | None, charge: Payment | None, *,
+                  corrected: bool = False) -> dict:
     if corrected:
         subject, key = f"Your corrected receipt {receipt.number}", \
             f"receipt:{gift.id}:{receipt.number}"
     else:
         subject, key = f"Thank you for your gift to {gift.campaign.title}", f"receipt:{gift.id}"
-    return queue_email(to=gift.supporter.email, subject=subject, template="receipt",
-                       dedupe_key=key, gift=gift, campaign=gift.campaign, receipt=receipt,
-                       payment_method=payment_method(gift, gift_charge(gift)))
+    return {"to": gift.supporter.email, "subject": subject, "template": "receipt",
+            "dedupe_key": key, "gift": gift, "campaign": gift.campaign, "receipt": receipt,
+            "payment_method": payment_method(gift, charge)}
 
 
 def mail_void_notice(gift: Gift, receipt: Receipt) -> bool:

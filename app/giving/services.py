@@ -7,7 +7,7 @@ Services take plain arguments, add and flush, and never commit: the caller owns 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from app import audit
 from app.accounts.services import get_or_create_supporter
@@ -22,12 +23,24 @@ from app.audit import Actor
 from app.campaigns.models import Campaign
 from app.db import utcnow
 from app.extensions import db
-from app.finance.receipts import mail_receipt, reconcile_receipt
+from app.finance.models import Receipt
+from app.finance.receipts import (
+    issue_receipts,
+    mail_first_receipts,
+    mail_receipt,
+    reconcile_receipt,
+)
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import queue_email
 from app.money import amount_text, cover_fee, format_money
 from app.payments import ledger
-from app.payments.base import Card, CheckoutRequest, PaymentProvider, RefundResult
+from app.payments.base import (
+    Card,
+    ChargeDetails,
+    CheckoutRequest,
+    PaymentProvider,
+    RefundResult,
+)
 from app.payments.models import Payment, PaymentKind
 from app.urls import external_url
 
@@ -233,22 +246,40 @@ def _charge_row(provider: str, provider_id: str) -> Payment | None:
         select(Payment).where(Payment.provider == provider, Payment.provider_id == provider_id))
 
 
-def _add_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, currency: str,
+def _new_charge(gift: Gift, *, provider: str, provider_id: str, amount: int, currency: str,
                 occurred_at: datetime, payment_intent_id: str | None = None,
-                charge_id: str | None = None, card: Card | None = None) -> Payment | None:
-    """Insert the charge row, or return None when another delivery recorded it meanwhile."""
-    charge = Payment(
+                charge_id: str | None = None, card: Card | None = None) -> Payment:
+    return Payment(
         gift_id=gift.id, campaign_id=gift.campaign_id, kind=PaymentKind.CHARGE,
         amount=amount, currency=currency, provider=provider, provider_id=provider_id,
         payment_intent_id=payment_intent_id, charge_id=charge_id, occurred_at=occurred_at,
         card_brand=card.brand if card else None, card_last4=card.last4 if card else None,
     )
+
+
+def _add_charge(gift: Gift, **charge) -> Payment | None:
+    """Insert the charge row, or return None when another delivery recorded it meanwhile."""
+    new = _new_charge(gift, **charge)
     try:
         with db.session.begin_nested():
-            db.session.add(charge)
+            db.session.add(new)
     except IntegrityError:
         return None
-    return charge
+    return new
+
+
+def _check_payment(gift: Gift, amount: int, currency: str) -> None:
+    if amount != gift.total or currency.upper() != gift.currency:
+        raise PaymentMismatch(
+            f"gift {gift.public_id} expects {gift.total} {gift.currency}, "
+            f"provider reported {amount} {currency.upper()}"
+        )
+
+
+def _mark_paid(gift: Gift, occurred_at: datetime) -> None:
+    if not gift.status.moved_money:  # pending, or a bank debit processing (or failed)
+        gift.status = GiftStatus.PAID
+        gift.paid_at = occurred_at
 
 
 def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: int,
@@ -263,11 +294,7 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
     ``zone``: the organisation's, whose year numbers the receipt.
     """
     gift = _locked_gift(gift.id)
-    if amount != gift.total or currency.upper() != gift.currency:
-        raise PaymentMismatch(
-            f"gift {gift.public_id} expects {gift.total} {gift.currency}, "
-            f"provider reported {amount} {currency.upper()}"
-        )
+    _check_payment(gift, amount, currency)
     existing = _charge_row(provider, provider_id)
     if existing is not None:
         return existing
@@ -276,12 +303,85 @@ def record_gift_payment(gift: Gift, *, provider: str, provider_id: str, amount: 
                          payment_intent_id=payment_intent_id, charge_id=charge_id, card=card)
     if charge is None:
         return _charge_row(provider, provider_id)
-    if not gift.status.moved_money:  # pending, or a bank debit processing (or failed)
-        gift.status = GiftStatus.PAID
-        gift.paid_at = occurred_at
+    _mark_paid(gift, occurred_at)
     _queue_receipt(gift, zone)
     queue_dedication_notice(gift, now=utcnow())
     return charge
+
+
+@dataclass(frozen=True)
+class ReportedPayment:
+    """A one-time gift's payment as its provider reported it, for
+    :func:`record_first_payments`: the gift it names (public id), and what
+    :func:`record_gift_payment` takes, with the provider's charge (fee, net, ids)."""
+
+    gift: str
+    provider_id: str
+    amount: int
+    currency: str
+    occurred_at: datetime
+    payment_intent_id: str | None = None
+    charge_id: str | None = None
+    card: Card | None = None
+    details: ChargeDetails | None = None
+
+
+def record_first_payments(provider: str, payments: Sequence[ReportedPayment], *,
+                          zone: ZoneInfo) -> list[Payment | None]:
+    """What :func:`record_gift_payment` (then ``ledger.settle_charge``) does for each of many
+    payments reported at once (a batch of webhook events), set-based: the gifts locked with
+    one query, the charges, receipts and receipt mails inserted together, each year's receipt
+    numbers taken with one counter update. Only for a gift's first money, the common case: a
+    payment whose gift is not here, has money or a receipt recorded already, does not match
+    the gift's amount, comes second for its gift in ``payments``, or is recorded already, is
+    left out, for :func:`record_gift_payment` to take with its rules and outcomes. Returns
+    the charge recorded for each of ``payments`` (not flushed yet), None for those left out."""
+    named: dict[str, ReportedPayment] = {}
+    for payment in payments:
+        named.setdefault(payment.gift, payment)
+    gifts = db.session.scalars(
+        select(Gift).where(Gift.public_id.in_(named)).order_by(Gift.id).with_for_update()
+        .options(selectinload(Gift.supporter), selectinload(Gift.campaign))  # for the mails
+        .execution_options(populate_existing=True)).all()
+    ids = [gift.id for gift in gifts]
+    with_money = set(db.session.scalars(select(Payment.gift_id).where(Payment.gift_id.in_(ids))))
+    with_money.update(db.session.scalars(select(Receipt.gift_id).where(Receipt.gift_id.in_(ids))))
+    recorded = set(db.session.scalars(select(Payment.provider_id).where(
+        Payment.provider == provider,
+        Payment.provider_id.in_([payment.provider_id for payment in named.values()]))))
+    first = [(gift, named[gift.public_id]) for gift in gifts
+             if gift.id not in with_money and not gift.status.moved_money
+             and named[gift.public_id].provider_id not in recorded
+             and _pays(gift, named[gift.public_id])]
+    if not first:
+        return [None] * len(payments)
+    charges: dict[int, Payment] = {}  # by id(payment)
+    for gift, payment in first:
+        charge = _new_charge(
+            gift, provider=provider, provider_id=payment.provider_id, amount=payment.amount,
+            currency=gift.currency, occurred_at=payment.occurred_at,
+            payment_intent_id=payment.payment_intent_id, charge_id=payment.charge_id,
+            card=payment.card)
+        ledger.settle_charge(charge, payment.details)
+        charges[id(payment)] = charge
+        _mark_paid(gift, payment.occurred_at)
+    db.session.add_all(charges.values())
+    now = utcnow()
+    receipts = issue_receipts([(gift, payment.amount) for gift, payment in first], zone=zone,
+                              now=now)
+    mail_first_receipts([(gift, receipt, charges[id(payment)])
+                         for (gift, payment), receipt in zip(first, receipts, strict=True)])
+    for gift, _ in first:
+        queue_dedication_notice(gift, now=now)
+    return [charges.get(id(payment)) for payment in payments]
+
+
+def _pays(gift: Gift, payment: ReportedPayment) -> bool:
+    try:
+        _check_payment(gift, payment.amount, payment.currency)
+    except PaymentMismatch:
+        return False
+    return True
 
 
 def mark_gift_processing(gift: Gift) -> None:
