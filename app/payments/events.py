@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -384,8 +385,20 @@ def _prefetch_details(provider: PaymentProvider,
 
     if len(asked) < 2:
         return {intent: ask(intent) for intent in asked}
-    with ThreadPoolExecutor(max_workers=min(PREFETCH_THREADS, len(asked))) as pool:
-        return dict(zip(asked, pool.map(ask, asked), strict=True))
+    return dict(zip(asked, _asking_pool().map(ask, asked), strict=True))
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _asking_pool() -> ThreadPoolExecutor:
+    """The threads that ask the provider about a batch's payments, kept for the process (not
+    for one forked from it): each keeps its HTTP session, so its connection to the API (TLS,
+    with Stripe's) is made once, not once a batch."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(PREFETCH_THREADS, "provider-calls"))
+    return _pool[1]
 
 
 def process_event_job(event_pk: int) -> bool:
