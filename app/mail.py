@@ -197,11 +197,20 @@ def build_message(*, sender: str | None, to: str, subject: str, text: str, html:
     if msg["From"] is not None:
         msg["Message-ID"] = make_msgid(domain=_domain(msg["From"]))
     msg.set_content(text, cte=_cte(text))
+    if BOUNDARY not in text and BOUNDARY not in html:
+        msg.make_alternative(boundary=BOUNDARY)
     msg.add_alternative(html, subtype="html", cte=_cte(html))
     for filename, mimetype, data in attachments:
         maintype, _, subtype = mimetype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_string(policy=_LONG_HEADERS if headers else _SMTP)
+
+
+#: The boundary between a message's text and HTML, the same in every message where it is not
+#: in either (else ``email`` makes one that is not, at random): its ``Content-Type`` is then
+#: parsed once for all messages, and nothing is searched for a free one. No part's encoding
+#: can make it: base64 has no ``-``, quoted-printable no ``==``; 7bit text is the text itself.
+BOUNDARY = "===============newsfund-alternative=="
 
 
 def _cte(text: str) -> str | None:

@@ -263,3 +263,22 @@ def test_a_message_is_built_byte_for_byte_as_emails_own_policies_build_it(fields
     monkeypatch.setattr(mail, "_SMTP", policy.SMTP)
     monkeypatch.setattr(mail, "_LONG_HEADERS", mail.LONG_HEADERS)
     assert ours == [built()] * 2
+
+
+def test_a_message_whose_text_holds_the_usual_boundary_gets_another():
+    """The text and HTML are parted by the same boundary in every message, unless one of them
+    holds it (a donor's comment could): then email's own, one they do not hold."""
+    from email import message_from_string
+
+    from app import mail
+
+    usual = mail.build_message(sender=None, to="a@example.org", subject="Hi", text="plain",
+                               html="<p>plain</p>")
+    assert message_from_string(usual).get_boundary() == mail.BOUNDARY
+    trap = f"before\n--{mail.BOUNDARY}\nContent-Type: text/html\n\n<p>forged</p>\n"
+    built = message_from_string(mail.build_message(
+        sender=None, to="a@example.org", subject="Hi", text=trap, html="<p>real</p>"))
+    assert built.get_boundary() != mail.BOUNDARY
+    text, html = built.get_payload()
+    assert text.get_payload().replace("\r\n", "\n") == trap
+    assert html.get_payload().strip() == "<p>real</p>"
