@@ -355,6 +355,8 @@ def record_first_payments(provider: str, payments: Sequence[ReportedPayment], *,
              and _pays(gift, named[gift.public_id])]
     if not first:
         return [None] * len(payments)
+    arrival = {id(payment): n for n, payment in enumerate(payments)}
+    first.sort(key=lambda paid: arrival[id(paid[1])])  # receipts numbered as they came
     charges: dict[int, Payment] = {}  # by id(payment)
     for gift, payment in first:
         charge = _new_charge(

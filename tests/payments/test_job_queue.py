@@ -188,8 +188,8 @@ def test_a_batchs_first_payments_are_recorded_together_and_the_rest_one_by_one(
     first_receipt = db.session.scalar(select(Receipt).where(Receipt.gift_id == paid_before.id))
     wrong = dict(events_[5], id="evt_wrong_amount")
     wrong["data"] = {"object": dict(events_[5]["data"]["object"], amount_received=1)}
-    batch = [*events_[:5], wrong, dict(events_[6], id="evt_again"), events_[7],
-             dict(events_[7], id="evt_twice"),
+    batch = [*reversed(events_[:4]), events_[4], wrong, dict(events_[6], id="evt_again"),
+             events_[7], dict(events_[7], id="evt_twice"),
              so.event("payment_intent.succeeded", so.payment_intent(
                  intent_id="pi_stranger", gift="not-a-gift-here", amount=5000))]
     for evt in batch:
@@ -210,7 +210,7 @@ def test_a_batchs_first_payments_are_recorded_together_and_the_rest_one_by_one(
                                   .order_by(Receipt.sequence)).all()
     assert [sequence for _, sequence in receipts] == list(range(1, 8))
     assert [gift_id for gift_id, _ in receipts] == [
-        paid_before.id, *(gift.id for gift in plain), honour.id, twice.id]
+        paid_before.id, *(gift.id for gift in reversed(plain)), honour.id, twice.id]
     assert db.session.get(Receipt, first_receipt.id).status is ReceiptStatus.ISSUED
     # A receipt mail per paid gift, once each, and the dedication's note.
     keys = db.session.execute(select(OutboundEmail.dedupe_key, OutboundEmail.sent_at)).all()
