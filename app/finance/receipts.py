@@ -33,19 +33,11 @@ METHOD_LABELS = {
 }
 
 
-def next_sequence(year: int) -> int:
-    """The next receipt number of ``year``, taken under the counter row's lock.
-
-    The UPDATE locks the year's row until the transaction ends, so concurrent issuers queue
-    behind one another; a rollback returns the number along with the receipt.
-    """
-    return reserve_sequences(year, 1)
-
-
 def reserve_sequences(year: int, count: int) -> int:
-    """Take ``count`` consecutive receipt numbers of ``year`` at once, the same way (for
-    receipts issued in bulk, such as the demo data's); returns the first. The year's counter
-    row is created by the first of its receipts (one statement more, once a year)."""
+    """Take ``count`` consecutive receipt numbers of ``year``; returns the first. The UPDATE
+    locks the year's counter row until the transaction ends, so concurrent issuers queue
+    behind one another, and a rollback returns the numbers along with the receipts. The row
+    is created by the year's first receipt (one statement more, once a year)."""
     take = (update(ReceiptCounter).where(ReceiptCounter.year == year)
             .values(last_sequence=ReceiptCounter.last_sequence + count)
             .returning(ReceiptCounter.last_sequence))

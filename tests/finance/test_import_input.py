@@ -195,7 +195,7 @@ def test_the_command_line_reports_and_writes_errors_csv(app, tmp_path):
 
 
 def test_receipt_numbers_ours_and_another_platforms_and_a_payment_twice(app):
-    from app.finance.receipts import next_sequence
+    from app.finance.receipts import reserve_sequences
 
     rows = [row(receipt_number="2026-000042"),
             row(gift_reference="ref-2", provider_reference="pi_2", receipt_number="R-1001"),
@@ -207,4 +207,4 @@ def test_receipt_numbers_ours_and_another_platforms_and_a_payment_twice(app):
                 for r in db.session.scalars(select(Receipt))}
     # Another platform's number keeps its text and takes the year's next place, after ours.
     assert receipts == {"2026-000042": (2026, 42, True), "R-1001": (2026, 43, True)}
-    assert next_sequence(2026) == 44
+    assert reserve_sequences(2026, 1) == 44

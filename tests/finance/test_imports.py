@@ -19,7 +19,7 @@ from app.finance.common import make_period
 from app.finance.exports import totals
 from app.finance.models import Receipt
 from app.finance.offline import OfflineGift, record_offline_gift
-from app.finance.receipts import next_sequence
+from app.finance.receipts import reserve_sequences
 from app.finance.reconciliation import reconcile
 from app.finance.statements import count_donors
 from app.giving.models import Dedication, Frequency, Gift
@@ -132,7 +132,8 @@ def test_an_export_imports_into_an_empty_database_with_the_same_money(
         assert [r.number for r in imported] == receipts
         assert all(r.issued_elsewhere for r in imported)
         assert count_donors(2026) == donors == 4  # noa, omar, leila (won), yusuf
-        assert next_sequence(2026) > max(int(n[5:]) for n in receipts if n.startswith("2026"))
+        issued = max(int(n[5:]) for n in receipts if n.startswith("2026"))
+        assert reserve_sequences(2026, 1) > issued
         db.session.rollback()
         counts = _counts()
         assert counts["outbound_email"] == 0
