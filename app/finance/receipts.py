@@ -57,16 +57,18 @@ def receipt_year(when: datetime, zone: ZoneInfo) -> int:
 
 def issue_receipt(gift: Gift, *, amount: int, zone: ZoneInfo, now: datetime,
                   replaces: Receipt | None = None) -> Receipt:
-    receipt, = issue_receipts([(gift, amount)], zone=zone, now=now, replaces=replaces)
+    receipt, = number_receipts([(gift, amount)], zone=zone, now=now, replaces=replaces)
+    db.session.add(receipt)
     db.session.flush()
     return receipt
 
 
-def issue_receipts(gifts: Sequence[tuple[Gift, int]], *, zone: ZoneInfo, now: datetime,
-                   replaces: Receipt | None = None) -> list[Receipt]:
-    """A receipt for each ``(gift, amount)``, numbered in that order: the numbers of a year
-    taken together, with one counter update (:func:`reserve_sequences`), for many gifts paid
-    at once (a batch of webhook events). Added to the session, flushed with it."""
+def number_receipts(gifts: Sequence[tuple[Gift, int]], *, zone: ZoneInfo, now: datetime,
+                    replaces: Receipt | None = None) -> list[Receipt]:
+    """A new receipt for each ``(gift, amount)``, numbered in that order, each year's numbers
+    taken with one counter update (:func:`reserve_sequences`); not added to the session:
+    :func:`issue_receipt` adds its one, a batch of gifts paid at once inserts theirs together
+    (``app.db.insert_all``)."""
     years = [receipt_year(gift.paid_at or now, zone) for gift, _ in gifts]
     first = {year: reserve_sequences(year, years.count(year)) for year in dict.fromkeys(years)}
     receipts = []
@@ -75,7 +77,6 @@ def issue_receipts(gifts: Sequence[tuple[Gift, int]], *, zone: ZoneInfo, now: da
         receipts.append(Receipt(gift_id=gift.id, year=year, sequence=sequence,
                                 number=f"{year}-{sequence:06d}", amount=amount,
                                 currency=gift.currency, issued_at=now, replaces=replaces))
-    db.session.add_all(receipts)
     return receipts
 
 

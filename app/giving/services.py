@@ -21,13 +21,13 @@ from app import audit
 from app.accounts.services import get_or_create_supporter
 from app.audit import Actor
 from app.campaigns.models import Campaign
-from app.db import utcnow
+from app.db import insert_all, utcnow
 from app.extensions import db
 from app.finance.models import Receipt
 from app.finance.receipts import (
-    issue_receipts,
     mail_first_receipts,
     mail_receipt,
+    number_receipts,
     reconcile_receipt,
 )
 from app.giving.models import Dedication, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
@@ -335,7 +335,8 @@ def record_first_payments(provider: str, payments: Sequence[ReportedPayment], *,
     payment whose gift is not here, has money or a receipt recorded already, does not match
     the gift's amount, comes second for its gift in ``payments``, or is recorded already, is
     left out, for :func:`record_gift_payment` to take with its rules and outcomes. Returns
-    the charge recorded for each of ``payments`` (not flushed yet), None for those left out."""
+    the charge recorded for each of ``payments`` (inserted, outside the session: to read),
+    None for those left out."""
     named: dict[str, ReportedPayment] = {}
     for payment in payments:
         named.setdefault(payment.gift, payment)
@@ -367,10 +368,11 @@ def record_first_payments(provider: str, payments: Sequence[ReportedPayment], *,
         ledger.settle_charge(charge, payment.details)
         charges[id(payment)] = charge
         _mark_paid(gift, payment.occurred_at)
-    db.session.add_all(charges.values())
+    insert_all(list(charges.values()), key="provider_id")
     now = utcnow()
-    receipts = issue_receipts([(gift, payment.amount) for gift, payment in first], zone=zone,
-                              now=now)
+    receipts = number_receipts([(gift, payment.amount) for gift, payment in first], zone=zone,
+                               now=now)
+    insert_all(receipts, key="number")
     mail_first_receipts([(gift, receipt, charges[id(payment)])
                          for (gift, payment), receipt in zip(first, receipts, strict=True)])
     for gift, _ in first:

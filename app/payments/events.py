@@ -309,8 +309,6 @@ def _first_payments(provider: PaymentProvider, events: Sequence[tuple[int, dict]
         return []
     charges = dict(zip(reported, giving.record_first_payments(
         provider.name, list(reported.values()), zone=zone), strict=True))
-    if any(charge is not None and charge.fee is None for charge in charges.values()):
-        db.session.flush()  # their ids, for the fee asked again after the commit
     for charge in filter(None, charges.values()):
         del prefetched[charge.provider_id]  # asked for this payment only: as _details_now
         _settle_later(provider, charge)
