@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Flask, g, has_app_context, request
-from sqlalchemy import DateTime, event
+from sqlalchemy import ARRAY, DateTime, any_, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
@@ -93,6 +93,17 @@ def insert(model):
     runs on), so ``.on_conflict_do_nothing()`` or ``.on_conflict_do_update()`` can follow."""
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
         db.session.get_bind().dialect.name](model)
+
+
+def among(column, values):
+    """``column IN (values)`` for a batch's lookups. On PostgreSQL it is ``column =
+    ANY(:values)``, one array parameter: the statement's text is the same short one however
+    many values, so psycopg converts and prepares it once (an IN list of 500 parameters was
+    parsed again in Python at every run, and planned again by PostgreSQL)."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def expect_writes() -> None:

@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, select
 from app import audit
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign, CampaignKind
-from app.db import utcnow
+from app.db import among, utcnow
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
 from app.imports import (
@@ -249,13 +249,11 @@ _SUPPORTERS_HERE = select(Supporter.id, Supporter.email, Supporter.created_at,
                           Supporter.comped_until, *(getattr(Supporter, c) for c in _TEXTS))
 _SUBSCRIBERS_HERE = select(NewsSubscriber.email, NewsSubscriber.status,
                            NewsSubscriber.supporter_id, NewsSubscriber.confirm_sent_at)
-# Many rows a statement, ids back in the order given; 100 rows a statement, as the gift
-# import's (psycopg keeps its last statements with their parameters' types: a 500-row one
-# each batch filled its memory).
-_NEW_SUPPORTERS = (_SUPPORTER.insert()
-                   .returning(_SUPPORTER.c.id, sort_by_parameter_order=True)
-                   .execution_options(insertmanyvalues_page_size=100))
-_NEW_SUBSCRIBERS = _SUBSCRIBER.insert().execution_options(insertmanyvalues_page_size=100)
+# Run for many rows at once (executemany: on PostgreSQL, psycopg sends the rows in one
+# pipeline, the statement prepared once). Not as multi-row VALUES pages with RETURNING: psycopg
+# parses such a long statement again in Python at each run, which cost more than the rows.
+_NEW_SUPPORTERS = _SUPPORTER.insert()
+_NEW_SUBSCRIBERS = _SUBSCRIBER.insert()
 _NEW_FOLLOWS = Follow.__table__.insert()
 
 
@@ -303,17 +301,17 @@ class SupportersImport:
         connection = db.session.connection()
         emails = list({email for row in rows if (email := row.get("email").lower())})
         self._here = {r.email: r for r in connection.execute(
-            _SUPPORTERS_HERE.where(Supporter.email.in_(emails)))} if emails else {}
+            _SUPPORTERS_HERE.where(among(Supporter.email, emails)))} if emails else {}
         self._ids = {email: r.id for email, r in self._here.items()}
         self._subscribers = {r.email: r for r in connection.execute(
-            _SUBSCRIBERS_HERE.where(NewsSubscriber.email.in_(emails)))} if emails else {}
+            _SUBSCRIBERS_HERE.where(among(NewsSubscriber.email, emails)))} if emails else {}
         following = [here.id for row in rows if row.get("followed_categories")
                      and (here := self._here.get(row.get("email").lower()))]
         self._follows = {}
         if following:
             for supporter_id, category_id in connection.execute(
                     select(Follow.supporter_id, Follow.category_id)
-                    .where(Follow.supporter_id.in_(following))):
+                    .where(among(Follow.supporter_id, following))):
                 self._follows.setdefault(supporter_id, set()).add(category_id)
 
     def __call__(self, row: Row) -> Outcome:
@@ -415,8 +413,9 @@ class SupportersImport:
         the opt-in mails asked for."""
         connection = db.session.connection()
         if self._new:
-            ids = connection.execute(_NEW_SUPPORTERS, self._new).scalars().all()
-            self._ids.update(zip((v["email"] for v in self._new), ids, strict=True))
+            connection.execute(_NEW_SUPPORTERS, self._new)
+            self._ids.update(connection.execute(select(Supporter.email, Supporter.id).where(
+                among(Supporter.email, (values["email"] for values in self._new)))).all())
         _update_many(connection, _SUPPORTER, self._changed, key="id")
         if self._new_subscribers:
             connection.execute(_NEW_SUBSCRIBERS, [
@@ -434,7 +433,7 @@ class SupportersImport:
         self._queue()
         if ask:
             for subscriber in db.session.scalars(
-                    select(NewsSubscriber).where(NewsSubscriber.email.in_(ask))
+                    select(NewsSubscriber).where(among(NewsSubscriber.email, ask))
                     .order_by(NewsSubscriber.id)):
                 self.send_opt_in(subscriber)
 
