@@ -44,6 +44,7 @@ from app.imports import (
     open_csv,
     run_import,
 )
+from app.imports.runner import BATCH
 from app.imports.values import parse_bool, parse_moment
 from app.money import KNOWN_CURRENCIES
 from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
@@ -605,7 +606,7 @@ def import_supporters(source, *, file_name: str, max_bytes: int, dry_run: bool, 
                       commit: Callable[[], None], actor: audit.Actor,
                       match_by_email: bool = False,
                       send_opt_in: Callable[[NewsSubscriber], None] | None = None,
-                      progress=None) -> ImportReport:
+                      progress=None, batch: int = BATCH) -> ImportReport:
     """Import one file (a path or a binary stream) and return its report; a real run is
     audited. ``currency`` and ``org_name``: the imported campaign's currency (its goal is
     never shown) and title (:func:`imported_campaign`). Raises
@@ -619,7 +620,7 @@ def import_supporters(source, *, file_name: str, max_bytes: int, dry_run: bool, 
     with csv_file:
         report = run_import(csv_file, handler, dry_run=dry_run, commit=commit, key=email_key,
                             key_name="email", progress=progress, savepoints=False,
-                            prepare=handler.prepare, before_commit=handler.write)
+                            batch=batch, prepare=handler.prepare, before_commit=handler.write)
     if not dry_run:
         audit.record_change(actor, "supporters.import", "import", file_name[:100], after={
             "format": "ghost" if ghost else "own", "opt_in_sent": send_opt_in is not None,
