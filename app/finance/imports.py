@@ -195,6 +195,7 @@ class GiftImporter:
         connection = db.session.connection()
         references = {r for row in rows if (r := row.get("gift_reference"))}
         payment_ids = {p for row in rows if (p := row.get("provider_reference"))}
+        methods = {row.get("method").lower() for row in rows}
         self._by_reference = {
             public_id: (gift_id, public_id) for gift_id, public_id in connection.execute(
                 select(Gift.id, Gift.public_id).where(among(Gift.public_id, references)))
@@ -204,7 +205,8 @@ class GiftImporter:
             for provider, provider_id, gift_id, public_id in connection.execute(
                 select(Payment.provider, Payment.provider_id, Gift.id, Gift.public_id)
                 .join(Gift, Payment.gift_id == Gift.id)
-                .where(among(Payment.provider_id, payment_ids),
+                # The provider too: the index is on (provider, provider_id).
+                .where(among(Payment.provider, methods), among(Payment.provider_id, payment_ids),
                        Payment.kind == PaymentKind.CHARGE))
         } if payment_ids else {}
         found = {gift_id for gift_id, _ in (*self._by_reference.values(),
