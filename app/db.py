@@ -106,6 +106,40 @@ def among(column, values):
     return column.in_(values)
 
 
+def insert_many(table, rows: list[dict]) -> None:
+    """INSERT ``rows`` (dicts with the same keys: columns and their values) into ``table``, in
+    the session's transaction. On PostgreSQL through ``COPY ... FROM STDIN`` (psycopg dumps the
+    rows in C: a fraction of what an executemany costs per row in SQLAlchemy and psycopg);
+    elsewhere an executemany. Either way each value goes through its column type's bind
+    processing (an enum by its value, a time in UTC) and a column left out takes its default,
+    the Python-side one too. Nothing comes back: read the new ids by a unique column."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    from psycopg import sql
+
+    given = list(rows[0])
+    defaults = [(column.name, column.default) for column in table.columns
+                if column.name not in given and column.default is not None
+                and (column.default.is_scalar or column.default.is_callable)]
+    names = given + [name for name, _ in defaults]
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names)))
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            values = [row[name] for name in given]
+            values += [default.arg if default.is_scalar else default.arg(None)
+                       for _, default in defaults]
+            copy.write_row([value if process is None or value is None else process(value)
+                            for value, process in zip(values, processors, strict=True)])
+
+
 def expect_writes() -> None:
     """Mark this application context (a background job's, a request's that may write, a
     :func:`writing_command`'s) as one that writes: on SQLite its transactions take the write

@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, select
 from app import audit
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign, CampaignKind
-from app.db import among, utcnow
+from app.db import among, insert_many, utcnow
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
 from app.imports import (
@@ -250,13 +250,6 @@ _SUPPORTERS_HERE = select(Supporter.id, Supporter.email, Supporter.created_at,
                           Supporter.comped_until, *(getattr(Supporter, c) for c in _TEXTS))
 _SUBSCRIBERS_HERE = select(NewsSubscriber.email, NewsSubscriber.status,
                            NewsSubscriber.supporter_id, NewsSubscriber.confirm_sent_at)
-# Run for many rows at once (executemany: on PostgreSQL, psycopg sends the rows in one
-# pipeline, the statement prepared once). Not as multi-row VALUES pages with RETURNING: psycopg
-# parses such a long statement again in Python at each run, which cost more than the rows.
-_NEW_SUPPORTERS = _SUPPORTER.insert()
-_NEW_SUBSCRIBERS = _SUBSCRIBER.insert()
-_NEW_FOLLOWS = Follow.__table__.insert()
-
 
 @dataclass
 class SupportersImport:
@@ -414,12 +407,12 @@ class SupportersImport:
         the opt-in mails asked for."""
         connection = db.session.connection()
         if self._new:
-            connection.execute(_NEW_SUPPORTERS, self._new)
+            insert_many(_SUPPORTER, self._new)
             self._ids.update(connection.execute(select(Supporter.email, Supporter.id).where(
                 among(Supporter.email, (values["email"] for values in self._new)))).all())
         _update_many(connection, _SUPPORTER, self._changed, key="id")
         if self._new_subscribers:
-            connection.execute(_NEW_SUBSCRIBERS, [
+            insert_many(_SUBSCRIBER, [
                 {**values, "supporter_id": self._ids[values["email"]]}
                 for values in self._new_subscribers])
         for values in self._changed_subscribers:
@@ -427,7 +420,7 @@ class SupportersImport:
                 values["supporter_id"] = self._ids[values["email"]]
         _update_many(connection, _SUBSCRIBER, self._changed_subscribers, key="email")
         if self._new_follows:
-            connection.execute(_NEW_FOLLOWS, [
+            insert_many(Follow.__table__, [
                 {"supporter_id": self._ids[email], "category_id": category_id,
                  "created_at": self.now} for email, category_id in self._new_follows])
         ask = self._ask

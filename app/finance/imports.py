@@ -38,7 +38,7 @@ from sqlalchemy import case, func, or_, select, update
 from app.accounts.models import Supporter
 from app.audit import Actor, record_change
 from app.campaigns.models import Campaign, CampaignKind, Frequency
-from app.db import among, insert, utcnow
+from app.db import among, insert, insert_many, utcnow
 from app.extensions import db
 from app.finance.exports import HEADER
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
@@ -77,18 +77,6 @@ class _Money:
     def given(self) -> int:
         """What the donor gave and kept given: what a receipt is for."""
         return self.gross - self.refunded - self.disputed
-
-
-# Built once: a statement made per row costs more, in SQLAlchemy, than its round trip. The
-# INSERTs run for a batch's rows at once (executemany: on PostgreSQL psycopg sends them in one
-# pipeline, the statement prepared once); the gifts' ids are then read back by their public
-# ids. Not as multi-row VALUES pages with RETURNING: psycopg parsed such a long statement again
-# in Python at each run, and kept its last 100 with their parameters' types (38 MB once a
-# file had 100 batches of 500).
-_GIFTS = Gift.__table__.insert()
-_PAYMENT = Payment.__table__.insert()
-_RECEIPT = Receipt.__table__.insert()
-_SUPPORTERS = Supporter.__table__.insert()
 
 
 def gift_key(row: Row) -> str | None:
@@ -328,13 +316,13 @@ class GiftImporter:
                 donors[p["email"]] = {"email": p["email"], "name": p["name"],
                                       "created_at": p["gift"]["paid_at"]}
         if donors:
-            connection.execute(_SUPPORTERS, list(donors.values()))
+            insert_many(Supporter.__table__, list(donors.values()))
             made = dict(connection.execute(select(Supporter.email, Supporter.id)
                                            .where(among(Supporter.email, donors))).all())
             for p in pending:
                 if p["gift"]["supporter_id"] is None:
                     p["gift"]["supporter_id"] = made[p["email"]]
-        connection.execute(_GIFTS, [p["gift"] for p in pending])
+        insert_many(Gift.__table__, [p["gift"] for p in pending])
         by_public_id = dict(connection.execute(select(Gift.public_id, Gift.id).where(
             among(Gift.public_id, (p["gift"]["public_id"] for p in pending)))).all())
         ids = [by_public_id[p["gift"]["public_id"]] for p in pending]
@@ -353,7 +341,7 @@ class GiftImporter:
                     "issued_at": gift["paid_at"], "status": ReceiptStatus.ISSUED,
                     "issued_elsewhere": True})
         if payments:
-            connection.execute(_PAYMENT, payments)
+            insert_many(Payment.__table__, payments)
         if receipts:
             self._apply_counters()
             # Another platform's numbers take the next places of their year, after ours.
@@ -365,7 +353,7 @@ class GiftImporter:
                 first = reserve_sequences(year, len(group))
                 for i, receipt in enumerate(group):
                     receipt["sequence"] = first + i
-            connection.execute(_RECEIPT, receipts)
+            insert_many(Receipt.__table__, receipts)
 
     def before_commit(self) -> None:
         """Write the batch's gifts, then move each year's receipt counter past the numbers
