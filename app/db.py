@@ -140,6 +140,32 @@ def insert_many(table, rows: list[dict]) -> None:
                             for value, process in zip(values, processors, strict=True)])
 
 
+class GrowingTables:
+    """PostgreSQL's statistics of the tables a bulk import fills, kept in step with their
+    size: ``ANALYZE`` each time the rows written have doubled (from ``first``), about ten
+    times for a million rows. Without it, a batch's lookup planned while a table was nearly
+    empty (a sequential scan) went on scanning the table as it grew, until autovacuum analysed
+    it: on a busy machine not before the import ended (100,000 members: 86 s, against 18 when
+    autovacuum came early). Nothing to do on SQLite, whose lookups by a unique column take its
+    index whatever the statistics."""
+
+    def __init__(self, *tables, first: int = 1000):
+        self.tables = tables
+        self.written = 0
+        self._next = first
+
+    def wrote(self, rows: int) -> None:
+        self.written += rows
+        if self.written < self._next:
+            return
+        self._next = 2 * self.written
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "ANALYZE " + ", ".join(connection.dialect.identifier_preparer.format_table(t)
+                                       for t in self.tables))
+
+
 def expect_writes() -> None:
     """Mark this application context (a background job's, a request's that may write, a
     :func:`writing_command`'s) as one that writes: on SQLite its transactions take the write

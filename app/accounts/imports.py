@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, select
 from app import audit
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign, CampaignKind
-from app.db import among, insert_many, utcnow
+from app.db import GrowingTables, among, insert_many, utcnow
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
 from app.imports import (
@@ -279,6 +279,7 @@ class SupportersImport:
         self._subscribers: dict = {}  # email -> the subscriber here
         self._follows: dict[int, set[int]] = {}  # supporter id -> the categories followed
         self._ids: dict[str, int] = {}  # email -> supporter id, this batch's
+        self._growing = GrowingTables(_SUPPORTER, _SUBSCRIBER, Follow.__table__)
         self._queue()
 
     def _queue(self) -> None:
@@ -423,6 +424,8 @@ class SupportersImport:
             insert_many(Follow.__table__, [
                 {"supporter_id": self._ids[email], "category_id": category_id,
                  "created_at": self.now} for email, category_id in self._new_follows])
+        self._growing.wrote(len(self._new) + len(self._new_subscribers)
+                            + len(self._new_follows))
         ask = self._ask
         self._queue()
         if ask:

@@ -38,7 +38,7 @@ from sqlalchemy import case, func, or_, select, update
 from app.accounts.models import Supporter
 from app.audit import Actor, record_change
 from app.campaigns.models import Campaign, CampaignKind, Frequency
-from app.db import among, insert, insert_many, utcnow
+from app.db import GrowingTables, among, insert, insert_many, utcnow
 from app.extensions import db
 from app.finance.exports import HEADER
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
@@ -176,6 +176,8 @@ class GiftImporter:
         self._ledgers: dict[int, dict[PaymentKind, int]] = {}
         self._receipts_taken: set[str | tuple[int, int]] = set()
         self._supporter_ids: dict[str, int] = {}
+        self._growing = GrowingTables(Supporter.__table__, Gift.__table__, Payment.__table__,
+                                      Receipt.__table__)
 
     def prepare(self, rows: list[Row]) -> None:
         """Look up, for the whole batch, the gifts here by reference or by their charge's
@@ -354,6 +356,7 @@ class GiftImporter:
                 for i, receipt in enumerate(group):
                     receipt["sequence"] = first + i
             insert_many(Receipt.__table__, receipts)
+        self._growing.wrote(len(donors) + len(pending) + len(payments) + len(receipts))
 
     def before_commit(self) -> None:
         """Write the batch's gifts, then move each year's receipt counter past the numbers
