@@ -76,6 +76,8 @@ COMPED_FOR_GOOD = datetime(9999, 12, 31, tzinfo=UTC)
 UNKNOWN_VERSION = "imported"
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_LIST = re.compile(r"[,;]")
 _INTERVALS = {("month", 1): Frequency.MONTHLY, ("year", 1): Frequency.ANNUAL}
 _LIVE_STATUS = {"active": PlanStatus.ACTIVE, "trialing": PlanStatus.ACTIVE,
                 "past_due": PlanStatus.PAST_DUE, "unpaid": PlanStatus.PAST_DUE}
@@ -179,7 +181,7 @@ def parse_row(row: Row, *, ghost: bool, zone: ZoneInfo, now: datetime) -> Suppor
     if len(labels) > 500:
         raise RowRefused("labels are longer than 500 characters")
     country = row.get("country").upper()
-    if country and not re.fullmatch(r"[A-Z]{2}", country):
+    if country and not _COUNTRY.fullmatch(country):
         raise RowRefused(f"country {row.get('country')!r} is not a two-letter ISO code")
     address = {name: row.get(name) for name in _ADDRESS if row.get(name)}
     if country:
@@ -192,7 +194,7 @@ def parse_row(row: Row, *, ghost: bool, zone: ZoneInfo, now: datetime) -> Suppor
         news = _own_news(row, created_at, now, time_of)
         comped = _until(row.get("comped_until"), zone, "comped_until")
     categories = tuple(dict.fromkeys(
-        c.strip().lower() for c in re.split(r"[,;]", row.get("followed_categories"))
+        c.strip().lower() for c in _LIST.split(row.get("followed_categories"))
         if c.strip()))
     return SupporterRow(
         email=email, name=row.get("name"), note=row.get("note"), labels=labels,

@@ -59,6 +59,7 @@ COLUMNS = (*HEADER, "error")
 METHODS = frozenset({"stripe", "sandbox", "cheque", "wire", "cash", "demo"})
 _OUR_RECEIPT = re.compile(r"(\d{4})-(\d{6,9})")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_WHOLE = re.compile(r"-?\d{1,15}")
 # (decimal column, its minor-units column)
 _MONEY = (("gross", "gross_minor"), ("provider_fee", "provider_fee_minor"),
           ("refunded", "refunded_minor"), ("disputed", "disputed_minor"),
@@ -105,7 +106,7 @@ def _money(row: Row, currency: str) -> _Money:
         decimal = _exact(row, name, currency)
         minor = row.get(minor_name)
         if minor:
-            if not re.fullmatch(r"-?\d{1,15}", minor):
+            if not _WHOLE.fullmatch(minor):
                 raise RowRefused(f"{minor_name} {minor!r} is not a whole number")
             if decimal is not None and int(minor) != decimal:
                 raise RowRefused(f"{name} ({row.get(name)}) and {minor_name} ({minor}) differ")
