@@ -403,7 +403,7 @@ class GiftImporter:
             year, sequence = receipt_year(paid_at, self.zone), None
         else:
             year, sequence = int(ours[1]), int(ours[2])
-        # (year, -1): no receipt has it; another platform's number is checked by its text.
+        # Another platform's number (its place in the year not given yet) by its text alone.
         if number in self._receipts_taken or number in self._pending_receipts or (
                 sequence is not None and ((year, sequence) in self._receipts_taken
                                           or (year, sequence) in self._pending_receipts)):
