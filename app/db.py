@@ -130,8 +130,8 @@ def insert_many(table, rows: list[dict]) -> None:
     processors = [table.c[name].type.bind_processor(dialect) for name in names]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names)))
-    cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(statement) as copy:
+    with connection.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(statement) as copy:
         for row in rows:
             values = [row[name] for name in given]
             values += [default.arg if default.is_scalar else default.arg(None)
