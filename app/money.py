@@ -42,6 +42,7 @@ class Money:
         return format_money(self.minor, self.currency, locale)
 
 
+@lru_cache(maxsize=256)
 def minor_digits(currency: str) -> int:
     """How many decimal places the currency has (2 for USD, 0 for JPY, 3 for KWD)."""
     return get_currency_precision(currency)
@@ -81,13 +82,18 @@ def parse_exact(text: str, currency: str) -> int:
     symbols, separators or exponents); exactly, as minor units."""
     cleaned = text.strip()
     negative = cleaned.startswith("-")
-    if not _PLAIN_NUMBER.fullmatch(cleaned.removeprefix("-")):
+    number = cleaned.removeprefix("-")
+    if not _PLAIN_NUMBER.fullmatch(number):
         raise AmountError(f"{text!r} is not an amount written as a plain decimal (50.00).")
-    scaled = Decimal(cleaned.removeprefix("-")).scaleb(minor_digits(currency))
-    if scaled != scaled.to_integral_value():
+    # In whole numbers, not Decimal (an import reads six amounts a row): the places past the
+    # currency's may only be zeros ("50.000" is 50.00 USD).
+    places = minor_digits(currency)
+    whole, _, fraction = number.partition(".")
+    if fraction[places:].strip("0"):
         raise AmountError(f"{text!r} has more decimal places than {currency} has "
-                          f"({minor_digits(currency)}).")
-    return -int(scaled) if negative else int(scaled)
+                          f"({places}).")
+    minor = int(whole or "0") * 10 ** places + int(fraction[:places].ljust(places, "0") or "0")
+    return -minor if negative else minor
 
 
 def to_decimal(minor: int, currency: str) -> Decimal:

@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -56,3 +57,32 @@ def test_format_money_goes_through_babel():
 def test_amount_text_is_what_parse_amount_reads_back(minor, currency, text):
     assert amount_text(minor, currency) == text
     assert parse_amount(text, currency) == minor
+
+
+def test_parse_exact_reads_plain_decimals_exactly_as_decimal_would():
+    """An export's amounts, read in whole numbers: the same minor units as Decimal scaled by
+    the currency's places, and the same refusals."""
+    from app.money import AmountError, minor_digits, parse_exact
+
+    texts = ["0", "-0", "5", "5.", ".5", "50.00", "50.000", "50.001", "-12.5", "0.07",
+             "1234567.89", "000123.4500", "5000.5", "5000.0", "7.1234", "999999999999.99",
+             " 42.10 ", "1e3", "1,000", "", "-", ".", "+5", "--5"]
+    for currency in ("USD", "JPY", "KWD"):
+        for text in texts:
+            try:
+                ours = parse_exact(text, currency)
+            except AmountError:
+                ours = None
+            # As it was read before: the plain-decimal pattern, then Decimal.
+            cleaned = text.strip().removeprefix("-")
+            expected = None
+            if re.fullmatch(r"(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})", cleaned):
+                scaled = Decimal(cleaned).scaleb(minor_digits(currency))
+                if scaled == scaled.to_integral_value():
+                    expected = int(scaled) * (-1 if text.strip().startswith("-") else 1)
+            assert ours == expected, (text, currency)
+    assert parse_exact("50.00", "USD") == 5000 and parse_exact("5000", "JPY") == 5000
+    with pytest.raises(AmountError, match="more decimal places than USD has"):
+        parse_exact("50.001", "USD")
+    with pytest.raises(AmountError, match="plain decimal"):
+        parse_exact("1e3", "USD")

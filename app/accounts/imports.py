@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, select
 
 from app import audit
 from app.accounts.models import Supporter
 from app.campaigns.models import Campaign, CampaignKind
-from app.db import utcnow
+from app.db import GrowingTables, among, insert_many, utcnow
 from app.extensions import db
 from app.giving.models import Frequency, PlanStatus, RecurringPlan
 from app.imports import (
@@ -44,6 +44,7 @@ from app.imports import (
     open_csv,
     run_import,
 )
+from app.imports.runner import BATCH
 from app.imports.values import parse_bool, parse_moment
 from app.money import KNOWN_CURRENCIES
 from app.news.models import Category, Follow, NewsSubscriber, SubscriberStatus
@@ -75,6 +76,8 @@ COMPED_FOR_GOOD = datetime(9999, 12, 31, tzinfo=UTC)
 UNKNOWN_VERSION = "imported"
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_LIST = re.compile(r"[,;]")
 _INTERVALS = {("month", 1): Frequency.MONTHLY, ("year", 1): Frequency.ANNUAL}
 _LIVE_STATUS = {"active": PlanStatus.ACTIVE, "trialing": PlanStatus.ACTIVE,
                 "past_due": PlanStatus.PAST_DUE, "unpaid": PlanStatus.PAST_DUE}
@@ -178,7 +181,7 @@ def parse_row(row: Row, *, ghost: bool, zone: ZoneInfo, now: datetime) -> Suppor
     if len(labels) > 500:
         raise RowRefused("labels are longer than 500 characters")
     country = row.get("country").upper()
-    if country and not re.fullmatch(r"[A-Z]{2}", country):
+    if country and not _COUNTRY.fullmatch(country):
         raise RowRefused(f"country {row.get('country')!r} is not a two-letter ISO code")
     address = {name: row.get(name) for name in _ADDRESS if row.get(name)}
     if country:
@@ -191,7 +194,7 @@ def parse_row(row: Row, *, ghost: bool, zone: ZoneInfo, now: datetime) -> Suppor
         news = _own_news(row, created_at, now, time_of)
         comped = _until(row.get("comped_until"), zone, "comped_until")
     categories = tuple(dict.fromkeys(
-        c.strip().lower() for c in re.split(r"[,;]", row.get("followed_categories"))
+        c.strip().lower() for c in _LIST.split(row.get("followed_categories"))
         if c.strip()))
     return SupporterRow(
         email=email, name=row.get("name"), note=row.get("note"), labels=labels,
@@ -238,14 +241,28 @@ def _own_news(row: Row, created_at, now, time_of) -> NewsConsent | None:
                        unsubscribed_at=unsubscribed_at)
 
 
-# -- writing one row --------------------------------------------------------------------------
+# -- writing a batch of rows ------------------------------------------------------------------
+
+_SUPPORTER = Supporter.__table__
+_SUBSCRIBER = NewsSubscriber.__table__
+#: A supporter's columns a row sets when its cell is not empty (the times apart).
+_TEXTS = ("name", "note", "labels", *_ADDRESS)
+#: What a batch looks up of the supporters and subscribers already here, by email.
+_SUPPORTERS_HERE = select(Supporter.id, Supporter.email, Supporter.created_at,
+                          Supporter.comped_until, *(getattr(Supporter, c) for c in _TEXTS))
+_SUBSCRIBERS_HERE = select(NewsSubscriber.email, NewsSubscriber.status,
+                           NewsSubscriber.supporter_id, NewsSubscriber.confirm_sent_at)
 
 @dataclass
 class SupportersImport:
-    """The row handler. ``provider``: where subscriptions are read (None: a row naming one is
-    refused); ``match_by_email``: a row with no Stripe ids looks its customer up by email;
-    ``send_opt_in(subscriber)``: called for each pending subscriber the file names that was
-    never asked (None: nothing sent); ``dry_run``: Stripe is read, never written."""
+    """The row handler, a batch at a time: :meth:`prepare` looks up the batch's supporters,
+    subscribers and follows already here (a query each), each row is then checked and its
+    changes queued (:meth:`__call__`, no query unless it names a Stripe subscription), and
+    :meth:`write` writes the batch's new rows in multi-row INSERTs and its changes in UPDATEs
+    run for many rows at once. ``provider``: where subscriptions are read (None: a row naming
+    one is refused); ``match_by_email``: a row with no Stripe ids looks its customer up by
+    email; ``send_opt_in(subscriber)``: called for each pending subscriber the file names that
+    was never asked (None: nothing sent); ``dry_run``: Stripe is read, never written."""
 
     file_name: str
     ghost: bool
@@ -258,75 +275,166 @@ class SupportersImport:
     match_by_email: bool = False
     send_opt_in: Callable[[NewsSubscriber], None] | None = None
 
+    def __post_init__(self) -> None:
+        self._categories: dict[str, set[int]] | None = None  # slug or lowered name -> ids
+        self._here: dict = {}  # email -> the supporter here (a row of _SUPPORTERS_HERE)
+        self._subscribers: dict = {}  # email -> the subscriber here
+        self._follows: dict[int, set[int]] = {}  # supporter id -> the categories followed
+        self._ids: dict[str, int] = {}  # email -> supporter id, this batch's
+        self._growing = GrowingTables(_SUPPORTER, _SUBSCRIBER, Follow.__table__)
+        self._queue()
+
+    def _queue(self) -> None:
+        self._new: list[dict] = []
+        self._changed: list[dict] = []
+        self._new_subscribers: list[dict] = []
+        self._changed_subscribers: list[dict] = []
+        self._new_follows: list[tuple[str, int]] = []  # (email, category id)
+        self._ask: list[str] = []  # emails to send the opt-in mail to
+
+    def prepare(self, rows: list[Row]) -> None:
+        """What is here already of the batch's rows: their supporters and subscribers (by
+        email), and the follows of those whose rows name categories."""
+        connection = db.session.connection()
+        emails = list({email for row in rows if (email := row.get("email").lower())})
+        self._here = {r.email: r for r in connection.execute(
+            _SUPPORTERS_HERE.where(among(Supporter.email, emails)))} if emails else {}
+        self._ids = {email: r.id for email, r in self._here.items()}
+        self._subscribers = {r.email: r for r in connection.execute(
+            _SUBSCRIBERS_HERE.where(among(NewsSubscriber.email, emails)))} if emails else {}
+        following = [here.id for row in rows if row.get("followed_categories")
+                     and (here := self._here.get(row.get("email").lower()))]
+        self._follows = {}
+        if following:
+            for supporter_id, category_id in connection.execute(
+                    select(Follow.supporter_id, Follow.category_id)
+                    .where(among(Follow.supporter_id, following))):
+                self._follows.setdefault(supporter_id, set()).add(category_id)
+
     def __call__(self, row: Row) -> Outcome:
-        # Every check first (each refusal is a RowRefused), then the writes: a refused row has
-        # written nothing, so the rows run without a savepoint each (run_import's contract).
+        # Every check first (each refusal is a RowRefused), then the changes are queued: a
+        # refused row has queued nothing, so the rows run without a savepoint each
+        # (run_import's contract).
         data = parse_row(row, ghost=self.ghost, zone=self.zone, now=self.now)
-        categories = _categories(data.categories)
+        categories = self._category_ids(data.categories)
         subscription = self._subscription(data)
-        supporter = db.session.scalar(select(Supporter).where(Supporter.email == data.email))
-        adoption = self._check_plan(supporter, subscription) if subscription else None
-        created = supporter is None
-        changed = _apply_supporter(supporter, data) if supporter else False
-        if created:
-            supporter = Supporter(email=data.email, name=data.name,
-                                  created_at=data.created_at or self.now)
-            _apply_supporter(supporter, data)
-            db.session.add(supporter)
-            db.session.flush()
-        changed |= _follow(supporter, categories, self.now)
-        changed |= self._news(supporter, data, row.line)
+        here = self._here.get(data.email)
+        adoption = (self._check_plan(here.id if here else None, subscription)
+                    if subscription else None)
+        if here is None:
+            self._new.append(_new_supporter(data, self.now))
+            changed = True
+        else:
+            changes = _supporter_changes(here, data)
+            if changes:
+                self._changed.append({"id": here.id, **changes})
+            changed = bool(changes)
+        followed = self._follows.get(here.id, set()) if here else set()
+        new_follows = [c for c in categories if c not in followed]
+        self._new_follows += [(data.email, c) for c in new_follows]
+        changed |= bool(new_follows)
+        changed |= self._news(data, row.line)
         if adoption is not None:
-            changed |= self._adopt(supporter, data, subscription, *adoption)
-        if created:
+            self.write()  # the batch so far, this row too: its plan needs the supporter's id
+            changed |= self._adopt(self._ids[data.email], data, subscription, *adoption)
+        if here is None:
             return Outcome.CREATE
         return Outcome.UPDATE if changed else Outcome.UNCHANGED
 
+    def _category_ids(self, keys: tuple[str, ...]) -> list[int]:
+        """The categories named by slug or name (case-insensitively); an unknown one refuses
+        the row, naming it. All categories are read once an import (there are few)."""
+        if not keys:
+            return []
+        if self._categories is None:
+            self._categories = {}
+            for category_id, slug, name in db.session.execute(
+                    select(Category.id, Category.slug, Category.name)):
+                for key in (slug, name.lower()):
+                    self._categories.setdefault(key, set()).add(category_id)
+        unknown = [key for key in keys if key not in self._categories]
+        if unknown:
+            raise RowRefused(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} "
+                             f"{', '.join(unknown)}")
+        return list(dict.fromkeys(c for key in keys for c in sorted(self._categories[key])))
+
     # -- the daily email ------------------------------------------------------------------
 
-    def _news(self, supporter: Supporter, data: SupporterRow, line: int) -> bool:
+    def _news(self, data: SupporterRow, line: int) -> bool:
         consent = data.news
         if consent is None:
             return False
-        subscriber = db.session.scalar(
-            select(NewsSubscriber).where(NewsSubscriber.email == data.email))
-        changed = False
-        if subscriber is None:
-            subscriber = NewsSubscriber(
-                email=data.email, supporter_id=supporter.id, status=consent.status,
-                consent_version=consent.version, consented_at=consent.opted_in_at,
-                consent_source=consent.source, confirmed_at=consent.confirmed_at,
-                confirmation_source=consent.confirmation_source,
-                unsubscribed_at=consent.unsubscribed_at, consent_file=self.file_name,
-                consent_line=line)
-            db.session.add(subscriber)
-            db.session.flush()
-            changed = True
-        elif subscriber.status is SubscriberStatus.UNSUBSCRIBED:
-            pass  # never subscribed again by a file
-        elif consent.status is SubscriberStatus.UNSUBSCRIBED:
-            subscriber.status = SubscriberStatus.UNSUBSCRIBED
-            subscriber.unsubscribed_at = consent.unsubscribed_at
-            subscriber.consent_file, subscriber.consent_line = self.file_name, line
-            changed = True
-        elif (subscriber.status is SubscriberStatus.PENDING
-              and consent.status is SubscriberStatus.CONFIRMED):
-            subscriber.status = SubscriberStatus.CONFIRMED
-            subscriber.consent_version = consent.version
-            subscriber.consented_at = consent.opted_in_at
-            subscriber.consent_source = consent.source
-            subscriber.confirmed_at = consent.confirmed_at
-            subscriber.confirmation_source = consent.confirmation_source
-            subscriber.consent_file, subscriber.consent_line = self.file_name, line
-            changed = True
-        if subscriber.supporter_id is None:
-            subscriber.supporter_id = supporter.id
-            changed = True
-        if (self.send_opt_in is not None and subscriber.status is SubscriberStatus.PENDING
-                and subscriber.confirm_sent_at is None):
-            self.send_opt_in(subscriber)
-            changed = True
-        return changed
+        here = self._subscribers.get(data.email)
+        if here is None:
+            self._new_subscribers.append({
+                "email": data.email, "status": consent.status,
+                "consent_version": consent.version, "consented_at": consent.opted_in_at,
+                "consent_source": consent.source, "confirmed_at": consent.confirmed_at,
+                "confirmation_source": consent.confirmation_source,
+                "unsubscribed_at": consent.unsubscribed_at, "consent_file": self.file_name,
+                "consent_line": line})
+            status, asked = consent.status, None
+        else:
+            changes: dict = {}
+            status, asked = here.status, here.confirm_sent_at
+            if status is SubscriberStatus.UNSUBSCRIBED:
+                pass  # never subscribed again by a file
+            elif consent.status is SubscriberStatus.UNSUBSCRIBED:
+                status = SubscriberStatus.UNSUBSCRIBED
+                changes = {"status": status, "unsubscribed_at": consent.unsubscribed_at,
+                           "consent_file": self.file_name, "consent_line": line}
+            elif (status is SubscriberStatus.PENDING
+                  and consent.status is SubscriberStatus.CONFIRMED):
+                status = SubscriberStatus.CONFIRMED
+                changes = {"status": status, "consent_version": consent.version,
+                           "consented_at": consent.opted_in_at,
+                           "consent_source": consent.source,
+                           "confirmed_at": consent.confirmed_at,
+                           "confirmation_source": consent.confirmation_source,
+                           "consent_file": self.file_name, "consent_line": line}
+            if here.supporter_id is None:
+                changes["supporter_id"] = None  # this row's supporter, once written
+            if changes:
+                self._changed_subscribers.append({"email": data.email, **changes})
+        if (self.send_opt_in is not None and status is SubscriberStatus.PENDING
+                and asked is None):
+            self._ask.append(data.email)
+            return True
+        return here is None or bool(changes)
+
+    # -- the batch's writes -------------------------------------------------------------------
+
+    def write(self) -> None:
+        """Write what the rows so far queued: new supporters, their changes, subscribers,
+        follows (``run_import``'s ``before_commit``, and before a plan is adopted), then send
+        the opt-in mails asked for."""
+        connection = db.session.connection()
+        if self._new:
+            insert_many(_SUPPORTER, self._new)
+            self._ids.update(connection.execute(select(Supporter.email, Supporter.id).where(
+                among(Supporter.email, (values["email"] for values in self._new)))).all())
+        _update_many(connection, _SUPPORTER, self._changed, key="id")
+        if self._new_subscribers:
+            insert_many(_SUBSCRIBER, [
+                {**values, "supporter_id": self._ids[values["email"]]}
+                for values in self._new_subscribers])
+        for values in self._changed_subscribers:
+            if "supporter_id" in values:
+                values["supporter_id"] = self._ids[values["email"]]
+        _update_many(connection, _SUBSCRIBER, self._changed_subscribers, key="email")
+        if self._new_follows:
+            insert_many(Follow.__table__, [
+                {"supporter_id": self._ids[email], "category_id": category_id,
+                 "created_at": self.now} for email, category_id in self._new_follows])
+        self._growing.wrote(len(self._new) + len(self._new_subscribers)
+                            + len(self._new_follows))
+        ask = self._ask
+        self._queue()
+        if ask:
+            for subscriber in db.session.scalars(
+                    select(NewsSubscriber).where(among(NewsSubscriber.email, ask))
+                    .order_by(NewsSubscriber.id)):
+                self.send_opt_in(subscriber)
 
     # -- Stripe -----------------------------------------------------------------------------
 
@@ -360,10 +468,11 @@ class SupportersImport:
             raise RowRefused(f"Stripe: {exc}") from None
         return max(live, key=lambda s: (s.created, s.id), default=None)
 
-    def _check_plan(self, supporter: Supporter | None, subscription: ProviderSubscription
+    def _check_plan(self, supporter_id: int | None, subscription: ProviderSubscription
                     ) -> tuple[RecurringPlan | None, dict]:
-        """Whether the subscription can be a plan of this supporter: the plan here already
-        (None: none yet) and the plan's values as Stripe has them; raises RowRefused."""
+        """Whether the subscription can be a plan of this supporter (None: new): the plan
+        here already (None: none yet) and the plan's values as Stripe has them; raises
+        RowRefused."""
         frequency = _INTERVALS.get((subscription.interval, subscription.interval_count))
         if frequency is None or subscription.items != 1:
             raise RowRefused(f"subscription {subscription.id} is not one monthly or yearly "
@@ -380,7 +489,7 @@ class SupportersImport:
         plan = db.session.scalar(select(RecurringPlan).where(
             RecurringPlan.provider == self.provider.name,
             RecurringPlan.provider_subscription_id == subscription.id))
-        if plan is not None and (supporter is None or plan.supporter_id != supporter.id):
+        if plan is not None and (supporter_id is None or plan.supporter_id != supporter_id):
             raise RowRefused(f"subscription {subscription.id} is already the plan of another "
                              "supporter here")
         return plan, {"status": _LIVE_STATUS[subscription.status],
@@ -388,7 +497,7 @@ class SupportersImport:
                       "frequency": frequency, "next_charge_at": subscription.period_end,
                       "ends_at": subscription.ends_at}
 
-    def _adopt(self, supporter: Supporter, data: SupporterRow,
+    def _adopt(self, supporter_id: int, data: SupporterRow,
                subscription: ProviderSubscription, plan: RecurringPlan | None,
                values: dict) -> bool:
         """The subscription as a plan here (checked by :meth:`_check_plan`), created once;
@@ -399,7 +508,7 @@ class SupportersImport:
                                          currency=self.currency, now=self.now,
                                          org_name=self.org_name)
             plan = RecurringPlan(
-                supporter_id=supporter.id, campaign_id=campaign.id, fee_covered=0,
+                supporter_id=supporter_id, campaign_id=campaign.id, fee_covered=0,
                 provider=self.provider.name, provider_subscription_id=subscription.id,
                 provider_customer_id=subscription.customer_id,
                 started_at=subscription.started_at or subscription.created, periods_paid=0,
@@ -433,49 +542,43 @@ class SupportersImport:
         return changed
 
 
-def _apply_supporter(supporter: Supporter, data: SupporterRow) -> bool:
-    """The file's values over ours; an empty cell keeps what is here. The earliest creation
-    time wins (a supporter may be here already from a gift)."""
-    changed = False
+def _new_supporter(data: SupporterRow, now: datetime) -> dict:
+    """A new supporter's columns (the same keys for every row: one statement for a batch)."""
+    return {"email": data.email, "name": data.name, "note": data.note or None,
+            "labels": data.labels or None,
+            **{name: data.address.get(name) for name in _ADDRESS},
+            "created_at": data.created_at or now, "comped_until": data.comped_until}
+
+
+def _supporter_changes(here, data: SupporterRow) -> dict:
+    """The file's values over ours (``here``: the supporter's row): the columns that change.
+    An empty cell keeps what is here. The earliest creation time wins (a supporter may be
+    here already from a gift)."""
+    changes = {}
     wanted = {"name": data.name, "note": data.note, "labels": data.labels, **data.address}
     for name, value in wanted.items():
-        if value and getattr(supporter, name) != value:
-            setattr(supporter, name, value)
-            changed = True
-    if data.created_at and supporter.created_at and data.created_at < supporter.created_at:
-        supporter.created_at = data.created_at
-        changed = True
-    if data.comped_until and supporter.comped_until != data.comped_until:
-        supporter.comped_until = data.comped_until
-        changed = True
-    return changed
+        if value and getattr(here, name) != value:
+            changes[name] = value
+    if data.created_at and here.created_at and data.created_at < here.created_at:
+        changes["created_at"] = data.created_at
+    if data.comped_until and here.comped_until != data.comped_until:
+        changes["comped_until"] = data.comped_until
+    return changes
 
 
-def _categories(keys: tuple[str, ...]) -> list[Category]:
-    """The categories named by slug or name (case-insensitively); an unknown one refuses the
-    row, naming it."""
-    if not keys:
-        return []
-    found = list(db.session.scalars(select(Category).where(
-        or_(Category.slug.in_(keys), func.lower(Category.name).in_(keys)))))
-    named = {c.slug for c in found} | {c.name.lower() for c in found}
-    unknown = [key for key in keys if key not in named]
-    if unknown:
-        raise RowRefused(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} "
-                         f"{', '.join(unknown)}")
-    return found
-
-
-def _follow(supporter: Supporter, categories: list[Category], now: datetime) -> bool:
-    """Add the follows the file names; those here already, and others, stay."""
-    if not categories:
-        return False
-    have = set(db.session.scalars(
-        select(Follow.category_id).where(Follow.supporter_id == supporter.id)))
-    new = [c for c in categories if c.id not in have]
-    db.session.add_all(Follow(supporter_id=supporter.id, category_id=c.id, created_at=now)
-                       for c in new)
-    return bool(new)
+def _update_many(connection, table, changes: list[dict], *, key: str) -> None:
+    """Apply ``changes`` (each the row's ``key`` column and the columns it changes): the rows
+    changing the same columns together, in one UPDATE run for all of them."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for values in changes:
+        groups.setdefault(tuple(sorted(set(values) - {key})), []).append(values)
+    for columns, group in groups.items():
+        # Bound under other names: SQLAlchemy keeps the columns' own for itself.
+        statement = (table.update().where(table.c[key] == bindparam("k"))
+                     .values({name: bindparam(f"v_{name}") for name in columns}))
+        connection.execute(statement, [
+            {"k": values[key], **{f"v_{name}": values[name] for name in columns}}
+            for values in group])
 
 
 def imported_campaign(slug: str, *, currency: str, now: datetime, org_name: str) -> Campaign:
@@ -501,7 +604,7 @@ def import_supporters(source, *, file_name: str, max_bytes: int, dry_run: bool, 
                       commit: Callable[[], None], actor: audit.Actor,
                       match_by_email: bool = False,
                       send_opt_in: Callable[[NewsSubscriber], None] | None = None,
-                      progress=None) -> ImportReport:
+                      progress=None, batch: int = BATCH) -> ImportReport:
     """Import one file (a path or a binary stream) and return its report; a real run is
     audited. ``currency`` and ``org_name``: the imported campaign's currency (its goal is
     never shown) and title (:func:`imported_campaign`). Raises
@@ -514,7 +617,8 @@ def import_supporters(source, *, file_name: str, max_bytes: int, dry_run: bool, 
         send_opt_in=None if dry_run else send_opt_in)
     with csv_file:
         report = run_import(csv_file, handler, dry_run=dry_run, commit=commit, key=email_key,
-                            key_name="email", progress=progress, savepoints=False)
+                            key_name="email", progress=progress, savepoints=False,
+                            batch=batch, prepare=handler.prepare, before_commit=handler.write)
     if not dry_run:
         audit.record_change(actor, "supporters.import", "import", file_name[:100], after={
             "format": "ghost" if ghost else "own", "opt_in_sent": send_opt_in is not None,

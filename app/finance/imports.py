@@ -33,13 +33,12 @@ from datetime import datetime, timedelta
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, union_all, update
-from sqlalchemy import insert as sql_insert
+from sqlalchemy import case, func, or_, select, update
 
 from app.accounts.models import Supporter
 from app.audit import Actor, record_change
 from app.campaigns.models import Campaign, CampaignKind, Frequency
-from app.db import insert, utcnow
+from app.db import GrowingTables, among, insert, insert_many, utcnow
 from app.extensions import db
 from app.finance.exports import HEADER
 from app.finance.models import Receipt, ReceiptCounter, ReceiptStatus
@@ -60,6 +59,7 @@ COLUMNS = (*HEADER, "error")
 METHODS = frozenset({"stripe", "sandbox", "cheque", "wire", "cash", "demo"})
 _OUR_RECEIPT = re.compile(r"(\d{4})-(\d{6,9})")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_WHOLE = re.compile(r"-?\d{1,15}")
 # (decimal column, its minor-units column)
 _MONEY = (("gross", "gross_minor"), ("provider_fee", "provider_fee_minor"),
           ("refunded", "refunded_minor"), ("disputed", "disputed_minor"),
@@ -78,29 +78,6 @@ class _Money:
     def given(self) -> int:
         """What the donor gave and kept given: what a receipt is for."""
         return self.gross - self.refunded - self.disputed
-
-
-# Built once: a statement made per row costs more, in SQLAlchemy, than its round trip.
-# Many rows at once, their ids in the order given; 100 rows a statement (SQLAlchemy's
-# "insertmanyvalues" pages): psycopg remembers the last 100 statements it ran with their
-# parameters' types, and a batch's 500 rows in one statement were 380 kB of it each (the
-# types differ from batch to batch with the empty cells), 38 MB once a file had 100 batches.
-_GIFTS = (Gift.__table__.insert()
-          .returning(Gift.__table__.c.id, sort_by_parameter_order=True)
-          .execution_options(insertmanyvalues_page_size=100))
-_PAYMENT = Payment.__table__.insert()
-_RECEIPT = Receipt.__table__.insert()
-_BY_CHARGE = (select(Gift.id, Gift.public_id).join(Payment, Payment.gift_id == Gift.id)
-              .where(Payment.provider == bindparam("method"),
-                     Payment.provider_id == bindparam("provider_reference"),
-                     Payment.kind == PaymentKind.CHARGE))
-_BY_REFERENCE = union_all(
-    select(Gift.id, Gift.public_id).where(Gift.public_id == bindparam("reference")),
-    _BY_CHARGE).limit(1)
-_RECEIPT_TAKEN = select(Receipt.id).where(or_(
-    Receipt.number == bindparam("number"),
-    and_(Receipt.year == bindparam("year"), Receipt.sequence == bindparam("sequence")))
-).limit(1)
 
 
 def gift_key(row: Row) -> str | None:
@@ -129,7 +106,7 @@ def _money(row: Row, currency: str) -> _Money:
         decimal = _exact(row, name, currency)
         minor = row.get(minor_name)
         if minor:
-            if not re.fullmatch(r"-?\d{1,15}", minor):
+            if not _WHOLE.fullmatch(minor):
                 raise RowRefused(f"{minor_name} {minor!r} is not a whole number")
             if decimal is not None and int(minor) != decimal:
                 raise RowRefused(f"{name} ({row.get(name)}) and {minor_name} ({minor}) differ")
@@ -177,21 +154,78 @@ def _choice(enum_cls, text: str, column: str):
 
 
 class GiftImporter:
-    """The row handler: checks a row whole, then writes it (so it needs no savepoint: a refused
-    row has written nothing). Supporters and campaigns are remembered by id as they are found or
-    made. The gifts, their ledger rows and receipts are written once a batch
-    (:meth:`before_commit`: a multi-row INSERT each), and the receipt counters moved past the
-    imported numbers; until then the rows waiting are checked against too (a payment or a
-    receipt number twice in one batch)."""
+    """The row handler, a batch at a time: :meth:`prepare` looks up what is here of the
+    batch's rows (the gifts by reference or payment, their ledgers, the receipt numbers, the
+    donors, a query each); each row is then checked whole against it in Python and waits
+    (:meth:`__call__`: no query; a refused row has written nothing, so it needs no
+    savepoint); :meth:`before_commit` writes the batch: the new donors, the gifts, their
+    ledger rows and receipts, each in one statement run for all of them, and moves the
+    receipt counters past the imported numbers. The rows waiting are checked against each
+    other too (a payment or a receipt number twice in one batch). Campaigns are remembered by
+    id as they are found or made (there are few)."""
 
     def __init__(self, *, zone: ZoneInfo, now: datetime):
         self.zone, self.now = zone, now
-        self._supporters: dict[str, int] = {}
         self._campaigns: dict[str, tuple[int, datetime | None]] = {}
         self._counters: dict[int, int] = {}  # year -> highest imported sequence not yet applied
         self._pending: list[dict] = []
         self._pending_charges: set[tuple[str, str]] = set()
         self._pending_receipts: set[str | tuple[int, int]] = set()
+        # What is here of the batch's rows (prepare()).
+        self._by_reference: dict[str, tuple[int, str]] = {}
+        self._by_charge: dict[tuple[str, str], tuple[int, str]] = {}
+        self._ledgers: dict[int, dict[PaymentKind, int]] = {}
+        self._receipts_taken: set[str | tuple[int, int]] = set()
+        self._supporter_ids: dict[str, int] = {}
+        self._growing = GrowingTables(Supporter.__table__, Gift.__table__, Payment.__table__,
+                                      Receipt.__table__)
+
+    def prepare(self, rows: list[Row]) -> None:
+        """Look up, for the whole batch, the gifts here by reference or by their charge's
+        provider id, the ledger of each found, the receipt numbers taken, and the donors."""
+        connection = db.session.connection()
+        references = {r for row in rows if (r := row.get("gift_reference"))}
+        payment_ids = {p for row in rows if (p := row.get("provider_reference"))}
+        methods = {row.get("method").lower() for row in rows}
+        self._by_reference = {
+            public_id: (gift_id, public_id) for gift_id, public_id in connection.execute(
+                select(Gift.id, Gift.public_id).where(among(Gift.public_id, references)))
+        } if references else {}
+        self._by_charge = {
+            (provider, provider_id): (gift_id, public_id)
+            for provider, provider_id, gift_id, public_id in connection.execute(
+                select(Payment.provider, Payment.provider_id, Gift.id, Gift.public_id)
+                .join(Gift, Payment.gift_id == Gift.id)
+                # The provider too: the index is on (provider, provider_id).
+                .where(among(Payment.provider, methods), among(Payment.provider_id, payment_ids),
+                       Payment.kind == PaymentKind.CHARGE))
+        } if payment_ids else {}
+        found = {gift_id for gift_id, _ in (*self._by_reference.values(),
+                                            *self._by_charge.values())}
+        self._ledgers = {}
+        if found:
+            for gift_id, kind, total in connection.execute(
+                    select(Payment.gift_id, Payment.kind, func.sum(Payment.amount))
+                    .where(among(Payment.gift_id, found))
+                    .group_by(Payment.gift_id, Payment.kind)):
+                self._ledgers.setdefault(gift_id, {})[PaymentKind(kind)] = total
+        numbers = {n for row in rows if (n := row.get("receipt_number"))}
+        ours = [(int(m[1]), int(m[2])) for n in numbers if (m := _OUR_RECEIPT.fullmatch(n))]
+        self._receipts_taken = set()
+        if numbers:
+            where = among(Receipt.number, numbers)
+            if ours:
+                # The years and sequences each among the file's: a few more than the pairs,
+                # sorted out below.
+                where = or_(where, among(Receipt.year, {y for y, _ in ours})
+                            & among(Receipt.sequence, {q for _, q in ours}))
+            for number, year, sequence in connection.execute(
+                    select(Receipt.number, Receipt.year, Receipt.sequence).where(where)):
+                self._receipts_taken.update((number, (year, sequence)))
+        emails = {e for row in rows if (e := row.get("donor_email").lower())}
+        self._supporter_ids = dict(connection.execute(select(Supporter.email, Supporter.id)
+                                                      .where(among(Supporter.email, emails)))
+                                   .all()) if emails else {}
 
     def __call__(self, row: Row) -> Outcome:
         currency = row.get("currency").upper()
@@ -254,7 +288,7 @@ class GiftImporter:
             "gift": {
                 "public_id": reference or _new_public_id(),
                 "campaign_id": self._campaign(row, slug, currency, paid_at),
-                "supporter_id": self._supporter(email, texts["donor_name"], paid_at),
+                "supporter_id": self._supporter_ids.get(email),
                 "frequency": frequency, "amount": amount, "fee_covered": fee_covered,
                 "currency": currency, "status": status,
                 "donor_name": texts["donor_name"] or email, "anonymous": anonymous,
@@ -264,7 +298,8 @@ class GiftImporter:
                 "utm_campaign": texts["utm_campaign"] or None, "provider": method,
                 "created_at": paid_at, "paid_at": paid_at, "goods_value": goods or None},
             "ledger": ledger, "money": money, "receipt": receipt,
-            "provider_reference": provider_reference})
+            "provider_reference": provider_reference, "email": email,
+            "name": texts["donor_name"]})
         self._pending_charges.add((method, provider_reference))
         if receipt is not None:
             self._pending_receipts.add(receipt[2])
@@ -277,7 +312,23 @@ class GiftImporter:
         pending, self._pending = self._pending, []
         self._pending_charges.clear()
         self._pending_receipts.clear()
-        ids = connection.execute(_GIFTS, [p["gift"] for p in pending]).scalars().all()
+        # The donors met first in this batch, each with its first row's name and time.
+        donors = {}
+        for p in pending:
+            if p["gift"]["supporter_id"] is None and p["email"] not in donors:
+                donors[p["email"]] = {"email": p["email"], "name": p["name"],
+                                      "created_at": p["gift"]["paid_at"]}
+        if donors:
+            insert_many(Supporter.__table__, list(donors.values()))
+            made = dict(connection.execute(select(Supporter.email, Supporter.id)
+                                           .where(among(Supporter.email, donors))).all())
+            for p in pending:
+                if p["gift"]["supporter_id"] is None:
+                    p["gift"]["supporter_id"] = made[p["email"]]
+        insert_many(Gift.__table__, [p["gift"] for p in pending])
+        by_public_id = dict(connection.execute(select(Gift.public_id, Gift.id).where(
+            among(Gift.public_id, (p["gift"]["public_id"] for p in pending)))).all())
+        ids = [by_public_id[p["gift"]["public_id"]] for p in pending]
         payments, receipts = [], []
         for gift_id, p in zip(ids, pending, strict=True):
             gift = p["gift"]
@@ -293,7 +344,7 @@ class GiftImporter:
                     "issued_at": gift["paid_at"], "status": ReceiptStatus.ISSUED,
                     "issued_elsewhere": True})
         if payments:
-            connection.execute(_PAYMENT, payments)
+            insert_many(Payment.__table__, payments)
         if receipts:
             self._apply_counters()
             # Another platform's numbers take the next places of their year, after ours.
@@ -305,7 +356,8 @@ class GiftImporter:
                 first = reserve_sequences(year, len(group))
                 for i, receipt in enumerate(group):
                     receipt["sequence"] = first + i
-            connection.execute(_RECEIPT, receipts)
+            insert_many(Receipt.__table__, receipts)
+        self._growing.wrote(len(donors) + len(pending) + len(payments) + len(receipts))
 
     def before_commit(self) -> None:
         """Write the batch's gifts, then move each year's receipt counter past the numbers
@@ -327,18 +379,12 @@ class GiftImporter:
     def _existing(self, reference: str, method: str,
                   provider_reference: str) -> tuple[int, str] | None:
         """The gift here with this reference, or with a charge under this provider id."""
-        found = db.session.connection().execute(
-            _BY_REFERENCE if reference else _BY_CHARGE.limit(1),
-            {"reference": reference, "method": method,
-             "provider_reference": provider_reference}).first()
-        return tuple(found) if found else None
+        return ((self._by_reference.get(reference) if reference else None)
+                or self._by_charge.get((method, provider_reference)))
 
     def _compare(self, gift_id: int, public_id: str,
                  ledger: dict[PaymentKind, int]) -> Outcome:
-        ours = {PaymentKind(kind): total for kind, total in db.session.execute(
-            select(Payment.kind, func.sum(Payment.amount)).where(Payment.gift_id == gift_id)
-            .group_by(Payment.kind)).all()}
-        if ours == ledger:
+        if self._ledgers.get(gift_id, {}) == ledger:
             return Outcome.UNCHANGED
         raise RowRefused(f"gift {public_id} is already here with other amounts; it was left "
                          "as it is")
@@ -357,26 +403,12 @@ class GiftImporter:
             year, sequence = receipt_year(paid_at, self.zone), None
         else:
             year, sequence = int(ours[1]), int(ours[2])
-        # (year, -1): no receipt has it; another platform's number is checked by its text.
-        if db.session.connection().execute(_RECEIPT_TAKEN, {
-                "number": number, "year": year,
-                "sequence": -1 if sequence is None else sequence}).first() \
-                or number in self._pending_receipts \
-                or (year, sequence) in self._pending_receipts:
+        # Another platform's number (its place in the year not given yet) by its text alone.
+        if number in self._receipts_taken or number in self._pending_receipts or (
+                sequence is not None and ((year, sequence) in self._receipts_taken
+                                          or (year, sequence) in self._pending_receipts)):
             raise RowRefused(f"receipt number {number} is already used here")
         return year, sequence, number
-
-    def _supporter(self, email: str, name: str, paid_at: datetime) -> int:
-        found = self._supporters.get(email)
-        if found is None:
-            found = db.session.scalar(select(Supporter.id).where(Supporter.email == email))
-            if found is None:
-                found = db.session.execute(sql_insert(Supporter).values(
-                    email=email, name=name, created_at=paid_at)
-                    .returning(Supporter.id)).scalar_one()
-            if len(self._supporters) < 200_000:
-                self._supporters[email] = found
-        return found
 
     def _campaign(self, row: Row, slug: str, currency: str, paid_at: datetime) -> int:
         found = self._campaigns.get(slug)
@@ -434,7 +466,8 @@ def import_gifts(source: str | IO[bytes], *, dry_run: bool, zone: ZoneInfo, now:
         importer = GiftImporter(zone=zone, now=now)
         report = run_import(csv_file, importer, dry_run=dry_run, commit=commit, key=gift_key,
                             key_name="gift reference", progress=progress, batch=batch,
-                            before_commit=importer.before_commit, savepoints=False)
+                            before_commit=importer.before_commit, savepoints=False,
+                            prepare=importer.prepare)
     if not dry_run:
         record_change(actor, "finance.import", "import", name or "gifts",
                       after={"file": name, **{str(k): v for k, v in report.counts.items()}})

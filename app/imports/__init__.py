@@ -21,6 +21,10 @@ An import is a file read row by row, each row handed to a function that checks i
 A row handler is ``handle(row: Row) -> Outcome``: it raises :class:`RowRefused` with a reason fit
 for staff to refuse the row, and returns ``Outcome.CREATE``, ``UPDATE`` or ``UNCHANGED``.
 Handlers live beside their domain (``app.finance.imports``, ``app.accounts``'s supporters import).
+Both work a batch at a time: ``prepare(rows)`` looks up what is here of a batch's rows (a query
+per table, not per row), each row is then checked in Python and its writes queued (no savepoint:
+a refused row has queued nothing), and ``before_commit()`` writes the batch together
+(``app.db.insert_many``: COPY on PostgreSQL).
 """
 
 from app.imports.reading import CsvFile, ImportFileError, Row, open_csv

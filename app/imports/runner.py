@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from app.extensions import db
 from app.imports.reading import CsvFile, ImportFileError, Row
@@ -24,12 +24,19 @@ class SeenKeys:
         self._db = sqlite3.connect("")
         self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
 
-    def first_line(self, key: str) -> int | None:
-        found = self._db.execute("SELECT line FROM seen WHERE key = ?", (key,)).fetchone()
-        return found[0] if found else None
+    def first_lines(self, keys: Iterable[str]) -> dict[str, int]:
+        """Those of ``keys`` met already, each with its first line: one query for a batch."""
+        keys = list(keys)
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 10_000):  # under SQLite's limit of parameters
+            chunk = keys[start:start + 10_000]
+            found.update(self._db.execute(
+                f"SELECT key, line FROM seen WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return found
 
-    def add(self, key: str, line: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, line))
+    def add(self, lines: dict[str, int]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", lines.items())
 
     def close(self) -> None:
         self._db.close()
@@ -39,8 +46,8 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
                commit: Callable[[], None], key: Callable[[Row], str | None] | None = None,
                key_name: str = "key", batch: int = BATCH,
                progress: Callable[[ImportReport, int, int], None] | None = None,
-               before_commit: Callable[[], None] | None = None, savepoints: bool = True
-               ) -> ImportReport:
+               before_commit: Callable[[], None] | None = None, savepoints: bool = True,
+               prepare: Callable[[list[Row]], None] | None = None) -> ImportReport:
     """Import ``csv_file`` row by row through ``handle`` and return the report.
 
     The file is read through once first (:meth:`CsvFile.scan`): a file with an encoding or CSV
@@ -58,6 +65,10 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
     handler writes once per batch rather than per row. ``savepoints=False`` is for a handler
     that checks a row whole before it writes anything (so a refused row has written nothing):
     two statements a row fewer.
+
+    ``prepare(rows)`` is called with each batch's readable rows before any of them is handled:
+    for a handler that looks up what is here for a whole batch at once (one query for 500
+    rows, not one per row). The rows are then handled one by one, in file order, as without it.
     """
     total = csv_file.scan()
     if total == 0:
@@ -65,17 +76,26 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
     report = ImportReport(header=list(csv_file.header), dry_run=dry_run)
     seen = SeenKeys()
     session = db.session
-    done = pending = 0
+    done = 0
     try:
-        for row in csv_file:
-            done += 1
-            pending += 1
-            if row.problem:
-                report.refuse(row.line, f"this row {row.problem}", row.values)
-            else:
-                _one(row, handle, key, key_name, seen, report, session, savepoints)
-            if pending >= batch:
-                pending = 0
+        for rows in _batches(csv_file, batch):
+            readable = [row for row in rows if not row.problem]
+            if prepare:
+                prepare(readable)
+            keys = {row.line: key(row) for row in readable} if key else {}
+            # The batch's keys met in earlier batches; then those of its own rows, as they go.
+            first = seen.first_lines({value for value in keys.values() if value is not None})
+            for row in rows:
+                done += 1
+                if row.problem:
+                    report.refuse(row.line, f"this row {row.problem}", row.values)
+                else:
+                    _one(row, handle, keys.get(row.line), key_name, first, report, session,
+                         savepoints)
+            # Kept for the batches to come: the keys first met in this one (lines from its
+            # first on; those from earlier batches are kept already).
+            seen.add({value: line for value, line in first.items() if line >= rows[0].line})
+            if len(rows) == batch:
                 if before_commit:
                     before_commit()
                 session.flush() if dry_run else commit()
@@ -98,13 +118,24 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
     return report
 
 
-def _one(row: Row, handle, key, key_name: str, seen: SeenKeys, report: ImportReport,
-         session, savepoints: bool) -> None:
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _one(row: Row, handle, value: str | None, key_name: str, first: dict[str, int],
+         report: ImportReport, session, savepoints: bool) -> None:
+    """Handle one row; ``first``: the line each key was first met on (this row's, once it is
+    not refused)."""
     try:
-        value = key(row) if key else None
-        first = seen.first_line(value) if value is not None else None
-        if first is not None:
-            raise RowRefused(f"a duplicate: the same {key_name} as line {first}")
+        if value is not None and value in first:
+            raise RowRefused(f"a duplicate: the same {key_name} as line {first[value]}")
         if savepoints:
             with session.begin_nested():
                 outcome = handle(row)
@@ -114,5 +145,5 @@ def _one(row: Row, handle, key, key_name: str, seen: SeenKeys, report: ImportRep
         report.refuse(row.line, exc.reason, row.values)
         return
     if value is not None:
-        seen.add(value, row.line)
+        first[value] = row.line
     report.count(outcome)

@@ -527,3 +527,85 @@ def test_when_stripe_cannot_take_the_tag_the_import_stops_and_a_rerun_goes_on(
     serve(httpserver, {"cus_noa": [sub]})
     assert "1 created" in run(stripe_app, path).output
     assert count(RecurringPlan) == 1
+
+
+# -- batches --------------------------------------------------------------------------------------
+
+MIXED = ("email,name,labels,created_at,news_status,news_confirmed_at,news_confirmation_source,"
+         "followed_categories\n"
+         "new1@example.org,New One,,,subscribed,,,syria\n"  # 2: created, pending, follows
+         "old@example.org,Old Renamed,,,,,,\n"  # 3: updated
+         "same@example.org,Same,a,,,,,\n"  # 4: unchanged
+         "bad@example.org,Bad,,yesterday,,,,\n"  # 5: refused
+         "Bad@example.org,Bad,,,,,,\n"  # 6: created: line 5 was refused, so no duplicate
+         "NEW1@example.org,Again,,,,,,\n"  # 7: a duplicate of line 2
+         "unsub@example.org,U,,,subscribed,2020-01-02,opt-in,\n"  # 8: created; stays unsubscribed
+         "pend@example.org,,,,subscribed,2020-01-02,opt-in,\n"  # 9: confirmed: updated
+         "x@example.org,X,,,,,,nowhere\n"  # 10: refused
+         "same@example.org,Same,,,,,,\n")  # 11: a duplicate of line 4
+
+
+@pytest.mark.parametrize("batch", [1, 3, 500])
+def test_a_batch_of_new_existing_duplicate_and_refused_rows_reports_as_row_by_row(
+        app, tmp_path, batch):
+    """However the rows fall into batches (a batch is looked up and written at once), the
+    report and what is written are those of rows taken one by one; so is a rerun's."""
+    from app.accounts.imports import import_supporters
+    from app.templating import org_zone
+
+    add_category("Syria", CategoryKind.REGION)
+    now = utcnow()
+    pend = Supporter(email="pend@example.org", name="Pen")
+    db.session.add_all([Supporter(email="old@example.org", name="Old"),
+                        Supporter(email="same@example.org", name="Same", labels="a"), pend])
+    db.session.flush()
+    db.session.add_all([
+        NewsSubscriber(email="unsub@example.org", status=SubscriberStatus.UNSUBSCRIBED,
+                       consent_version="v1", consented_at=now, consent_source="form",
+                       unsubscribed_at=now),
+        NewsSubscriber(email="pend@example.org", status=SubscriberStatus.PENDING,
+                       consent_version="v1", consented_at=now, consent_source="form",
+                       supporter_id=pend.id)])
+    db.session.commit()
+    path = write(tmp_path, MIXED)
+
+    def run_it(dry_run=False):
+        return import_supporters(
+            path, file_name="mixed.csv", max_bytes=10_000_000, dry_run=dry_run,
+            zone=org_zone(), now=now, currency="USD", org_name="Org", provider=None,
+            commit=db.session.commit, actor=Actor(id=None, label="test"), batch=batch)
+
+    refused = [(5, "created_at 'yesterday' is not a date and time (write it as ISO 8601: "
+                   "2026-11-25T14:03:12Z)"),
+               (7, "a duplicate: the same email as line 2"),
+               (10, "unknown category nowhere"),
+               (11, "a duplicate: the same email as line 4")]
+    before = state()
+    dry = run_it(dry_run=True)
+    assert dry.summary() == "3 to create, 2 to update, 1 unchanged, 4 refused"
+    assert [(r.line, r.reason) for r in dry.refused] == refused
+    assert state() == before
+
+    report = run_it()
+    assert report.summary() == "3 created, 2 updated, 1 unchanged, 4 refused"
+    assert [(r.line, r.reason) for r in report.refused] == refused
+    people = {s.email: s for s in db.session.scalars(select(Supporter))}
+    assert sorted(people) == ["bad@example.org", "new1@example.org", "old@example.org",
+                              "pend@example.org", "same@example.org", "unsub@example.org"]
+    assert (people["new1@example.org"].name, people["old@example.org"].name,
+            people["bad@example.org"].name) == ("New One", "Old Renamed", "Bad")
+    subscribers = {s.email: s for s in db.session.scalars(select(NewsSubscriber))}
+    assert {email: (s.status, s.consent_line, s.supporter_id)
+            for email, s in subscribers.items()} == {
+        "new1@example.org": (SubscriberStatus.PENDING, 2, people["new1@example.org"].id),
+        "unsub@example.org": (SubscriberStatus.UNSUBSCRIBED, None,
+                              people["unsub@example.org"].id),
+        "pend@example.org": (SubscriberStatus.CONFIRMED, 9, pend.id)}
+    assert db.session.execute(select(Follow.supporter_id)).scalars().all() == [
+        people["new1@example.org"].id]
+
+    after = state()
+    again = run_it()
+    assert again.summary() == "0 created, 0 updated, 6 unchanged, 4 refused"
+    assert [(r.line, r.reason) for r in again.refused] == refused
+    assert state() == after

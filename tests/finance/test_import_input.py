@@ -208,3 +208,64 @@ def test_receipt_numbers_ours_and_another_platforms_and_a_payment_twice(app):
     # Another platform's number keeps its text and takes the year's next place, after ours.
     assert receipts == {"2026-000042": (2026, 42, True), "R-1001": (2026, 43, True)}
     assert reserve_sequences(2026, 1) == 44
+
+
+@pytest.mark.parametrize("batch", [1, 3, 500])
+def test_a_batch_of_new_existing_duplicate_and_refused_rows_reports_as_row_by_row(app, batch):
+    """However the rows fall into batches (a batch is looked up and written at once), the
+    report and what is written are those of rows taken one by one; so is a rerun's."""
+    from app.accounts.models import Supporter
+
+    run(csv_bytes(row()))  # ref-1, receipt 2026-000007
+    sam = {"donor_email": "sam@example.org", "donor_name": "Sam"}
+    rows = [
+        row(),  # 2: unchanged
+        row(gift_reference="ref-2", provider_reference="pi_2", currency="XYZ"),  # 3
+        row(gift_reference="ref-2", provider_reference="pi_2", receipt_number=""),  # 4
+        row(gift_reference="ref-3", provider_reference="pi_3", receipt_number="2026-000050",
+            paid_at_utc="2026-03-03T15:00:00Z", **sam),  # 5: a new donor
+        row(gift_reference="ref-2", provider_reference="pi_2b", receipt_number=""),  # 6
+        row(gift_reference="ref-4", provider_reference="pi_4", receipt_number="2026-000050",
+            **sam),  # 7: the receipt number of line 5
+        row(gift_reference="ref-5", provider_reference="pi_5", receipt_number="",
+            donor_email="SAM@example.org", donor_name="Samuel"),  # 8: the same donor
+        row(gift_reference="ref-9", refunded="10.00", refunded_minor="1000", net="38.25",
+            net_minor="3825", status="partially_refunded",
+            receipt_number=""),  # 9: ref-1's payment (pi_1) with other money
+        row(gift_reference="ref-6", provider_reference="pi_6"),  # 10: receipt of ref-1
+        row(gift_reference="ref-7", provider_reference="pi_7", receipt_number="R-9"),  # 11
+    ]
+    refused = [
+        (3, "unknown currency 'XYZ'"),
+        (6, "a duplicate: the same gift reference as line 4"),
+        (7, "receipt number 2026-000050 is already used here"),
+        (9, "gift ref-1 is already here with other amounts; it was left as it is"),
+        (10, "receipt number 2026-000007 is already used here"),
+    ]
+    dry = run(csv_bytes(*rows), dry_run=True, batch=batch)
+    assert dry.summary() == "4 to create, 0 to update, 1 unchanged, 5 refused"
+    assert [(r.line, r.reason) for r in dry.refused] == refused
+    assert written() == {"gift": 1, "payment": 1, "receipt": 1, "outbound_email": 0}
+
+    report = run(csv_bytes(*rows), batch=batch)
+    assert report.summary() == "4 created, 0 updated, 1 unchanged, 5 refused"
+    assert [(r.line, r.reason) for r in report.refused] == refused
+    assert written() == {"gift": 5, "payment": 5, "receipt": 3, "outbound_email": 0}
+    donors = {s.email: (s.name, s.created_at) for s in db.session.scalars(select(Supporter))}
+    assert donors == {"noa@example.org": ("Noa Levi", at(2026, 3, 2, 15)),
+                      "sam@example.org": ("Sam", at(2026, 3, 3, 15))}
+    gifts = {g.public_id: g.supporter_id for g in db.session.scalars(select(Gift))}
+    assert gifts["ref-3"] == gifts["ref-5"] != gifts["ref-1"] == gifts["ref-2"]
+    receipts = {r.number: (r.year, r.sequence) for r in db.session.scalars(select(Receipt))}
+    assert receipts == {"2026-000007": (2026, 7), "2026-000050": (2026, 50),
+                        "R-9": (2026, 51)}
+
+    again = run(csv_bytes(*rows), batch=batch)
+    assert again.summary() == "0 created, 0 updated, 5 unchanged, 5 refused"
+    assert [(r.line, r.reason) for r in again.refused] == [
+        (3, "unknown currency 'XYZ'"),
+        (6, "a duplicate: the same gift reference as line 4"),
+        (7, "receipt number 2026-000050 is already used here"),
+        (9, "gift ref-1 is already here with other amounts; it was left as it is"),
+        (10, "receipt number 2026-000007 is already used here")]
+    assert written() == {"gift": 5, "payment": 5, "receipt": 3, "outbound_email": 0}
