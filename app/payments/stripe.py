@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 
 import stripe
+from stripe import WebhookSignature  # once: each stripe.<name> is a lazy import
 
 from app.giving.models import Frequency
 from app.payments.base import (
@@ -327,7 +328,7 @@ class StripeProvider(PaymentProvider):
             # The SDK's comparison raises TypeError on text that is not ASCII.
             raise InvalidEvent("signature: malformed header")
         try:
-            stripe.WebhookSignature.verify_header(
+            WebhookSignature.verify_header(
                 payload.decode(), header, self.webhook_secret, tolerance=self.tolerance)
         except stripe.SignatureVerificationError as exc:
             raise InvalidEvent(f"signature: {exc.user_message or exc}") from None
