@@ -350,14 +350,13 @@ def record_first_payments(provider: str, payments: Sequence[ReportedPayment], *,
     recorded = set(db.session.scalars(select(Payment.provider_id).where(
         Payment.provider == provider,
         Payment.provider_id.in_([payment.provider_id for payment in named.values()]))))
-    first = [(gift, named[gift.public_id]) for gift in gifts
-             if gift.id not in with_money and not gift.status.moved_money
-             and named[gift.public_id].provider_id not in recorded
-             and _pays(gift, named[gift.public_id])]
+    found = {gift.public_id: gift for gift in gifts}
+    first = [(gift, payment) for public_id, payment in named.items()  # in the order they came
+             if (gift := found.get(public_id)) is not None and gift.id not in with_money
+             and not gift.status.moved_money and payment.provider_id not in recorded
+             and _pays(gift, payment)]
     if not first:
         return [None] * len(payments)
-    arrival = {id(payment): n for n, payment in enumerate(payments)}
-    first.sort(key=lambda paid: arrival[id(paid[1])])  # receipts numbered as they came
     charges: dict[int, Payment] = {}  # by id(payment)
     for gift, payment in first:
         charge = _new_charge(
