@@ -27,10 +27,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     if config:
         app.config.from_mapping(config)
-    # A server's connections can go stale (a restart, a failover): test each before use. A
-    # SQLite file's cannot.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
     # Rate limits shared by every process through Redis when there is one; while it cannot be
     # reached, each process counts in its own memory rather than fail the request.
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
@@ -61,7 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     sqlalchemy.init_app(app)
     from app.db import init_app as init_database
 
-    init_database(app)  # requests that may write take SQLite's write lock up front
+    init_database(app)  # SQLite's write lock taken up front, a server's connections tested
     migrate.init_app(app, sqlalchemy, directory=str(Path(__file__).parent.parent / "migrations"))
     limiter.init_app(app)  # limits are checked by the limited views themselves
     csrf.init_app(app)

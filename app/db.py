@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from flask import Flask, g, has_app_context, request
 from sqlalchemy import ARRAY, DateTime, any_, bindparam, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -94,6 +97,20 @@ def insert(model):
     runs on), so ``.on_conflict_do_nothing()`` or ``.on_conflict_do_update()`` can follow."""
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
         db.session.get_bind().dialect.name](model)
+
+
+def single_statement_connection():
+    """The session's connection for a transaction that is one statement (a webhook's event
+    stored for a worker): on a database server in autocommit, so that the statement commits
+    itself, without the round trips of ``BEGIN`` and ``COMMIT``; the session's commit then
+    has nothing to do. On SQLite, whose transactions are ours (:func:`_sqlite_connect`), in a
+    session that has begun already, or in one bound to a connection (a test's, inside its
+    transaction), its connection as usual."""
+    session = db.session()
+    bind = session.get_bind()
+    if session.in_transaction() or not isinstance(bind, Engine) or bind.dialect.name == "sqlite":
+        return session.connection()
+    return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def insert_all(objects: Sequence, *, key: str) -> None:
@@ -219,8 +236,55 @@ def writing_command(command: Callable) -> Callable:
 
 def init_app(app: Flask) -> None:
     """A request that may write (POST and the like) is marked by :func:`expect_writes` before
-    anything else it does, so the engine event below needs no request."""
+    anything else it does, so the engine event below needs no request. A database server's
+    connections are tested before use (:func:`watch_connections`)."""
     app.before_request_funcs.setdefault(None, []).insert(0, _mark_writing_request)
+    with app.app_context():
+        for engine in db.engines.values():
+            if engine.dialect.name != "sqlite":  # a file's connections cannot go stale
+                watch_connections(engine)
+
+
+#: Seconds a pooled connection may sit in the pool and still be taken without a ping.
+PING_AFTER_IDLE = 10.0
+
+
+def watch_connections(engine: Engine) -> None:
+    """Test each pooled connection of a database server before it is used again, so that one
+    the server dropped (a restart, a failover, a terminated backend) is replaced, not failed
+    on: what SQLAlchemy's ``pool_pre_ping`` does, without its round trip for a connection
+    back in the pool for less than :data:`PING_AFTER_IDLE` seconds, which a busy process's
+    connections always are (a webhook's request took five round trips, one of them this
+    ping). A server that ends a connection says so and closes it, so such a connection has
+    something to read: it is pinged, as is one idle longer (a firewall may have cut it
+    without a word). A failed ping replaces it and every connection made before it, as
+    ``pool_pre_ping`` does."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def returned(dbapi_connection, record):
+        record.info["returned"] = time.monotonic()  # ``info`` is emptied with a new connection
+
+    @event.listens_for(engine, "checkout")
+    def taken(dbapi_connection, record, proxy):
+        returned = record.info.get("returned")
+        if returned is None:  # made for this checkout
+            return
+        if time.monotonic() - returned < PING_AFTER_IDLE and _nothing_to_read(dbapi_connection):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            raise sa_exc.InvalidatePoolError(f"connection lost: {exc}") from exc
+
+
+def _nothing_to_read(dbapi_connection) -> bool:
+    """Whether an idle connection's socket holds nothing: one system call, no round trip."""
+    if dbapi_connection.closed:
+        return False
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    return not poller.poll(0)
 
 
 def _mark_writing_request() -> None:

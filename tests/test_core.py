@@ -1,9 +1,15 @@
 import re
 
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import make_url, text
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
+from app import db as app_db
 from app.extensions import db
+from tests.conftest import migrated_url
 
 
 def test_migrations_build_exactly_the_models_schema(app):
@@ -105,9 +111,49 @@ def test_sessions_survive_a_secret_key_rotation_through_the_fallbacks(make_app, 
     assert read(old, cookie_from(rotated)) == {}
 
 
-def test_connections_are_pinged_before_use_only_on_a_database_server(make_app, database_url):
-    options = make_app(database_url).config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["pool_pre_ping"] is database_url.startswith("postgresql")
+@pytest.fixture
+def pings(monkeypatch):
+    """The pings made before a pooled connection is used, of the apps ``make_app`` built."""
+    made = []
+    real = PGDialect_psycopg.do_ping
+    monkeypatch.setattr(PGDialect_psycopg, "do_ping",
+                        lambda dialect, connection: made.append(connection) or real(dialect,
+                                                                                    connection))
+    return made
+
+
+def test_a_connection_used_a_moment_ago_is_taken_again_without_a_ping(make_app, database_url,
+                                                                      pings, monkeypatch):
+    client = make_app(database_url).test_client()
+    for _ in range(3):
+        assert client.get("/healthz").get_json()["database"] == "ok"
+    assert pings == []  # one round trip a request less
+    # One left in the pool a while is pinged first (a firewall may have cut it without a word).
+    monkeypatch.setattr(app_db, "PING_AFTER_IDLE", 0.0)
+    assert client.get("/healthz").get_json()["database"] == "ok"
+    assert len(pings) == (1 if database_url.startswith("postgresql") else 0)  # a file: never
+
+
+def test_a_pooled_connection_its_server_ended_is_replaced_before_use(request, make_app, pings):
+    url = migrated_url(request, "postgresql", "ended")
+    app = make_app(url)
+    client = app.test_client()
+
+    def backend_pid() -> int:
+        with app.app_context():
+            return db.session.scalar(text("SELECT pg_backend_pid()"))
+
+    assert client.get("/healthz").get_json()["database"] == "ok"
+    pooled = backend_pid()  # the one connection in the pool, just used
+    # The server ends it, as a restart or an administrator does (waiting until it is gone).
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False),
+                         autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pooled]).fetchone()[0]
+
+    # The next request is served: its connection was found closed before use and replaced.
+    assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok"}
+    assert len(pings) == 1
+    assert backend_pid() != pooled
 
 
 def test_healthz_reports_the_job_queue_when_there_is_one(make_app, database_url, redis_url):

@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 
 from app import jobs
-from app.db import insert, utcnow
+from app.db import insert, single_statement_connection, utcnow
 from app.extensions import db
 from app.giving import services as giving
 from app.giving.models import Gift
@@ -94,10 +94,11 @@ def accept_event(provider: PaymentProvider, event: dict, payload: bytes, *,
     answered ``RetryLater`` until it is :func:`overdue`, then parked (stored unprocessed,
     ``parked_at`` set, the note saying what it waits for) and acknowledged."""
     check_event(event)  # before storing: a malformed event is refused, not failed on later
-    event_pk = _store(provider.name, event, payload)
+    deferring = jobs.deferred() if defer is None else defer
+    event_pk = _store(provider.name, event, payload, alone=deferring)
     if event_pk is None:
         return False
-    if jobs.deferred() if defer is None else defer:
+    if deferring:
         jobs.enqueue(process_events_job)
         return True
     try:
@@ -141,12 +142,14 @@ def _parked() -> dict:
     return {"parked_at": func.coalesce(ProviderEvent.parked_at, utcnow())}
 
 
-def _store(provider_name: str, event: Mapping, payload: bytes) -> int | None:
-    """Insert the raw event in one statement; its id, or None when it was stored already."""
+def _store(provider_name: str, event: Mapping, payload: bytes, *, alone: bool) -> int | None:
+    """Insert the raw event in one statement; its id, or None when it was stored already.
+    ``alone``: nothing is written with it (it is queued for a worker), so on a database
+    server it commits by itself."""
     values = {"provider": provider_name, "event_id": str(event["id"]),
               "type": str(event["type"])[:100], "payload": payload.decode(),
               "received_at": utcnow()}
-    connection = db.session.connection()  # in the session's transaction
+    connection = single_statement_connection() if alone else db.session.connection()
     return connection.execute(_store_statement(connection.dialect.name), values).scalar()
 
 

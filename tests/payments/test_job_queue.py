@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import current_app
+from psycopg import pq
 from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
@@ -32,6 +33,7 @@ from app.payments.events import (
 )
 from app.payments.models import Payment, PaymentKind, ProviderEvent
 from app.payments.providers import current_provider
+from tests.conftest import migrated_url
 from tests.factories import gift_request, make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
@@ -165,6 +167,49 @@ def test_a_burst_of_webhooks_is_one_job_that_applies_them_in_one_transaction(
     assert {note for _, note in stamped} == {None, "event type not handled"}
     assert len(httpserver.log) == 3  # one API call per payment, asked together
     assert FailedJobRegistry(queue=queue).count == 0
+
+
+def test_a_webhook_for_the_worker_takes_one_round_trip_to_postgresql(
+        request, make_app, redis_url, httpserver, tmp_path):
+    """Stored for a worker, the event is its transaction's one statement: on PostgreSQL it
+    commits by itself (no ``BEGIN`` and ``COMMIT`` round trips), and the connection, used a
+    moment ago, is not pinged first. What goes over the wire, as libpq traces it."""
+    app = make_app(migrated_url(request, "postgresql", "wire"),
+                   **stripe_config(httpserver.url_for("/").rstrip("/")), REDIS_URL=redis_url)
+    with app.app_context():
+        make_campaign("twenty")
+        first, second = paid_events(httpserver, pending_gifts(2))
+        engine = db.engine
+    client = app.test_client()
+    assert deliver(client, first).status_code == 200  # a connection in the pool now
+    wire = tmp_path / "wire.txt"
+
+    def trace(dbapi_connection, record, proxy):
+        dbapi_connection.pgconn.trace(out.fileno())
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def untrace(dbapi_connection, record):
+        dbapi_connection.pgconn.untrace()
+
+    with wire.open("w") as out:
+        sa_event.listen(engine, "checkout", trace)
+        sa_event.listen(engine, "checkin", untrace)
+        try:
+            answer = deliver(client, second)
+        finally:
+            sa_event.remove(engine, "checkout", trace)
+            sa_event.remove(engine, "checkin", untrace)
+    assert answer.get_json() == {"received": True, "duplicate": False}
+
+    lines = wire.read_text().splitlines()
+    sent = [line.split("\t") for line in lines if line.startswith("F\t")]
+    assert [fields[2] for fields in sent] == ["Parse", "Bind", "Describe", "Execute", "Sync"]
+    assert "INSERT INTO provider_event" in sent[0][3]
+    # One round trip, the server idle after it: no transaction was left open.
+    assert [line for line in lines if "ReadyForQuery" in line] == ["B\t5\tReadyForQuery\t I"]
+    with app.app_context():
+        assert count(ProviderEvent) == 2
+    assert app.extensions["jobs"].queue.count == 1  # the one job for both, waiting
 
 
 def test_a_batchs_first_payments_are_recorded_together_and_the_rest_one_by_one(
