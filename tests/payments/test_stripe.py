@@ -17,7 +17,7 @@ from app.finance.models import Receipt, ReceiptStatus
 from app.giving.models import Gift, GiftStatus, PlanStatus, RecurringPlan
 from app.mail import OutboundEmail
 from app.payments.models import Payment, PaymentKind, ProviderEvent
-from app.payments.stripe import API_VERSION
+from app.payments.stripe import API_VERSION, StripeProvider
 from tests.factories import make_campaign
 from tests.support import stripe_objects as so
 from tests.support.flow import submit_gift
@@ -37,6 +37,35 @@ from tests.support.stripe import (
 
 def test_api_version_is_pinned_to_the_sdks_own():
     assert API_VERSION == stripe.api_version
+
+
+@pytest.fixture
+def proxy_settings(monkeypatch):
+    """Sets the process's proxy settings (both spellings cleared first: ``requests`` reads
+    either)."""
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return lambda **settings: [monkeypatch.setenv(name, value)
+                               for name, value in settings.items()]
+
+
+def test_the_api_calls_go_through_the_proxy_set_for_the_process(httpserver, proxy_settings):
+    """The SDK's HTTP session does not read the environment at each call (its proxy settings
+    are read once, with the provider): a proxy set for the process carries the calls, and
+    ``no_proxy`` still sends them direct."""
+    serve_charge(httpserver)
+    proxy_settings(http_proxy=httpserver.url_for("/").rstrip("/"))
+    through_proxy = StripeProvider(secret_key="sk_test_1", webhook_secret="whsec_1",
+                                   api_base="http://api.stripe.invalid", retries=0)
+    assert through_proxy.charge_details(payment_intent_id="pi_test_1").fee == 175
+    [(asked, _)] = httpserver.log
+    assert asked.host == "api.stripe.invalid"  # the proxy was asked for Stripe's address
+
+    proxy_settings(http_proxy=f"http://127.0.0.1:{free_port()}", no_proxy="localhost,127.0.0.1")
+    direct = StripeProvider(secret_key="sk_test_1", webhook_secret="whsec_1",
+                            api_base=httpserver.url_for("/").rstrip("/"), retries=0)
+    assert direct.charge_details(payment_intent_id="pi_test_1").fee == 175  # no proxy there
 
 
 def test_one_time_gift_opens_a_checkout_session(client, httpserver):
