@@ -282,3 +282,27 @@ def test_a_message_whose_text_holds_the_usual_boundary_gets_another():
     text, html = built.get_payload()
     assert text.get_payload().replace("\r\n", "\n") == trap
     assert html.get_payload().strip() == "<p>real</p>"
+
+
+def test_ascii_parts_go_as_they_are_unless_a_line_is_too_long_for_mail():
+    """Text in ASCII is sent unencoded (7bit) with lines up to the 998 characters mail allows,
+    readable as it is; a longer line is encoded, so that no line of the message is over."""
+    from email import message_from_string, policy
+
+    from app import mail
+
+    long_line = "<p>" + "Thank you for your gift, " * 30 + "</p>"  # 753 characters
+    over = "<p>" + "x" * 1200 + "</p>"
+    raw = mail.build_message(sender=None, to="a@example.org", subject="Hi", text="plain",
+                             html=long_line + "\n" + long_line)
+    html = message_from_string(raw, policy=policy.default).get_payload()[1]
+    assert html["Content-Transfer-Encoding"] == "7bit"
+    assert long_line + "\r\n" + long_line in raw
+    assert html.get_content().splitlines() == [long_line, long_line]
+
+    raw = mail.build_message(sender=None, to="a@example.org", subject="Hi", text="plain",
+                             html=over)
+    html = message_from_string(raw, policy=policy.default).get_payload()[1]
+    assert html["Content-Transfer-Encoding"] == "quoted-printable"
+    assert max(map(len, raw.splitlines())) <= mail.MAX_LINE
+    assert html.get_content().strip() == over
