@@ -406,8 +406,8 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 
 def _asking_pool() -> ThreadPoolExecutor:
     """The threads that ask the provider about a batch's payments, kept for the process (not
-    for one forked from it): each keeps its HTTP session, so its connection to the API (TLS,
-    with Stripe's) is made once, not once a batch."""
+    for one forked from it), as is the provider's HTTP session: the connections to the API
+    (TLS, with Stripe's) are made once, not once a batch."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(PREFETCH_THREADS, "provider-calls"))

@@ -399,7 +399,9 @@ def _http_client(api_base: str, *, timeout: float) -> stripe.RequestsClient:
     call. ``requests`` looked up the proxy settings (every environment variable, twice) for
     every request: a fifth of an API call's CPU. They are read once here instead: an
     ``HTTPS_PROXY`` (and ``NO_PROXY``) set for the process still applies to Stripe's address.
-    (The certificates are the SDK's own bundle either way.)"""
+    (The certificates are the SDK's own bundle either way.) The SDK shares a session it is
+    given between threads (a worker's asking a batch's charges): its pool keeps up to 10
+    connections to the API."""
     session = requests.Session()
     session.trust_env = False
     proxies = {scheme: address for scheme, address
