@@ -123,6 +123,28 @@ def test_the_sender_named_at_delivery_is_the_same_at_every_attempt(app):
     assert ready_to_send(own, "Levant Wire <giving@levantwire.example>") == own.message.encode()
 
 
+@pytest.mark.parametrize("sender", [
+    "Levant Wire <giving@levantwire.example>", "giving@levantwire.example",
+    "ليفانت واير <giving@levantwire.example>",
+    "Long <giving@" + "a-rather-long-subdomain." * 3 + "example>",  # its Message-ID folded
+])
+def test_the_lines_a_message_gets_at_delivery_are_what_email_writes(sender):
+    """``ready_to_send`` writes the ``From`` and ``Message-ID`` lines without ``email``'s
+    objects for each message; they are the lines ``email`` writes for them."""
+    from email.message import EmailMessage
+    from types import SimpleNamespace
+
+
+    row = SimpleNamespace(id=4321, created_at=datetime(2026, 12, 4, 21, 0, 5, 123, tzinfo=UTC),
+                          message="To: a@example.org\r\nSubject: Hi\r\n\r\nbody\r\n")
+    expected = EmailMessage(policy=policy.SMTP)
+    expected["From"] = sender
+    domain = parseaddr(sender)[1].partition("@")[2]
+    expected["Message-ID"] = f"<20261204210005000123.4321.newsfund@{domain}>"
+    assert ready_to_send(row, sender) == (expected.as_bytes().rstrip(b"\r\n") + b"\r\n"
+                                          + row.message.encode())
+
+
 def test_mail_outage_loses_no_receipt(make_app, database_url, app, smtp):
     controller, inbox = smtp
     down = make_app(database_url, MAIL_URL=f"smtp://127.0.0.1:{free_port()}")

@@ -239,13 +239,22 @@ BUILT = [
                   "From": "News <news@levant.example>"}),
     dict(sender=None, to="b@example.org", subject="Statement", text="attached", html="<p>x</p>",
          attachments=[("statement.pdf", "application/pdf", b"%PDF-1.4 " + bytes(range(256)))]),
+    dict(sender="Levant Wire <news@levant.example>", to="Dana Ab <dana@example.org>",
+         subject="  A\tsubject\n spread ", text="one\r\ntwo\rthree\n\n\nlast, no end",
+         html="<p>" + "long line " * 90 + "</p>\n" * 3,
+         headers={"from": "Giving <giving@levant.example>", "Reply-To": "help@levant.example"}),
+    dict(sender=None, to="c@example.org", subject="Empty", text="", html="\n"),
+    dict(sender=None, to="d@example.org", subject="Arabic", text="شكرا\n" * 100,
+         html="<p>" + "ش" * 500 + "</p>", headers={"List-Unsubscribe": "<https://x.example/u>"}),
 ]
 
 
-@pytest.mark.parametrize("fields", BUILT, ids=["receipt", "unicode", "long-header", "pdf"])
+@pytest.mark.parametrize("fields", BUILT, ids=["receipt", "unicode", "long-header", "pdf",
+                                                "replaced-from", "empty", "base64"])
 def test_a_message_is_built_byte_for_byte_as_emails_own_policies_build_it(fields, monkeypatch):
     """``build_message`` remembers the headers it has parsed and folded (most are the same in
-    every message); what it makes is what email's policies make, twice in a row."""
+    every message), and writes a message of text and HTML out by hand; what it makes is what
+    email's objects and policies make, twice in a row."""
     import random
 
     from app import mail
@@ -259,6 +268,8 @@ def test_a_message_is_built_byte_for_byte_as_emails_own_policies_build_it(fields
         return mail.build_message(**fields)
 
     ours = [built(), built()]
+    monkeypatch.setattr(mail, "_written", lambda fields, text, html, ctes, out: mail._built(
+        fields, text, html, ctes, (), out))
     monkeypatch.setattr(mail, "_BUILD", policy.default)
     monkeypatch.setattr(mail, "_SMTP", policy.SMTP)
     monkeypatch.setattr(mail, "_LONG_HEADERS", mail.LONG_HEADERS)
