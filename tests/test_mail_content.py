@@ -246,11 +246,14 @@ BUILT = [
     dict(sender=None, to="c@example.org", subject="Empty", text="", html="\n"),
     dict(sender=None, to="d@example.org", subject="Arabic", text="شكرا\n" * 100,
          html="<p>" + "ش" * 500 + "</p>", headers={"List-Unsubscribe": "<https://x.example/u>"}),
+    dict(sender="ليفانت واير <news@levant.example>", to="רבקה כהן <rivka@example.org>",
+         subject="תודה על מתנתך — شكرا لك " * 4, text="שלום רבקה\n" * 3, html="<p>مرحبا</p>"),
 ]
 
 
 @pytest.mark.parametrize("fields", BUILT, ids=["receipt", "unicode", "long-header", "pdf",
-                                                "replaced-from", "empty", "base64"])
+                                                "replaced-from", "empty", "base64",
+                                                "encoded-headers"])
 def test_a_message_is_built_byte_for_byte_as_emails_own_policies_build_it(fields, monkeypatch):
     """``build_message`` remembers the headers it has parsed and folded (most are the same in
     every message), and writes a message of text and HTML out by hand; what it makes is what
