@@ -10,9 +10,13 @@ then, each in its own process, timed from start to exit:
   memory is the process's maximum resident set size; then the same file again (every row
   unchanged);
 - **COPY**: ``psql -c "\\copy import_copy FROM FILE WITH (FORMAT csv, HEADER)"`` into a table of
-  the file's columns, all text: the floor for reading the same bytes into the same server.
+  the file's columns, all text: the floor for reading the same bytes into the same server;
+- **set-based SQL** (:data:`FLOOR_SQL`): the file COPYed into a temporary table, then the
+  supporters and the subscribers the import writes, one ``INSERT ... SELECT`` each, into a copy
+  of the same empty migrated database: no check, no lookup (``bench.imports``' floor).
 
-Checks before the figures count: every row created, then every row unchanged.
+Checks before the figures count: every row created, then every row unchanged, and the
+set-based SQL's tables holding as many rows as ours.
 
 Goals (from issue 14): within 3x of COPY, and flat memory (under 200 MB peak).
 ``python -m bench.supporters_import [--supporters N] [--strict]``.
@@ -30,10 +34,37 @@ from pathlib import Path
 
 from bench.common import base_env, bench_session, scratch_database
 from bench.exports import measure
-from bench.imports import GOAL_MB, GOAL_RATIO, against_copy, report
+from bench.imports import (
+    GOAL_MB,
+    GOAL_RATIO,
+    against_copy,
+    floor_line,
+    report,
+    same_rows,
+    set_based,
+)
 
 HEADER = ["id", "email", "name", "note", "subscribed_to_emails", "complimentary_plan",
           "stripe_customer_id", "created_at", "deleted_at", "labels", "tiers"]
+#: The supporters and subscribers ``flask supporters import`` writes for :func:`write_members`'
+#: file, written by PostgreSQL alone (``{file}``: its path).
+FLOOR_SQL = """\\set ON_ERROR_STOP 1
+CREATE TEMP TABLE stage ({typed}, line bigint GENERATED ALWAYS AS IDENTITY);
+\\copy stage ({columns}) FROM '{file}' WITH (FORMAT csv, HEADER)
+BEGIN;
+INSERT INTO supporter (email, name, note, labels, created_at, comped_until)
+SELECT lower(email), name, nullif(note, ''), nullif(labels, ''), created_at::timestamptz,
+       CASE WHEN complimentary_plan = 'true' THEN '9999-12-31T00:00:00Z'::timestamptz END
+FROM stage ORDER BY line;
+INSERT INTO news_subscriber (email, supporter_id, status, consent_version, consented_at,
+                             consent_source, created_at, consent_file, consent_line)
+SELECT p.email, p.id, 'pending', 'imported', s.created_at::timestamptz, 'ghost', now(),
+       'members.csv', s.line + 1
+FROM stage s JOIN supporter p ON p.email = lower(s.email)
+WHERE s.subscribed_to_emails = 'true'
+ORDER BY s.line;
+COMMIT;
+"""
 
 
 def write_members(path: Path, n: int) -> None:
@@ -63,6 +94,7 @@ def run(opts: argparse.Namespace, work: Path, stack: ExitStack) -> dict:
         upgrade()
         db.session.remove()
         db.engine.dispose()
+    floor_url = cluster.create_database("bench_supporters_floor", template="bench_supporters")
     members = work / "members.csv"
     write_members(members, opts.supporters)
     flask = str(Path(sys.executable).parent / "flask")
@@ -86,6 +118,9 @@ def run(opts: argparse.Namespace, work: Path, stack: ExitStack) -> dict:
     copy = measure([psql, *conn, f"\\copy import_copy FROM '{members}' WITH (FORMAT csv, "
                     "HEADER)"], work / "psql.log", base_env())
     print(f"  COPY: {copy['seconds']:.1f}s", flush=True)
+    floor = set_based(cluster, "bench_supporters_floor", FLOOR_SQL.format(
+        typed=", ".join(f'"{name}" text' for name in HEADER),
+        columns=", ".join(f'"{name}"' for name in HEADER), file=members), work)
 
     n = opts.supporters
     problems = []
@@ -96,7 +131,9 @@ def run(opts: argparse.Namespace, work: Path, stack: ExitStack) -> dict:
         log = (work / f"{label}.log").read_text()
         if expected not in log:
             problems.append(f"{label}: expected {expected!r}: {log[-500:]}")
-    return against_copy(n, members, runs, copy, problems, rerun_seconds=runs[1]["seconds"])
+    problems += same_rows(target, floor_url, ("supporter", "news_subscriber"))
+    return against_copy(n, members, runs, copy, problems, floor=floor,
+                        rerun_seconds=runs[1]["seconds"])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -122,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['copy_seconds']:.1f}s ({r['copy_rows_per_second']:,.0f} rows/s); ratio "
           f"{r['ratio']:.1f}: goal {'met' if r['goal_met'] else 'NOT met'} "
           f"(whole run {time.perf_counter() - started:.0f}s)")
+    print(floor_line(r))
     return report("supporters_import", opts, info, result)
 
 
