@@ -171,7 +171,9 @@ def insert_many(table, rows: list[dict]) -> None:
                 if column.name not in given and column.default is not None
                 and (column.default.is_scalar or column.default.is_callable)]
     names = given + [name for name, _ in defaults]
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    # The columns whose type converts a value (an enum, a time), by place: most do not.
+    processors = [(i, process) for i, name in enumerate(names)
+                  if (process := table.c[name].type.bind_processor(dialect)) is not None]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names)))
     with connection.connection.driver_connection.cursor() as cursor, \
@@ -180,8 +182,10 @@ def insert_many(table, rows: list[dict]) -> None:
             values = [row[name] for name in given]
             values += [default.arg if default.is_scalar else default.arg(None)
                        for _, default in defaults]
-            copy.write_row([value if process is None or value is None else process(value)
-                            for value, process in zip(values, processors, strict=True)])
+            for i, process in processors:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            copy.write_row(values)
 
 
 class GrowingTables:

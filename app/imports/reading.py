@@ -47,11 +47,12 @@ class ImportFileError(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One data row: its first physical line (the header is line 1), its cells by column name
-    (known columns only, as text, formula apostrophes taken off), and every cell in file order
-    (for ``errors.csv``). ``problem`` says why the row cannot be read (a wrong number of cells)."""
+    (known columns only, as text, stripped, formula apostrophes taken off), and every cell in
+    file order as it was (for ``errors.csv``). ``problem`` says why the row cannot be read (a
+    wrong number of cells)."""
 
     line: int
     cells: dict[str, str]
@@ -60,7 +61,7 @@ class Row:
 
     def get(self, name: str) -> str:
         """The cell, stripped; "" when the column is absent from this file."""
-        return self.cells.get(name, "").strip()
+        return self.cells.get(name, "")
 
 
 def _size(source: IO[bytes]) -> int | None:
@@ -100,7 +101,7 @@ class CsvFile:
         if header is None:
             raise ImportFileError("The file is empty: it has no header row and no rows.")
         self._header_line = self._line
-        self.header = [name.strip() for name in header]
+        self.header = [name.strip() for name in header[0]]
         self._check_header(columns, required, allow_unknown)
 
     def _start(self) -> None:
@@ -184,32 +185,35 @@ class CsvFile:
                     "Excel) and import it again.") from None
             yield text
 
-    def _next_record(self) -> list[str] | None:
+    def _next_record(self) -> tuple[list[str], str] | None:
+        """The next record that is not blank, with its cells joined (for the checks on the
+        whole row, one string operation each rather than one per cell)."""
         try:
             while True:
                 record = next(self._reader, None)
                 if record is None:
                     return None
-                if any(cell.strip() for cell in record):
-                    return record
+                joined = "".join(record)
+                if joined and not joined.isspace():
+                    return record, joined
         except csv.Error as exc:
             raise ImportFileError(f"Line {self._line} cannot be read as CSV: {exc}.") from None
 
-    def _records(self) -> Iterator[list[str]]:
-        while (record := self._next_record()) is not None:
-            yield record
+    def _records(self) -> Iterator[tuple[list[str], str]]:
+        while (found := self._next_record()) is not None:
+            yield found
 
     def __iter__(self) -> Iterator[Row]:
         width = len(self.header)
-        for record in self._records():
+        for record, joined in self._records():
             # Where the row ends, less the line breaks inside its quoted cells (blank lines
             # before it were skipped).
-            start = self._line - sum(cell.count("\n") for cell in record)
-            values = [revive(cell) for cell in record]
+            start = self._line - joined.count("\n")
+            values = [revive(cell) for cell in record] if "'" in joined else record
             problem = None
             if len(values) != width:
                 problem = (f"has {len(values)} cells where the header has {width} columns")
-            cells = {name: values[i] for i, name in self._index if i < len(values)}
+            cells = {name: values[i].strip() for i, name in self._index if i < len(values)}
             yield Row(line=start, cells=cells, values=values, problem=problem)
 
     def close(self) -> None:

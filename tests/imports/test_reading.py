@@ -38,6 +38,21 @@ def test_rows_come_with_their_line_numbers_and_formula_apostrophes_taken_off():
     assert rows[2].get("name") == "-dash"
 
 
+def test_rows_of_blank_cells_are_skipped_and_cells_are_stripped_but_kept_as_written():
+    data = (b'email,name,amount\n'
+            b' , \t,\n'
+            b'  a@example.org , Noa ,10\n'
+            b',,\n'
+            b"b@example.org,  '=1+1 ,'-2\n")
+    rows = list(read(data))
+    assert [r.line for r in rows] == [3, 5]
+    assert rows[0].cells == {"email": "a@example.org", "name": "Noa", "amount": "10"}
+    assert rows[0].values == ["  a@example.org ", " Noa ", "10"]  # for errors.csv
+    # Only a cell starting with the apostrophe is a neutralised formula.
+    assert rows[1].cells == {"email": "b@example.org", "name": "'=1+1", "amount": "-2"}
+    assert rows[1].values == ["b@example.org", "  '=1+1 ", "-2"]
+
+
 def test_inert_and_revive_undo_each_other():
     for text in ("=SUM(A1)", "+1", "-2", "@x", "plain", "'quoted", ""):
         assert revive(inert(text)) == text
