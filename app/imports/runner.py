@@ -11,7 +11,7 @@ from app.imports.report import ImportReport, Outcome, RowRefused
 
 #: Rows committed together: a file stopped half way keeps its whole batches, and its rerun
 #: finds them "unchanged".
-BATCH = 500
+BATCH = 2000
 
 
 class SeenKeys:
