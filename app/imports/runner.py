@@ -67,8 +67,8 @@ def run_import(csv_file: CsvFile, handle: Callable[[Row], Outcome], *, dry_run: 
     two statements a row fewer.
 
     ``prepare(rows)`` is called with each batch's readable rows before any of them is handled:
-    for a handler that looks up what is here for a whole batch at once (one query for 500
-    rows, not one per row). The rows are then handled one by one, in file order, as without it.
+    for a handler that looks up what is here for a whole batch at once (one query for a
+    batch, not one per row). The rows are then handled one by one, in file order, as without it.
     """
     total = csv_file.scan()
     if total == 0:
