@@ -100,7 +100,6 @@ class CsvFile:
         header = self._next_record()
         if header is None:
             raise ImportFileError("The file is empty: it has no header row and no rows.")
-        self._header_line = self._line
         self.header = [name.strip() for name in header[0]]
         self._check_header(columns, required, allow_unknown)
 
